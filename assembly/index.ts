@@ -1,0 +1,8 @@
+// The WASM ABI of prunekit: every kernel is re-exported here by name.
+// Kernels take pointers into linear memory and element counts; they never allocate.
+
+/** First free byte after static data; the TS arena starts here. */
+export const HEAP_BASE: usize = __heap_base;
+
+export { reduce_row_l1, reduce_row_l2, reduce_row_sum } from "./reduce";
+export { STATUS_OK, STATUS_SINGULAR } from "./status";

@@ -1,0 +1,69 @@
+/**
+ * Stable error codes. A code never changes meaning once released; add new ones at the end.
+ *
+ * - `WASM_LOAD_FAILED`: the WebAssembly module could not be fetched, compiled or instantiated.
+ * - `INVALID_ARGUMENT`: a public function or kernel wrapper got an argument of the wrong size, type or range.
+ * - `OUT_OF_MEMORY`: WebAssembly linear memory could not grow to what an operation needs.
+ * - `ONNX_DECODE`: the bytes are not a decodable ONNX protobuf (truncated, corrupt, wrong file).
+ * - `ONNX_INVALID`: the model decodes but is inconsistent (bad dims, data length, missing tensor, cycle).
+ * - `ONNX_UNSUPPORTED`: the model uses something prunekit does not handle (op, data type, attribute).
+ * - `EXTERNAL_DATA`: external tensor data is missing, unreadable, or points outside the model's folder.
+ * - `GRAPH_UNSUPPORTED`: graph analysis met a topology it cannot prune safely.
+ * - `PLAN_INVALID`: a prune plan does not fit the model (unknown group, bad indices, empty layer).
+ * - `UNSAFE_MERGE`: compensation was requested across a path that is not positively homogeneous.
+ * - `IO_ERROR`: a file could not be read or written.
+ * - `USAGE`: the command line was not understood.
+ * - `DATA_INVALID`: a dataset file is malformed or does not match the model.
+ */
+export type PrunekitErrorCode =
+  | "WASM_LOAD_FAILED"
+  | "INVALID_ARGUMENT"
+  | "OUT_OF_MEMORY"
+  | "ONNX_DECODE"
+  | "ONNX_INVALID"
+  | "ONNX_UNSUPPORTED"
+  | "EXTERNAL_DATA"
+  | "GRAPH_UNSUPPORTED"
+  | "PLAN_INVALID"
+  | "UNSAFE_MERGE"
+  | "IO_ERROR"
+  | "USAGE"
+  | "DATA_INVALID";
+
+/** Where an error happened, when known. */
+export interface PrunekitErrorDetails {
+  /** Name of the ONNX node involved. */
+  node?: string;
+  /** Name of the tensor involved. */
+  tensor?: string;
+  /** The underlying error. */
+  cause?: unknown;
+}
+
+/**
+ * The one error type prunekit throws for anything a user can act on.
+ *
+ * @example
+ * try { await loadModel(bytes) } catch (e) { if (e instanceof PrunekitError) console.error(e.code, e.message) }
+ */
+export class PrunekitError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: PrunekitErrorCode;
+  /** ONNX node name, when the error concerns one node. */
+  readonly node: string | undefined;
+  /** Tensor name, when the error concerns one tensor. */
+  readonly tensor: string | undefined;
+
+  constructor(code: PrunekitErrorCode, message: string, details: PrunekitErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = "PrunekitError";
+    this.code = code;
+    this.node = details.node;
+    this.tensor = details.tensor;
+  }
+}
+
+/** True if `e` is a PrunekitError (also across module copies). */
+export function isPrunekitError(e: unknown): e is PrunekitError {
+  return e instanceof PrunekitError || (e instanceof Error && e.name === "PrunekitError" && "code" in e);
+}
