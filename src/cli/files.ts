@@ -1,0 +1,62 @@
+import { randomBytes } from "node:crypto";
+import { mkdir, open, readFile, realpath, rename, rm, stat } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
+import { PrunekitError } from "../errors.ts";
+
+/** Read a whole file, turning fs errors into IO_ERROR with the path in the message. */
+export async function readInputFile(path: string, what = "input"): Promise<Uint8Array> {
+  try {
+    const info = await stat(path);
+    if (!info.isFile()) throw new PrunekitError("IO_ERROR", `${what} "${path}" is not a regular file`);
+    return new Uint8Array(await readFile(path));
+  } catch (e) {
+    if (e instanceof PrunekitError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === "ENOENT" ? "does not exist" : code === "EACCES" ? "is not readable" : String(e);
+    throw new PrunekitError("IO_ERROR", `cannot read ${what} "${path}": ${why}`, { cause: e });
+  }
+}
+
+async function sameFile(a: string, b: string): Promise<boolean> {
+  try {
+    return (await realpath(a)) === (await realpath(b));
+  } catch {
+    return resolve(a) === resolve(b);
+  }
+}
+
+/**
+ * Write `data` to `path` atomically: write a temporary file in the same folder, fsync, rename.
+ * Never overwrites `protect` (the input file). A failure leaves no partial file behind.
+ */
+export async function writeFileAtomic(
+  path: string,
+  data: Uint8Array | string,
+  protect: string[] = [],
+): Promise<void> {
+  for (const p of protect) {
+    if (await sameFile(path, p)) {
+      throw new PrunekitError(
+        "USAGE",
+        `refusing to overwrite the input file "${p}"; choose another output path`,
+      );
+    }
+  }
+  const dir = dirname(resolve(path));
+  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+  try {
+    await mkdir(dir, { recursive: true });
+    const fh = await open(tmp, "wx");
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    if (e instanceof PrunekitError) throw e;
+    throw new PrunekitError("IO_ERROR", `cannot write "${path}": ${(e as Error).message}`, { cause: e });
+  }
+}

@@ -1,0 +1,26 @@
+import type { ProgressEvent } from "../methods/plan.ts";
+
+export type { ProgressEvent };
+/** Turn progress events into a one-line bar on a TTY, or a line per phase otherwise. */
+export function progressBar(stream: NodeJS.WriteStream = process.stderr): (e: ProgressEvent) => void {
+  let lastPhase = "";
+  let lastDraw = 0;
+  return (e) => {
+    const now = Date.now();
+    if (!stream.isTTY) {
+      if (e.phase !== lastPhase) stream.write(`${e.phase}...\n`);
+      lastPhase = e.phase;
+      return;
+    }
+    const finished = e.total > 0 && e.done >= e.total;
+    if (e.phase === lastPhase && !finished && now - lastDraw < 50) return;
+    lastDraw = now;
+    lastPhase = e.phase;
+    const width = 30;
+    const frac = e.total > 0 ? Math.min(1, e.done / e.total) : 0;
+    const filled = Math.round(frac * width);
+    const bar = `${"#".repeat(filled)}${"-".repeat(width - filled)}`;
+    const count = e.total > 0 ? `${e.done}/${e.total}` : `${e.done}`;
+    stream.write(`\r${e.phase.padEnd(14)} [${bar}] ${count}\x1b[K${finished ? "\n" : ""}`);
+  };
+}
