@@ -1,0 +1,141 @@
+// Determinism across runtimes (DESIGN.md, "Baseline SIMD128, deterministic"): the same kernel calls on
+// the same fixed-seed inputs give bit-identical outputs in Node, Deno 2 and headless Chromium.
+//
+// - Node imports tests/runtimes/conformance-cases.ts directly (tsx).
+// - Deno runs tests/runtimes/deno-main.ts: it imports the .ts sources natively and resolves
+//   @assemblyscript/loader from node_modules (--node-modules-dir=manual); read access only.
+// - Chromium gets conformance-cases.ts bundled by esbuild and served from 127.0.0.1 at
+//   /tests/runtimes/conformance.bundle.js, the bundle's place in the source tree, so the default
+//   `new URL("../../build/prunekit.wasm", import.meta.url)` in src/wasm/load.ts resolves to
+//   /build/prunekit.wasm, which the server maps to the repo's build/ folder (served as application/wasm).
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { build } from "esbuild";
+import { chromium } from "playwright-core";
+import * as kernels from "../../src/wasm/kernels.ts";
+import { getWasm } from "../../src/wasm/kernels.ts";
+import { CASES, type ConformanceReport, NOT_KERNELS, runConformance } from "./conformance-cases.ts";
+import { startStaticServer } from "./static-server.ts";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const casesModule = fileURLToPath(new URL("./conformance-cases.ts", import.meta.url));
+const denoBin = fileURLToPath(new URL("../../node_modules/.bin/deno", import.meta.url));
+const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+  "--disable-quic",
+];
+
+const node: ConformanceReport = await runConformance();
+
+/** Assert that `other` computed exactly what Node did, naming the first case that differs. */
+function assertSameAsNode(runtime: string, other: ConformanceReport): void {
+  assert.deepEqual(other.wasmFunctions, node.wasmFunctions, `${runtime} loaded a module with other exports`);
+  assert.equal(other.results.length, node.results.length, `${runtime} ran a different number of cases`);
+  node.results.forEach((expected, i) => {
+    assert.deepEqual(other.results[i], expected, `${runtime} differs from Node on case "${expected.name}"`);
+  });
+}
+
+test("every kernel function exported by src/wasm/kernels.ts has a conformance case", () => {
+  const covered = new Set(CASES.flatMap((c) => c.covers));
+  const missing = Object.entries(kernels)
+    .filter(([name, value]) => typeof value === "function" && !NOT_KERNELS.includes(name))
+    .map(([name]) => name)
+    .filter((name) => !covered.has(name));
+  assert.deepEqual(
+    missing,
+    [],
+    `add a case to tests/runtimes/conformance-cases.ts that calls ${missing.join(", ")} (list them in its \`covers\`)`,
+  );
+  const unknown = [...covered].filter(
+    (name) => typeof (kernels as Record<string, unknown>)[name] !== "function",
+  );
+  assert.deepEqual(unknown, [], "`covers` names functions that src/wasm/kernels.ts does not export");
+});
+
+test("conformance cases have unique names and produce non-empty, NaN-free outputs in Node", async () => {
+  // NaN bit patterns are left nondeterministic by the WebAssembly spec, so a case must not produce one.
+  const w = await getWasm();
+  assert.equal(new Set(CASES.map((c) => c.name)).size, CASES.length, "case names must be unique");
+  for (const c of CASES) {
+    const out = c.run(w);
+    for (const o of Array.isArray(out) ? out : [out]) {
+      assert.ok(o.length > 0, `case "${c.name}" returned an empty output`);
+      assert.ok(!Array.from(o).some(Number.isNaN), `case "${c.name}" produced NaN`);
+    }
+  }
+  assert.ok(node.wasmFunctions.length > 0, "the module exports no kernels");
+});
+
+test("Deno 2 gives the same output bytes as Node (wasm read from the default file: URL)", async () => {
+  const { stdout } = await promisify(execFile)(
+    denoBin,
+    [
+      "run",
+      "--no-lock",
+      "--node-modules-dir=manual",
+      "--cached-only",
+      `--allow-read=${root}`,
+      "tests/runtimes/deno-main.ts",
+    ],
+    { cwd: root, env: { ...process.env, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" }, timeout: 60_000 },
+  );
+  const lastLine = stdout.trim().split("\n").at(-1) ?? "";
+  assertSameAsNode("Deno", JSON.parse(lastLine) as ConformanceReport);
+});
+
+test("headless Chromium gives the same output bytes as Node (wasm fetched from the default http: URL)", async (t) => {
+  if (!existsSync(chromiumPath)) {
+    const why = `${chromiumPath} not found: install it (Debian: apt-get install chromium) or set CHROMIUM_PATH`;
+    console.warn(`\n!!! SKIPPING the browser conformance test: ${why}\n`);
+    t.skip(why);
+    return;
+  }
+  const bundle = await build({
+    entryPoints: [casesModule],
+    bundle: true,
+    write: false,
+    format: "esm",
+    platform: "browser",
+    target: "es2022",
+    // load.ts imports node:fs/promises only for file: URLs, which a browser never takes.
+    external: ["node:*"],
+    logLevel: "silent",
+  });
+  const code = bundle.outputFiles[0]!.text;
+  const server = await startStaticServer(
+    new Map([
+      ["/tests/runtimes/conformance.bundle.js", code],
+      ["/tests/runtimes/conformance.html", "<!doctype html><title>prunekit conformance</title>"],
+    ]),
+    new Map([["/build/", `${root}build`]]),
+  );
+  const browser = await chromium.launch({ executablePath: chromiumPath, args: CHROMIUM_ARGS });
+  try {
+    const page = await browser.newPage();
+    const pageErrors: string[] = [];
+    page.on("pageerror", (e) => pageErrors.push(e.message));
+    await page.goto(`${server.origin}/tests/runtimes/conformance.html`);
+    const report = await page.evaluate(async (url) => {
+      const m = await import(url);
+      return (await m.runConformance()) as unknown;
+    }, `${server.origin}/tests/runtimes/conformance.bundle.js`);
+    assert.deepEqual(pageErrors, [], "the page reported errors");
+    assert.ok(server.requests.includes("200 /build/prunekit.wasm"), `wasm not fetched: ${server.requests}`);
+    assertSameAsNode("Chromium", report as ConformanceReport);
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+});
