@@ -34,7 +34,17 @@ async function readSource(source: WasmSource): Promise<ArrayBuffer | Uint8Array>
   return await response.arrayBuffer();
 }
 
-async function instantiateFrom(source: WasmSource): Promise<WasmExports> {
+/**
+ * Read, compile and instantiate prunekit.wasm, with no memoisation: every call makes a new instance with
+ * its own memory. Library code uses `loadWasm`; this exists for tests and for users who need a
+ * private instance.
+ *
+ * @param source module bytes, a URL, or nothing to load `build/prunekit.wasm` relative to this file.
+ * @throws PrunekitError `WASM_LOAD_FAILED` if the module cannot be read or instantiated.
+ * @example
+ * const exports = await instantiateWasm(await readFile("build/prunekit.wasm"));
+ */
+export async function instantiateWasm(source?: WasmSource): Promise<WasmExports> {
   try {
     const bytes = await readSource(source);
     const module = await WebAssembly.compile(bytes as BufferSource);
@@ -62,7 +72,7 @@ async function instantiateFrom(source: WasmSource): Promise<WasmExports> {
  */
 export function loadWasm(source?: WasmSource): Promise<WasmExports> {
   if (memo === undefined) {
-    memo = instantiateFrom(source);
+    memo = instantiateWasm(source);
     // A failed load must not poison later attempts (e.g. after the user builds the module).
     memo.catch(() => {
       memo = undefined;
