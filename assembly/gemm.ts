@@ -1,0 +1,455 @@
+// Packed, register-blocked single-precision GEMM: C = alpha * op(A) * op(B) + beta * C.
+//
+// Layout: every matrix is row-major with an explicit leading dimension (elements between rows).
+//   op(A) is m x k: A is stored m x k (lda >= k) for "n", or k x m (lda >= m) for "t".
+//   op(B) is k x n: B is stored k x n (ldb >= n) for "n", or n x k (ldb >= k) for "t".
+//   C is m x n (ldc >= n). C must not overlap A, B or the scratch area.
+//
+// Blocking (Goto/BLIS): for each NC-wide column block of C and each KC-deep slice of K, op(B) is
+// packed into NR-wide column panels; for each MC-tall row block, op(A) is packed into MR-tall row
+// panels; an MR x NR micro-tile of f32x4 accumulators then sweeps the packed slice.
+//
+//   packed B panel (kc x NR, contiguous):   packed A panel (MR x kc, k-major):
+//   p=0: b[0,0..7]                         p=0: a[0..4,0]
+//   p=1: b[1,0..7]  ...                    p=1: a[0..4,1]  ...
+//   Panels past the matrix edge are zero-padded, so the micro-kernel always runs a full tile.
+//
+// Scratch: the caller passes a pointer to gemm_scratch_len(m, n, k) f32 elements (16-byte aligned):
+//   [ edge tile: MR*NR ][ packed B: kcMax*ncMax ][ packed A: mcMax*kcMax ]
+//
+// Determinism: each C element is computed as, per K slice in order, a sum over p in increasing
+// order starting from 0 (one f32 add per product, no FMA), then C = alpha*acc + beta*C for the first
+// slice (C = alpha*acc when beta == 0; C is then never read) and C = alpha*acc + 1*C for later slices.
+// Only baseline SIMD128 is used, so the bits are the same in every runtime.
+
+/** Rows of the micro-tile. */
+const MR = 5;
+/** Columns of the micro-tile (two f32x4). */
+const NR = 8;
+/** Depth of a K slice: a packed B micro-panel (KC x NR) is 8 KB and stays in L1. */
+const KC = 256;
+/** Rows of an A block: MC x KC floats (at most 240 KB) stay in L2. */
+const MC = 240;
+/** Columns of a B block: KC x NC floats (at most 2 MB) are reused from L2/L3 by every A block. */
+const NC = 2048;
+
+/** Balanced block length: split `total` into ceil(total/maxBlock) near-equal blocks, rounded up to `multiple`. */
+function blockLen(total: i32, maxBlock: i32, multiple: i32): i32 {
+  if (total <= 0) return 0;
+  const blocks = (total + maxBlock - 1) / maxBlock;
+  const len = (total + blocks - 1) / blocks;
+  return ((len + multiple - 1) / multiple) * multiple;
+}
+
+/** Number of f32 elements of scratch that gemm_nn/nt/tn/tt need for these sizes (independent of transposes). */
+export function gemm_scratch_len(m: i32, n: i32, k: i32): i32 {
+  if (m <= 0 || n <= 0 || k <= 0) return MR * NR;
+  const kc = blockLen(k, KC, 1);
+  return MR * NR + kc * blockLen(n, NC, NR) + blockLen(m, MC, MR) * kc;
+}
+
+/**
+ * Pack rows i0..i0+mc and columns p0..p0+kc of op(A) into MR-tall panels at apPtr:
+ * ap[(panel*kc + p)*MR + r] = op(A)[i0 + panel*MR + r, p0 + p], zero past row m. Exported for the as-pect spec.
+ */
+export function packPanelsA(
+  transA: bool,
+  aPtr: usize,
+  lda: i32,
+  m: i32,
+  i0: i32,
+  mc: i32,
+  p0: i32,
+  kc: i32,
+  apPtr: usize,
+): void {
+  const ldaBytes = (<usize>lda) << 2;
+  let dst = apPtr;
+  for (let ip = 0; ip < mc; ip += MR) {
+    const i = i0 + ip;
+    const rows = min(MR, m - i);
+    if (transA) {
+      // A is k x m: the MR values of one p are contiguous.
+      let src = aPtr + <usize>p0 * ldaBytes + ((<usize>i) << 2);
+      if (rows === MR) {
+        for (let p = 0; p < kc; p++) {
+          v128.store(dst, v128.load(src));
+          store<f32>(dst, load<f32>(src, 16), 16);
+          src += ldaBytes;
+          dst += MR * 4;
+        }
+      } else {
+        for (let p = 0; p < kc; p++) {
+          for (let r = 0; r < MR; r++) {
+            store<f32>(dst + ((<usize>r) << 2), r < rows ? load<f32>(src + ((<usize>r) << 2)) : 0);
+          }
+          src += ldaBytes;
+          dst += MR * 4;
+        }
+      }
+    } else {
+      // A is m x k: row r of the panel is contiguous in p; transpose 4 rows x 4 p at a time.
+      const src = aPtr + <usize>i * ldaBytes + ((<usize>p0) << 2);
+      let p = 0;
+      if (rows === MR) {
+        const r0 = src;
+        const r1 = r0 + ldaBytes;
+        const r2 = r1 + ldaBytes;
+        const r3 = r2 + ldaBytes;
+        const r4 = r3 + ldaBytes;
+        for (; p + 4 <= kc; p += 4) {
+          const off = (<usize>p) << 2;
+          const x0 = v128.load(r0 + off);
+          const x1 = v128.load(r1 + off);
+          const x2 = v128.load(r2 + off);
+          const x3 = v128.load(r3 + off);
+          const t0 = f32x4.shuffle(x0, x1, 0, 4, 1, 5);
+          const t1 = f32x4.shuffle(x2, x3, 0, 4, 1, 5);
+          const t2 = f32x4.shuffle(x0, x1, 2, 6, 3, 7);
+          const t3 = f32x4.shuffle(x2, x3, 2, 6, 3, 7);
+          const d = dst + <usize>p * (MR * 4);
+          v128.store(d, f32x4.shuffle(t0, t1, 0, 1, 4, 5));
+          v128.store(d, f32x4.shuffle(t0, t1, 2, 3, 6, 7), MR * 4);
+          v128.store(d, f32x4.shuffle(t2, t3, 0, 1, 4, 5), MR * 8);
+          v128.store(d, f32x4.shuffle(t2, t3, 2, 3, 6, 7), MR * 12);
+          store<f32>(d, load<f32>(r4 + off), 16);
+          store<f32>(d, load<f32>(r4 + off, 4), MR * 4 + 16);
+          store<f32>(d, load<f32>(r4 + off, 8), MR * 8 + 16);
+          store<f32>(d, load<f32>(r4 + off, 12), MR * 12 + 16);
+        }
+      }
+      for (; p < kc; p++) {
+        const d = dst + <usize>p * (MR * 4);
+        const s = src + ((<usize>p) << 2);
+        for (let r = 0; r < MR; r++) {
+          store<f32>(d + ((<usize>r) << 2), r < rows ? load<f32>(s + <usize>r * ldaBytes) : 0);
+        }
+      }
+      dst += <usize>kc * (MR * 4);
+    }
+  }
+}
+
+/**
+ * Pack rows p0..p0+kc and columns j0..j0+nc of op(B) into NR-wide panels at bpPtr:
+ * bp[(panel*kc + p)*NR + c] = op(B)[p0 + p, j0 + panel*NR + c], zero past column n. Exported for the as-pect spec.
+ */
+export function packPanelsB(
+  transB: bool,
+  bPtr: usize,
+  ldb: i32,
+  n: i32,
+  j0: i32,
+  nc: i32,
+  p0: i32,
+  kc: i32,
+  bpPtr: usize,
+): void {
+  const ldbBytes = (<usize>ldb) << 2;
+  let dst = bpPtr;
+  for (let jp = 0; jp < nc; jp += NR) {
+    const j = j0 + jp;
+    const cols = min(NR, n - j);
+    if (!transB) {
+      // B is k x n: the NR values of one p are contiguous.
+      let src = bPtr + <usize>p0 * ldbBytes + ((<usize>j) << 2);
+      if (cols === NR) {
+        for (let p = 0; p < kc; p++) {
+          v128.store(dst, v128.load(src));
+          v128.store(dst, v128.load(src, 16), 16);
+          src += ldbBytes;
+          dst += NR * 4;
+        }
+      } else {
+        for (let p = 0; p < kc; p++) {
+          for (let c = 0; c < NR; c++) {
+            store<f32>(dst + ((<usize>c) << 2), c < cols ? load<f32>(src + ((<usize>c) << 2)) : 0);
+          }
+          src += ldbBytes;
+          dst += NR * 4;
+        }
+      }
+    } else {
+      // B is n x k: column c of the panel is contiguous in p; transpose 4 columns x 4 p at a time.
+      const src = bPtr + <usize>j * ldbBytes + ((<usize>p0) << 2);
+      let p = 0;
+      if (cols === NR) {
+        for (; p + 4 <= kc; p += 4) {
+          const off = (<usize>p) << 2;
+          const d = dst + <usize>p * (NR * 4);
+          for (let half: usize = 0; half < 2; half++) {
+            const r0 = src + half * 4 * ldbBytes + off;
+            const x0 = v128.load(r0);
+            const x1 = v128.load(r0 + ldbBytes);
+            const x2 = v128.load(r0 + 2 * ldbBytes);
+            const x3 = v128.load(r0 + 3 * ldbBytes);
+            const t0 = f32x4.shuffle(x0, x1, 0, 4, 1, 5);
+            const t1 = f32x4.shuffle(x2, x3, 0, 4, 1, 5);
+            const t2 = f32x4.shuffle(x0, x1, 2, 6, 3, 7);
+            const t3 = f32x4.shuffle(x2, x3, 2, 6, 3, 7);
+            const dh = d + half * 16;
+            v128.store(dh, f32x4.shuffle(t0, t1, 0, 1, 4, 5));
+            v128.store(dh, f32x4.shuffle(t0, t1, 2, 3, 6, 7), NR * 4);
+            v128.store(dh, f32x4.shuffle(t2, t3, 0, 1, 4, 5), NR * 8);
+            v128.store(dh, f32x4.shuffle(t2, t3, 2, 3, 6, 7), NR * 12);
+          }
+        }
+      }
+      for (; p < kc; p++) {
+        const d = dst + <usize>p * (NR * 4);
+        const s = src + ((<usize>p) << 2);
+        for (let c = 0; c < NR; c++) {
+          store<f32>(d + ((<usize>c) << 2), c < cols ? load<f32>(s + <usize>c * ldbBytes) : 0);
+        }
+      }
+      dst += <usize>kc * (NR * 4);
+    }
+  }
+}
+
+/**
+ * The MR x NR micro-kernel: acc = sum_p apanel[p] (outer) bpanel[p] over kc steps, then
+ * C = alpha*acc (loadC false) or C = alpha*acc + beta*C (loadC true), for a full 5 x 8 tile at cPtr
+ * with row stride ldcBytes.
+ */
+function microKernel(
+  kc: i32,
+  apPtr: usize,
+  bpPtr: usize,
+  cPtr: usize,
+  ldcBytes: usize,
+  alpha: f32,
+  beta: f32,
+  loadC: bool,
+): void {
+  let c00 = f32x4.splat(0);
+  let c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0);
+  let c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0);
+  let c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0);
+  let c31 = f32x4.splat(0);
+  let c40 = f32x4.splat(0);
+  let c41 = f32x4.splat(0);
+  let ap = apPtr;
+  let bp = bpPtr;
+  for (let p = 0; p < kc; p++) {
+    const b0 = v128.load(bp);
+    const b1 = v128.load(bp, 16);
+    let a = v128.load32_splat(ap);
+    c00 = f32x4.add(c00, f32x4.mul(a, b0));
+    c01 = f32x4.add(c01, f32x4.mul(a, b1));
+    a = v128.load32_splat(ap, 4);
+    c10 = f32x4.add(c10, f32x4.mul(a, b0));
+    c11 = f32x4.add(c11, f32x4.mul(a, b1));
+    a = v128.load32_splat(ap, 8);
+    c20 = f32x4.add(c20, f32x4.mul(a, b0));
+    c21 = f32x4.add(c21, f32x4.mul(a, b1));
+    a = v128.load32_splat(ap, 12);
+    c30 = f32x4.add(c30, f32x4.mul(a, b0));
+    c31 = f32x4.add(c31, f32x4.mul(a, b1));
+    a = v128.load32_splat(ap, 16);
+    c40 = f32x4.add(c40, f32x4.mul(a, b0));
+    c41 = f32x4.add(c41, f32x4.mul(a, b1));
+    ap += MR * 4;
+    bp += NR * 4;
+  }
+  const va = f32x4.splat(alpha);
+  let c = cPtr;
+  if (loadC) {
+    const vb = f32x4.splat(beta);
+    v128.store(c, f32x4.add(f32x4.mul(c00, va), f32x4.mul(v128.load(c), vb)));
+    v128.store(c, f32x4.add(f32x4.mul(c01, va), f32x4.mul(v128.load(c, 16), vb)), 16);
+    c += ldcBytes;
+    v128.store(c, f32x4.add(f32x4.mul(c10, va), f32x4.mul(v128.load(c), vb)));
+    v128.store(c, f32x4.add(f32x4.mul(c11, va), f32x4.mul(v128.load(c, 16), vb)), 16);
+    c += ldcBytes;
+    v128.store(c, f32x4.add(f32x4.mul(c20, va), f32x4.mul(v128.load(c), vb)));
+    v128.store(c, f32x4.add(f32x4.mul(c21, va), f32x4.mul(v128.load(c, 16), vb)), 16);
+    c += ldcBytes;
+    v128.store(c, f32x4.add(f32x4.mul(c30, va), f32x4.mul(v128.load(c), vb)));
+    v128.store(c, f32x4.add(f32x4.mul(c31, va), f32x4.mul(v128.load(c, 16), vb)), 16);
+    c += ldcBytes;
+    v128.store(c, f32x4.add(f32x4.mul(c40, va), f32x4.mul(v128.load(c), vb)));
+    v128.store(c, f32x4.add(f32x4.mul(c41, va), f32x4.mul(v128.load(c, 16), vb)), 16);
+  } else {
+    v128.store(c, f32x4.mul(c00, va));
+    v128.store(c, f32x4.mul(c01, va), 16);
+    c += ldcBytes;
+    v128.store(c, f32x4.mul(c10, va));
+    v128.store(c, f32x4.mul(c11, va), 16);
+    c += ldcBytes;
+    v128.store(c, f32x4.mul(c20, va));
+    v128.store(c, f32x4.mul(c21, va), 16);
+    c += ldcBytes;
+    v128.store(c, f32x4.mul(c30, va));
+    v128.store(c, f32x4.mul(c31, va), 16);
+    c += ldcBytes;
+    v128.store(c, f32x4.mul(c40, va));
+    v128.store(c, f32x4.mul(c41, va), 16);
+  }
+}
+
+/** C = beta * C over m x n (beta == 0 writes zeros without reading C). */
+function scaleC(cPtr: usize, m: i32, n: i32, ldc: i32, beta: f32): void {
+  const vb = f32x4.splat(beta);
+  for (let i = 0; i < m; i++) {
+    const row = cPtr + <usize>i * <usize>ldc * 4;
+    let j = 0;
+    if (beta === 0) {
+      for (; j + 4 <= n; j += 4) v128.store(row + ((<usize>j) << 2), f32x4.splat(0));
+      for (; j < n; j++) store<f32>(row + ((<usize>j) << 2), 0);
+    } else {
+      for (; j + 4 <= n; j += 4) {
+        const at = row + ((<usize>j) << 2);
+        v128.store(at, f32x4.mul(v128.load(at), vb));
+      }
+      for (; j < n; j++) {
+        const at = row + ((<usize>j) << 2);
+        store<f32>(at, load<f32>(at) * beta);
+      }
+    }
+  }
+}
+
+function gemm(
+  transA: bool,
+  transB: bool,
+  aPtr: usize,
+  bPtr: usize,
+  cPtr: usize,
+  scratchPtr: usize,
+  m: i32,
+  n: i32,
+  k: i32,
+  lda: i32,
+  ldb: i32,
+  ldc: i32,
+  alpha: f32,
+  beta: f32,
+): void {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0 || alpha === 0) {
+    // BLAS convention: op(A) and op(B) are not read.
+    scaleC(cPtr, m, n, ldc, beta);
+    return;
+  }
+  const kcMax = blockLen(k, KC, 1);
+  const ncMax = blockLen(n, NC, NR);
+  const mcMax = blockLen(m, MC, MR);
+  const tilePtr = scratchPtr;
+  const bpPtr = tilePtr + MR * NR * 4;
+  const apPtr = bpPtr + <usize>kcMax * <usize>ncMax * 4;
+  const ldcBytes = (<usize>ldc) << 2;
+  for (let jc = 0; jc < n; jc += ncMax) {
+    const nc = min(ncMax, n - jc);
+    for (let pc = 0; pc < k; pc += kcMax) {
+      const kc = min(kcMax, k - pc);
+      packPanelsB(transB, bPtr, ldb, n, jc, nc, pc, kc, bpPtr);
+      const loadC = pc > 0 || beta !== 0;
+      const betaNow: f32 = pc > 0 ? 1 : beta;
+      for (let ic = 0; ic < m; ic += mcMax) {
+        const mc = min(mcMax, m - ic);
+        packPanelsA(transA, aPtr, lda, m, ic, mc, pc, kc, apPtr);
+        for (let jr = 0; jr < nc; jr += NR) {
+          const nr = min(NR, nc - jr);
+          const bPanel = bpPtr + <usize>jr * <usize>kc * 4;
+          for (let ir = 0; ir < mc; ir += MR) {
+            const mr = min(MR, mc - ir);
+            const aPanel = apPtr + <usize>ir * <usize>kc * 4;
+            const cTile = cPtr + <usize>(ic + ir) * ldcBytes + ((<usize>(jc + jr)) << 2);
+            if (mr === MR && nr === NR) {
+              microKernel(kc, aPanel, bPanel, cTile, ldcBytes, alpha, betaNow, loadC);
+            } else {
+              // Edge tile: compute the full padded tile into scratch, then merge the valid part
+              // with the same expression (alpha*acc + beta*C) as the full-tile path.
+              microKernel(kc, aPanel, bPanel, tilePtr, NR * 4, alpha, 0, false);
+              for (let r = 0; r < mr; r++) {
+                const crow = cTile + <usize>r * ldcBytes;
+                const trow = tilePtr + <usize>r * (NR * 4);
+                for (let c = 0; c < nr; c++) {
+                  const t = load<f32>(trow + ((<usize>c) << 2));
+                  const at = crow + ((<usize>c) << 2);
+                  store<f32>(at, loadC ? t + load<f32>(at) * betaNow : t);
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/** C = alpha * A * B + beta * C; A m x k, B k x n, C m x n (all row-major with leading dimensions). */
+export function gemm_nn(
+  aPtr: usize,
+  bPtr: usize,
+  cPtr: usize,
+  scratchPtr: usize,
+  m: i32,
+  n: i32,
+  k: i32,
+  lda: i32,
+  ldb: i32,
+  ldc: i32,
+  alpha: f32,
+  beta: f32,
+): void {
+  gemm(false, false, aPtr, bPtr, cPtr, scratchPtr, m, n, k, lda, ldb, ldc, alpha, beta);
+}
+
+/** C = alpha * A * B^T + beta * C; A m x k, B n x k, C m x n. */
+export function gemm_nt(
+  aPtr: usize,
+  bPtr: usize,
+  cPtr: usize,
+  scratchPtr: usize,
+  m: i32,
+  n: i32,
+  k: i32,
+  lda: i32,
+  ldb: i32,
+  ldc: i32,
+  alpha: f32,
+  beta: f32,
+): void {
+  gemm(false, true, aPtr, bPtr, cPtr, scratchPtr, m, n, k, lda, ldb, ldc, alpha, beta);
+}
+
+/** C = alpha * A^T * B + beta * C; A k x m, B k x n, C m x n. */
+export function gemm_tn(
+  aPtr: usize,
+  bPtr: usize,
+  cPtr: usize,
+  scratchPtr: usize,
+  m: i32,
+  n: i32,
+  k: i32,
+  lda: i32,
+  ldb: i32,
+  ldc: i32,
+  alpha: f32,
+  beta: f32,
+): void {
+  gemm(true, false, aPtr, bPtr, cPtr, scratchPtr, m, n, k, lda, ldb, ldc, alpha, beta);
+}
+
+/** C = alpha * A^T * B^T + beta * C; A k x m, B n x k, C m x n. */
+export function gemm_tt(
+  aPtr: usize,
+  bPtr: usize,
+  cPtr: usize,
+  scratchPtr: usize,
+  m: i32,
+  n: i32,
+  k: i32,
+  lda: i32,
+  ldb: i32,
+  ldc: i32,
+  alpha: f32,
+  beta: f32,
+): void {
+  gemm(true, true, aPtr, bPtr, cPtr, scratchPtr, m, n, k, lda, ldb, ldc, alpha, beta);
+}

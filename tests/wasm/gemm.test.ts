@@ -1,0 +1,204 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import fc from "fast-check";
+import {
+  type GemmSpec,
+  gemm,
+  gemmBuffers,
+  gemmScratchLen,
+  getWasm,
+  kernel,
+  withArena,
+} from "../../src/wasm/kernels.ts";
+import * as reference from "../../src/wasm/reference/gemm.ts";
+import { f32Array, seededFloats, size } from "../helpers/arbitraries.ts";
+import { assertClose } from "../helpers/close.ts";
+
+const w = await getWasm();
+
+const TRANSPOSES = [
+  [false, false],
+  [false, true],
+  [true, false],
+  [true, true],
+] as const;
+
+const name = (transA: boolean, transB: boolean): string => `${transA ? "t" : "n"}${transB ? "t" : "n"}`;
+
+/** alpha and beta worth covering: 0, 1 and ordinary f32 values. */
+const coefficient = fc.oneof(
+  fc.constantFrom(0, 1, -1, 0.5),
+  fc.float({ min: -2, max: 2, noNaN: true, noDefaultInfinity: true }),
+);
+
+interface GemmCase {
+  spec: Required<GemmSpec>;
+  a: Float32Array;
+  b: Float32Array;
+  c: Float32Array;
+}
+
+/** A GEMM case with sizes 0..9 often, random up to 70, optional padding of every leading dimension. */
+function gemmCase(
+  transA: boolean,
+  transB: boolean,
+  opts: { beta?: fc.Arbitrary<number>; maxSize?: number } = {},
+): fc.Arbitrary<GemmCase> {
+  const max = opts.maxSize ?? 70;
+  return fc
+    .record({
+      m: size(max),
+      n: size(max),
+      k: size(max),
+      alpha: coefficient,
+      beta: opts.beta ?? coefficient,
+      padA: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 5 })),
+      padB: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 5 })),
+      padC: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 5 })),
+    })
+    .chain(({ m, n, k, alpha, beta, padA, padB, padC }) => {
+      const [aRows, aCols] = transA ? [k, m] : [m, k];
+      const [bRows, bCols] = transB ? [n, k] : [k, n];
+      const spec = {
+        transA,
+        transB,
+        m,
+        n,
+        k,
+        alpha: Math.fround(alpha),
+        beta: Math.fround(beta),
+        lda: aCols + padA,
+        ldb: bCols + padB,
+        ldc: n + padC,
+      };
+      return fc
+        .tuple(f32Array(aRows * spec.lda), f32Array(bRows * spec.ldb), f32Array(m * spec.ldc))
+        .map(([a, b, c]) => ({ spec, a, b, c }));
+    });
+}
+
+for (const [transA, transB] of TRANSPOSES) {
+  test(`gemm ${name(transA, transB)} matches the reference on ragged shapes, alpha, beta and strides`, () => {
+    fc.assert(
+      fc.property(gemmCase(transA, transB), ({ spec, a, b, c }) =>
+        assertClose(gemm(w, spec, a, b, c), reference.gemm(spec, a, b, c), {
+          reductionLen: spec.k,
+          scale: 16 * Math.max(1, Math.abs(spec.alpha)),
+        }),
+      ),
+    );
+  });
+
+  test(`gemm ${name(transA, transB)} with beta 0 ignores NaN in C`, () => {
+    fc.assert(
+      fc.property(gemmCase(transA, transB, { beta: fc.constant(0) }), ({ spec, a, b, c }) => {
+        const garbage = c.map(() => Number.NaN);
+        const got = gemm(w, spec, a, b, garbage);
+        const want = reference.gemm(spec, a, b, new Float32Array(c.length));
+        // Inside the m x n view the result is finite; outside it the NaNs are untouched.
+        for (let i = 0; i < spec.m; i++) {
+          for (let j = 0; j < spec.n; j++) {
+            assert.ok(Number.isFinite(got[i * spec.ldc + j]!), `C[${i},${j}] is ${got[i * spec.ldc + j]}`);
+          }
+        }
+        for (let i = 0; i < got.length; i++) {
+          const inside = Math.floor(i / spec.ldc) < spec.m && i % spec.ldc < spec.n;
+          if (!inside) want[i] = Number.NaN;
+        }
+        return assertClose(got, want, {
+          reductionLen: spec.k,
+          scale: 16 * Math.max(1, Math.abs(spec.alpha)),
+        });
+      }),
+    );
+  });
+}
+
+test("gemm with beta 1 accumulates onto C", () => {
+  fc.assert(
+    fc.property(gemmCase(false, false, { beta: fc.constant(1) }), ({ spec, a, b, c }) =>
+      assertClose(gemm(w, spec, a, b, c), reference.gemm(spec, a, b, c), {
+        reductionLen: spec.k,
+        scale: 16 * Math.max(1, Math.abs(spec.alpha)),
+      }),
+    ),
+  );
+});
+
+test("gemm matches the reference across K, M and N block edges", () => {
+  // k > 256 splits K into slices (C accumulates across them), m > 240 splits M, n > 2048 splits N.
+  for (const [m, n, k] of [
+    [241, 9, 257],
+    [7, 2049, 3],
+    [13, 21, 600],
+  ] as const) {
+    for (const [transA, transB] of TRANSPOSES) {
+      const a = seededFloats(m * 31 + k, m * k);
+      const b = seededFloats(n * 17 + k, k * n);
+      const c = seededFloats(m + n, m * n);
+      const spec = { transA, transB, m, n, k, alpha: 0.75, beta: -0.5 };
+      const full = { ...spec, lda: transA ? m : k, ldb: transB ? k : n, ldc: n };
+      assertClose(gemm(w, spec, a, b, c), reference.gemm(full, a, b, c), { reductionLen: k, scale: 4 });
+    }
+  }
+});
+
+test("(A B)^T equals B^T A^T bit for bit", () => {
+  // Both sides run the same products in the same order; only the packing differs.
+  fc.assert(
+    fc.property(gemmCase(false, false, { beta: fc.constant(0) }), ({ spec, a, b }) => {
+      const { m, n, k, alpha, lda, ldb } = spec;
+      const ab = gemm(w, { m, n, k, alpha, lda, ldb }, a, b);
+      // C' (n x m) = op(B') op(A') with B' = B stored k x n read transposed, A' = A stored m x k read transposed.
+      const baT = gemm(w, { transA: true, transB: true, m: n, n: m, k, alpha, lda: ldb, ldb: lda }, b, a);
+      for (let i = 0; i < m; i++) {
+        for (let j = 0; j < n; j++) {
+          if (!Object.is(ab[i * n + j], baT[j * m + i])) return false;
+        }
+      }
+      return true;
+    }),
+  );
+});
+
+test("the same call twice gives identical bytes", () => {
+  fc.assert(
+    fc.property(gemmCase(true, false), ({ spec, a, b, c }) => {
+      const first = gemm(w, spec, a, b, c);
+      const second = gemm(w, spec, a, b, c);
+      return Buffer.from(first.buffer).equals(Buffer.from(second.buffer));
+    }),
+  );
+});
+
+test("gemmScratchLen agrees with the exported gemm_scratch_len", () => {
+  fc.assert(
+    fc.property(fc.nat(5000), fc.nat(5000), fc.nat(5000), (m, n, k) => {
+      assert.equal(gemmScratchLen(m, n, k), kernel(w, "gemm_scratch_len")(m, n, k));
+    }),
+  );
+});
+
+test("gemmBuffers refuses short buffers, small leading dimensions and overlap", () => {
+  withArena(w, (arena) => {
+    const a = arena.allocF32(6);
+    const b = arena.allocF32(6);
+    const c = arena.allocF32(4);
+    const s = arena.allocF32(gemmScratchLen(2, 2, 3));
+    const spec = { m: 2, n: 2, k: 3 };
+    assert.throws(() => gemmBuffers(w, spec, a, b, { ptr: c.ptr, length: 3 }, s), /gemmBuffers c/);
+    assert.throws(() => gemmBuffers(w, spec, a, b, c, { ptr: s.ptr, length: 10 }), /scratch/);
+    assert.throws(() => gemmBuffers(w, { ...spec, lda: 2 }, a, b, c, s), /lda 2/);
+    assert.throws(() => gemmBuffers(w, { ...spec, m: -1 }, a, b, c, s), /m: expected/);
+    assert.throws(() => gemmBuffers(w, spec, a, b, { ptr: a.ptr, length: 4 }, s), /overlap/);
+    assert.throws(() => gemm(w, { ...spec, beta: 1 }, new Float32Array(6), new Float32Array(6)), /no c/);
+    gemmBuffers(w, spec, a, b, c, s);
+  });
+});
+
+test("gemm computes a small example exactly", () => {
+  // [1 2 3; 4 5 6] * [1 0; 0 1; 1 1] = [4 5; 10 11]
+  const a = Float32Array.from([1, 2, 3, 4, 5, 6]);
+  const b = Float32Array.from([1, 0, 0, 1, 1, 1]);
+  assert.deepEqual(Array.from(gemm(w, { m: 2, n: 2, k: 3 }, a, b)), [4, 5, 10, 11]);
+});
