@@ -4,6 +4,12 @@
 /** First free byte after static data; the TS arena starts here. */
 export const HEAP_BASE: usize = __heap_base;
 
+export {
+  distance_cosine,
+  distance_cosine_cross,
+  distance_gram,
+  distance_pairwise_sq_euclidean,
+} from "./distance";
 export { gemm_nn, gemm_nt, gemm_scratch_len, gemm_tn, gemm_tt } from "./gemm";
 export { reduce_row_l1, reduce_row_l2, reduce_row_sum } from "./reduce";
 export { STATUS_OK, STATUS_SINGULAR } from "./status";

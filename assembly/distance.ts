@@ -1,0 +1,471 @@
+// Pairwise row geometry of a row-major f32 matrix: Gram matrix, squared-euclidean distances (f64)
+// and cosine similarity (also between the rows of two matrices).
+//
+// Layout: x is rows x cols, row-major (row r starts at x + r*cols*4 bytes). Square outputs are
+// rows x rows, row-major; the cross output is xRows x yRows.
+//
+//          col 0 ... cols-1                out (rows x rows)
+//   x_0  [ . . . . . . . . ]           [ d00 d01 d02 ... ]
+//   x_1  [ . . . . . . . . ]   ---->   [ d10 d11 d12 ... ]   computed for j >= i only, in tiles,
+//   ...                                [ ... ........... ]   then mirrored: out[j][i] = out[i][j]
+//
+// Every entry is reduced in one fixed order, whatever tile computes it, so the same input gives
+// the same bits everywhere and the symmetric matrices are exactly symmetric:
+// - f32 dot products: four lane accumulators over c = 0,4,8,... combined as (l0 + l1) + (l2 + l3),
+//   then the scalar tail in index order;
+// - f64 sums: two lane accumulators, lane 0 over c = 0,2,4,... and lane 1 over c = 1,3,5,...
+//   (within each group of 4 columns: c, c+2 then c+1, c+3), combined as l0 + l1, then the tail.
+
+function hsum(v: v128): f32 {
+  return (
+    f32x4.extract_lane(v, 0) +
+    f32x4.extract_lane(v, 1) +
+    (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3))
+  );
+}
+
+function hsum64(v: v128): f64 {
+  return f64x2.extract_lane(v, 0) + f64x2.extract_lane(v, 1);
+}
+
+/** Lanes 2 and 3 of an f32x4 as an f64x2. */
+function promoteHigh(v: v128): v128 {
+  return f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3));
+}
+
+/** The f32 dot product of rows a and b (cols elements each), in the fixed order above. */
+function dot(a: usize, b: usize, cols: i32): f32 {
+  let acc = f32x4.splat(0);
+  let c = 0;
+  for (; c + 4 <= cols; c += 4) {
+    const off = (<usize>c) << 2;
+    acc = f32x4.add(acc, f32x4.mul(v128.load(a + off), v128.load(b + off)));
+  }
+  let s = hsum(acc);
+  for (; c < cols; c++) {
+    const off = (<usize>c) << 2;
+    s += load<f32>(a + off) * load<f32>(b + off);
+  }
+  return s;
+}
+
+/**
+ * Dot products of four rows a, a+aStride, a+2*aStride, a+3*aStride with two rows b, b+bStride.
+ * Result (r, s) goes to out + r*outStride + s*4. Eight accumulators share six loads per step.
+ */
+function dots4x2(
+  a: usize,
+  aStride: usize,
+  b: usize,
+  bStride: usize,
+  cols: i32,
+  out: usize,
+  outStride: usize,
+): void {
+  const a1 = a + aStride;
+  const a2 = a1 + aStride;
+  const a3 = a2 + aStride;
+  const b1 = b + bStride;
+  let s00 = f32x4.splat(0);
+  let s01 = f32x4.splat(0);
+  let s10 = f32x4.splat(0);
+  let s11 = f32x4.splat(0);
+  let s20 = f32x4.splat(0);
+  let s21 = f32x4.splat(0);
+  let s30 = f32x4.splat(0);
+  let s31 = f32x4.splat(0);
+  let c = 0;
+  for (; c + 4 <= cols; c += 4) {
+    const off = (<usize>c) << 2;
+    const vb0 = v128.load(b + off);
+    const vb1 = v128.load(b1 + off);
+    const va0 = v128.load(a + off);
+    s00 = f32x4.add(s00, f32x4.mul(va0, vb0));
+    s01 = f32x4.add(s01, f32x4.mul(va0, vb1));
+    const va1 = v128.load(a1 + off);
+    s10 = f32x4.add(s10, f32x4.mul(va1, vb0));
+    s11 = f32x4.add(s11, f32x4.mul(va1, vb1));
+    const va2 = v128.load(a2 + off);
+    s20 = f32x4.add(s20, f32x4.mul(va2, vb0));
+    s21 = f32x4.add(s21, f32x4.mul(va2, vb1));
+    const va3 = v128.load(a3 + off);
+    s30 = f32x4.add(s30, f32x4.mul(va3, vb0));
+    s31 = f32x4.add(s31, f32x4.mul(va3, vb1));
+  }
+  let t00 = hsum(s00);
+  let t01 = hsum(s01);
+  let t10 = hsum(s10);
+  let t11 = hsum(s11);
+  let t20 = hsum(s20);
+  let t21 = hsum(s21);
+  let t30 = hsum(s30);
+  let t31 = hsum(s31);
+  for (; c < cols; c++) {
+    const off = (<usize>c) << 2;
+    const vb0 = load<f32>(b + off);
+    const vb1 = load<f32>(b1 + off);
+    const va0 = load<f32>(a + off);
+    const va1 = load<f32>(a1 + off);
+    const va2 = load<f32>(a2 + off);
+    const va3 = load<f32>(a3 + off);
+    t00 += va0 * vb0;
+    t01 += va0 * vb1;
+    t10 += va1 * vb0;
+    t11 += va1 * vb1;
+    t20 += va2 * vb0;
+    t21 += va2 * vb1;
+    t30 += va3 * vb0;
+    t31 += va3 * vb1;
+  }
+  store<f32>(out, t00);
+  store<f32>(out + 4, t01);
+  store<f32>(out + outStride, t10);
+  store<f32>(out + outStride + 4, t11);
+  store<f32>(out + 2 * outStride, t20);
+  store<f32>(out + 2 * outStride + 4, t21);
+  store<f32>(out + 3 * outStride, t30);
+  store<f32>(out + 3 * outStride + 4, t31);
+}
+
+/** Dot products of four rows a + r*aStride with one row b; result r goes to out + r*outStride. */
+function dots4x1(a: usize, aStride: usize, b: usize, cols: i32, out: usize, outStride: usize): void {
+  const a1 = a + aStride;
+  const a2 = a1 + aStride;
+  const a3 = a2 + aStride;
+  let s0 = f32x4.splat(0);
+  let s1 = f32x4.splat(0);
+  let s2 = f32x4.splat(0);
+  let s3 = f32x4.splat(0);
+  let c = 0;
+  for (; c + 4 <= cols; c += 4) {
+    const off = (<usize>c) << 2;
+    const vb = v128.load(b + off);
+    s0 = f32x4.add(s0, f32x4.mul(v128.load(a + off), vb));
+    s1 = f32x4.add(s1, f32x4.mul(v128.load(a1 + off), vb));
+    s2 = f32x4.add(s2, f32x4.mul(v128.load(a2 + off), vb));
+    s3 = f32x4.add(s3, f32x4.mul(v128.load(a3 + off), vb));
+  }
+  let t0 = hsum(s0);
+  let t1 = hsum(s1);
+  let t2 = hsum(s2);
+  let t3 = hsum(s3);
+  for (; c < cols; c++) {
+    const off = (<usize>c) << 2;
+    const vb = load<f32>(b + off);
+    t0 += load<f32>(a + off) * vb;
+    t1 += load<f32>(a1 + off) * vb;
+    t2 += load<f32>(a2 + off) * vb;
+    t3 += load<f32>(a3 + off) * vb;
+  }
+  store<f32>(out, t0);
+  store<f32>(out + outStride, t1);
+  store<f32>(out + 2 * outStride, t2);
+  store<f32>(out + 3 * outStride, t3);
+}
+
+/**
+ * out[i][j] = dot(a_i, b_j) for aRows x bRows pairs (out is aRows x bRows, row-major).
+ * With `upper` (a == b, aRows == bRows) only j >= i is guaranteed; entries below the diagonal
+ * inside diagonal tiles are written too, with the same bits their mirror will give them.
+ */
+function dotsBlock(a: usize, aRows: i32, b: usize, bRows: i32, cols: i32, out: usize, upper: bool): void {
+  const rowBytes = (<usize>cols) << 2;
+  const outStride = (<usize>bRows) << 2;
+  let i = 0;
+  for (; i + 4 <= aRows; i += 4) {
+    const ai = a + <usize>i * rowBytes;
+    const outRow = out + <usize>i * outStride;
+    let j = upper ? i : 0;
+    for (; j + 2 <= bRows; j += 2) {
+      dots4x2(ai, rowBytes, b + <usize>j * rowBytes, rowBytes, cols, outRow + ((<usize>j) << 2), outStride);
+    }
+    if (j < bRows)
+      dots4x1(ai, rowBytes, b + <usize>j * rowBytes, cols, outRow + ((<usize>j) << 2), outStride);
+  }
+  for (; i < aRows; i++) {
+    const ai = a + <usize>i * rowBytes;
+    const outRow = out + <usize>i * outStride;
+    for (let j = upper ? i : 0; j < bRows; j++) {
+      store<f32>(outRow + ((<usize>j) << 2), dot(ai, b + <usize>j * rowBytes, cols));
+    }
+  }
+}
+
+/** Copy the strict upper triangle of the n x n f32 matrix at m to the lower one. */
+function mirrorUpperF32(m: usize, n: i32): void {
+  for (let i = 0; i < n; i++) {
+    for (let j = i + 1; j < n; j++) {
+      store<f32>(
+        m + ((<usize>j * <usize>n + <usize>i) << 2),
+        load<f32>(m + ((<usize>i * <usize>n + <usize>j) << 2)),
+      );
+    }
+  }
+}
+
+/** Copy the strict upper triangle of the n x n f64 matrix at m to the lower one. */
+function mirrorUpperF64(m: usize, n: i32): void {
+  for (let i = 0; i < n; i++) {
+    for (let j = i + 1; j < n; j++) {
+      store<f64>(
+        m + ((<usize>j * <usize>n + <usize>i) << 3),
+        load<f64>(m + ((<usize>i * <usize>n + <usize>j) << 3)),
+      );
+    }
+  }
+}
+
+/**
+ * Gram matrix g[i][j] = sum_c x[i, c] * x[j, c] in f32 (g is rows x rows, row-major).
+ * The upper triangle is computed in 4x2 register tiles and mirrored, so g is exactly symmetric.
+ * x and g must not overlap.
+ */
+export function distance_gram(xPtr: usize, gPtr: usize, rows: i32, cols: i32): void {
+  dotsBlock(xPtr, rows, xPtr, rows, cols, gPtr, true);
+  mirrorUpperF32(gPtr, rows);
+}
+
+/**
+ * Squared euclidean distances d[i][j] = sum_c (x[i, c] - x[j, c])^2, accumulated in f64 from f32
+ * inputs (d is rows x rows f64, row-major).
+ *
+ * Computed directly as a sum of squared differences in f64, not as |x_i|^2 + |x_j|^2 - 2<x_i, x_j>:
+ * the norm form cancels catastrophically for nearby rows (exactly the pairs affinity propagation
+ * cares about) and can go negative. Direct differences are never negative, give exactly 0 for
+ * identical rows, and each f32 - f32 difference is nearly exact in f64. d is exactly symmetric
+ * (upper triangle in 2x2 tiles, then mirrored) with an exact +0 diagonal. x and d must not overlap.
+ */
+export function distance_pairwise_sq_euclidean(xPtr: usize, dPtr: usize, rows: i32, cols: i32): void {
+  const rowBytes = (<usize>cols) << 2;
+  const n = <usize>rows;
+  let i = 0;
+  for (; i + 2 <= rows; i += 2) {
+    const a0 = xPtr + <usize>i * rowBytes;
+    const a1 = a0 + rowBytes;
+    // Diagonal 2x2 tile: only the (i, i+1) pair is needed.
+    store<f64>(dPtr + ((<usize>i * n + <usize>i + 1) << 3), sqDist(a0, a1, cols));
+    let j = i + 2;
+    for (; j + 2 <= rows; j += 2) {
+      sqDist2x2(
+        a0,
+        a1,
+        xPtr + <usize>j * rowBytes,
+        rowBytes,
+        cols,
+        dPtr + ((<usize>i * n + <usize>j) << 3),
+        n << 3,
+      );
+    }
+    if (j < rows) {
+      const bj = xPtr + <usize>j * rowBytes;
+      store<f64>(dPtr + ((<usize>i * n + <usize>j) << 3), sqDist(a0, bj, cols));
+      store<f64>(dPtr + ((<usize>(i + 1) * n + <usize>j) << 3), sqDist(a1, bj, cols));
+    }
+  }
+  // At most one row left; its upper triangle is empty.
+  mirrorUpperF64(dPtr, rows);
+  for (let k = 0; k < rows; k++) store<f64>(dPtr + ((<usize>k * n + <usize>k) << 3), 0.0);
+}
+
+/** sum_c (a[c] - b[c])^2 in f64, in the fixed two-lane order above. */
+function sqDist(a: usize, b: usize, cols: i32): f64 {
+  let acc = f64x2.splat(0);
+  let c = 0;
+  for (; c + 4 <= cols; c += 4) {
+    const off = (<usize>c) << 2;
+    const va = v128.load(a + off);
+    const vb = v128.load(b + off);
+    const dLo = f64x2.sub(f64x2.promote_low_f32x4(va), f64x2.promote_low_f32x4(vb));
+    const dHi = f64x2.sub(promoteHigh(va), promoteHigh(vb));
+    acc = f64x2.add(acc, f64x2.mul(dLo, dLo));
+    acc = f64x2.add(acc, f64x2.mul(dHi, dHi));
+  }
+  let s = hsum64(acc);
+  for (; c < cols; c++) {
+    const off = (<usize>c) << 2;
+    const d = <f64>load<f32>(a + off) - <f64>load<f32>(b + off);
+    s += d * d;
+  }
+  return s;
+}
+
+/**
+ * Squared distances of rows a0, a1 against rows b, b+bStride; pair (r, s) goes to
+ * out + r*outStride + s*8. Same order as sqDist; each promoted b half is used twice.
+ */
+function sqDist2x2(
+  a0: usize,
+  a1: usize,
+  b: usize,
+  bStride: usize,
+  cols: i32,
+  out: usize,
+  outStride: usize,
+): void {
+  const b1 = b + bStride;
+  let s00 = f64x2.splat(0);
+  let s01 = f64x2.splat(0);
+  let s10 = f64x2.splat(0);
+  let s11 = f64x2.splat(0);
+  let c = 0;
+  for (; c + 4 <= cols; c += 4) {
+    const off = (<usize>c) << 2;
+    const vb0 = v128.load(b + off);
+    const vb1 = v128.load(b1 + off);
+    const b0Lo = f64x2.promote_low_f32x4(vb0);
+    const b0Hi = promoteHigh(vb0);
+    const b1Lo = f64x2.promote_low_f32x4(vb1);
+    const b1Hi = promoteHigh(vb1);
+    const va0 = v128.load(a0 + off);
+    const a0Lo = f64x2.promote_low_f32x4(va0);
+    const a0Hi = promoteHigh(va0);
+    let d = f64x2.sub(a0Lo, b0Lo);
+    s00 = f64x2.add(s00, f64x2.mul(d, d));
+    d = f64x2.sub(a0Hi, b0Hi);
+    s00 = f64x2.add(s00, f64x2.mul(d, d));
+    d = f64x2.sub(a0Lo, b1Lo);
+    s01 = f64x2.add(s01, f64x2.mul(d, d));
+    d = f64x2.sub(a0Hi, b1Hi);
+    s01 = f64x2.add(s01, f64x2.mul(d, d));
+    const va1 = v128.load(a1 + off);
+    const a1Lo = f64x2.promote_low_f32x4(va1);
+    const a1Hi = promoteHigh(va1);
+    d = f64x2.sub(a1Lo, b0Lo);
+    s10 = f64x2.add(s10, f64x2.mul(d, d));
+    d = f64x2.sub(a1Hi, b0Hi);
+    s10 = f64x2.add(s10, f64x2.mul(d, d));
+    d = f64x2.sub(a1Lo, b1Lo);
+    s11 = f64x2.add(s11, f64x2.mul(d, d));
+    d = f64x2.sub(a1Hi, b1Hi);
+    s11 = f64x2.add(s11, f64x2.mul(d, d));
+  }
+  let t00 = hsum64(s00);
+  let t01 = hsum64(s01);
+  let t10 = hsum64(s10);
+  let t11 = hsum64(s11);
+  for (; c < cols; c++) {
+    const off = (<usize>c) << 2;
+    const vb0 = <f64>load<f32>(b + off);
+    const vb1 = <f64>load<f32>(b1 + off);
+    const va0 = <f64>load<f32>(a0 + off);
+    const va1 = <f64>load<f32>(a1 + off);
+    t00 += (va0 - vb0) * (va0 - vb0);
+    t01 += (va0 - vb1) * (va0 - vb1);
+    t10 += (va1 - vb0) * (va1 - vb0);
+    t11 += (va1 - vb1) * (va1 - vb1);
+  }
+  store<f64>(out, t00);
+  store<f64>(out + 8, t01);
+  store<f64>(out + outStride, t10);
+  store<f64>(out + outStride + 8, t11);
+}
+
+/**
+ * u[r] = x[r] / |x[r]| for each of `rows` rows, with |x[r]| computed in f64 and u rounded to f32;
+ * an all-zero row gives an all-zero u row. Returns nothing; u and x must not overlap.
+ *
+ * The norm is summed in f64 because f32 squares of tiny or huge weights under- or overflow
+ * (a row of 1e-30s would look like a zero row); f64 holds the square of any finite f32.
+ */
+export function normalizeRows(xPtr: usize, uPtr: usize, rows: i32, cols: i32): void {
+  const rowBytes = (<usize>cols) << 2;
+  for (let r = 0; r < rows; r++) {
+    const x = xPtr + <usize>r * rowBytes;
+    const u = uPtr + <usize>r * rowBytes;
+    let acc = f64x2.splat(0);
+    let c = 0;
+    for (; c + 4 <= cols; c += 4) {
+      const v = v128.load(x + ((<usize>c) << 2));
+      const lo = f64x2.promote_low_f32x4(v);
+      const hi = promoteHigh(v);
+      acc = f64x2.add(acc, f64x2.mul(lo, lo));
+      acc = f64x2.add(acc, f64x2.mul(hi, hi));
+    }
+    let sq = hsum64(acc);
+    for (; c < cols; c++) {
+      const v = <f64>load<f32>(x + ((<usize>c) << 2));
+      sq += v * v;
+    }
+    // A zero row (every element +-0) has sq == 0 exactly: multiply by 0 instead of dividing by 0.
+    const inv = sq > 0 ? 1.0 / Math.sqrt(sq) : 0.0;
+    const vInv = f64x2.splat(inv);
+    c = 0;
+    for (; c + 4 <= cols; c += 4) {
+      const off = (<usize>c) << 2;
+      const v = v128.load(x + off);
+      const lo = f32x4.demote_f64x2_zero(f64x2.mul(f64x2.promote_low_f32x4(v), vInv));
+      const hi = f32x4.demote_f64x2_zero(f64x2.mul(promoteHigh(v), vInv));
+      v128.store(u + off, v128.shuffle<f32>(lo, hi, 0, 1, 4, 5));
+    }
+    for (; c < cols; c++) {
+      const off = (<usize>c) << 2;
+      store<f32>(u + off, <f32>(<f64>load<f32>(x + off) * inv));
+    }
+  }
+}
+
+/** Clamp every element of the len f32 values at p to [-1, 1] (NaN stays NaN). */
+function clampUnit(p: usize, len: usize): void {
+  const lo = f32x4.splat(-1);
+  const hi = f32x4.splat(1);
+  let i: usize = 0;
+  for (; i + 4 <= len; i += 4) {
+    const off = i << 2;
+    v128.store(p + off, f32x4.min(f32x4.max(v128.load(p + off), lo), hi));
+  }
+  for (; i < len; i++) {
+    const off = i << 2;
+    store<f32>(p + off, Mathf.min(Mathf.max(load<f32>(p + off), -1), 1));
+  }
+}
+
+/**
+ * Cosine similarity cos[i][j] = <x_i, x_j> / (|x_i| |x_j|) of the rows of x (rows x cols f32);
+ * cos is rows x rows f32, row-major, exactly symmetric, clamped to [-1, 1].
+ *
+ * Computed as the Gram matrix of the rows normalised in f64 (see normalizeRows), so scaling a row
+ * by a power of two leaves the result bit-identical and tiny or huge rows neither under- nor
+ * overflow. Conventions:
+ * - a zero row (every element +-0) has similarity 0 with every row, itself included;
+ * - every non-zero row has similarity exactly 1 with itself;
+ * - non-finite inputs give unspecified (possibly NaN) entries.
+ *
+ * scratch must hold rows * cols f32. x, cos and scratch must not overlap.
+ */
+export function distance_cosine(xPtr: usize, cosPtr: usize, scratchPtr: usize, rows: i32, cols: i32): void {
+  normalizeRows(xPtr, scratchPtr, rows, cols);
+  distance_gram(scratchPtr, cosPtr, rows, cols);
+  const n = <usize>rows;
+  clampUnit(cosPtr, n * n);
+  for (let k: usize = 0; k < n; k++) {
+    const diag = cosPtr + ((k * n + k) << 2);
+    // u_k.u_k is 1 up to rounding when x_k != 0, and exactly 0 when x_k is a zero row.
+    store<f32>(diag, load<f32>(diag) > 0 ? 1 : 0);
+  }
+}
+
+/**
+ * Cosine similarity between the rows of x (xRows x cols) and the rows of y (yRows x cols):
+ * cos[i][j] = <x_i, y_j> / (|x_i| |y_j|), cos is xRows x yRows f32, row-major, clamped to [-1, 1].
+ * Same computation and conventions as distance_cosine: a zero row of x or y has similarity 0 with
+ * every row of the other matrix. (Neuron merging: x = pruned filters, y = kept filters.)
+ *
+ * scratch must hold (xRows + yRows) * cols f32. x, y may alias each other; neither may overlap
+ * cos or scratch.
+ */
+export function distance_cosine_cross(
+  xPtr: usize,
+  yPtr: usize,
+  cosPtr: usize,
+  scratchPtr: usize,
+  xRows: i32,
+  yRows: i32,
+  cols: i32,
+): void {
+  const ux = scratchPtr;
+  const uy = scratchPtr + ((<usize>xRows * <usize>cols) << 2);
+  normalizeRows(xPtr, ux, xRows, cols);
+  normalizeRows(yPtr, uy, yRows, cols);
+  dotsBlock(ux, xRows, uy, yRows, cols, cosPtr, false);
+  clampUnit(cosPtr, <usize>xRows * <usize>yRows);
+}

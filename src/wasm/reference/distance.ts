@@ -1,0 +1,83 @@
+/**
+ * Plain references for assembly/distance.ts: f64 accumulation, simplest loops.
+ * x is rows x cols, row-major; square outputs are rows x rows, row-major.
+ */
+
+/** g[i][j] = sum_c x[i, c] * x[j, c]. */
+export function distanceGram(x: ArrayLike<number>, rows: number, cols: number): Float64Array {
+  return crossDots(x, rows, x, rows, cols);
+}
+
+/** d[i][j] = sum_c (x[i, c] - x[j, c])^2. */
+export function distancePairwiseSqEuclidean(x: ArrayLike<number>, rows: number, cols: number): Float64Array {
+  const d = new Float64Array(rows * rows);
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < rows; j++) {
+      let s = 0;
+      for (let c = 0; c < cols; c++) {
+        const diff = x[i * cols + c]! - x[j * cols + c]!;
+        s += diff * diff;
+      }
+      d[i * rows + j] = s;
+    }
+  }
+  return d;
+}
+
+/** cos[i][j] = <x_i, x_j> / (|x_i| |x_j|); 0 when either row is zero, 1 on the diagonal otherwise. */
+export function distanceCosine(x: ArrayLike<number>, rows: number, cols: number): Float64Array {
+  const cos = distanceCosineCross(x, x, rows, rows, cols);
+  for (let i = 0; i < rows; i++) {
+    if (cos[i * rows + i] !== 0) cos[i * rows + i] = 1;
+  }
+  return cos;
+}
+
+/** cos[i][j] = <x_i, y_j> / (|x_i| |y_j|) for xRows x yRows pairs; 0 when either row is zero. */
+export function distanceCosineCross(
+  x: ArrayLike<number>,
+  y: ArrayLike<number>,
+  xRows: number,
+  yRows: number,
+  cols: number,
+): Float64Array {
+  const dots = crossDots(x, xRows, y, yRows, cols);
+  const nx = rowNorms(x, xRows, cols);
+  const ny = rowNorms(y, yRows, cols);
+  for (let i = 0; i < xRows; i++) {
+    for (let j = 0; j < yRows; j++) {
+      const denom = nx[i]! * ny[j]!;
+      const v = denom === 0 ? 0 : dots[i * yRows + j]! / denom;
+      dots[i * yRows + j] = Math.min(1, Math.max(-1, v));
+    }
+  }
+  return dots;
+}
+
+function crossDots(
+  x: ArrayLike<number>,
+  xRows: number,
+  y: ArrayLike<number>,
+  yRows: number,
+  cols: number,
+): Float64Array {
+  const out = new Float64Array(xRows * yRows);
+  for (let i = 0; i < xRows; i++) {
+    for (let j = 0; j < yRows; j++) {
+      let s = 0;
+      for (let c = 0; c < cols; c++) s += x[i * cols + c]! * y[j * cols + c]!;
+      out[i * yRows + j] = s;
+    }
+  }
+  return out;
+}
+
+function rowNorms(x: ArrayLike<number>, rows: number, cols: number): Float64Array {
+  const out = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let s = 0;
+    for (let c = 0; c < cols; c++) s += x[r * cols + c]! * x[r * cols + c]!;
+    out[r] = Math.sqrt(s);
+  }
+  return out;
+}

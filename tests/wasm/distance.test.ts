@@ -1,0 +1,227 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import fc from "fast-check";
+import {
+  cosineSimilarity,
+  cosineSimilarityCross,
+  getWasm,
+  gramMatrix,
+  pairwiseSqEuclidean,
+} from "../../src/wasm/kernels.ts";
+import * as reference from "../../src/wasm/reference/distance.ts";
+import { f32Array, matrix, seededFloats, size } from "../helpers/arbitraries.ts";
+import { assertClose } from "../helpers/close.ts";
+
+const w = await getWasm();
+
+/** Bounded values (|v| <= 4) give |x_i|^2 <= 16 * cols, the scale of every Gram and distance entry. */
+const BOUND = 4;
+
+/** A matrix in which some rows are zero and some are exact copies or multiples of earlier rows. */
+function matrixWithDegenerateRows(): fc.Arbitrary<{ rows: number; cols: number; x: Float32Array }> {
+  return fc
+    .tuple(matrix(24, 40), fc.infiniteStream(fc.integer({ min: 0, max: 5 })))
+    .map(([{ rows, cols, x }, kinds]) => {
+      const y = x.slice();
+      for (let r = 1; r < rows; r++) {
+        const kind = kinds.next().value as number;
+        const row = y.subarray(r * cols, (r + 1) * cols);
+        if (kind === 0) row.fill(0);
+        else if (kind === 1) row.set(y.subarray(0, cols));
+        else if (kind === 2) row.set(y.subarray(0, cols).map((v) => v * 0.5));
+      }
+      return { rows, cols, x: y };
+    });
+}
+
+function assertSymmetric(m: ArrayLike<number>, n: number): void {
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < i; j++) {
+      assert.ok(Object.is(m[i * n + j], m[j * n + i]), `not symmetric at (${i}, ${j})`);
+    }
+  }
+}
+
+test("gramMatrix matches the reference on ragged shapes", () => {
+  fc.assert(
+    fc.property(matrix(), ({ rows, cols, x }) =>
+      assertClose(gramMatrix(w, x, rows, cols), reference.distanceGram(x, rows, cols), {
+        reductionLen: cols,
+        scale: BOUND * BOUND,
+      }),
+    ),
+  );
+});
+
+test("gramMatrix is exactly symmetric with a non-negative diagonal", () => {
+  fc.assert(
+    fc.property(matrixWithDegenerateRows(), ({ rows, cols, x }) => {
+      const g = gramMatrix(w, x, rows, cols);
+      assertSymmetric(g, rows);
+      for (let i = 0; i < rows; i++) assert.ok(g[i * rows + i]! >= 0);
+      return true;
+    }),
+  );
+});
+
+test("pairwiseSqEuclidean matches the float64 reference on ragged shapes", () => {
+  fc.assert(
+    fc.property(matrix(), ({ rows, cols, x }) =>
+      // Accumulated in f64 from f32 inputs: far tighter than the f32 kernels.
+      assertClose(
+        pairwiseSqEuclidean(w, x, rows, cols),
+        reference.distancePairwiseSqEuclidean(x, rows, cols),
+        {
+          reductionLen: cols,
+          rtol: 1e-14,
+          atol: 1e-300,
+        },
+      ),
+    ),
+  );
+});
+
+test("pairwiseSqEuclidean is symmetric, non-negative, zero on the diagonal and on duplicate rows", () => {
+  fc.assert(
+    fc.property(matrixWithDegenerateRows(), ({ rows, cols, x }) => {
+      const d = pairwiseSqEuclidean(w, x, rows, cols);
+      assertSymmetric(d, rows);
+      for (let i = 0; i < rows; i++) {
+        assert.ok(Object.is(d[i * rows + i], 0), `diagonal ${i} is ${d[i * rows + i]}`);
+        for (let j = 0; j < rows; j++) {
+          assert.ok(d[i * rows + j]! >= 0);
+          const same = x.subarray(i * cols, (i + 1) * cols).every((v, c) => v === x[j * cols + c]);
+          if (same) assert.equal(d[i * rows + j], 0, `rows ${i} and ${j} are equal`);
+        }
+      }
+      return true;
+    }),
+  );
+});
+
+test("pairwiseSqEuclidean keeps small differences between large rows (no cancellation)", () => {
+  // |a|^2 + |b|^2 - 2<a, b> in f32 would give 0 or garbage here; the direct f64 sum is exact.
+  const cols = 13;
+  const x = new Float32Array(2 * cols).fill(4096);
+  x[cols + 5] = 4096.5;
+  const d = pairwiseSqEuclidean(w, x, 2, cols);
+  assert.deepEqual(Array.from(d), [0, 0.25, 0.25, 0]);
+});
+
+test("cosineSimilarity matches the reference on ragged shapes", () => {
+  fc.assert(
+    fc.property(matrixWithDegenerateRows(), ({ rows, cols, x }) =>
+      assertClose(cosineSimilarity(w, x, rows, cols), reference.distanceCosine(x, rows, cols), {
+        reductionLen: cols,
+      }),
+    ),
+  );
+});
+
+test("cosineSimilarity: symmetric, in [-1, 1], 1 on non-zero diagonals, 0 for zero rows", () => {
+  fc.assert(
+    fc.property(matrixWithDegenerateRows(), ({ rows, cols, x }) => {
+      const c = cosineSimilarity(w, x, rows, cols);
+      assertSymmetric(c, rows);
+      for (let i = 0; i < rows; i++) {
+        const isZero = x.subarray(i * cols, (i + 1) * cols).every((v) => v === 0);
+        assert.equal(c[i * rows + i], isZero ? 0 : 1, `diagonal ${i}`);
+        for (let j = 0; j < rows; j++) {
+          const v = c[i * rows + j]!;
+          assert.ok(v >= -1 && v <= 1, `entry (${i}, ${j}) = ${v}`);
+          if (isZero) assert.equal(v, 0, `zero row ${i} against row ${j}`);
+        }
+      }
+      return true;
+    }),
+  );
+});
+
+test("cosineSimilarity of a zero row with itself is 0 (documented convention)", () => {
+  const c = cosineSimilarity(w, Float32Array.of(0, 0, 0, 1, 2, 3, -0, 0, -0), 3, 3);
+  assert.deepEqual(Array.from(c), [0, 0, 0, 0, 1, 0, 0, 0, 0]);
+});
+
+test("cosineSimilarity is invariant under positive row scaling", () => {
+  // Subnormal inputs are flushed: scaling them rounds in the subnormal range, so the scaled row
+  // would not be a scaled copy (tiny rows have their own test below).
+  const flushed = matrix(20, 40).map(({ rows, cols, x }) => ({
+    rows,
+    cols,
+    x: x.map((v) => (Math.abs(v) < 1e-30 ? 0 : v)),
+  }));
+  const scaledCase = flushed.chain(({ rows, cols, x }) =>
+    fc
+      .array(fc.double({ min: 1, max: 1e4, noNaN: true }), { minLength: rows, maxLength: rows })
+      .map((factors) => ({ rows, cols, x, factors })),
+  );
+  fc.assert(
+    fc.property(scaledCase, ({ rows, cols, x, factors }) => {
+      const y = x.map((v, k) => v * factors[Math.floor(k / cols)]!);
+      // Scaling rounds every element to f32 once more: allow a few ulps per element.
+      assertClose(cosineSimilarity(w, y, rows, cols), cosineSimilarity(w, x, rows, cols), {
+        reductionLen: cols,
+        rtol: 2 ** -19,
+      });
+      // Power-of-two factors are exact, and so is the f64 normalisation: identical bits.
+      const p = x.map((v, k) => v * 2 ** ((Math.floor(k / cols) % 7) * 9));
+      assert.deepEqual(cosineSimilarity(w, p, rows, cols), cosineSimilarity(w, x, rows, cols));
+      return true;
+    }),
+  );
+});
+
+test("cosineSimilarity sees tiny and huge rows (no f32 under- or overflow of the norm)", () => {
+  const x = Float32Array.of(1e-30, 2e-30, 1e-44, 0, 3e37, 3e37, -3e37, 0);
+  const c = cosineSimilarity(w, x, 2, 4);
+  assertClose(c, reference.distanceCosine(x, 2, 4), { reductionLen: 4 });
+  assert.equal(c[0], 1);
+  assert.equal(c[3], 1);
+});
+
+test("cosineSimilarityCross matches the reference and the square kernel", () => {
+  const crossCase = fc
+    .tuple(size(20), size(20), size(40))
+    .chain(([xRows, yRows, cols]) =>
+      fc
+        .tuple(f32Array(xRows * cols), f32Array(yRows * cols))
+        .map(([x, y]) => ({ xRows, yRows, cols, x, y })),
+    );
+  fc.assert(
+    fc.property(crossCase, ({ xRows, yRows, cols, x, y }) => {
+      const c = cosineSimilarityCross(w, x, y, xRows, yRows, cols);
+      assertClose(c, reference.distanceCosineCross(x, y, xRows, yRows, cols), { reductionLen: cols });
+      for (const v of c) assert.ok(v >= -1 && v <= 1);
+      return true;
+    }),
+  );
+  fc.assert(
+    fc.property(matrixWithDegenerateRows(), ({ rows, cols, x }) => {
+      // Off the diagonal, the cross kernel of x with itself gives the square kernel's bits.
+      const cross = cosineSimilarityCross(w, x, x, rows, rows, cols);
+      const square = cosineSimilarity(w, x, rows, cols);
+      for (let i = 0; i < rows; i++) {
+        for (let j = 0; j < rows; j++) {
+          if (i !== j) assert.ok(Object.is(cross[i * rows + j], square[i * rows + j]), `(${i}, ${j})`);
+        }
+      }
+      return true;
+    }),
+  );
+});
+
+test("distance kernels give identical bits on a fixed larger input", () => {
+  // 37 x 150 crosses every tile edge; run twice to check that nothing depends on arena state.
+  const x = seededFloats(7, 37 * 150);
+  assert.deepEqual(pairwiseSqEuclidean(w, x, 37, 150), pairwiseSqEuclidean(w, x, 37, 150));
+  assert.deepEqual(gramMatrix(w, x, 37, 150), gramMatrix(w, x, 37, 150));
+  assertClose(gramMatrix(w, x, 37, 150), reference.distanceGram(x, 37, 150), { reductionLen: 150 });
+});
+
+test("distance wrappers reject mismatched sizes", () => {
+  assert.throws(() => gramMatrix(w, new Float32Array(5), 2, 3), { code: "INVALID_ARGUMENT" });
+  assert.throws(() => pairwiseSqEuclidean(w, new Float32Array(6), -2, -3), { code: "INVALID_ARGUMENT" });
+  assert.throws(() => cosineSimilarityCross(w, new Float32Array(6), new Float32Array(5), 2, 2, 3), {
+    code: "INVALID_ARGUMENT",
+  });
+});
