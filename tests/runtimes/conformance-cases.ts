@@ -9,7 +9,18 @@
 // in `covers`; tests/runtimes/conformance.test.ts fails while an export of src/wasm/kernels.ts
 // is neither covered nor listed in NOT_KERNELS.
 
-import { getWasm, type RowReduction, rowReduce, type Wasm } from "../../src/wasm/kernels.ts";
+import {
+  cosineSimilarity,
+  cosineSimilarityCross,
+  type GemmSpec,
+  gemm,
+  getWasm,
+  gramMatrix,
+  pairwiseSqEuclidean,
+  type RowReduction,
+  rowReduce,
+  type Wasm,
+} from "../../src/wasm/kernels.ts";
 import { seededFloats } from "../helpers/arbitraries.ts";
 
 /** Any output a kernel wrapper returns; its bytes are hashed in platform (little-endian) order. */
@@ -89,8 +100,111 @@ function reduceCases(): ConformanceCase[] {
   return cases;
 }
 
+/** Seeded values in [-1, 1) scaled by 10^-3 .. 10^3, so that rounding depends on the summation order. */
+function scaledFloats(seed: number, len: number): Float32Array {
+  const out = seededFloats(seed, len);
+  for (let i = 0; i < len; i++) out[i] = out[i]! * 10 ** ((i % 7) - 3);
+  return out;
+}
+
+/** Elements of a stored rows x cols matrix with row stride ld. */
+function storedLen(rows: number, cols: number, ld: number): number {
+  return rows === 0 || cols === 0 ? 0 : (rows - 1) * ld + cols;
+}
+
+/**
+ * GEMM shapes crossing the register tile (5 x 8), the k block (256) and the n block (2048), plus an
+ * im2col-shaped ResNet-18 layer (3x3 conv, 64 -> 64 channels, on a 14 x 14 map).
+ */
+const GEMM_SHAPES: readonly (readonly [m: number, n: number, k: number])[] = [
+  [1, 1, 1],
+  [7, 9, 13],
+  [11, 17, 300],
+  [6, 2100, 5],
+  [64, 196, 576],
+];
+
+function gemmCases(): ConformanceCase[] {
+  const cases: ConformanceCase[] = [];
+  const covers = ["gemm", "gemmBuffers", "gemmScratchLen"];
+  for (const transA of [false, true]) {
+    for (const transB of [false, true]) {
+      const op = `${transA ? "T" : "N"}${transB ? "T" : "N"}`;
+      cases.push({
+        name: `gemm ${op} on seeded inputs`,
+        covers,
+        run: (w) =>
+          GEMM_SHAPES.map(([m, n, k], i) => {
+            const spec: GemmSpec = { transA, transB, m, n, k };
+            const a = scaledFloats(200 + i, m * k);
+            const b = scaledFloats(300 + i, k * n);
+            return gemm(w, spec, a, b);
+          }),
+      });
+    }
+  }
+  cases.push({
+    name: "gemm with alpha, beta and padded leading dimensions",
+    covers,
+    run: (w) => {
+      const [m, n, k, lda, ldb, ldc] = [13, 19, 37, 41, 40, 24];
+      const spec: GemmSpec = { transB: true, m, n, k, alpha: 0.75, beta: -1.25, lda, ldb, ldc };
+      const a = scaledFloats(400, storedLen(m, k, lda));
+      const b = scaledFloats(401, storedLen(n, k, ldb));
+      const c = scaledFloats(402, storedLen(m, n, ldc));
+      return gemm(w, spec, a, b, c);
+    },
+  });
+  return cases;
+}
+
+/** Row-major shapes for the distance kernels; every third matrix gets a zero row (cosine's special case). */
+const DISTANCE_SHAPES: readonly (readonly [rows: number, cols: number])[] = [
+  [1, 1],
+  [5, 7],
+  [17, 33],
+  [40, 129],
+];
+
+function distanceInput(seed: number, rows: number, cols: number): Float32Array {
+  const x = scaledFloats(seed, rows * cols);
+  if (rows > 2) x.fill(0, cols, 2 * cols);
+  return x;
+}
+
+function distanceCases(): ConformanceCase[] {
+  const each = <T>(f: (x: Float32Array, rows: number, cols: number, i: number) => T): T[] =>
+    DISTANCE_SHAPES.map(([rows, cols], i) => f(distanceInput(500 + i, rows, cols), rows, cols, i));
+  return [
+    {
+      name: "gramMatrix on seeded inputs",
+      covers: ["gramMatrix", "distanceGram"],
+      run: (w) => each((x, rows, cols) => gramMatrix(w, x, rows, cols)),
+    },
+    {
+      name: "pairwiseSqEuclidean on seeded inputs",
+      covers: ["pairwiseSqEuclidean", "distancePairwiseSqEuclidean"],
+      run: (w) => each((x, rows, cols) => pairwiseSqEuclidean(w, x, rows, cols)),
+    },
+    {
+      name: "cosineSimilarity on seeded inputs with a zero row",
+      covers: ["cosineSimilarity", "distanceCosine"],
+      run: (w) => each((x, rows, cols) => cosineSimilarity(w, x, rows, cols)),
+    },
+    {
+      name: "cosineSimilarityCross on seeded inputs with a zero row",
+      covers: ["cosineSimilarityCross", "distanceCosineCross"],
+      run: (w) =>
+        each((x, rows, cols, i) => {
+          const yRows = rows + 3;
+          return cosineSimilarityCross(w, x, distanceInput(600 + i, yRows, cols), rows, yRows, cols);
+        }),
+    },
+  ];
+}
+
 /** Every case, in a fixed order. Add new kernel families here. */
-export const CASES: readonly ConformanceCase[] = [...reduceCases()];
+export const CASES: readonly ConformanceCase[] = [...reduceCases(), ...gemmCases(), ...distanceCases()];
 
 function toHex(bytes: ArrayBuffer): string {
   return Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
