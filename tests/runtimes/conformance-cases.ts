@@ -16,6 +16,12 @@ import {
   gemm,
   getWasm,
   gramMatrix,
+  type MergeBnFormula,
+  type MergeBnParams,
+  type MergePartners,
+  mergePartners,
+  mergePartnersBn,
+  mergePartnersPlain,
   pairwiseSqEuclidean,
   type RowReduction,
   rowReduce,
@@ -203,8 +209,101 @@ function distanceCases(): ConformanceCase[] {
   ];
 }
 
+/**
+ * One layer for Neuron Merging: N filters of D weights, where every third removed filter is a scaled,
+ * slightly perturbed copy of a kept one (so partners are found), plus BatchNorm entries per filter.
+ */
+const MERGE_N = 24;
+const MERGE_D = 37;
+const MERGE_REMOVED = [1, 4, 7, 10, 13, 16, 19, 22];
+const MERGE_KEPT = Array.from({ length: MERGE_N }, (_, i) => i).filter((i) => !MERGE_REMOVED.includes(i));
+
+function mergeLayer(): { vectors: Float32Array; bn: MergeBnParams } {
+  const vectors = scaledFloats(700, MERGE_N * MERGE_D);
+  const noise = seededFloats(701, MERGE_N * MERGE_D);
+  MERGE_REMOVED.forEach((r, i) => {
+    if (i % 3 !== 0) return;
+    const k = MERGE_KEPT[i]!;
+    for (let j = 0; j < MERGE_D; j++) {
+      vectors[r * MERGE_D + j] = 1.7 * vectors[k * MERGE_D + j]! + 1e-3 * noise[r * MERGE_D + j]!;
+    }
+  });
+  const bn: MergeBnParams = {
+    gamma: seededFloats(702, MERGE_N),
+    beta: seededFloats(703, MERGE_N),
+    mean: seededFloats(704, MERGE_N),
+    var: seededFloats(705, MERGE_N).map((v) => Math.abs(v) + 0.1),
+    eps: 1e-5,
+  };
+  return { vectors, bn };
+}
+
+const partnerOutputs = (p: MergePartners): KernelOutput[] => [p.partner, p.scale];
+
+function mergeCases(): ConformanceCase[] {
+  const formulas: readonly MergeBnFormula[] = ["exact", "reference"];
+  const withCosines = (w: Wasm) => {
+    const { vectors, bn } = mergeLayer();
+    const rows = (idx: number[]) =>
+      Float32Array.from(idx.flatMap((i) => Array.from(vectors.subarray(i * MERGE_D, (i + 1) * MERGE_D))));
+    const cos = cosineSimilarityCross(
+      w,
+      rows(MERGE_REMOVED),
+      rows(MERGE_KEPT),
+      MERGE_REMOVED.length,
+      MERGE_KEPT.length,
+      MERGE_D,
+    );
+    const norm = rowReduce(w, "l2", vectors, MERGE_N, MERGE_D);
+    return { cos, norm, bn };
+  };
+  return [
+    {
+      name: "mergePartnersPlain from kernel-computed cosines and norms",
+      covers: ["mergePartnersPlain", "mergeSelectPlain"],
+      run: (w) => {
+        const { cos, norm } = withCosines(w);
+        return [0, 0.5, 0.99].flatMap((t) =>
+          partnerOutputs(mergePartnersPlain(w, cos, norm, MERGE_REMOVED, MERGE_KEPT, t)),
+        );
+      },
+    },
+    ...formulas.map(
+      (formula): ConformanceCase => ({
+        name: `mergePartnersBn (${formula} formula) from kernel-computed cosines and norms`,
+        covers: ["mergePartnersBn", "mergeSelectBn"],
+        run: (w) => {
+          const { cos, norm, bn } = withCosines(w);
+          return [0, 0.5].flatMap((t) =>
+            partnerOutputs(mergePartnersBn(w, cos, norm, MERGE_REMOVED, MERGE_KEPT, bn, t, 0.85, formula)),
+          );
+        },
+      }),
+    ),
+    {
+      name: "mergePartners end to end, without and with BatchNorm",
+      covers: ["mergePartners"],
+      run: (w) => {
+        const { vectors, bn } = mergeLayer();
+        const call = (opts: Parameters<typeof mergePartners>[6]) =>
+          partnerOutputs(mergePartners(w, vectors, MERGE_N, MERGE_D, MERGE_REMOVED, MERGE_KEPT, opts));
+        return [
+          ...call({ threshold: 0.1 }),
+          ...call({ threshold: 0.1, bn }),
+          ...call({ threshold: 0.1, bn, lambda: 0.5, formula: "reference" }),
+        ];
+      },
+    },
+  ];
+}
+
 /** Every case, in a fixed order. Add new kernel families here. */
-export const CASES: readonly ConformanceCase[] = [...reduceCases(), ...gemmCases(), ...distanceCases()];
+export const CASES: readonly ConformanceCase[] = [
+  ...reduceCases(),
+  ...gemmCases(),
+  ...distanceCases(),
+  ...mergeCases(),
+];
 
 function toHex(bytes: ArrayBuffer): string {
   return Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
