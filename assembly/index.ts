@@ -12,4 +12,12 @@ export {
 } from "./distance";
 export { gemm_nn, gemm_nt, gemm_scratch_len, gemm_tn, gemm_tt } from "./gemm";
 export { reduce_row_l1, reduce_row_l2, reduce_row_sum } from "./reduce";
+export {
+  select_row_argmax,
+  select_row_argmax_masked,
+  select_row_argmin,
+  select_row_median,
+  select_top_k,
+  select_top_k_by_score,
+} from "./select";
 export { STATUS_OK, STATUS_SINGULAR } from "./status";
