@@ -24,7 +24,13 @@ import {
   mergePartnersPlain,
   pairwiseSqEuclidean,
   type RowReduction,
+  rowArgmax,
+  rowArgmaxMasked,
+  rowArgmin,
+  rowMedians,
   rowReduce,
+  type TopKOrder,
+  topK,
   type Wasm,
 } from "../../src/wasm/kernels.ts";
 import { seededFloats } from "../helpers/arbitraries.ts";
@@ -297,11 +303,92 @@ function mergeCases(): ConformanceCase[] {
   ];
 }
 
+/**
+ * Seeded values rounded to multiples of 1/8, so that rows hold ties; signed zeros and (when `withNaN`)
+ * NaN inputs test the ranking rule. The select kernels return indices, so NaN inputs are safe here.
+ */
+function tiedFloats(seed: number, len: number, withNaN: boolean): Float32Array {
+  const out = seededFloats(seed, len).map((v) => Math.round(v * 8) / 8);
+  for (let i = 5; i < len; i += 11) out[i] = i % 2 === 0 ? 0 : -0;
+  if (withNaN) for (let i = 3; i < len; i += 13) out[i] = Number.NaN;
+  return out;
+}
+
+/** Select shapes: SIMD edges, a layer-sized matrix and an empty row. */
+const SELECT_SHAPES: readonly (readonly [rows: number, cols: number])[] = [
+  [1, 1],
+  [3, 7],
+  [9, 37],
+  [64, 289],
+  [3, 0],
+];
+
+function selectCases(): ConformanceCase[] {
+  const each = <T>(
+    seed: number,
+    withNaN: boolean,
+    f: (x: Float32Array, rows: number, cols: number) => T,
+  ): T[] => SELECT_SHAPES.map(([rows, cols], i) => f(tiedFloats(seed + i, rows * cols, withNaN), rows, cols));
+  const orders: readonly TopKOrder[] = ["index", "score"];
+  return [
+    {
+      name: "rowArgmax on tied, signed-zero and NaN inputs",
+      covers: ["rowArgmax", "selectRowArgmax"],
+      run: (w) => each(800, true, (x, rows, cols) => rowArgmax(w, x, rows, cols)),
+    },
+    {
+      name: "rowArgmin on tied, signed-zero and NaN inputs",
+      covers: ["rowArgmin", "selectRowArgmin"],
+      run: (w) => each(810, true, (x, rows, cols) => rowArgmin(w, x, rows, cols)),
+    },
+    {
+      name: "rowArgmaxMasked with a partial and an empty mask",
+      covers: ["rowArgmaxMasked", "selectRowArgmaxMasked"],
+      run: (w) =>
+        each(820, true, (x, rows, cols) => [
+          rowArgmaxMasked(
+            w,
+            x,
+            Int32Array.from({ length: cols }, (_, c) => (c % 3 === 0 ? 0 : 1)),
+            rows,
+            cols,
+          ),
+          rowArgmaxMasked(w, x, new Int32Array(cols), rows, cols),
+        ]).flat(),
+    },
+    ...orders.map(
+      (order): ConformanceCase => ({
+        name: `topK by ${order} on tied, signed-zero and NaN scores`,
+        covers: ["topK", "selectTopK"],
+        run: (w) => {
+          const scores = tiedFloats(830, 1000, true);
+          return [0, 1, 7, 100, 999, 1000].map((k) => topK(w, scores, k, order));
+        },
+      }),
+    ),
+    {
+      name: "rowMedians on odd and even row lengths",
+      covers: ["rowMedians", "selectRowMedian"],
+      run: (w) =>
+        SELECT_SHAPES.filter(([, cols]) => cols > 0)
+          .flatMap(([rows, cols]) => [
+            [rows, cols],
+            [rows, cols + 1],
+          ])
+          .map(([rows, cols], i) => {
+            const x = Float64Array.from(tiedFloats(840 + i, rows! * cols!, false), (v) => v / 3);
+            return rowMedians(w, x, rows!, cols!);
+          }),
+    },
+  ];
+}
+
 /** Every case, in a fixed order. Add new kernel families here. */
 export const CASES: readonly ConformanceCase[] = [
   ...reduceCases(),
   ...gemmCases(),
   ...distanceCases(),
+  ...selectCases(),
   ...mergeCases(),
 ];
 

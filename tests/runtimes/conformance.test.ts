@@ -70,10 +70,12 @@ test("conformance cases have unique names and produce non-empty, NaN-free output
   assert.equal(new Set(CASES.map((c) => c.name)).size, CASES.length, "case names must be unique");
   for (const c of CASES) {
     const out = c.run(w);
-    for (const o of Array.isArray(out) ? out : [out]) {
-      assert.ok(o.length > 0, `case "${c.name}" returned an empty output`);
-      assert.ok(!Array.from(o).some(Number.isNaN), `case "${c.name}" produced NaN`);
-    }
+    const outputs = Array.isArray(out) ? out : [out];
+    assert.ok(
+      outputs.some((o) => o.length > 0),
+      `case "${c.name}" returned only empty outputs`,
+    );
+    for (const o of outputs) assert.ok(!Array.from(o).some(Number.isNaN), `case "${c.name}" produced NaN`);
   }
   assert.ok(node.wasmFunctions.length > 0, "the module exports no kernels");
 });
