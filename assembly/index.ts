@@ -11,6 +11,7 @@ export {
   distance_pairwise_sq_euclidean,
 } from "./distance";
 export { gemm_nn, gemm_nt, gemm_scratch_len, gemm_tn, gemm_tt } from "./gemm";
+export { MERGE_BN_EXACT, MERGE_BN_REFERENCE, merge_select_bn, merge_select_plain } from "./merge";
 export { reduce_row_l1, reduce_row_l2, reduce_row_sum } from "./reduce";
 export {
   select_row_argmax,
