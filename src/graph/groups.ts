@@ -1,0 +1,618 @@
+// Dependency groups: the sets of channels that must be pruned together (ALGORITHMS.md §1.1, §4.3).
+//
+// Every activation value has a "channel space". Ops that keep channels apart (BN, activations, pools,
+// depthwise conv, residual joins) put their inputs and outputs in the same space (union-find). Three
+// ops create a new space: a producer (Conv with group 1, Gemm, MatMul with a constant weight) creates
+// fresh channels; Concat along channels creates a space *derived* from its inputs' spaces, input i at
+// an offset; Flatten/Reshape to [N, C·K] creates a space derived from its input with K features per
+// channel. A group is a space that contains producer outputs, together with everything that reads it
+// directly or through derived spaces (offsets and block sizes compose along the way).
+import type { Graph, GraphNode } from "./ir.ts";
+import { type ChannelKind, type ChannelParam, classifyNode, type OpRuleContext } from "./op-rules.ts";
+import { inferShapes, type ShapeInfo } from "./shapes.ts";
+
+/** A node whose weight creates the group's channels (one of them, for residual groups). */
+export interface GroupProducer {
+  /** Stable node name (GraphNode.name). */
+  node: string;
+  /** "Conv", "Gemm" or "MatMul". */
+  opType: string;
+  /** Weight tensor (a constant). Remove slices along `outputAxis` to remove channels. */
+  weight: string;
+  /** Axis of `weight` indexing output channels: Conv OIHW 0; Gemm 0 if transB else 1; MatMul 1. */
+  outputAxis: number;
+  /** Bias tensor (axis 0 = output channel), if the node has one per output channel. */
+  bias: string | undefined;
+}
+
+/**
+ * A node with per-channel parameters inside the group: their slices along `params[].axis` go with the
+ * group's channels. Channel c of the group owns entries `channelOffset + c·blockSize + j`,
+ * `0 ≤ j < blockSize`, of each parameter axis.
+ */
+export interface GroupMember {
+  /** Stable node name. */
+  node: string;
+  /** "BatchNormalization", "Conv" (depthwise), "Mul", "Add", "PRelu", ... */
+  opType: string;
+  /** `depthwise` for a depthwise Conv, `channelwise-param` otherwise. */
+  kind: "channelwise-param" | "depthwise";
+  /**
+   * Per-channel constants: BN scale/B/mean/var (axis 0); depthwise weight (OIHW axis 0) and bias;
+   * Mul/Add/Sub/Div constant (the axis aligned with channels); PRelu slope.
+   * A parameter tensor may be shared with other groups (a BN after a Concat): each group owns its slice.
+   */
+  params: ChannelParam[];
+  /** Offset of this group's channels in the member's channel axis (non-zero after a Concat). */
+  channelOffset: number;
+  /** Entries per channel in the member's channel axis (> 1 only after a Flatten, e.g. BatchNorm1d). */
+  blockSize: number;
+  /** For a depthwise Conv: its `group` attribute (= its channel count); surgery sets it to the kept count. */
+  group?: number;
+  /**
+   * The producer whose output this member reads directly (e.g. the BN right after a conv), else
+   * undefined. Neuron Merging folds exactly this BN into its merge formula (ALGORITHMS.md §2.5).
+   */
+  follows: string | undefined;
+}
+
+/** A node that reads the group's channels with a weight (removes input slices of it). */
+export interface GroupConsumer {
+  /** Stable node name. */
+  node: string;
+  /** "Conv" (group 1), "Gemm" or "MatMul". */
+  opType: string;
+  /** Weight tensor (a constant). */
+  weight: string;
+  /** Axis of `weight` indexing input features: Conv OIHW 1; Gemm 1 if transB else 0; MatMul [in, out] 0. */
+  inputAxis: number;
+  /**
+   * Where this group's channels start in `inputAxis` (in weight units): the Concat offset, times the
+   * Flatten block size when both apply. A consumer reading the group twice (concat([a, a])) appears twice.
+   */
+  channelOffset: number;
+  /**
+   * Weight entries per channel: 1 for a conv, H·W after a Flatten/Reshape of an NCHW tensor. Channel c
+   * owns entries `channelOffset + c·blockSize + j` for `0 ≤ j < blockSize` (NCHW order).
+   */
+  blockSize: number;
+  /** Layout of the features after a flatten; always "NCHW" (channel-major) for ONNX. */
+  layout: "NCHW";
+  /** The Concat, Flatten and Reshape nodes between the group's channels and this consumer, in order. */
+  via: string[];
+  /** Always true: consumers are normal convs or linear layers, which mix channels (depthwise convs are members). */
+  mixesChannels: boolean;
+}
+
+/** An op on the way from the producers to the consumers. */
+export interface GroupPathOp {
+  /** Stable node name. */
+  node: string;
+  /** ONNX op_type. */
+  opType: string;
+  /** Channel behaviour from the op table. */
+  kind: ChannelKind;
+  /** Same positively homogeneous function on every channel (op-rules.ts; ALGORITHMS.md §2.6). */
+  positivelyHomogeneous: boolean;
+}
+
+/** An activation value carrying the group's channels. */
+export interface GroupTensor {
+  /** Value name. */
+  name: string;
+  /** Axis holding channels (1 for NCHW tensors and [N, features] matrices). */
+  channelAxis: number;
+  /** Offset of the group's channels on that axis (see GroupMember.channelOffset). */
+  channelOffset: number;
+  /** Entries per channel on that axis. */
+  blockSize: number;
+}
+
+/** A Reshape whose literal target shape holds a size that depends on the group's channel count. */
+export interface ReshapeRewrite {
+  /** Stable node name of the Reshape. */
+  node: string;
+  /** The constant holding the target shape (an initializer or a Constant node output). */
+  shapeTensor: string;
+  /** Index in the target shape vector whose value shrinks by `blockSize` per removed channel. */
+  index: number;
+  /** Entries of that size per channel of the group. */
+  blockSize: number;
+}
+
+/**
+ * One set of coupled channels: removing channel c removes output channel c of every producer, entry c
+ * of every member's parameters and input slice c of every consumer (ALGORITHMS.md §1.2).
+ */
+export interface DependencyGroup {
+  /** Index in the array returned by {@link findDependencyGroups} (stable for a given model). */
+  id: number;
+  /** Number of channels (every producer's output width). */
+  channels: number;
+  /** Nodes creating the channels; more than one when residual joins tie several layers. */
+  producers: GroupProducer[];
+  /** Nodes with per-channel parameters (BN, depthwise conv, per-channel Mul/Add, PRelu). */
+  members: GroupMember[];
+  /** Nodes reading the channels with a weight. */
+  consumers: GroupConsumer[];
+  /**
+   * Every op between producers and consumers other than producers, consumers and a BN directly after
+   * a producer (that BN is a member with `follows` set).
+   */
+  pathOps: GroupPathOp[];
+  /** Activation values carrying the channels. */
+  tensors: GroupTensor[];
+  /** Reshapes whose literal shape must be rewritten when channels are removed. */
+  reshapes: ReshapeRewrite[];
+  /** True if an element-wise op of two or more activations (residual Add) joins the channels. */
+  isResidual: boolean;
+  /** True if the channels reach a graph output (the model's output width would change). */
+  reachesGraphOutput: boolean;
+  /** True if the group must not be pruned; `frozenReasons` says why. */
+  frozen: boolean;
+  /** Human-readable reasons, each starting with "frozen: ". Empty when not frozen. */
+  frozenReasons: string[];
+}
+
+/** Options for {@link findDependencyGroups}. */
+export interface GroupOptions {
+  /** Shapes from {@link inferShapes}, if already computed. */
+  shapes?: ShapeInfo;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Union-find over value names.
+
+class UnionFind {
+  private parent = new Map<string, string>();
+  add(x: string): void {
+    if (!this.parent.has(x)) this.parent.set(x, x);
+  }
+  find(x: string): string {
+    let r = x;
+    while (this.parent.get(r) !== r) r = this.parent.get(r)!;
+    let y = x;
+    while (y !== r) {
+      const next = this.parent.get(y)!;
+      this.parent.set(y, r);
+      y = next;
+    }
+    return r;
+  }
+  union(a: string, b: string): void {
+    const ra = this.find(a);
+    const rb = this.find(b);
+    if (ra !== rb) this.parent.set(rb, ra);
+  }
+}
+
+/** How a value's channels came to be. */
+type Origin =
+  | { type: "producer"; producer: GroupProducer; channels: number; order: number }
+  | { type: "source"; reason: string }
+  | { type: "concat"; node: string; parts: { tensor: string; offset: number }[] }
+  | { type: "flatten"; node: string; from: string; blockSize: number };
+
+/** Things recorded on a value; they apply to whole spaces after union. */
+type Fact =
+  | { type: "member"; member: Omit<GroupMember, "channelOffset" | "blockSize"> }
+  | { type: "consumer"; consumer: Omit<GroupConsumer, "channelOffset" | "blockSize" | "via"> }
+  | { type: "pathOp"; op: GroupPathOp }
+  | { type: "freeze"; reason: string }
+  | { type: "output"; name: string }
+  | { type: "join" }
+  | { type: "reshape"; node: string; shapeTensor: string; index: number };
+
+/** A root space seen from another space: root channel c ↦ units [offset + c·block, offset + (c+1)·block). */
+interface Mapping {
+  root: string;
+  offset: number;
+  block: number;
+  via: string[];
+}
+
+/**
+ * Find every group of coupled channels in a graph.
+ * @param graph The graph (src/graph/ir.ts).
+ * @param options Precomputed shapes, if any.
+ * @returns Groups ordered by their first producer in topological order; `id` is the index.
+ * @example
+ * const groups = findDependencyGroups(buildGraph(model));
+ * const prunable = groups.filter((g) => !g.frozen && isInner(g));
+ */
+export function findDependencyGroups(graph: Graph, options: GroupOptions = {}): DependencyGroup[] {
+  const shapes = options.shapes ?? inferShapes(graph);
+  const uf = new UnionFind();
+  const axes = new Map<string, number>();
+  const origins = new Map<string, Origin[]>();
+  const facts = new Map<string, Fact[]>();
+  const producerOf = new Map<string, string>();
+  const dimsOf = (name: string) => shapes.shapes.get(name);
+
+  const addOrigin = (t: string, o: Origin) => {
+    const list = origins.get(t);
+    if (list) list.push(o);
+    else origins.set(t, [o]);
+  };
+  const addFact = (t: string, f: Fact) => {
+    const list = facts.get(t);
+    if (list) list.push(f);
+    else facts.set(t, [f]);
+  };
+  const activation = (t: string, axis: number) => {
+    uf.add(t);
+    axes.set(t, axis);
+  };
+  const ctx: OpRuleContext = { graph, shapes, channelAxis: (n) => axes.get(n) };
+
+  for (const vi of graph.inputs) {
+    const name = vi.name ?? "";
+    const dims = dimsOf(name);
+    if (dims !== undefined && dims.length < 2) continue;
+    activation(name, 1);
+    addOrigin(name, { type: "source", reason: `frozen: channels are tied to graph input "${name}"` });
+  }
+
+  let producerCount = 0;
+  for (const node of graph.order) {
+    const acts = node.inputs.filter((i) => i !== "" && axes.has(i));
+    if (acts.length === 0) continue;
+    const b = classifyNode(node, ctx);
+    const outs = node.outputs.filter((o) => o !== "");
+    // Any activation the rule does not treat as channel data is touched in a way prunekit cannot follow.
+    const data = new Set(b.dataInputs.map((i) => node.inputs[i]!));
+    const frozenKind =
+      b.kind === "grouped" || b.kind === "transposed" || b.kind === "barrier" || b.kind === "unknown";
+    for (const a of new Set(acts)) {
+      if (frozenKind) addFact(a, { type: "freeze", reason: `frozen: ${b.reason}` });
+      else if (!data.has(a) && b.kind !== "shape-only") {
+        addFact(a, {
+          type: "freeze",
+          reason: `frozen: node "${node.name}" (op ${node.opType}) reads "${a}" in a way that is not per channel`,
+        });
+      }
+    }
+    if (frozenKind) {
+      for (const o of outs) {
+        const d = dimsOf(o);
+        if (d !== undefined && d.length === 0) continue;
+        activation(o, d === undefined || d.length >= 2 ? 1 : 0);
+        addOrigin(o, { type: "source", reason: `frozen: ${b.reason}` });
+      }
+      continue;
+    }
+    const x = node.inputs[b.dataInputs[0] ?? 0] ?? "";
+    const xAxis = axes.get(x) ?? 1;
+    const shiftedAxis = (o: string) => {
+      const din = dimsOf(x);
+      const dout = dimsOf(o);
+      return din !== undefined && dout !== undefined ? xAxis + dout.length - din.length : xAxis;
+    };
+    const pathOp = (t: string) =>
+      addFact(t, {
+        type: "pathOp",
+        op: {
+          node: node.name,
+          opType: node.opType,
+          kind: b.kind,
+          positivelyHomogeneous: b.positivelyHomogeneous,
+        },
+      });
+    switch (b.kind) {
+      case "linear": {
+        const w = b.weight!;
+        const out = outs[0];
+        const xDims = dimsOf(x);
+        const expectedAxis = node.opType === "MatMul" && xDims !== undefined ? xDims.length - 1 : 1;
+        const gemmRankOk = node.opType !== "Gemm" || xDims === undefined || xDims.length === 2;
+        if (xAxis !== expectedAxis || !gemmRankOk) {
+          addFact(x, {
+            type: "freeze",
+            reason: `frozen: node "${node.name}" (op ${node.opType}) reads channels along axis ${expectedAxis} but they are on axis ${xAxis}`,
+          });
+        } else {
+          addFact(x, {
+            type: "consumer",
+            consumer: {
+              node: node.name,
+              opType: node.opType,
+              weight: w.tensor,
+              inputAxis: w.inputAxis,
+              layout: "NCHW",
+              mixesChannels: true,
+            },
+          });
+        }
+        if (out !== undefined) {
+          const outDims = dimsOf(out);
+          activation(out, node.opType === "MatMul" && outDims !== undefined ? outDims.length - 1 : 1);
+          producerOf.set(out, node.name);
+          addOrigin(out, {
+            type: "producer",
+            producer: {
+              node: node.name,
+              opType: node.opType,
+              weight: w.tensor,
+              outputAxis: w.outputAxis,
+              bias: w.bias,
+            },
+            channels: w.outputChannels,
+            order: producerCount++,
+          });
+        }
+        break;
+      }
+      case "depthwise":
+      case "channelwise-param": {
+        const follows = producerOf.get(x);
+        addFact(x, {
+          type: "member",
+          member: {
+            node: node.name,
+            opType: node.opType,
+            kind: b.kind,
+            params: b.params ?? [],
+            ...(b.group !== undefined ? { group: b.group } : {}),
+            follows,
+          },
+        });
+        // The BN right after the producer is part of the merge formula (§2.5), not a path op.
+        if (!(node.opType === "BatchNormalization" && follows !== undefined)) pathOp(x);
+        for (const o of outs.slice(0, 1)) {
+          activation(o, b.kind === "depthwise" ? 1 : shiftedAxis(o));
+          uf.union(x, o);
+        }
+        break;
+      }
+      case "elementwise":
+      case "join": {
+        for (const o of outs) activation(o, shiftedAxis(o));
+        if (data.size === 0) {
+          const reason = `frozen: node "${node.name}" (op ${node.opType}) has no per-channel data input`;
+          for (const o of outs) addOrigin(o, { type: "source", reason });
+          break;
+        }
+        const tied = [...data, ...outs];
+        for (const t of tied) uf.union(tied[0]!, t);
+        if (b.kind === "join" && data.size >= 2) addFact(x, { type: "join" });
+        pathOp(x);
+        if (node.opType === "Reshape") recordReshape(node, outs[0], axes.get(outs[0] ?? "") ?? 1);
+        break;
+      }
+      case "concat": {
+        const out = outs[0];
+        if (out === undefined) break;
+        const axis = xAxis;
+        let offset = 0;
+        const parts: { tensor: string; offset: number }[] = [];
+        let known = true;
+        for (const i of b.dataInputs) {
+          const t = node.inputs[i]!;
+          const d = dimsOf(t)?.[axes.get(t) ?? axis];
+          if (d === undefined) known = false;
+          parts.push({ tensor: t, offset });
+          offset += d ?? 0;
+        }
+        activation(out, axis);
+        if (!known) {
+          const reason = `frozen: node "${node.name}" (op Concat) has inputs of unknown channel count`;
+          for (const p of parts) addFact(p.tensor, { type: "freeze", reason });
+          addOrigin(out, { type: "source", reason });
+          break;
+        }
+        addOrigin(out, { type: "concat", node: node.name, parts });
+        pathOp(out);
+        break;
+      }
+      case "flatten": {
+        const out = outs[0];
+        if (out === undefined) break;
+        activation(out, 1);
+        addOrigin(out, { type: "flatten", node: node.name, from: x, blockSize: b.blockSize ?? 1 });
+        pathOp(out);
+        if (node.opType === "Reshape") recordReshape(node, out, 1);
+        break;
+      }
+      case "shape-only":
+        break;
+    }
+  }
+
+  function recordReshape(node: GraphNode, out: string | undefined, index: number): void {
+    const shapeTensor = node.inputs[1];
+    if (out === undefined || shapeTensor === undefined || !graph.constants.has(shapeTensor)) return;
+    const target = shapes.values.get(shapeTensor);
+    if (target === undefined || !(target[index]! > 0)) return; // -1 or 0: inferred at run time
+    addFact(out, { type: "reshape", node: node.name, shapeTensor, index });
+  }
+
+  for (const o of graph.outputs) {
+    const name = o.name ?? "";
+    if (axes.has(name)) addFact(name, { type: "output", name });
+  }
+
+  return assembleGroups(uf, axes, origins, facts);
+}
+
+function assembleGroups(
+  uf: UnionFind,
+  axes: Map<string, number>,
+  origins: Map<string, Origin[]>,
+  facts: Map<string, Fact[]>,
+): DependencyGroup[] {
+  // Gather origins and facts per space (root of the union-find).
+  const spaceOrigins = new Map<string, Origin[]>();
+  const spaceFacts = new Map<string, Fact[]>();
+  const spaceTensors = new Map<string, string[]>();
+  for (const t of axes.keys()) {
+    const r = uf.find(t);
+    spaceOrigins.set(r, [...(spaceOrigins.get(r) ?? []), ...(origins.get(t) ?? [])]);
+    const f = facts.get(t);
+    if (f) spaceFacts.set(r, [...(spaceFacts.get(r) ?? []), ...f]);
+    spaceTensors.set(r, [...(spaceTensors.get(r) ?? []), t]);
+  }
+
+  // Spaces with producers become groups, ordered by their first producer.
+  const producerSpaces = [...spaceOrigins.entries()]
+    .map(([space, list]) => ({
+      space,
+      producers: list.filter((o): o is Extract<Origin, { type: "producer" }> => o.type === "producer"),
+    }))
+    .filter((s) => s.producers.length > 0)
+    .sort((a, b) => a.producers[0]!.order - b.producers[0]!.order);
+  const groups = new Map<string, DependencyGroup>();
+  producerSpaces.forEach(({ space, producers }, id) => {
+    const sorted = producers.slice().sort((a, b) => a.order - b.order);
+    const channels = sorted[0]!.channels;
+    const g: DependencyGroup = {
+      id,
+      channels,
+      producers: sorted.map((p) => p.producer),
+      members: [],
+      consumers: [],
+      pathOps: [],
+      tensors: [],
+      reshapes: [],
+      isResidual: false,
+      reachesGraphOutput: false,
+      frozen: false,
+      frozenReasons: [],
+    };
+    for (const p of sorted) {
+      if (p.channels !== channels) {
+        g.frozenReasons.push(
+          `frozen: producers disagree on the channel count (${sorted[0]!.producer.node}: ${channels}, ${p.producer.node}: ${p.channels})`,
+        );
+      }
+    }
+    groups.set(space, g);
+  });
+
+  // How each space sees root (group) spaces.
+  const memo = new Map<string, Mapping[]>();
+  const conflicts = new Map<string, string>();
+  const resolve = (space: string): Mapping[] => {
+    const cached = memo.get(space);
+    if (cached) return cached;
+    memo.set(space, []); // DAG: never revisited while resolving, but guard anyway
+    const list = spaceOrigins.get(space) ?? [];
+    const derived = list.filter((o) => o.type === "concat" || o.type === "flatten");
+    const out: Mapping[] = [];
+    if (groups.has(space)) out.push({ root: space, offset: 0, block: 1, via: [] });
+    for (const o of derived) {
+      if (o.type === "concat") {
+        for (const p of o.parts) {
+          for (const m of resolve(uf.find(p.tensor))) {
+            out.push({ root: m.root, offset: p.offset + m.offset, block: m.block, via: [...m.via, o.node] });
+          }
+        }
+      } else if (o.type === "flatten") {
+        for (const m of resolve(uf.find(o.from))) {
+          out.push({
+            root: m.root,
+            offset: m.offset * o.blockSize,
+            block: m.block * o.blockSize,
+            via: [...m.via, o.node],
+          });
+        }
+      }
+    }
+    if (derived.length > 1 || (derived.length === 1 && list.length > 1)) {
+      const nodes = derived.map((o) => (o.type === "concat" || o.type === "flatten" ? o.node : ""));
+      conflicts.set(
+        space,
+        `frozen: the output of ${nodes.map((n) => `node "${n}"`).join(" and ")} is joined element-wise with other channels; prunekit cannot split a concatenated or flattened space`,
+      );
+    }
+    memo.set(space, out);
+    return out;
+  };
+
+  for (const space of spaceTensors.keys()) {
+    const maps = resolve(space);
+    const conflict = conflicts.get(space);
+    const own = spaceOrigins.get(space) ?? [];
+    for (const m of maps) {
+      const g = groups.get(m.root)!;
+      if (conflict) g.frozenReasons.push(conflict);
+      for (const o of own) if (o.type === "source") g.frozenReasons.push(o.reason);
+      for (const t of spaceTensors.get(space)!) {
+        g.tensors.push({ name: t, channelAxis: axes.get(t)!, channelOffset: m.offset, blockSize: m.block });
+      }
+      for (const f of spaceFacts.get(space) ?? []) {
+        switch (f.type) {
+          case "member":
+            g.members.push({ ...f.member, channelOffset: m.offset, blockSize: m.block });
+            break;
+          case "consumer":
+            g.consumers.push({ ...f.consumer, channelOffset: m.offset, blockSize: m.block, via: m.via });
+            break;
+          case "pathOp":
+            if (!g.pathOps.some((p) => p.node === f.op.node)) g.pathOps.push(f.op);
+            break;
+          case "freeze":
+            g.frozenReasons.push(f.reason);
+            break;
+          case "output":
+            g.reachesGraphOutput = true;
+            g.frozenReasons.push(`frozen: channels reach graph output "${f.name}"`);
+            break;
+          case "join":
+            g.isResidual = true;
+            break;
+          case "reshape":
+            g.reshapes.push({ node: f.node, shapeTensor: f.shapeTensor, index: f.index, blockSize: m.block });
+            break;
+        }
+      }
+    }
+  }
+
+  const result = [...groups.values()];
+  for (const g of result) {
+    g.frozenReasons = [...new Set(g.frozenReasons)];
+    g.frozen = g.frozenReasons.length > 0;
+  }
+  return result;
+}
+
+const CHANNELWISE_KINDS: ReadonlySet<ChannelKind> = new Set<ChannelKind>([
+  "elementwise",
+  "channelwise-param",
+  "depthwise",
+  "concat",
+  "flatten",
+]);
+
+/**
+ * True iff Neuron Merging may fold removed channels into kept ones across this group (ALGORITHMS.md
+ * §2.6): every path op is channel-wise and positively homogeneous, the same on every channel, and every
+ * consumer mixes channels (a normal conv or a linear layer). The BN right after the producer is handled
+ * by the merge formula and is not a path op.
+ * @param group A dependency group.
+ * @returns Whether compensation is exact.
+ */
+export function pathIsMergeSafe(group: DependencyGroup): boolean {
+  return (
+    group.consumers.length > 0 &&
+    group.consumers.every((c) => c.mixesChannels) &&
+    group.pathOps.every((p) => CHANNELWISE_KINDS.has(p.kind) && p.positivelyHomogeneous)
+  );
+}
+
+/**
+ * True iff the group is an inner layer (ALGORITHMS.md §0): one producer, no residual join, its
+ * channels do not reach a graph output, and every consumer is a conv or linear layer. Neuron Merging
+ * and EPruner prune only these.
+ * @param group A dependency group.
+ * @returns Whether the group is inner.
+ */
+export function isInner(group: DependencyGroup): boolean {
+  return (
+    group.producers.length === 1 &&
+    !group.isResidual &&
+    !group.reachesGraphOutput &&
+    group.consumers.length > 0 &&
+    group.consumers.every((c) => c.mixesChannels)
+  );
+}
