@@ -35,6 +35,7 @@ export const DEFAULT_MAX_TOTAL_TENSOR_BYTES: number = 2 ** 32;
 /**
  * Check a decoded model before trusting it.
  *
+ * Model: a graph and at least one opset_import.
  * Tensors (initializers, sparse initializers, node attributes, subgraphs, training graphs,
  * functions): known data type; dims non-negative with at most `maxTensorElements` elements;
  * raw_data, or the typed field (float_data, int32_data, int64_data, ...), holds exactly
@@ -59,7 +60,16 @@ export function validateModel(model: ModelProto, options: ValidateOptions = {}):
   };
   const graph = model.graph;
   if (graph === undefined) {
-    throw new PrunekitError("ONNX_INVALID", "model has no graph; an ONNX model needs ModelProto.graph");
+    throw new PrunekitError(
+      "ONNX_INVALID",
+      "model has no graph; an ONNX model needs ModelProto.graph (is the file truncated?)",
+    );
+  }
+  if (model.opsetImport.length === 0) {
+    throw new PrunekitError(
+      "ONNX_INVALID",
+      "model has no opset_import; ONNX models must name their operator set versions (is the file truncated?)",
+    );
   }
   let totalBytes = 0;
   forEachTensor(model, (t) => {
