@@ -117,13 +117,13 @@ function shapeOf(ctx: ShapeContext, node: GraphNode, i: number): number[] {
   return s;
 }
 
-function valueOf(ctx: ShapeContext, node: GraphNode, i: number): number[] | undefined {
+function knownValue(ctx: ShapeContext, node: GraphNode, i: number): number[] | undefined {
   const name = inputAt(node, i);
   return name === undefined ? undefined : ctx.values.get(name);
 }
 
 function requireValue(ctx: ShapeContext, node: GraphNode, i: number): number[] {
-  const v = valueOf(ctx, node, i);
+  const v = knownValue(ctx, node, i);
   if (v === undefined) throw new UnknownShape();
   return v;
 }
@@ -165,7 +165,7 @@ const broadcast: ShapeRule = (node, ctx) => {
   const out = broadcastShapes(ins);
   if (out === undefined) throw new UnknownShape();
   // Integer arithmetic on known shape values (e.g. C*H*W computed with Mul).
-  const vals = node.inputs.map((_, i) => valueOf(ctx, node, i));
+  const vals = node.inputs.map((_, i) => knownValue(ctx, node, i));
   if (
     vals.length === 2 &&
     vals[0] !== undefined &&
@@ -322,7 +322,7 @@ const reshape: ShapeRule = (node, ctx) => {
     out[unknown] = known === 0 ? 0 : numel(x) / known;
   }
   if (numel(out) !== numel(x) || !out.every(Number.isInteger)) throw new UnknownShape();
-  setValue(ctx, node, 0, valueOf(ctx, node, 0));
+  setValue(ctx, node, 0, knownValue(ctx, node, 0));
   return [out];
 };
 
@@ -333,7 +333,7 @@ const concat: ShapeRule = (node, ctx) => {
   const axis = normAxis(attrInt(node, "axis", 0), first.length);
   const out = first.slice();
   out[axis] = ins.reduce((s, d) => s + d[axis]!, 0);
-  const vals = node.inputs.map((_, i) => valueOf(ctx, node, i));
+  const vals = node.inputs.map((_, i) => knownValue(ctx, node, i));
   if (out.length === 1 && vals.every((v) => v !== undefined)) setValue(ctx, node, 0, vals.flat());
   return [out];
 };
@@ -354,8 +354,8 @@ const gather: ShapeRule = (node, ctx) => {
   const indices = shapeOf(ctx, node, 1);
   const axis = normAxis(attrInt(node, "axis", 0), data.length);
   const out = [...data.slice(0, axis), ...indices, ...data.slice(axis + 1)];
-  const dv = valueOf(ctx, node, 0);
-  const iv = valueOf(ctx, node, 1);
+  const dv = knownValue(ctx, node, 0);
+  const iv = knownValue(ctx, node, 1);
   if (dv !== undefined && iv !== undefined && data.length === 1) {
     const n = data[0]!;
     setValue(
@@ -390,7 +390,7 @@ const unsqueeze: ShapeRule = (node, ctx) => {
   const out: number[] = [];
   let k = 0;
   for (let i = 0; i < rank; i++) out.push(norm.has(i) ? 1 : x[k++]!);
-  setValue(ctx, node, 0, valueOf(ctx, node, 0));
+  setValue(ctx, node, 0, knownValue(ctx, node, 0));
   return [out];
 };
 
@@ -401,7 +401,7 @@ const squeeze: ShapeRule = (node, ctx) => {
     axes === undefined
       ? new Set(x.flatMap((d, i) => (d === 1 ? [i] : [])))
       : new Set(axes.map((a) => normAxis(a, x.length)));
-  setValue(ctx, node, 0, valueOf(ctx, node, 0));
+  setValue(ctx, node, 0, knownValue(ctx, node, 0));
   return [x.filter((_, i) => !drop.has(i))];
 };
 
@@ -443,7 +443,7 @@ const slice: ShapeRule = (node, ctx) => {
     out[axis] = count;
     ranges[axis] = { start: s, step, count };
   });
-  const v = valueOf(ctx, node, 0);
+  const v = knownValue(ctx, node, 0);
   if (v !== undefined && x.length === 1) {
     const r = ranges[0]!;
     setValue(
@@ -457,12 +457,12 @@ const slice: ShapeRule = (node, ctx) => {
 };
 
 const cast: ShapeRule = (node, ctx) => {
-  setValue(ctx, node, 0, valueOf(ctx, node, 0));
+  setValue(ctx, node, 0, knownValue(ctx, node, 0));
   return [shapeOf(ctx, node, 0)];
 };
 
 const identity: ShapeRule = (node, ctx) => {
-  setValue(ctx, node, 0, valueOf(ctx, node, 0));
+  setValue(ctx, node, 0, knownValue(ctx, node, 0));
   return [shapeOf(ctx, node, 0)];
 };
 
@@ -515,7 +515,7 @@ const split: ShapeRule = (node, ctx) => {
   const x = shapeOf(ctx, node, 0);
   const axis = normAxis(attrInt(node, "axis", 0), x.length);
   let sizes: number[] | undefined =
-    ctx.graph.opsetVersion >= 13 ? valueOf(ctx, node, 1) : attrInts(node, "split");
+    ctx.graph.opsetVersion >= 13 ? knownValue(ctx, node, 1) : attrInts(node, "split");
   if (ctx.graph.opsetVersion >= 13 && inputAt(node, 1) !== undefined && sizes === undefined)
     throw new UnknownShape();
   if (sizes === undefined) {

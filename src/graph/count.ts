@@ -1,0 +1,134 @@
+// Parameter and MAC counts, with the convention of ALGORITHMS.md §0: multiply-accumulates of conv and
+// linear layers only, batch 1 (symbolic dims count as 1):
+//   Conv          kh·kw·(C_in/groups)·C_out·H_out·W_out   (any number of spatial dims)
+//   ConvTranspose kh·kw·(C_out/groups)·C_in·H_in·W_in
+//   Gemm          in·out·rows                             (rows = 1 at batch 1)
+//   MatMul        K·(number of output elements)
+// Bias, BN, activations, pooling and Add are not counted.
+import { DataType } from "../onnx/proto-types.ts";
+import { attrInt, type Graph, inputAt, numel } from "./ir.ts";
+import { inferShapes, type ShapeInfo } from "./shapes.ts";
+
+/** Counts of one conv or linear layer. */
+export interface LayerCount {
+  /** Stable node name. */
+  node: string;
+  /** "Conv", "ConvTranspose", "Gemm" or "MatMul". */
+  opType: string;
+  /** Multiply-accumulates for one sample (0 when a shape is unknown; see `shapeKnown`). */
+  macs: number;
+  /** Elements of the constant weight input (input 1). */
+  weightParams: number;
+  /** Elements of the constant bias input (input 2 of Conv/ConvTranspose/Gemm). */
+  biasParams: number;
+  /** Output shape at batch 1, when known. */
+  outputShape: number[] | undefined;
+  /** False when a shape needed for the MAC count could not be inferred. */
+  shapeKnown: boolean;
+}
+
+/** Parameter and MAC totals of a model. */
+export interface ModelCounts {
+  /** One entry per Conv / ConvTranspose / Gemm / MatMul node, in topological order. */
+  layers: LayerCount[];
+  /** Sum of `layers[].macs`. */
+  macs: number;
+  /** Weights and biases of conv and linear layers: elements of the constant inputs 1.. of those nodes. */
+  convLinearParams: number;
+  /**
+   * Learnable parameters as a training framework counts them: `convLinearParams` plus BN scale and B,
+   * InstanceNormalization scale and B, and PRelu slopes (not BN running mean/var). Each tensor once.
+   */
+  learnableParams: number;
+  /** Elements of every FLOAT initializer (includes BN running statistics). */
+  floatInitializerParams: number;
+}
+
+const LAYER_OPS = new Set(["Conv", "ConvTranspose", "Gemm", "MatMul"]);
+
+/**
+ * Count parameters and MACs of a graph.
+ * @param graph The graph (src/graph/ir.ts).
+ * @param shapes Shapes from {@link inferShapes}; computed when omitted.
+ * @returns Per-layer and total counts.
+ * @example
+ * const { macs, convLinearParams } = countModel(buildGraph(model));
+ */
+export function countModel(graph: Graph, shapes: ShapeInfo = inferShapes(graph)): ModelCounts {
+  const dims = (name: string | undefined) => (name === undefined ? undefined : shapes.shapes.get(name));
+  const constSize = (name: string | undefined) => {
+    const t = name === undefined ? undefined : graph.constants.get(name);
+    return t === undefined ? 0 : numel(t.dims);
+  };
+  const layers: LayerCount[] = [];
+  const learnable = new Set<string>();
+  for (const node of graph.order) {
+    if (node.domain !== "") continue;
+    if (node.opType === "BatchNormalization" || node.opType === "InstanceNormalization") {
+      for (const i of [1, 2]) {
+        const t = inputAt(node, i);
+        if (t !== undefined && graph.constants.has(t)) learnable.add(t);
+      }
+    }
+    if (node.opType === "PRelu") {
+      const t = inputAt(node, 1);
+      if (t !== undefined && graph.constants.has(t)) learnable.add(t);
+    }
+    if (!LAYER_OPS.has(node.opType)) continue;
+    let weightParams = 0;
+    let biasParams = 0;
+    node.inputs.forEach((name, i) => {
+      if (i === 0 || name === "" || !graph.constants.has(name)) return;
+      learnable.add(name);
+      if (i === 1) weightParams += constSize(name);
+      else biasParams += constSize(name);
+    });
+    const x = dims(inputAt(node, 0));
+    const w = dims(inputAt(node, 1));
+    const y = dims(node.outputs[0]);
+    let macs: number | undefined;
+    if (x !== undefined && w !== undefined && y !== undefined) {
+      switch (node.opType) {
+        case "Conv":
+          // W is [C_out, C_in/groups, k...]: numel(W) = C_out·(C_in/groups)·Πk.
+          macs = numel(w) * numel(y.slice(2));
+          break;
+        case "ConvTranspose":
+          // W is [C_in, C_out/groups, k...]: every input pixel scatters into C_out/groups·Πk outputs.
+          macs = numel(w) * numel(x.slice(2));
+          break;
+        case "Gemm": {
+          const k = attrInt(node, "transA", 0) ? x[0]! : x[1]!;
+          macs = k * numel(y);
+          break;
+        }
+        case "MatMul":
+          macs = (x.length === 1 ? x[0]! : x[x.length - 1]!) * numel(y);
+          break;
+      }
+    }
+    layers.push({
+      node: node.name,
+      opType: node.opType,
+      macs: macs ?? 0,
+      weightParams,
+      biasParams,
+      outputShape: y?.slice(),
+      shapeKnown: macs !== undefined,
+    });
+  }
+  let floatInitializerParams = 0;
+  for (const t of graph.initializers.values()) {
+    if (t.dataType === DataType.FLOAT) floatInitializerParams += numel(t.dims);
+  }
+  const convLinearParams = layers.reduce((s, l) => s + l.weightParams + l.biasParams, 0);
+  let learnableParams = 0;
+  for (const name of learnable) learnableParams += constSize(name);
+  return {
+    layers,
+    macs: layers.reduce((s, l) => s + l.macs, 0),
+    convLinearParams,
+    learnableParams,
+    floatInitializerParams,
+  };
+}

@@ -1,0 +1,416 @@
+// Structural surgery: apply a PrunePlan to a model (ALGORITHMS.md §1.2, DESIGN.md "Compensation is a
+// first-class step"). Methods decide which channels to keep; this is the one place that edits tensors.
+//
+// For every planned group, channel c removed means: slice c of every producer's weight (output axis)
+// and bias, entries channelOffset + c·blockSize + j of every member's per-channel parameters, the same
+// entries of every consumer weight's input axis, and blockSize entries of every Reshape literal that
+// spans the group. Compensation (Neuron Merging's Z, §2.2) is folded into consumer weights *before*
+// slicing: W'[.., into, ..] += z · W'[.., from, ..]. Edits from several groups to one tensor (a conv
+// weight is a producer along axis 0 and a consumer along axis 1) are collected first and applied once.
+import { PrunekitError } from "../errors.ts";
+import type { ChannelMerge, PrunePlan } from "../methods/plan.ts";
+import { AttributeType, DataType, type ModelProto, type NodeProto, type TensorProto } from "../onnx/proto-types.ts";
+import {
+  type ExternalTensorData,
+  makeFloat32Tensor,
+  makeInt64Tensor,
+  readFloat32,
+  readInt64,
+} from "../onnx/tensor.ts";
+import { type DependencyGroup, pathIsMergeSafe } from "./groups.ts";
+import type { Graph } from "./ir.ts";
+
+/** Options of {@link applyPlan}. */
+export interface SurgeryOptions {
+  /** External tensor bytes from loadOnnx, when the model stores weights outside the file. */
+  externalData?: ExternalTensorData;
+}
+
+/** What surgery changed, per group, for reports. */
+export interface SurgeryGroupResult {
+  /** Group id. */
+  groupId: number;
+  /** Channels before. */
+  channelsBefore: number;
+  /** Channels after. */
+  channelsAfter: number;
+  /** Removed channels folded into kept ones. */
+  merged: number;
+  /** Removed channels dropped without compensation. */
+  dropped: number;
+}
+
+/** The pruned model and a summary. */
+export interface SurgeryResult {
+  /** A new ModelProto; the input model is not modified. Untouched messages are shared with it. */
+  model: ModelProto;
+  /** One entry per planned group. */
+  groups: SurgeryGroupResult[];
+  /** Names of tensors whose contents changed. */
+  changedTensors: string[];
+}
+
+/** Pending edits of one constant tensor. */
+interface TensorEdit {
+  /** Removed indices per axis. */
+  removed: Map<number, Set<number>>;
+  /** Compensation along an axis: target index += scale · source index (original indexing). */
+  merges: { axis: number; from: number; into: number; scale: number }[];
+  /** For Reshape literals: amount to subtract per vector index. */
+  shrink: Map<number, number>;
+  /** Who asked, for error messages. */
+  node: string;
+}
+
+function editOf(edits: Map<string, TensorEdit>, tensor: string, node: string): TensorEdit {
+  let e = edits.get(tensor);
+  if (e === undefined) {
+    e = { removed: new Map(), merges: [], shrink: new Map(), node };
+    edits.set(tensor, e);
+  }
+  return e;
+}
+
+function removeAlong(e: TensorEdit, axis: number, index: number): void {
+  let set = e.removed.get(axis);
+  if (set === undefined) {
+    set = new Set();
+    e.removed.set(axis, set);
+  }
+  set.add(index);
+}
+
+/** Check a group plan against its group; returns the removed channels (ascending). */
+function checkGroupPlan(group: DependencyGroup, keep: number[], merges: ChannelMerge[] | undefined): number[] {
+  const where = `plan for group ${group.id} (${group.producers.map((p) => `"${p.node}"`).join(", ")})`;
+  if (group.frozen) {
+    throw new PrunekitError("PLAN_INVALID", `${where}: the group is frozen and cannot be pruned: ${group.frozenReasons.join("; ")}`);
+  }
+  if (keep.length === 0) {
+    throw new PrunekitError("PLAN_INVALID", `${where}: keeps no channel; every layer must keep at least one`);
+  }
+  for (let i = 0; i < keep.length; i++) {
+    const k = keep[i]!;
+    if (!Number.isInteger(k) || k < 0 || k >= group.channels) {
+      throw new PrunekitError("PLAN_INVALID", `${where}: kept index ${k} is outside [0, ${group.channels})`);
+    }
+    if (i > 0 && k <= keep[i - 1]!) {
+      throw new PrunekitError("PLAN_INVALID", `${where}: kept indices must be strictly ascending (at position ${i})`);
+    }
+  }
+  const kept = new Set(keep);
+  const removed: number[] = [];
+  for (let c = 0; c < group.channels; c++) if (!kept.has(c)) removed.push(c);
+  if (merges !== undefined && merges.length > 0) {
+    if (!pathIsMergeSafe(group)) {
+      const bad = group.pathOps.filter((op) => !op.positivelyHomogeneous).map((op) => `"${op.node}" (${op.opType})`);
+      const why = bad.length > 0 ? `ops ${bad.join(", ")} are not positively homogeneous` : "a consumer cannot absorb the merge";
+      throw new PrunekitError(
+        "UNSAFE_MERGE",
+        `${where}: cannot fold removed channels into kept ones because ${why}; prune without merging or skip this layer`,
+        { node: group.producers[0]?.node },
+      );
+    }
+    const removedSet = new Set(removed);
+    for (const m of merges) {
+      if (!removedSet.has(m.from)) {
+        throw new PrunekitError("PLAN_INVALID", `${where}: merge source ${m.from} is not a removed channel`);
+      }
+      if (!kept.has(m.into)) throw new PrunekitError("PLAN_INVALID", `${where}: merge target ${m.into} is not a kept channel`);
+      if (!Number.isFinite(m.scale) || m.scale < 0) {
+        throw new PrunekitError("PLAN_INVALID", `${where}: merge scale ${m.scale} for channel ${m.from} must be finite and >= 0`);
+      }
+    }
+  }
+  return removed;
+}
+
+/**
+ * Apply a prune plan: remove the channels each group does not keep from every producer, member and
+ * consumer, fold the plan's compensation into consumer weights, and rewrite Reshape literals,
+ * depthwise `group` attributes and value_info shapes. Everything else is shared unchanged.
+ *
+ * @param graph the indexed model (its `model` is not modified).
+ * @param groups dependency groups of that graph.
+ * @param plan kept channels (and optional merges) per group id.
+ * @returns the new model and a per-group summary.
+ * @throws PrunekitError `PLAN_INVALID` (unknown or frozen group, empty or bad kept set, bad merge),
+ *   `UNSAFE_MERGE` (merges across a path that is not positively homogeneous), `ONNX_UNSUPPORTED`
+ *   (a weight that is not float32, a parameter that is not a constant).
+ * @example
+ * const { model } = applyPlan(graph, groups, { method: "l1", groups: [{ groupId: 0, keep: [0, 2] }] });
+ */
+export function applyPlan(
+  graph: Graph,
+  groups: DependencyGroup[],
+  plan: PrunePlan,
+  options: SurgeryOptions = {},
+): SurgeryResult {
+  const edits = new Map<string, TensorEdit>();
+  const results: SurgeryGroupResult[] = [];
+  const seen = new Set<number>();
+
+  for (const gp of plan.groups) {
+    const group = groups[gp.groupId];
+    if (group === undefined || group.id !== gp.groupId) {
+      throw new PrunekitError("PLAN_INVALID", `plan names group ${gp.groupId}, but the model has groups 0..${groups.length - 1}`);
+    }
+    if (seen.has(gp.groupId)) throw new PrunekitError("PLAN_INVALID", `plan lists group ${gp.groupId} twice`);
+    seen.add(gp.groupId);
+    const removed = checkGroupPlan(group, gp.keep, gp.merges);
+    const merges = gp.merges ?? [];
+    results.push({
+      groupId: group.id,
+      channelsBefore: group.channels,
+      channelsAfter: gp.keep.length,
+      merged: new Set(merges.map((m) => m.from)).size,
+      dropped: removed.length - new Set(merges.map((m) => m.from)).size,
+    });
+    if (removed.length === 0) continue;
+
+    for (const p of group.producers) {
+      const e = editOf(edits, p.weight, p.node);
+      for (const c of removed) removeAlong(e, p.outputAxis, c);
+      if (p.bias !== undefined) {
+        const b = editOf(edits, p.bias, p.node);
+        for (const c of removed) removeAlong(b, 0, c);
+      }
+    }
+    for (const m of group.members) {
+      for (const param of m.params) {
+        const e = editOf(edits, param.tensor, m.node);
+        for (const c of removed) {
+          for (let j = 0; j < m.blockSize; j++) removeAlong(e, param.axis, m.channelOffset + c * m.blockSize + j);
+        }
+      }
+    }
+    for (const cons of group.consumers) {
+      const e = editOf(edits, cons.weight, cons.node);
+      const at = (c: number, j: number) => cons.channelOffset + c * cons.blockSize + j;
+      for (const m of merges) {
+        for (let j = 0; j < cons.blockSize; j++) {
+          e.merges.push({ axis: cons.inputAxis, from: at(m.from, j), into: at(m.into, j), scale: m.scale });
+        }
+      }
+      for (const c of removed) for (let j = 0; j < cons.blockSize; j++) removeAlong(e, cons.inputAxis, at(c, j));
+    }
+    for (const r of group.reshapes) {
+      const e = editOf(edits, r.shapeTensor, r.node);
+      e.shrink.set(r.index, (e.shrink.get(r.index) ?? 0) + removed.length * r.blockSize);
+    }
+  }
+
+  // Build the new tensors.
+  const replaced = new Map<string, TensorProto>();
+  for (const [name, edit] of edits) {
+    const original = graph.constants.get(name);
+    if (original === undefined) {
+      throw new PrunekitError(
+        "ONNX_UNSUPPORTED",
+        `node "${edit.node}": tensor "${name}" is computed at run time, so its channels cannot be removed; only constant weights can be pruned`,
+        { node: edit.node, tensor: name },
+      );
+    }
+    replaced.set(name, edit.shrink.size > 0 ? shrinkShape(original, edit, options) : sliceTensor(original, edit, options));
+  }
+
+  // Assemble the new model: new initializer list, cloned nodes where attributes change.
+  const g = graph.proto;
+  const initializer = g.initializer.map((t) => withMeta(replaced.get(t.name ?? ""), t) ?? t);
+  const newDims = new Map<string, number[]>();
+  for (const [name, t] of replaced) newDims.set(name, t.dims);
+  const node = g.node.map((n) => rewriteNode(n, replaced, graph));
+  const valueDelta = channelDeltas(groups, plan);
+  const fixInfo = <T extends { name?: string; type?: ModelProto["graph"] extends infer G ? unknown : never }>(v: T) => v;
+  void fixInfo;
+  const input = g.input.map((v) => resizeValueInfo(v, newDims, valueDelta));
+  const valueInfo = g.valueInfo.map((v) => resizeValueInfo(v, newDims, valueDelta));
+  const model: ModelProto = { ...graph.model, graph: { ...g, node, initializer, input, valueInfo } };
+  return { model, groups: results, changedTensors: [...replaced.keys()].sort() };
+}
+
+/** Keep name, doc string and other metadata of the original tensor on its replacement. */
+function withMeta(next: TensorProto | undefined, original: TensorProto): TensorProto | undefined {
+  if (next === undefined) return undefined;
+  const out: TensorProto = { ...next };
+  if (original.docString !== undefined) out.docString = original.docString;
+  return out;
+}
+
+function sliceTensor(t: TensorProto, edit: TensorEdit, options: SurgeryOptions): TensorProto {
+  const name = t.name ?? "";
+  if (t.dataType !== DataType.FLOAT) {
+    throw new PrunekitError(
+      "ONNX_UNSUPPORTED",
+      `node "${edit.node}": weight "${name}" has data type ${t.dataType}; prunekit prunes float32 weights only`,
+      { node: edit.node, tensor: name },
+    );
+  }
+  let data = readFloat32(t, options.externalData);
+  let dims = [...t.dims];
+  for (const m of edit.merges) {
+    if (m.axis >= dims.length) {
+      throw new PrunekitError("ONNX_INVALID", `node "${edit.node}": weight "${name}" has no axis ${m.axis}`, { tensor: name });
+    }
+  }
+  // Compensation first, on the original indexing (§2.2): W[.., into, ..] += z · W[.., from, ..].
+  for (const m of edit.merges) {
+    const outer = dims.slice(0, m.axis).reduce((a, b) => a * b, 1);
+    const n = dims[m.axis]!;
+    const inner = dims.slice(m.axis + 1).reduce((a, b) => a * b, 1);
+    for (let o = 0; o < outer; o++) {
+      const src = (o * n + m.from) * inner;
+      const dst = (o * n + m.into) * inner;
+      for (let i = 0; i < inner; i++) data[dst + i]! += m.scale * data[src + i]!;
+    }
+  }
+  for (const [axis, removed] of [...edit.removed].sort((a, b) => a[0] - b[0])) {
+    const n = dims[axis];
+    if (n === undefined) {
+      throw new PrunekitError("ONNX_INVALID", `node "${edit.node}": weight "${name}" has no axis ${axis}`, { tensor: name });
+    }
+    for (const r of removed) {
+      if (r >= n) {
+        throw new PrunekitError(
+          "ONNX_INVALID",
+          `node "${edit.node}": weight "${name}" axis ${axis} has ${n} entries, cannot remove entry ${r}`,
+          { tensor: name },
+        );
+      }
+    }
+    const keep: number[] = [];
+    for (let i = 0; i < n; i++) if (!removed.has(i)) keep.push(i);
+    if (keep.length === 0) {
+      throw new PrunekitError("PLAN_INVALID", `node "${edit.node}": the plan removes every entry of "${name}" axis ${axis}`, {
+        tensor: name,
+      });
+    }
+    data = keepAlong(data, dims, axis, keep);
+    dims = dims.map((d, i) => (i === axis ? keep.length : d));
+  }
+  return makeFloat32Tensor(name, dims, data);
+}
+
+/** Gather `keep` along `axis` of a row-major tensor. */
+function keepAlong(data: Float32Array, dims: number[], axis: number, keep: number[]): Float32Array {
+  const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
+  const n = dims[axis]!;
+  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const out = new Float32Array(outer * keep.length * inner);
+  let w = 0;
+  for (let o = 0; o < outer; o++) {
+    for (const k of keep) {
+      const start = (o * n + k) * inner;
+      out.set(data.subarray(start, start + inner), w);
+      w += inner;
+    }
+  }
+  return out;
+}
+
+/** Rewrite a Reshape literal: entry i shrinks by the removed features. */
+function shrinkShape(t: TensorProto, edit: TensorEdit, options: SurgeryOptions): TensorProto {
+  const name = t.name ?? "";
+  const values = readInt64(t, options.externalData);
+  for (const [index, amount] of edit.shrink) {
+    const v = values[index];
+    if (v === undefined || v <= 0) {
+      // -1 (inferred) and 0 (copy) need no change: the runtime derives them from the pruned input.
+      if (v === -1 || v === 0) continue;
+      throw new PrunekitError("ONNX_INVALID", `Reshape "${edit.node}": shape "${name}" has no usable entry ${index}`, {
+        node: edit.node,
+        tensor: name,
+      });
+    }
+    if (v - amount <= 0) {
+      throw new PrunekitError("PLAN_INVALID", `Reshape "${edit.node}": shape entry ${index} would become ${v - amount}`, {
+        node: edit.node,
+      });
+    }
+    values[index] = v - amount;
+  }
+  return makeInt64Tensor(name, t.dims, values);
+}
+
+/** Clone a node whose Constant value or depthwise group count changes. */
+function rewriteNode(n: NodeProto, replaced: Map<string, TensorProto>, graph: Graph): NodeProto {
+  if (n.opType === "Constant") {
+    const out = n.output[0];
+    const next = out === undefined ? undefined : replaced.get(out);
+    if (next === undefined) return n;
+    const attribute = n.attribute.map((a) => {
+      if (a.name !== "value") {
+        throw new PrunekitError(
+          "ONNX_UNSUPPORTED",
+          `Constant "${n.name ?? out}": its value is stored as "${a.name}", which prunekit cannot slice; store it as a tensor`,
+          { node: n.name },
+        );
+      }
+      return { ...a, t: { ...next, name: a.t?.name ?? "" } };
+    });
+    return { ...n, attribute };
+  }
+  if (n.opType === "Conv") {
+    const weight = n.input[1];
+    const next = weight === undefined ? undefined : replaced.get(weight);
+    const groupAttr = n.attribute.find((a) => a.name === "group");
+    if (next === undefined || groupAttr === undefined || (groupAttr.i ?? 1) === 1) return n;
+    // Grouped conv: only depthwise (one input channel per group) reaches here with a changed weight.
+    const original = graph.constants.get(weight!);
+    const oldOut = original?.dims[0] ?? 0;
+    const oldGroup = groupAttr.i ?? 1;
+    const newOut = next.dims[0] ?? 0;
+    if (oldOut !== oldGroup) {
+      throw new PrunekitError(
+        "ONNX_UNSUPPORTED",
+        `Conv "${n.name}": grouped convolution with ${oldGroup} groups and ${oldOut} outputs cannot be pruned; only depthwise convs are supported`,
+        { node: n.name },
+      );
+    }
+    const attribute = n.attribute.map((a) => (a === groupAttr ? { ...a, type: AttributeType.INT, i: newOut } : a));
+    return { ...n, attribute };
+  }
+  return n;
+}
+
+/** Removed channels (times block size) per activation value name and axis, summed over planned groups. */
+function channelDeltas(groups: DependencyGroup[], plan: PrunePlan): Map<string, Map<number, number>> {
+  const out = new Map<string, Map<number, number>>();
+  for (const gp of plan.groups) {
+    const group = groups[gp.groupId]!;
+    const removed = group.channels - gp.keep.length;
+    if (removed === 0) continue;
+    for (const t of group.tensors) {
+      let m = out.get(t.name);
+      if (m === undefined) {
+        m = new Map();
+        out.set(t.name, m);
+      }
+      m.set(t.channelAxis, (m.get(t.channelAxis) ?? 0) + removed * t.blockSize);
+    }
+  }
+  return out;
+}
+
+type ValueInfo = ModelProto extends { graph?: infer G } ? (G extends { valueInfo: (infer V)[] } ? V : never) : never;
+
+/** Update a value_info (or initializer-listing graph input) whose tensor changed shape. */
+function resizeValueInfo(
+  v: ValueInfo,
+  newDims: Map<string, number[]>,
+  deltas: Map<string, Map<number, number>>,
+): ValueInfo {
+  const name = v.name ?? "";
+  const shape = v.type?.tensorType?.shape;
+  if (shape === undefined) return v;
+  const dims = newDims.get(name);
+  const delta = deltas.get(name);
+  if (dims === undefined && delta === undefined) return v;
+  const dim = shape.dim.map((d, i) => {
+    if (dims !== undefined) return dims[i] === undefined ? d : { ...d, dimValue: dims[i] };
+    const minus = delta?.get(i);
+    if (minus === undefined || d.dimValue === undefined) return d;
+    return { ...d, dimValue: d.dimValue - minus };
+  });
+  return { ...v, type: { ...v.type, tensorType: { ...v.type!.tensorType, shape: { ...shape, dim } } } };
+}
