@@ -233,36 +233,48 @@ export function distance_gram(xPtr: usize, gPtr: usize, rows: i32, cols: i32): v
  * the norm form cancels catastrophically for nearby rows (exactly the pairs affinity propagation
  * cares about) and can go negative. Direct differences are never negative, give exactly 0 for
  * identical rows, and each f32 - f32 difference is nearly exact in f64. d is exactly symmetric
- * (upper triangle in 2x2 tiles, then mirrored) with an exact +0 diagonal. x and d must not overlap.
+ * (upper triangle in 4x2 tiles, then mirrored) with an exact +0 diagonal. x and d must not overlap.
  */
 export function distance_pairwise_sq_euclidean(xPtr: usize, dPtr: usize, rows: i32, cols: i32): void {
   const rowBytes = (<usize>cols) << 2;
   const n = <usize>rows;
+  const outStride = n << 3;
   let i = 0;
-  for (; i + 2 <= rows; i += 2) {
-    const a0 = xPtr + <usize>i * rowBytes;
-    const a1 = a0 + rowBytes;
-    // Diagonal 2x2 tile: only the (i, i+1) pair is needed.
-    store<f64>(dPtr + ((<usize>i * n + <usize>i + 1) << 3), sqDist(a0, a1, cols));
-    let j = i + 2;
+  for (; i + 4 <= rows; i += 4) {
+    const ai = xPtr + <usize>i * rowBytes;
+    // Diagonal 4x4 block: its six upper pairs one by one.
+    for (let r = 0; r < 3; r++) {
+      for (let s = r + 1; s < 4; s++) {
+        const v = sqDist(ai + <usize>r * rowBytes, ai + <usize>s * rowBytes, cols);
+        store<f64>(dPtr + ((<usize>(i + r) * n + <usize>(i + s)) << 3), v);
+      }
+    }
+    let j = i + 4;
     for (; j + 2 <= rows; j += 2) {
-      sqDist2x2(
-        a0,
-        a1,
+      sqDist4x2(
+        ai,
+        rowBytes,
         xPtr + <usize>j * rowBytes,
         rowBytes,
         cols,
         dPtr + ((<usize>i * n + <usize>j) << 3),
-        n << 3,
+        outStride,
       );
     }
     if (j < rows) {
       const bj = xPtr + <usize>j * rowBytes;
-      store<f64>(dPtr + ((<usize>i * n + <usize>j) << 3), sqDist(a0, bj, cols));
-      store<f64>(dPtr + ((<usize>(i + 1) * n + <usize>j) << 3), sqDist(a1, bj, cols));
+      for (let r = 0; r < 4; r++) {
+        store<f64>(dPtr + ((<usize>(i + r) * n + <usize>j) << 3), sqDist(ai + <usize>r * rowBytes, bj, cols));
+      }
     }
   }
-  // At most one row left; its upper triangle is empty.
+  // Up to three rows left: their pairs among themselves.
+  for (; i < rows; i++) {
+    for (let j = i + 1; j < rows; j++) {
+      const v = sqDist(xPtr + <usize>i * rowBytes, xPtr + <usize>j * rowBytes, cols);
+      store<f64>(dPtr + ((<usize>i * n + <usize>j) << 3), v);
+    }
+  }
   mirrorUpperF64(dPtr, rows);
   for (let k = 0; k < rows; k++) store<f64>(dPtr + ((<usize>k * n + <usize>k) << 3), 0.0);
 }
@@ -289,13 +301,25 @@ function sqDist(a: usize, b: usize, cols: i32): f64 {
   return s;
 }
 
+/** Add (a - b)^2 to acc, lane-wise in f64. */
+function addSq(acc: v128, a: v128, b: v128): v128 {
+  const d = f64x2.sub(a, b);
+  return f64x2.add(acc, f64x2.mul(d, d));
+}
+
+/** (a - b)^2 for two f32 values, in f64. */
+function sq64(a: f32, b: f32): f64 {
+  const d = <f64>a - <f64>b;
+  return d * d;
+}
+
 /**
- * Squared distances of rows a0, a1 against rows b, b+bStride; pair (r, s) goes to
- * out + r*outStride + s*8. Same order as sqDist; each promoted b half is used twice.
+ * Squared distances of rows a + r*aStride (r < 4) against rows b, b+bStride; pair (r, s) goes to
+ * out + r*outStride + s*8. Same order as sqDist; each promoted b half is used four times.
  */
-function sqDist2x2(
-  a0: usize,
-  a1: usize,
+function sqDist4x2(
+  a: usize,
+  aStride: usize,
   b: usize,
   bStride: usize,
   cols: i32,
@@ -307,6 +331,10 @@ function sqDist2x2(
   let s01 = f64x2.splat(0);
   let s10 = f64x2.splat(0);
   let s11 = f64x2.splat(0);
+  let s20 = f64x2.splat(0);
+  let s21 = f64x2.splat(0);
+  let s30 = f64x2.splat(0);
+  let s31 = f64x2.splat(0);
   let c = 0;
   for (; c + 4 <= cols; c += 4) {
     const off = (<usize>c) << 2;
@@ -316,48 +344,60 @@ function sqDist2x2(
     const b0Hi = promoteHigh(vb0);
     const b1Lo = f64x2.promote_low_f32x4(vb1);
     const b1Hi = promoteHigh(vb1);
-    const va0 = v128.load(a0 + off);
-    const a0Lo = f64x2.promote_low_f32x4(va0);
-    const a0Hi = promoteHigh(va0);
-    let d = f64x2.sub(a0Lo, b0Lo);
-    s00 = f64x2.add(s00, f64x2.mul(d, d));
-    d = f64x2.sub(a0Hi, b0Hi);
-    s00 = f64x2.add(s00, f64x2.mul(d, d));
-    d = f64x2.sub(a0Lo, b1Lo);
-    s01 = f64x2.add(s01, f64x2.mul(d, d));
-    d = f64x2.sub(a0Hi, b1Hi);
-    s01 = f64x2.add(s01, f64x2.mul(d, d));
-    const va1 = v128.load(a1 + off);
-    const a1Lo = f64x2.promote_low_f32x4(va1);
-    const a1Hi = promoteHigh(va1);
-    d = f64x2.sub(a1Lo, b0Lo);
-    s10 = f64x2.add(s10, f64x2.mul(d, d));
-    d = f64x2.sub(a1Hi, b0Hi);
-    s10 = f64x2.add(s10, f64x2.mul(d, d));
-    d = f64x2.sub(a1Lo, b1Lo);
-    s11 = f64x2.add(s11, f64x2.mul(d, d));
-    d = f64x2.sub(a1Hi, b1Hi);
-    s11 = f64x2.add(s11, f64x2.mul(d, d));
+    let va = v128.load(a + off);
+    let lo = f64x2.promote_low_f32x4(va);
+    let hi = promoteHigh(va);
+    s00 = addSq(addSq(s00, lo, b0Lo), hi, b0Hi);
+    s01 = addSq(addSq(s01, lo, b1Lo), hi, b1Hi);
+    va = v128.load(a + aStride + off);
+    lo = f64x2.promote_low_f32x4(va);
+    hi = promoteHigh(va);
+    s10 = addSq(addSq(s10, lo, b0Lo), hi, b0Hi);
+    s11 = addSq(addSq(s11, lo, b1Lo), hi, b1Hi);
+    va = v128.load(a + 2 * aStride + off);
+    lo = f64x2.promote_low_f32x4(va);
+    hi = promoteHigh(va);
+    s20 = addSq(addSq(s20, lo, b0Lo), hi, b0Hi);
+    s21 = addSq(addSq(s21, lo, b1Lo), hi, b1Hi);
+    va = v128.load(a + 3 * aStride + off);
+    lo = f64x2.promote_low_f32x4(va);
+    hi = promoteHigh(va);
+    s30 = addSq(addSq(s30, lo, b0Lo), hi, b0Hi);
+    s31 = addSq(addSq(s31, lo, b1Lo), hi, b1Hi);
   }
   let t00 = hsum64(s00);
   let t01 = hsum64(s01);
   let t10 = hsum64(s10);
   let t11 = hsum64(s11);
+  let t20 = hsum64(s20);
+  let t21 = hsum64(s21);
+  let t30 = hsum64(s30);
+  let t31 = hsum64(s31);
   for (; c < cols; c++) {
     const off = (<usize>c) << 2;
-    const vb0 = <f64>load<f32>(b + off);
-    const vb1 = <f64>load<f32>(b1 + off);
-    const va0 = <f64>load<f32>(a0 + off);
-    const va1 = <f64>load<f32>(a1 + off);
-    t00 += (va0 - vb0) * (va0 - vb0);
-    t01 += (va0 - vb1) * (va0 - vb1);
-    t10 += (va1 - vb0) * (va1 - vb0);
-    t11 += (va1 - vb1) * (va1 - vb1);
+    const vb0 = load<f32>(b + off);
+    const vb1 = load<f32>(b1 + off);
+    const va0 = load<f32>(a + off);
+    const va1 = load<f32>(a + aStride + off);
+    const va2 = load<f32>(a + 2 * aStride + off);
+    const va3 = load<f32>(a + 3 * aStride + off);
+    t00 += sq64(va0, vb0);
+    t01 += sq64(va0, vb1);
+    t10 += sq64(va1, vb0);
+    t11 += sq64(va1, vb1);
+    t20 += sq64(va2, vb0);
+    t21 += sq64(va2, vb1);
+    t30 += sq64(va3, vb0);
+    t31 += sq64(va3, vb1);
   }
   store<f64>(out, t00);
   store<f64>(out + 8, t01);
   store<f64>(out + outStride, t10);
   store<f64>(out + outStride + 8, t11);
+  store<f64>(out + 2 * outStride, t20);
+  store<f64>(out + 2 * outStride + 8, t21);
+  store<f64>(out + 3 * outStride, t30);
+  store<f64>(out + 3 * outStride + 8, t31);
 }
 
 /**
