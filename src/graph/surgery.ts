@@ -9,7 +9,14 @@
 // weight is a producer along axis 0 and a consumer along axis 1) are collected first and applied once.
 import { PrunekitError } from "../errors.ts";
 import type { ChannelMerge, PrunePlan } from "../methods/plan.ts";
-import { AttributeType, DataType, type ModelProto, type NodeProto, type TensorProto } from "../onnx/proto-types.ts";
+import {
+  AttributeType,
+  DataType,
+  type ModelProto,
+  type NodeProto,
+  type TensorProto,
+  type ValueInfoProto,
+} from "../onnx/proto-types.ts";
 import {
   type ExternalTensorData,
   makeFloat32Tensor,
@@ -81,10 +88,17 @@ function removeAlong(e: TensorEdit, axis: number, index: number): void {
 }
 
 /** Check a group plan against its group; returns the removed channels (ascending). */
-function checkGroupPlan(group: DependencyGroup, keep: number[], merges: ChannelMerge[] | undefined): number[] {
+function checkGroupPlan(
+  group: DependencyGroup,
+  keep: number[],
+  merges: ChannelMerge[] | undefined,
+): number[] {
   const where = `plan for group ${group.id} (${group.producers.map((p) => `"${p.node}"`).join(", ")})`;
   if (group.frozen) {
-    throw new PrunekitError("PLAN_INVALID", `${where}: the group is frozen and cannot be pruned: ${group.frozenReasons.join("; ")}`);
+    throw new PrunekitError(
+      "PLAN_INVALID",
+      `${where}: the group is frozen and cannot be pruned: ${group.frozenReasons.join("; ")}`,
+    );
   }
   if (keep.length === 0) {
     throw new PrunekitError("PLAN_INVALID", `${where}: keeps no channel; every layer must keep at least one`);
@@ -95,7 +109,10 @@ function checkGroupPlan(group: DependencyGroup, keep: number[], merges: ChannelM
       throw new PrunekitError("PLAN_INVALID", `${where}: kept index ${k} is outside [0, ${group.channels})`);
     }
     if (i > 0 && k <= keep[i - 1]!) {
-      throw new PrunekitError("PLAN_INVALID", `${where}: kept indices must be strictly ascending (at position ${i})`);
+      throw new PrunekitError(
+        "PLAN_INVALID",
+        `${where}: kept indices must be strictly ascending (at position ${i})`,
+      );
     }
   }
   const kept = new Set(keep);
@@ -103,8 +120,13 @@ function checkGroupPlan(group: DependencyGroup, keep: number[], merges: ChannelM
   for (let c = 0; c < group.channels; c++) if (!kept.has(c)) removed.push(c);
   if (merges !== undefined && merges.length > 0) {
     if (!pathIsMergeSafe(group)) {
-      const bad = group.pathOps.filter((op) => !op.positivelyHomogeneous).map((op) => `"${op.node}" (${op.opType})`);
-      const why = bad.length > 0 ? `ops ${bad.join(", ")} are not positively homogeneous` : "a consumer cannot absorb the merge";
+      const bad = group.pathOps
+        .filter((op) => !op.positivelyHomogeneous)
+        .map((op) => `"${op.node}" (${op.opType})`);
+      const why =
+        bad.length > 0
+          ? `ops ${bad.join(", ")} are not positively homogeneous`
+          : "a consumer cannot absorb the merge";
       throw new PrunekitError(
         "UNSAFE_MERGE",
         `${where}: cannot fold removed channels into kept ones because ${why}; prune without merging or skip this layer`,
@@ -116,9 +138,13 @@ function checkGroupPlan(group: DependencyGroup, keep: number[], merges: ChannelM
       if (!removedSet.has(m.from)) {
         throw new PrunekitError("PLAN_INVALID", `${where}: merge source ${m.from} is not a removed channel`);
       }
-      if (!kept.has(m.into)) throw new PrunekitError("PLAN_INVALID", `${where}: merge target ${m.into} is not a kept channel`);
+      if (!kept.has(m.into))
+        throw new PrunekitError("PLAN_INVALID", `${where}: merge target ${m.into} is not a kept channel`);
       if (!Number.isFinite(m.scale) || m.scale < 0) {
-        throw new PrunekitError("PLAN_INVALID", `${where}: merge scale ${m.scale} for channel ${m.from} must be finite and >= 0`);
+        throw new PrunekitError(
+          "PLAN_INVALID",
+          `${where}: merge scale ${m.scale} for channel ${m.from} must be finite and >= 0`,
+        );
       }
     }
   }
@@ -153,7 +179,10 @@ export function applyPlan(
   for (const gp of plan.groups) {
     const group = groups[gp.groupId];
     if (group === undefined || group.id !== gp.groupId) {
-      throw new PrunekitError("PLAN_INVALID", `plan names group ${gp.groupId}, but the model has groups 0..${groups.length - 1}`);
+      throw new PrunekitError(
+        "PLAN_INVALID",
+        `plan names group ${gp.groupId}, but the model has groups 0..${groups.length - 1}`,
+      );
     }
     if (seen.has(gp.groupId)) throw new PrunekitError("PLAN_INVALID", `plan lists group ${gp.groupId} twice`);
     seen.add(gp.groupId);
@@ -180,7 +209,8 @@ export function applyPlan(
       for (const param of m.params) {
         const e = editOf(edits, param.tensor, m.node);
         for (const c of removed) {
-          for (let j = 0; j < m.blockSize; j++) removeAlong(e, param.axis, m.channelOffset + c * m.blockSize + j);
+          for (let j = 0; j < m.blockSize; j++)
+            removeAlong(e, param.axis, m.channelOffset + c * m.blockSize + j);
         }
       }
     }
@@ -192,7 +222,8 @@ export function applyPlan(
           e.merges.push({ axis: cons.inputAxis, from: at(m.from, j), into: at(m.into, j), scale: m.scale });
         }
       }
-      for (const c of removed) for (let j = 0; j < cons.blockSize; j++) removeAlong(e, cons.inputAxis, at(c, j));
+      for (const c of removed)
+        for (let j = 0; j < cons.blockSize; j++) removeAlong(e, cons.inputAxis, at(c, j));
     }
     for (const r of group.reshapes) {
       const e = editOf(edits, r.shapeTensor, r.node);
@@ -211,7 +242,10 @@ export function applyPlan(
         { node: edit.node, tensor: name },
       );
     }
-    replaced.set(name, edit.shrink.size > 0 ? shrinkShape(original, edit, options) : sliceTensor(original, edit, options));
+    replaced.set(
+      name,
+      edit.shrink.size > 0 ? shrinkShape(original, edit, options) : sliceTensor(original, edit, options),
+    );
   }
 
   // Assemble the new model: new initializer list, cloned nodes where attributes change.
@@ -221,8 +255,6 @@ export function applyPlan(
   for (const [name, t] of replaced) newDims.set(name, t.dims);
   const node = g.node.map((n) => rewriteNode(n, replaced, graph));
   const valueDelta = channelDeltas(groups, plan);
-  const fixInfo = <T extends { name?: string; type?: ModelProto["graph"] extends infer G ? unknown : never }>(v: T) => v;
-  void fixInfo;
   const input = g.input.map((v) => resizeValueInfo(v, newDims, valueDelta));
   const valueInfo = g.valueInfo.map((v) => resizeValueInfo(v, newDims, valueDelta));
   const model: ModelProto = { ...graph.model, graph: { ...g, node, initializer, input, valueInfo } };
@@ -250,7 +282,9 @@ function sliceTensor(t: TensorProto, edit: TensorEdit, options: SurgeryOptions):
   let dims = [...t.dims];
   for (const m of edit.merges) {
     if (m.axis >= dims.length) {
-      throw new PrunekitError("ONNX_INVALID", `node "${edit.node}": weight "${name}" has no axis ${m.axis}`, { tensor: name });
+      throw new PrunekitError("ONNX_INVALID", `node "${edit.node}": weight "${name}" has no axis ${m.axis}`, {
+        tensor: name,
+      });
     }
   }
   // Compensation first, on the original indexing (§2.2): W[.., into, ..] += z · W[.., from, ..].
@@ -267,7 +301,9 @@ function sliceTensor(t: TensorProto, edit: TensorEdit, options: SurgeryOptions):
   for (const [axis, removed] of [...edit.removed].sort((a, b) => a[0] - b[0])) {
     const n = dims[axis];
     if (n === undefined) {
-      throw new PrunekitError("ONNX_INVALID", `node "${edit.node}": weight "${name}" has no axis ${axis}`, { tensor: name });
+      throw new PrunekitError("ONNX_INVALID", `node "${edit.node}": weight "${name}" has no axis ${axis}`, {
+        tensor: name,
+      });
     }
     for (const r of removed) {
       if (r >= n) {
@@ -281,9 +317,13 @@ function sliceTensor(t: TensorProto, edit: TensorEdit, options: SurgeryOptions):
     const keep: number[] = [];
     for (let i = 0; i < n; i++) if (!removed.has(i)) keep.push(i);
     if (keep.length === 0) {
-      throw new PrunekitError("PLAN_INVALID", `node "${edit.node}": the plan removes every entry of "${name}" axis ${axis}`, {
-        tensor: name,
-      });
+      throw new PrunekitError(
+        "PLAN_INVALID",
+        `node "${edit.node}": the plan removes every entry of "${name}" axis ${axis}`,
+        {
+          tensor: name,
+        },
+      );
     }
     data = keepAlong(data, dims, axis, keep);
     dims = dims.map((d, i) => (i === axis ? keep.length : d));
@@ -317,15 +357,23 @@ function shrinkShape(t: TensorProto, edit: TensorEdit, options: SurgeryOptions):
     if (v === undefined || v <= 0) {
       // -1 (inferred) and 0 (copy) need no change: the runtime derives them from the pruned input.
       if (v === -1 || v === 0) continue;
-      throw new PrunekitError("ONNX_INVALID", `Reshape "${edit.node}": shape "${name}" has no usable entry ${index}`, {
-        node: edit.node,
-        tensor: name,
-      });
+      throw new PrunekitError(
+        "ONNX_INVALID",
+        `Reshape "${edit.node}": shape "${name}" has no usable entry ${index}`,
+        {
+          node: edit.node,
+          tensor: name,
+        },
+      );
     }
     if (v - amount <= 0) {
-      throw new PrunekitError("PLAN_INVALID", `Reshape "${edit.node}": shape entry ${index} would become ${v - amount}`, {
-        node: edit.node,
-      });
+      throw new PrunekitError(
+        "PLAN_INVALID",
+        `Reshape "${edit.node}": shape entry ${index} would become ${v - amount}`,
+        {
+          node: edit.node,
+        },
+      );
     }
     values[index] = v - amount;
   }
@@ -367,7 +415,9 @@ function rewriteNode(n: NodeProto, replaced: Map<string, TensorProto>, graph: Gr
         { node: n.name },
       );
     }
-    const attribute = n.attribute.map((a) => (a === groupAttr ? { ...a, type: AttributeType.INT, i: newOut } : a));
+    const attribute = n.attribute.map((a) =>
+      a === groupAttr ? { ...a, type: AttributeType.INT, i: newOut } : a,
+    );
     return { ...n, attribute };
   }
   return n;
@@ -392,14 +442,12 @@ function channelDeltas(groups: DependencyGroup[], plan: PrunePlan): Map<string, 
   return out;
 }
 
-type ValueInfo = ModelProto extends { graph?: infer G } ? (G extends { valueInfo: (infer V)[] } ? V : never) : never;
-
 /** Update a value_info (or initializer-listing graph input) whose tensor changed shape. */
 function resizeValueInfo(
-  v: ValueInfo,
+  v: ValueInfoProto,
   newDims: Map<string, number[]>,
   deltas: Map<string, Map<number, number>>,
-): ValueInfo {
+): ValueInfoProto {
   const name = v.name ?? "";
   const shape = v.type?.tensorType?.shape;
   if (shape === undefined) return v;
