@@ -1,0 +1,287 @@
+// Dependency groups on hand-built topologies: refusals, freezes and the less common ops.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import {
+  type DependencyGroup,
+  findDependencyGroups,
+  isInner,
+  pathIsMergeSafe,
+} from "../../src/graph/groups.ts";
+import { buildGraph } from "../../src/graph/ir.ts";
+import { NetBuilder } from "./net-builder.ts";
+
+function groupsOf(b: NetBuilder, outputs: string[]): DependencyGroup[] {
+  return findDependencyGroups(buildGraph(b.model(outputs)));
+}
+
+/** conv -> relu -> X -> conv -> gap -> flatten -> gemm, with X made by `middle`. */
+function sandwich(middle: (b: NetBuilder, x: string) => string): {
+  groups: DependencyGroup[];
+  first: DependencyGroup;
+} {
+  const b = new NetBuilder();
+  const a = b.relu(b.conv(b.input, 6));
+  const m = middle(b, a);
+  const y = b.gemm(b.flatten(b.gap(b.conv(m, 5))), 3);
+  const groups = groupsOf(b, [y]);
+  return { groups, first: groups[0]! };
+}
+
+test("an op not in the table between conv and consumer freezes the group, naming node and op", () => {
+  const { first } = sandwich((b, x) => b.op("Einsum", [x], b.dims.get(x)!, { equation: "nchw->nchw" }));
+  assert.ok(first.frozen);
+  assert.equal(first.channels, 6);
+  assert.ok(
+    first.frozenReasons.some((r) =>
+      /^frozen: node "Einsum_\w+" \(op Einsum\) is not in the op table$/.test(r),
+    ),
+  );
+  assert.equal(first.consumers.length, 0, "the conv after Einsum is not a consumer of the frozen group");
+});
+
+test("a custom-domain op is never taken for its default-domain namesake", () => {
+  const { first } = sandwich((b, x) => b.op("Relu", [x], b.dims.get(x)!, undefined, "com.example"));
+  assert.ok(first.frozen);
+  assert.ok(first.frozenReasons.some((r) => r.includes("(op com.example::Relu) is not in the op table")));
+});
+
+test("the group behind an unknown op is tied to its output: a residual join through it freezes both", () => {
+  const b = new NetBuilder();
+  const a = b.relu(b.conv(b.input, 4));
+  const u = b.op("MyOp", [a], b.dims.get(a)!, undefined, "custom");
+  const c = b.conv(a, 4);
+  const s = b.add(u, c);
+  const y = b.gemm(b.flatten(b.gap(s)), 2);
+  const groups = groupsOf(b, [y]);
+  const joined = groups.find((g) => g.producers.some((p) => p.node.startsWith("Conv_")) && g.isResidual)!;
+  assert.ok(joined.frozen);
+  assert.ok(joined.frozenReasons.some((r) => r.includes("(op custom::MyOp)")));
+  assert.ok(groups[0]!.frozen, "the first conv feeds MyOp");
+});
+
+test("a group reaching the graph output is frozen, even through element-wise ops", () => {
+  const b = new NetBuilder();
+  const y = b.relu(b.maxpool(b.conv(b.input, 4)));
+  const [g] = groupsOf(b, [y]);
+  assert.ok(g!.frozen && g!.reachesGraphOutput && !isInner(g!));
+  assert.deepEqual(g!.frozenReasons, [`frozen: channels reach graph output "${y}"`]);
+});
+
+test("a conv output that is also a second graph output is frozen", () => {
+  const b = new NetBuilder();
+  const a = b.relu(b.conv(b.input, 4));
+  const y = b.conv(a, 2);
+  const groups = groupsOf(b, [y, a]);
+  assert.ok(groups[0]!.reachesGraphOutput && groups[0]!.frozen);
+});
+
+test("grouped conv (1 < group < C) and depthwise multiplier > 1 freeze both sides", () => {
+  for (const [cout, group] of [
+    [8, 2],
+    [16, 8],
+  ] as const) {
+    const { groups, first } = sandwich((b, x) => b.relu(b.conv(b.relu(b.conv(x, 8)), cout, { group })));
+    const second = groups[1]!;
+    assert.ok(second.frozen, `group ${group}`);
+    assert.ok(
+      second.frozenReasons.some((r) =>
+        r.includes(group === 2 ? "grouped conv (group=2)" : "channel multiplier 2"),
+      ),
+    );
+    assert.ok(!first.frozen);
+  }
+});
+
+test("ConvTranspose is refused with a message", () => {
+  const b = new NetBuilder();
+  const a = b.relu(b.conv(b.input, 4));
+  const t = b.op("ConvTranspose", [a, b.weight("wt", [4, 3, 2, 2])], [3, 16, 16], { strides: [2, 2] });
+  const y = b.gemm(b.flatten(b.gap(b.conv(t, 2))), 2);
+  const groups = groupsOf(b, [y]);
+  assert.ok(groups[0]!.frozen);
+  assert.ok(
+    groups[0]!.frozenReasons.some((r) => r.includes("(op ConvTranspose) is not supported for pruning")),
+  );
+});
+
+test("depthwise blocks tie the expand conv's channels; BN after the depthwise is a path op and member", () => {
+  const b = new NetBuilder();
+  const e = b.relu(b.bn(b.conv(b.input, 6, { k: 1 })));
+  const d = b.relu(b.bn(b.conv(e, 6, { group: 6, bias: true })));
+  const y = b.gemm(b.flatten(b.gap(b.conv(d, 4, { k: 1 }))), 2);
+  const [g] = groupsOf(b, [y]);
+  assert.equal(g!.channels, 6);
+  assert.deepEqual(
+    g!.members.map((m) => [m.opType, m.kind, m.follows !== undefined]),
+    [
+      ["BatchNormalization", "channelwise-param", true],
+      ["Conv", "depthwise", false],
+      ["BatchNormalization", "channelwise-param", false],
+    ],
+  );
+  assert.deepEqual(
+    g!.members[1]!.params.map((p) => p.role),
+    ["depthwise-weight", "depthwise-bias"],
+  );
+  assert.ok(isInner(g!));
+  assert.ok(!pathIsMergeSafe(g!), "depthwise and the second BN are not the same function on every channel");
+});
+
+test("homogeneity decides merge safety: ReLU/LeakyReLU/pools/Dropout/zero Pad yes; Clip, Sigmoid, HardSwish, Softmax no", () => {
+  const safe = sandwich((b, x) => {
+    const p = b.op("Pad", [x, b.ints([0, 0, 1, 1, 0, 0, 1, 1])], [6, 10, 10], { mode: "constant" });
+    return b.unary(
+      "Dropout",
+      b.unary("AveragePool", b.unary("LeakyRelu", p, { alpha: { f: 0.1 } }), { kernel_shape: [3, 3] }),
+    );
+  });
+  // AveragePool with a 3x3 kernel shrinks 10x10 to 8x8 in reality; NetBuilder.unary keeps dims, and
+  // shape inference recomputes them, so only channel structure matters here.
+  assert.ok(pathIsMergeSafe(safe.first), JSON.stringify(safe.first.pathOps));
+  for (const op of ["Clip", "Sigmoid", "HardSwish", "HardSigmoid", "Tanh"]) {
+    const { first } = sandwich((b, x) => b.unary(op, x));
+    assert.ok(!pathIsMergeSafe(first), op);
+    assert.ok(isInner(first) && !first.frozen, op);
+  }
+  const softmax = sandwich((b, x) => b.unary("Softmax", x, { axis: 3 }));
+  assert.ok(!pathIsMergeSafe(softmax.first) && !softmax.first.frozen);
+  const overChannels = sandwich((b, x) => b.unary("Softmax", x, { axis: 1 }));
+  assert.ok(overChannels.first.frozen);
+  assert.ok(overChannels.first.frozenReasons.some((r) => r.includes("mixes channels")));
+});
+
+test("per-channel Mul/Add constants are members with the channel axis; scalar Mul stays merge-safe", () => {
+  const perChannel = sandwich((b, x) =>
+    b.op(
+      "Add",
+      [b.op("Mul", [x, b.weight("s", [6, 1, 1])], b.dims.get(x)!), b.weight("t", [1, 6, 1, 1])],
+      b.dims.get(x)!,
+    ),
+  );
+  const roles = perChannel.first.members.map((m) => [m.opType, m.params[0]!.role, m.params[0]!.axis]);
+  assert.deepEqual(roles, [
+    ["Mul", "multiplier", 0],
+    ["Add", "addend", 1],
+  ]);
+  assert.ok(!pathIsMergeSafe(perChannel.first));
+  const scalar = sandwich((b, x) => b.op("Mul", [x, b.weight("k", [1])], b.dims.get(x)!));
+  assert.equal(scalar.first.members.length, 0);
+  assert.ok(pathIsMergeSafe(scalar.first));
+});
+
+test("squeeze-excitation: the SE expand conv is tied to the gated channels", () => {
+  const b = new NetBuilder();
+  const x = b.relu(b.conv(b.input, 8));
+  const s = b.unary(
+    "Sigmoid",
+    b.conv(b.relu(b.conv(b.gap(x), 2, { k: 1, bias: true })), 8, { k: 1, bias: true }),
+  );
+  const gated = b.op("Mul", [x, s], b.dims.get(x)!);
+  const y = b.gemm(b.flatten(b.gap(b.conv(gated, 4))), 2);
+  const groups = groupsOf(b, [y]);
+  const main = groups[0]!;
+  assert.equal(main.producers.length, 2, "trunk conv and SE expand conv");
+  assert.ok(main.isResidual && !isInner(main));
+  const squeeze = groups[1]!;
+  assert.equal(squeeze.channels, 2);
+  assert.ok(isInner(squeeze));
+});
+
+test("nested concats compose offsets; a flatten after a concat multiplies them by H*W", () => {
+  const b = new NetBuilder("x", [3, 4, 4]);
+  const a = b.relu(b.conv(b.input, 2));
+  const c = b.relu(b.conv(b.input, 3));
+  const d = b.relu(b.conv(b.input, 4));
+  const inner = b.concat([a, c]);
+  const outer = b.concat([d, inner]);
+  const y = b.gemm(b.flatten(outer), 5);
+  const groups = groupsOf(b, [y]);
+  const read = (g: DependencyGroup) => g.consumers.map((k) => [k.channelOffset, k.blockSize, k.via.length]);
+  assert.deepEqual(read(groups[0]!), [[(4 + 0) * 16, 16, 3]]);
+  assert.deepEqual(read(groups[1]!), [[(4 + 2) * 16, 16, 3]]);
+  assert.deepEqual(read(groups[2]!), [[0, 16, 2]]);
+  for (const g of groups.slice(0, 3)) assert.ok(isInner(g) && pathIsMergeSafe(g) && !g.frozen);
+});
+
+test("a BN after a concat is a member of every branch group at its offset", () => {
+  const b = new NetBuilder();
+  const a = b.conv(b.input, 2);
+  const c = b.conv(b.input, 3);
+  const n = b.relu(b.bn(b.concat([a, c])));
+  const y = b.gemm(b.flatten(b.gap(b.conv(n, 4))), 2);
+  const groups = groupsOf(b, [y]);
+  assert.deepEqual(
+    groups.slice(0, 2).map((g) => [g.members[0]!.opType, g.members[0]!.channelOffset, g.members[0]!.follows]),
+    [
+      ["BatchNormalization", 0, undefined],
+      ["BatchNormalization", 2, undefined],
+    ],
+  );
+});
+
+test("an element-wise join of a concatenation with other channels is frozen, not split", () => {
+  const b = new NetBuilder();
+  const a = b.relu(b.conv(b.input, 2));
+  const c = b.relu(b.conv(b.input, 3));
+  const d = b.conv(b.input, 5);
+  const s = b.add(b.concat([a, c]), d);
+  const y = b.gemm(b.flatten(b.gap(b.conv(s, 4))), 2);
+  const groups = groupsOf(b, [y]);
+  for (const g of groups.slice(0, 3)) {
+    assert.ok(g.frozen, `group ${g.id}`);
+    assert.ok(g.frozenReasons.some((r) => r.includes("prunekit cannot split")));
+  }
+});
+
+test("a residual join with the graph input freezes the group", () => {
+  const b = new NetBuilder("x", [4, 6, 6]);
+  const s = b.add(b.input, b.conv(b.relu(b.conv(b.input, 3)), 4));
+  const y = b.gemm(b.flatten(b.gap(b.conv(s, 2))), 2);
+  const groups = groupsOf(b, [y]);
+  const res = groups.find((g) => g.isResidual)!;
+  assert.ok(res.frozenReasons.includes('frozen: channels are tied to graph input "x"'));
+  assert.ok(!groups[0]!.frozen);
+});
+
+test("a literal Reshape shape holding C*H*W is recorded for rewriting; [0, -1] is not", () => {
+  for (const explicit of [true, false]) {
+    const b = new NetBuilder("x", [3, 4, 4]);
+    const a = b.relu(b.conv(b.input, 5));
+    const y = b.gemm(b.reshapeFlat(a, explicit), 2);
+    const [g] = groupsOf(b, [y]);
+    assert.equal(g!.consumers[0]!.blockSize, 16);
+    assert.ok(!g!.frozen);
+    if (explicit) {
+      assert.deepEqual(
+        g!.reshapes.map((r) => [r.index, r.blockSize]),
+        [[1, 16]],
+      );
+    } else assert.deepEqual(g!.reshapes, []);
+  }
+});
+
+test("MatMul with a constant [in, out] weight produces and consumes; the bias Add is a member", () => {
+  const b = new NetBuilder("x", [12]);
+  const h = b.op("MatMul", [b.input, b.weight("m1", [12, 7])], [7]);
+  const hb = b.relu(b.op("Add", [h, b.weight("b1", [7])], [7]));
+  const y = b.op("MatMul", [hb, b.weight("m2", [7, 3])], [3]);
+  const groups = groupsOf(b, [y]);
+  const g = groups[0]!;
+  assert.equal(g.channels, 7);
+  assert.deepEqual([g.producers[0]!.outputAxis, g.consumers[0]!.inputAxis], [1, 0]);
+  assert.deepEqual(
+    g.members.map((m) => [m.opType, m.params[0]!.role, m.params[0]!.axis, m.follows !== undefined]),
+    [["Add", "addend", 0, true]],
+  );
+  assert.ok(isInner(g) && !pathIsMergeSafe(g), "a bias Add is a shift");
+});
+
+test("two activations multiplied by MatMul freeze both", () => {
+  const b = new NetBuilder("x", [3, 4, 4]);
+  const a = b.flatten(b.gap(b.conv(b.input, 4)));
+  const c = b.flatten(b.gap(b.conv(b.input, 4)));
+  const t = b.op("Transpose", [c], [4], { perm: [1, 0] });
+  const y = b.op("MatMul", [a, t], [4]);
+  const groups = groupsOf(b, [y]);
+  assert.ok(groups.every((g) => g.frozen));
+});
