@@ -6,6 +6,7 @@
 // `module.exports` in Node, Deno (npm: specifiers) and esbuild bundles alike. The light build has
 // reflection and the code-generated codecs but no .proto parser, which we do not need.
 import protobuf from "protobufjs/light.js";
+import { PrunekitError } from "../errors.ts";
 import { ONNX_SCHEMA } from "./onnx-schema.ts";
 
 /**
@@ -90,6 +91,19 @@ export function onnxCodec(): OnnxCodec {
     }
     return plan;
   };
-  codec = { modelType, modelPlan: planFor(modelType), Reader: protobuf.Reader, Writer: protobuf.Writer };
+  const modelPlan = planFor(modelType);
+  // protobufjs generates each type's encoder and decoder with `Function(source)` on first use. Do
+  // it now, for every type, so that a Content-Security-Policy without 'unsafe-eval' fails here with
+  // a clear message rather than inside decode, where it would look like a corrupt file.
+  try {
+    for (const type of plans.keys()) type.setup();
+  } catch (e) {
+    throw new PrunekitError(
+      "ONNX_UNSUPPORTED",
+      `the ONNX codec could not be set up (${e instanceof Error ? e.message : String(e)}); protobufjs generates code with Function(), so a page's Content-Security-Policy must allow 'unsafe-eval' (or run prunekit in a Worker whose policy does)`,
+      { cause: e },
+    );
+  }
+  codec = { modelType, modelPlan, Reader: protobuf.Reader, Writer: protobuf.Writer };
   return codec;
 }
