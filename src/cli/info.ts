@@ -1,0 +1,102 @@
+import { dirname } from "node:path";
+import { parseArgs } from "node:util";
+import { describeModel, loadModel } from "../api.ts";
+import { PrunekitError } from "../errors.ts";
+import { folderFileReader } from "../onnx/node-files.ts";
+import { readInputFile } from "./files.ts";
+import { formatTable, human } from "./format.ts";
+
+const HELP = `Usage: prunekit info <model.onnx> [--json]
+
+Shows inputs, outputs, per-layer parameters and MACs, and the prune groups of a model
+(with member layers, channel counts, and why a group is frozen).
+  --json   print the description as JSON
+`;
+
+/** `prunekit info`. */
+export async function infoCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCli(argv, {
+    json: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const [path, ...extra] = positionals;
+  if (path === undefined || extra.length > 0)
+    throw new PrunekitError("USAGE", `expected one model path\n${HELP}`);
+  const bytes = await readInputFile(path, "model");
+  const model = await loadModel(bytes, { readFile: folderFileReader(dirname(path)) });
+  const info = describeModel(model);
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(info, null, 2)}\n`);
+    return 0;
+  }
+  const out: string[] = [];
+  out.push(`model     ${path}`);
+  out.push(`producer  ${info.producer || "(unknown)"}, opset ${info.opset}`);
+  for (const i of info.inputs) out.push(`input     ${i.name} [${i.shape.join(", ")}]`);
+  for (const o of info.outputs) out.push(`output    ${o.name} [${o.shape.join(", ")}]`);
+  out.push("");
+  out.push(
+    formatTable(
+      ["layer", "op", "output", "params", "MACs"],
+      info.layers.map((l) => [
+        l.node,
+        l.opType,
+        l.outputShape ? `[${l.outputShape.join(",")}]` : "?",
+        human(l.params),
+        human(l.macs),
+      ]),
+      [false, false, false, true, true],
+    ),
+  );
+  out.push(
+    `total: ${human(info.totals.params)} params (${human(info.totals.convLinearParams)} in conv/linear layers), ${human(info.totals.macs)} MACs`,
+  );
+  out.push(`MACs: ${info.macsConvention}`);
+  out.push("");
+  out.push(
+    formatTable(
+      ["group", "channels", "kind", "producers", "consumers"],
+      info.groups.map((g) => [
+        String(g.id),
+        String(g.channels),
+        g.frozen
+          ? "frozen"
+          : g.isResidual
+            ? "residual"
+            : g.inner
+              ? g.mergeSafe
+                ? "inner"
+                : "inner, no merge"
+              : "prunable",
+        g.producers.join(", "),
+        g.consumers.join(", ") || "-",
+      ]),
+      [true, true, false, false, false],
+    ),
+  );
+  const frozen = info.groups.filter((g) => g.frozen);
+  out.push(`${info.groups.length - frozen.length} prunable groups, ${frozen.length} frozen`);
+  for (const g of frozen) for (const r of g.frozenReasons) out.push(`  group ${g.id}: ${r}`);
+  process.stdout.write(`${out.join("\n")}\n`);
+  return 0;
+}
+
+/** parseArgs with errors turned into USAGE PrunekitErrors. */
+export function parseCli<T extends NonNullable<Parameters<typeof parseArgs>[0]>["options"]>(
+  argv: string[],
+  options: T,
+): { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] } {
+  try {
+    const r = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    return {
+      values: r.values as Record<string, string | boolean | string[] | undefined>,
+      positionals: r.positionals,
+    };
+  } catch (e) {
+    throw new PrunekitError("USAGE", (e as Error).message, { cause: e });
+  }
+}
