@@ -1,9 +1,12 @@
 // Neuron Merging (ALGORITHMS.md §2): data-free compensation of pruned neurons by folding each one into
 // a kept neuron's column of the consumer (scaling matrix Z, §2.2).
 import { PrunekitError } from "../errors.ts";
+import { type DependencyGroup, type GroupProducer, isInner, pathIsMergeSafe } from "../graph/groups.ts";
+import { attrFloat, type Graph } from "../graph/ir.ts";
+import { type ExternalTensorData, readFloat32 } from "../onnx/tensor.ts";
 import { type MergeBnFormula, type MergeBnParams, mergePartners, type Wasm } from "../wasm/kernels.ts";
-import { type Criterion, selectKept } from "./criteria.ts";
-import type { ChannelMerge } from "./plan.ts";
+import { type Criterion, type KeptRounding, keptCount, selectKept } from "./criteria.ts";
+import type { ChannelMerge, GroupPlan, MethodContext, PrunePlan } from "./plan.ts";
 
 /** `merge`: fold removed neurons into partners (§2.2); `prune`: the plain-pruning baseline (Z rows 0). */
 export type MergeMode = "merge" | "prune";
@@ -188,4 +191,359 @@ function resolveKeep(
     return keep;
   }
   return selectKept(wasm, input.criterion, vectors, n, d, input.keptCount!);
+}
+
+// --- whole model ------------------------------------------------------------------------------
+
+/** Cosine threshold for models with convolutions (ALGORITHMS.md §2.7: VGG-16, ResNet-56, WRN recipes). */
+export const MERGE_THRESHOLD_CONV = 0.1;
+/** Cosine threshold for MLPs (ALGORITHMS.md §2.7: LeNet-300-100, t = 0.45). */
+export const MERGE_THRESHOLD_MLP = 0.45;
+
+/** Options of {@link planMerge}. Layer names are the producer node names (GraphNode.name). */
+export interface MergeOptions {
+  /** Fraction of filters removed from every prunable layer, in [0, 1]. */
+  ratio: number;
+  /** Per-layer ratio overrides. */
+  layerRatios: Record<string, number>;
+  /** Exact per-layer kept counts (win over ratios); e.g. VGG-16's fixed widths of §2.7. */
+  layers: Record<string, number>;
+  /** Layers never pruned. */
+  exclude: string[];
+  /**
+   * How N·(1 − r) becomes P (§2.3). `auto`: `round` for fully connected producers (Gemm/MatMul,
+   * the LeNet recipe) and `floor` for convolutions (the ResNet stage configs).
+   */
+  rounding: KeptRounding | "auto";
+  /** Kept-set criterion (§2.3, §2.7 default l1-norm). */
+  criterion: Criterion;
+  /**
+   * Cosine threshold t (§2.4, §2.5). `auto`: {@link MERGE_THRESHOLD_MLP} (0.45) when every producer of
+   * the model is Gemm/MatMul (an MLP, like LeNet-300-100), else {@link MERGE_THRESHOLD_CONV} (0.1), §2.7.
+   */
+  threshold: number | "auto";
+  /** λ of the BN score (§2.5, §2.7: 0.85 for VGG-16/CIFAR-10 and ResNet-56). */
+  lambda: number;
+  /** BN formula (§2.5, §2.7: exact by default, `reference` reproduces the published numbers). */
+  bnFormula: MergeBnFormula;
+  /** `merge`, or `prune` for the plain-pruning baseline (§2.7). */
+  mode: MergeMode;
+  /**
+   * A layer whose path to its consumers is not positively homogeneous (§2.6): `true` warns through
+   * `ctx.onWarning` and leaves it unpruned; `false` throws `UNSAFE_MERGE`. Ignored in `prune` mode.
+   */
+  skipUnsafe: boolean;
+}
+
+/**
+ * Defaults of {@link MergeOptions}. The ratio has no published default; 0.5 is the first LeNet-300-100
+ * row of §5. Everything else is §2.7's library defaults: l1-norm, t = 0.1 (0.45 for MLPs), λ = 0.85,
+ * exact BN formula, merge mode.
+ */
+export const MERGE_DEFAULTS: MergeOptions = {
+  ratio: 0.5,
+  layerRatios: {},
+  layers: {},
+  exclude: [],
+  rounding: "auto",
+  criterion: "l1",
+  threshold: "auto",
+  lambda: 0.85,
+  bnFormula: "exact",
+  mode: "merge",
+  skipUnsafe: true,
+};
+
+const FC_OPS: ReadonlySet<string> = new Set(["Gemm", "MatMul"]);
+
+/**
+ * Plan Neuron Merging for a whole model (ALGORITHMS.md §2): for every inner group (§0, §2.6) with a
+ * merge-safe path, choose the kept filters of its producer and the scaling matrix Z from the
+ * producer's ORIGINAL weights (§2.2 order of operations), folding a following BatchNorm in (§2.5).
+ * Groups that are frozen, not inner, excluded or left at full width get no entry.
+ *
+ * @param graph the model graph (graph/ir.ts buildGraph).
+ * @param groups its dependency groups (graph/groups.ts findDependencyGroups).
+ * @param options overrides of {@link MERGE_DEFAULTS}.
+ * @param ctx kernels, progress and warnings; `externalData` when weights live outside the file.
+ * @returns a plan with `method: "merge"` (or `"prune"` in prune mode).
+ * @throws PrunekitError `INVALID_ARGUMENT` for bad options; `UNSAFE_MERGE` when `skipUnsafe` is false
+ *   and a layer's path is not positively homogeneous (the message names the node and op);
+ *   `ONNX_UNSUPPORTED` / `ONNX_INVALID` for weights that cannot be read as float32 matrices.
+ * @example
+ * const graph = buildGraph(model);
+ * const plan = await planMerge(graph, findDependencyGroups(graph), { ratio: 0.5 }, { wasm: await getWasm() });
+ * const { model: small } = applyPlan(graph, groups, plan);
+ */
+export async function planMerge(
+  graph: Graph,
+  groups: DependencyGroup[],
+  options: Partial<MergeOptions>,
+  ctx: MethodContext,
+): Promise<PrunePlan> {
+  const o: MergeOptions = { ...MERGE_DEFAULTS, ...options };
+  checkMergeOptions(o);
+  const threshold =
+    o.threshold === "auto"
+      ? groups.every((g) => g.producers.every((p) => FC_OPS.has(p.opType)))
+        ? MERGE_THRESHOLD_MLP
+        : MERGE_THRESHOLD_CONV
+      : o.threshold;
+  const warn = (m: string) => ctx.onWarning?.(m);
+  const named = new Set([...Object.keys(o.layerRatios), ...Object.keys(o.layers), ...o.exclude]);
+  const seen = new Set<string>();
+  const plans: GroupPlan[] = [];
+  for (let gi = 0; gi < groups.length; gi++) {
+    const group = groups[gi]!;
+    ctx.onProgress?.({ phase: "decomposition", done: gi, total: groups.length });
+    for (const p of group.producers) seen.add(p.node);
+    const producer = group.producers[0];
+    if (producer === undefined) continue;
+    const name = producer.node;
+    const why = group.frozen ? group.frozenReasons.join("; ") : !isInner(group) ? notInnerReason(group) : "";
+    if (why !== "") {
+      if (named.has(name) && !o.exclude.includes(name)) warn(`merge: layer "${name}" is not pruned: ${why}`);
+      continue;
+    }
+    if (o.exclude.includes(name)) continue;
+    const n = group.channels;
+    const p = keptFor(o, name, n, producer);
+    if (p >= n) continue;
+    if (o.mode === "merge" && !pathIsMergeSafe(group)) {
+      const msg = `merge: layer "${name}" (${producer.opType}) cannot be merged: ${unsafeReason(group)} (ALGORITHMS.md §2.6)`;
+      if (!o.skipUnsafe)
+        throw new PrunekitError("UNSAFE_MERGE", `${msg}; set skipUnsafe or use mode "prune"`, {
+          node: unsafeNode(group) ?? name,
+        });
+      warn(`${msg}; left unpruned`);
+      continue;
+    }
+    const layer = readLayer(graph, group, producer, ctx.externalData);
+    const dec = decomposeLayer(
+      {
+        ...layer,
+        keptCount: p,
+        criterion: o.criterion,
+        threshold,
+        lambda: o.lambda,
+        bnFormula: o.bnFormula,
+        mode: o.mode,
+      },
+      ctx.wasm,
+    );
+    plans.push(
+      dec.merges.length > 0
+        ? { groupId: group.id, keep: dec.keep, merges: dec.merges }
+        : { groupId: group.id, keep: dec.keep },
+    );
+  }
+  ctx.onProgress?.({ phase: "decomposition", done: groups.length, total: groups.length });
+  for (const name of named) {
+    if (!seen.has(name))
+      warn(`merge: option names layer "${name}", but no Conv/Gemm/MatMul node has that name`);
+  }
+  return { method: o.mode, groups: plans };
+}
+
+function checkMergeOptions(o: MergeOptions): void {
+  const ratioOk = (r: number) => r >= 0 && r <= 1;
+  if (!ratioOk(o.ratio)) {
+    throw new PrunekitError(
+      "INVALID_ARGUMENT",
+      `merge: ratio must be in [0, 1] (fraction removed), got ${o.ratio}`,
+    );
+  }
+  for (const [name, r] of Object.entries(o.layerRatios)) {
+    if (!ratioOk(r)) {
+      throw new PrunekitError(
+        "INVALID_ARGUMENT",
+        `merge: layerRatios["${name}"] must be in [0, 1], got ${r}`,
+      );
+    }
+  }
+  for (const [name, k] of Object.entries(o.layers)) {
+    if (!Number.isInteger(k) || k < 1) {
+      throw new PrunekitError(
+        "INVALID_ARGUMENT",
+        `merge: layers["${name}"] must be a kept count >= 1, got ${k}`,
+      );
+    }
+  }
+  if (o.threshold !== "auto" && !Number.isFinite(o.threshold)) {
+    throw new PrunekitError(
+      "INVALID_ARGUMENT",
+      `merge: threshold must be a number or "auto", got ${o.threshold}`,
+    );
+  }
+  if (!(o.lambda >= 0 && o.lambda <= 1)) {
+    throw new PrunekitError("INVALID_ARGUMENT", `merge: lambda must be in [0, 1], got ${o.lambda}`);
+  }
+  if (o.bnFormula !== "exact" && o.bnFormula !== "reference") {
+    throw new PrunekitError(
+      "INVALID_ARGUMENT",
+      `merge: bnFormula must be "exact" or "reference", got ${String(o.bnFormula)}`,
+    );
+  }
+  if (!["l1", "l2", "gm"].includes(o.criterion)) {
+    throw new PrunekitError(
+      "INVALID_ARGUMENT",
+      `merge: criterion must be "l1", "l2" or "gm", got ${String(o.criterion)}`,
+    );
+  }
+  if (!["auto", "round", "floor", "corrected"].includes(o.rounding)) {
+    throw new PrunekitError(
+      "INVALID_ARGUMENT",
+      `merge: rounding must be "auto", "round", "floor" or "corrected", got ${String(o.rounding)}`,
+    );
+  }
+}
+
+/** P for one layer: exact count, else ratio (§2.3) with the layer kind's rounding. */
+function keptFor(o: MergeOptions, name: string, n: number, producer: GroupProducer): number {
+  const exact = o.layers[name];
+  if (exact !== undefined) {
+    if (exact > n) {
+      throw new PrunekitError(
+        "INVALID_ARGUMENT",
+        `merge: layers["${name}"] keeps ${exact} filters, but the layer has ${n}`,
+        { node: name },
+      );
+    }
+    return exact;
+  }
+  const ratio = o.layerRatios[name] ?? o.ratio;
+  const rounding = o.rounding === "auto" ? (FC_OPS.has(producer.opType) ? "round" : "floor") : o.rounding;
+  return keptCount(n, ratio, rounding);
+}
+
+function notInnerReason(g: DependencyGroup): string {
+  if (g.producers.length > 1)
+    return `its channels are shared by ${g.producers.length} layers (residual coupling, §2.6)`;
+  if (g.isResidual) return "its channels are joined by a residual connection (§2.6)";
+  if (g.reachesGraphOutput) return "its output is a model output (§2.6)";
+  if (g.consumers.length === 0) return "no conv or linear layer reads it";
+  return "a consumer cannot absorb merged channels (depthwise)";
+}
+
+function unsafeNode(g: DependencyGroup): string | undefined {
+  return (
+    g.pathOps.find((op) => !op.positivelyHomogeneous || !SAFE_KINDS.has(op.kind))?.node ??
+    g.consumers.find((c) => !c.mixesChannels)?.node
+  );
+}
+
+const SAFE_KINDS: ReadonlySet<string> = new Set([
+  "elementwise",
+  "channelwise-param",
+  "depthwise",
+  "concat",
+  "flatten",
+]);
+
+function unsafeReason(g: DependencyGroup): string {
+  const op = g.pathOps.find((p) => !p.positivelyHomogeneous || !SAFE_KINDS.has(p.kind));
+  if (op !== undefined)
+    return `node "${op.node}" (op ${op.opType}) between it and its consumers is not positively homogeneous per channel`;
+  const c = g.consumers.find((x) => !x.mixesChannels);
+  if (c !== undefined) return `consumer "${c.node}" (op ${c.opType}) does not mix channels`;
+  return "it has no consumer that can absorb Z";
+}
+
+/**
+ * The producer's filters as an N x D matrix (one row per output channel: OIHW rows for Conv, rows of
+ * W for Gemm transB=1, columns for Gemm transB=0 and MatMul [in, out]), its bias, and the BN right after
+ * it (§2.5), sliced to the group's channels.
+ */
+function readLayer(
+  graph: Graph,
+  group: DependencyGroup,
+  producer: GroupProducer,
+  external: ExternalTensorData | undefined,
+): { weights: Float32Array; filters: number; bias?: Float32Array; bn?: MergeBnParams } {
+  const n = group.channels;
+  const tensor = constant(graph, producer.weight, producer.node);
+  const raw = readFloat32(tensor, external);
+  const dims = tensor.dims;
+  const axis = producer.outputAxis;
+  if (dims[axis] !== n || (axis !== 0 && dims.length !== 2)) {
+    throw new PrunekitError(
+      "ONNX_UNSUPPORTED",
+      `${producer.opType} "${producer.node}": weight "${producer.weight}" has dims [${dims.join(", ")}], expected ${n} output channels on axis ${axis}${axis !== 0 ? " of a 2-D matrix" : ""}`,
+      { node: producer.node, tensor: producer.weight },
+    );
+  }
+  let weights: Float32Array;
+  if (axis === 0) weights = raw;
+  else {
+    // [in, out] -> out rows of `in` values.
+    const din = dims[0]!;
+    weights = new Float32Array(n * din);
+    for (let i = 0; i < din; i++) for (let j = 0; j < n; j++) weights[j * din + i] = raw[i * n + j]!;
+  }
+  const out: { weights: Float32Array; filters: number; bias?: Float32Array; bn?: MergeBnParams } = {
+    weights,
+    filters: n,
+  };
+  if (producer.bias !== undefined) out.bias = readVector(graph, producer.bias, producer.node, n, 0, external);
+  const bnMember = group.members.find(
+    (m) => m.opType === "BatchNormalization" && m.follows === producer.node,
+  );
+  if (bnMember !== undefined) {
+    const node = graph.nodeByName.get(bnMember.node)!;
+    const role = (r: string) => {
+      const param = bnMember.params.find((q) => q.role === r);
+      if (param === undefined) {
+        throw new PrunekitError(
+          "ONNX_INVALID",
+          `BatchNormalization "${bnMember.node}": missing ${r} parameter`,
+          {
+            node: bnMember.node,
+          },
+        );
+      }
+      return readVector(graph, param.tensor, bnMember.node, n, bnMember.channelOffset, external);
+    };
+    out.bn = {
+      gamma: role("bn-scale"),
+      beta: role("bn-bias"),
+      mean: role("bn-mean"),
+      var: role("bn-var"),
+      eps: attrFloat(node, "epsilon", 1e-5),
+    };
+  }
+  return out;
+}
+
+function constant(graph: Graph, name: string, node: string) {
+  const t = graph.constants.get(name);
+  if (t === undefined) {
+    throw new PrunekitError(
+      "ONNX_UNSUPPORTED",
+      `node "${node}": "${name}" is not a constant; Neuron Merging needs the weights`,
+      {
+        node,
+        tensor: name,
+      },
+    );
+  }
+  return t;
+}
+
+function readVector(
+  graph: Graph,
+  name: string,
+  node: string,
+  n: number,
+  offset: number,
+  external: ExternalTensorData | undefined,
+): Float32Array {
+  const v = readFloat32(constant(graph, name, node), external);
+  if (v.length < offset + n) {
+    throw new PrunekitError(
+      "ONNX_INVALID",
+      `node "${node}": "${name}" has ${v.length} values, expected at least ${offset + n}`,
+      { node, tensor: name },
+    );
+  }
+  return v.slice(offset, offset + n);
 }

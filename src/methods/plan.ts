@@ -1,3 +1,4 @@
+import type { ExternalTensorData } from "../onnx/tensor.ts";
 import type { Wasm } from "../wasm/kernels.ts";
 
 /**
@@ -51,4 +52,6 @@ export interface MethodContext {
   onProgress?: (event: ProgressEvent) => void;
   /** Non-fatal findings the user should see (e.g. a layer left unpruned and why). */
   onWarning?: (message: string) => void;
+  /** External tensor bytes from loadOnnx, when the model stores weights outside the file. */
+  externalData?: ExternalTensorData;
 }
