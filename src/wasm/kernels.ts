@@ -144,7 +144,7 @@ const GEMM_EXPORTS = ["gemm_nn", "gemm_nt", "gemm_tn", "gemm_tt"] as const;
 
 // Mirror of the blocking constants in assembly/gemm.ts (MR, NR, KC, MC, NC); a test checks that
 // gemmScratchLen agrees with the exported gemm_scratch_len.
-const GEMM_MR = 5;
+const GEMM_MR = 4;
 const GEMM_NR = 8;
 const GEMM_KC = 256;
 const GEMM_MC = 240;
