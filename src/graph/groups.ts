@@ -47,7 +47,10 @@ export interface GroupMember {
   channelOffset: number;
   /** Entries per channel in the member's channel axis (> 1 only after a Flatten, e.g. BatchNorm1d). */
   blockSize: number;
-  /** For a depthwise Conv: its `group` attribute (= its channel count); surgery sets it to the kept count. */
+  /**
+   * For a depthwise Conv: its `group` attribute (= its total channel count). After a Concat one depthwise
+   * conv is a member of several groups; surgery sets `group` to the channels kept over all of them.
+   */
   group?: number;
   /**
    * The producer whose output this member reads directly (e.g. the BN right after a conv), else
@@ -491,24 +494,31 @@ function assembleGroups(
   // How each space sees root (group) spaces.
   const memo = new Map<string, Mapping[]>();
   const conflicts = new Map<string, string>();
+  // A space joined element-wise with a derived one (concat or flatten output) would need its channels
+  // split across several groups; prunekit freezes all of them instead and keeps the space whole.
+  const conflictRoots = new Map<string, Mapping[]>();
   const resolve = (space: string): Mapping[] => {
     const cached = memo.get(space);
     if (cached) return cached;
     memo.set(space, []); // DAG: never revisited while resolving, but guard anyway
     const list = spaceOrigins.get(space) ?? [];
     const derived = list.filter((o) => o.type === "concat" || o.type === "flatten");
-    const out: Mapping[] = [];
-    if (groups.has(space)) out.push({ root: space, offset: 0, block: 1, via: [] });
+    const expanded: Mapping[] = [];
     for (const o of derived) {
       if (o.type === "concat") {
         for (const p of o.parts) {
           for (const m of resolve(uf.find(p.tensor))) {
-            out.push({ root: m.root, offset: p.offset + m.offset, block: m.block, via: [...m.via, o.node] });
+            expanded.push({
+              root: m.root,
+              offset: p.offset + m.offset,
+              block: m.block,
+              via: [...m.via, o.node],
+            });
           }
         }
       } else if (o.type === "flatten") {
         for (const m of resolve(uf.find(o.from))) {
-          out.push({
+          expanded.push({
             root: m.root,
             offset: m.offset * o.blockSize,
             block: m.block * o.blockSize,
@@ -517,17 +527,25 @@ function assembleGroups(
         }
       }
     }
+    const self: Mapping[] = groups.has(space) ? [{ root: space, offset: 0, block: 1, via: [] }] : [];
+    let out: Mapping[];
     if (derived.length > 1 || (derived.length === 1 && list.length > 1)) {
       const nodes = derived.map((o) => (o.type === "concat" || o.type === "flatten" ? o.node : ""));
       conflicts.set(
         space,
         `frozen: the output of ${nodes.map((n) => `node "${n}"`).join(" and ")} is joined element-wise with other channels; prunekit cannot split a concatenated or flattened space`,
       );
-    }
+      conflictRoots.set(space, expanded);
+      out = self;
+    } else out = [...self, ...expanded];
     memo.set(space, out);
     return out;
   };
 
+  for (const space of spaceTensors.keys()) resolve(space);
+  for (const [space, roots] of conflictRoots) {
+    for (const m of roots) groups.get(m.root)!.frozenReasons.push(conflicts.get(space)!);
+  }
   for (const space of spaceTensors.keys()) {
     const maps = resolve(space);
     const conflict = conflicts.get(space);

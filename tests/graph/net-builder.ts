@@ -8,7 +8,7 @@ export class NetBuilder {
   readonly nodes: BuildNode[] = [];
   readonly initializers: TensorProto[] = [];
   /** [C, H, W] (or [F] after a flatten) per value. */
-  readonly dims = new Map<string, number[]>();
+  readonly dims: Map<string, number[]> = new Map();
   private n = 0;
 
   constructor(
