@@ -7,7 +7,8 @@ import { buildGraph, type Graph } from "./graph/ir.ts";
 import { inferShapes } from "./graph/shapes.ts";
 import { applyPlan } from "./graph/surgery.ts";
 import type { Criterion, KeptRounding } from "./methods/criteria.ts";
-import { type MagnitudeOptions, planMagnitude } from "./methods/magnitude.ts";
+import { checkLayerNames, type MagnitudeOptions, planMagnitude } from "./methods/magnitude.ts";
+import { MERGE_DEFAULTS, type MergeOptions, planMerge } from "./methods/merge.ts";
 import type { MethodContext, ProgressEvent, PrunePlan } from "./methods/plan.ts";
 import { encodeModel } from "./onnx/encode.ts";
 import { type LoadOnnxOptions, loadOnnx } from "./onnx/load.ts";
@@ -132,8 +133,8 @@ export interface PruneReport {
   after: SizeReport;
   /** One entry per pruned producer. */
   layers: LayerReport[];
-  /** Layers left unpruned, and why. */
-  skipped: { node: string; reason: string }[];
+  /** Non-fatal findings, e.g. layers left unpruned and why. */
+  warnings: string[];
   /** Milliseconds per phase. */
   timings: Record<string, number>;
 }
@@ -174,8 +175,15 @@ export async function prune(model: Model, options: PruneOptions): Promise<PruneR
   const timings: Record<string, number> = {};
   const ctx: MethodContext = { wasm: await getWasm() };
   if (options.onProgress) ctx.onProgress = options.onProgress;
-  const skipped: { node: string; reason: string }[] = [];
-  ctx.onWarning = (message) => options.onWarning?.(message);
+  const warnings: string[] = [];
+  ctx.onWarning = (message) => {
+    warnings.push(message);
+    options.onWarning?.(message);
+  };
+  ctx.externalData = model.externalData;
+  checkLayerNames(model.groups, Object.keys(options.layerRatios ?? {}), "layer ratio");
+  checkLayerNames(model.groups, Object.keys(options.layers ?? {}), "layers");
+  checkLayerNames(model.groups, options.exclude ?? [], "exclude");
   const ratio = options.ratio ?? 0.5;
   if (!(ratio >= 0 && ratio <= 1)) {
     throw new PrunekitError("INVALID_ARGUMENT", `ratio must be in [0, 1], got ${options.ratio}`);
@@ -204,29 +212,21 @@ export async function prune(model: Model, options: PruneOptions): Promise<PruneR
       break;
     }
     case "merge": {
-      const merge = await import("./methods/merge.ts");
-      if (typeof (merge as Record<string, unknown>).planMerge !== "function") {
-        throw new PrunekitError("INVALID_ARGUMENT", 'method "merge" is not available in this build');
-      }
-      const planMerge = (merge as unknown as { planMerge: PlanFn }).planMerge;
-      const o = {
+      const o: Partial<MergeOptions> = {
         ratio,
         layerRatios: options.layerRatios ?? {},
         layers: options.layers ?? {},
         exclude: options.exclude ?? [],
-        rounding: options.rounding,
-        criterion: options.criterion,
-        threshold: options.threshold,
-        lambda: options.lambda,
-        bnFormula: options.bnFormula,
         mode: options.merge === false ? "prune" : "merge",
         skipUnsafe: options.skipUnsafe ?? false,
-        externalData: model.externalData,
-        onSkip: (node: string, reason: string) => skipped.push({ node, reason }),
       };
+      if (options.rounding !== undefined) o.rounding = options.rounding;
+      if (options.criterion !== undefined) o.criterion = options.criterion;
+      if (options.threshold !== undefined) o.threshold = options.threshold;
+      if (options.lambda !== undefined) o.lambda = options.lambda;
+      if (options.bnFormula !== undefined) o.bnFormula = options.bnFormula;
       plan = await planMerge(model.graph, model.groups, o, ctx);
-      const { externalData: _e, onSkip: _s, ...rest } = o;
-      used = rest;
+      used = { ...MERGE_DEFAULTS, ...o };
       break;
     }
     default:
@@ -270,7 +270,7 @@ export async function prune(model: Model, options: PruneOptions): Promise<PruneR
     before: sizeOf(model.counts),
     after: sizeOf(pruned.counts),
     layers,
-    skipped,
+    warnings,
     timings,
   };
   return { model: pruned, bytes, report };

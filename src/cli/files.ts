@@ -25,6 +25,15 @@ async function sameFile(a: string, b: string): Promise<boolean> {
   }
 }
 
+/** Throw USAGE if `path` names one of the `protect` files (the input model, say). */
+export async function refuseOverwrite(path: string, protect: string[]): Promise<void> {
+  for (const p of protect) {
+    if (await sameFile(path, p)) {
+      throw new PrunekitError("USAGE", `refusing to overwrite "${p}"; choose another output path`);
+    }
+  }
+}
+
 /**
  * Write `data` to `path` atomically: write a temporary file in the same folder, fsync, rename.
  * Never overwrites `protect` (the input file). A failure leaves no partial file behind.

@@ -2,7 +2,7 @@ import { dirname } from "node:path";
 import { loadModel, type MethodName, type PruneOptions, prune } from "../api.ts";
 import { PrunekitError } from "../errors.ts";
 import { folderFileReader } from "../onnx/node-files.ts";
-import { readInputFile, writeFileAtomic } from "./files.ts";
+import { readInputFile, refuseOverwrite, writeFileAtomic } from "./files.ts";
 import { formatTable, human } from "./format.ts";
 import { parseCli } from "./info.ts";
 import { parseNumberFlag } from "./main.ts";
@@ -103,6 +103,8 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     options.onWarning = (m) => process.stderr.write(`warning: ${m}\n`);
   }
 
+  await refuseOverwrite(output, [input]);
+  if (typeof v.report === "string") await refuseOverwrite(v.report, [input, output]);
   const started = Date.now();
   const bytes = await readInputFile(input, "model");
   const model = await loadModel(bytes, { readFile: folderFileReader(dirname(input)) });
@@ -127,8 +129,8 @@ export async function pruneCommand(argv: string[]): Promise<number> {
       `${formatTable(["layer", "before", "after", "merged", "dropped"], rows, [false, true, true, true, true])}\n` +
         `params ${human(report.before.params)} -> ${human(report.after.params)} (-${pct(report.after.params, report.before.params)}%), ` +
         `MACs ${human(report.before.macs)} -> ${human(report.after.macs)} (-${pct(report.after.macs, report.before.macs)}%)\n` +
-        (report.skipped.length > 0
-          ? `${report.skipped.map((s) => `skipped ${s.node}: ${s.reason}`).join("\n")}\n`
+        (report.warnings.length > 0
+          ? `${report.warnings.length} warning(s), see above and in the report\n`
           : "") +
         `wrote ${output} (${human(out.length)} bytes) in ${((Date.now() - started) / 1000).toFixed(2)} s\n`,
     );

@@ -1,0 +1,123 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import * as ort from "onnxruntime-node";
+import { seededFloats } from "../helpers/arbitraries.ts";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const fixtures = join(root, "tests/fixtures");
+const manifest = JSON.parse(readFileSync(join(fixtures, "manifest.json"), "utf8")) as {
+  models: Record<string, { macs: number; input: { shape: (number | string)[] } }>;
+};
+
+function cli(...args: string[]): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [join(root, "bin/prunekit.js"), ...args], {
+    encoding: "utf8",
+    cwd: root,
+  });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+function tmp(): string {
+  return mkdtempSync(join(tmpdir(), "prunekit-cli-"));
+}
+
+async function runModel(path: string, shape: number[]): Promise<Float32Array> {
+  const session = await ort.InferenceSession.create(path);
+  const len = shape.reduce((a, b) => a * b, 1);
+  const out = await session.run({ input: new ort.Tensor("float32", seededFloats(3, len), shape) });
+  return out.output!.data as Float32Array;
+}
+
+test("info prints layers, totals and groups for every fixture, and --json matches the manifest's MACs", () => {
+  for (const file of Object.keys(manifest.models)) {
+    const text = cli("info", join(fixtures, file));
+    assert.equal(text.status, 0, `${file}: ${text.stderr}`);
+    assert.match(text.stdout, /prunable groups/);
+    const json = cli("info", join(fixtures, file), "--json");
+    assert.equal(json.status, 0, json.stderr);
+    const info = JSON.parse(json.stdout) as { totals: { macs: number }; groups: unknown[] };
+    assert.equal(info.totals.macs, manifest.models[file]!.macs, `${file} MACs`);
+    assert.ok(info.groups.length > 0);
+  }
+});
+
+test("prune --method l1 writes a smaller model that onnxruntime runs, a report, and leaves the input untouched", async () => {
+  const dir = tmp();
+  for (const file of ["resnet_bn.onnx", "mobilenet_fused.onnx", "concat_bn.onnx", "vggview_bn.onnx"]) {
+    const input = join(fixtures, file);
+    const before = readFileSync(input);
+    const out = join(dir, `small-${file}`);
+    const report = join(dir, `${file}.json`);
+    const r = cli("prune", input, "-o", out, "--method", "l1", "--ratio", "0.5", "--report", report);
+    assert.equal(r.status, 0, `${file}: ${r.stderr}`);
+    assert.match(r.stdout, /params .* -> .*MACs/);
+    assert.deepEqual(readFileSync(input), before, "input file changed");
+    assert.ok(statSync(out).size < before.length);
+    const rep = JSON.parse(readFileSync(report, "utf8"));
+    assert.equal(rep.method, "l1");
+    assert.ok(rep.after.macs < rep.before.macs && rep.after.params < rep.before.params);
+    for (const layer of rep.layers) {
+      assert.equal(layer.kept.length, layer.channelsAfter);
+      assert.deepEqual(
+        layer.kept,
+        [...layer.kept].sort((a: number, b: number) => a - b),
+      );
+      assert.ok(layer.channelsAfter >= 1 && layer.channelsAfter <= layer.channelsBefore);
+    }
+    const shape = manifest.models[file]!.input.shape.map((d) => (typeof d === "number" ? d : 2));
+    const y = await runModel(out, shape);
+    assert.equal(y.length, 2 * 10);
+    assert.ok(y.every(Number.isFinite));
+  }
+});
+
+test("ratio 0 keeps the model's outputs identical", async () => {
+  const dir = tmp();
+  const input = join(fixtures, "resnet_bn.onnx");
+  const out = join(dir, "same.onnx");
+  assert.equal(cli("prune", input, "-o", out, "--method", "l2", "--ratio", "0", "--quiet").status, 0);
+  const shape = [2, 3, 32, 32];
+  assert.deepEqual(await runModel(out, shape), await runModel(input, shape));
+});
+
+test("user errors print one line with a code and exit 1, never a stack trace", () => {
+  const dir = tmp();
+  const garbage = join(dir, "garbage.onnx");
+  writeFileSync(garbage, new Uint8Array([1, 2, 3, 250, 251, 252, 7, 7, 7]));
+  const input = join(fixtures, "mlp.onnx");
+  const cases: [string[], RegExp][] = [
+    [["info", join(dir, "missing.onnx")], /IO_ERROR: cannot read model .*does not exist/],
+    [["info", garbage], /ONNX_(DECODE|INVALID)/],
+    [["prune", input, "--method", "l1", "--ratio", "0.5"], /USAGE: missing -o/],
+    [["prune", input, "-o", join(dir, "x.onnx"), "--method", "nope"], /USAGE: --method expects one of/],
+    [
+      ["prune", input, "-o", join(dir, "x.onnx"), "--method", "l1", "--ratio", "1.5"],
+      /USAGE: --ratio expects a number in \[0, 1\]/,
+    ],
+    [["prune", input, "-o", input, "--method", "l1"], /refusing to overwrite/],
+    [
+      ["prune", input, "-o", join(dir, "x.onnx"), "--method", "l1", "--exclude", "nosuchlayer"],
+      /no prunable layer named "nosuchlayer"/,
+    ],
+    [
+      ["prune", input, "-o", join(dir, "x.onnx"), "--method", "l1", "--lambda", "0.5"],
+      /--lambda applies to --method merge only/,
+    ],
+    [["frobnicate"], /USAGE: unknown command/],
+    [["info", input, "--bogus"], /USAGE: .*bogus/],
+  ];
+  for (const [args, pattern] of cases) {
+    const r = cli(...args);
+    assert.equal(r.status, 1, `${args.join(" ")}: exit ${r.status}, stderr ${r.stderr}`);
+    const lines = r.stderr.trim().split("\n");
+    assert.match(lines[0]!, /^prunekit: [A-Z_]+: /, args.join(" "));
+    assert.match(r.stderr, pattern, args.join(" "));
+    assert.doesNotMatch(r.stderr, /\n\s+at /, "stack trace printed");
+  }
+  assert.deepEqual(readFileSync(input), readFileSync(join(fixtures, "mlp.onnx")));
+});
