@@ -30,11 +30,11 @@
 const MR = 4;
 /** Columns of the micro-tile (two f32x4). */
 const NR = 8;
-/** Depth of a K slice: a packed B micro-panel (KC x NR) is 8 KB and stays in L1. */
-const KC = 256;
-/** Rows of an A block: MC x KC floats (at most 240 KB) stay in L2. */
+/** Depth of a K slice: a packed B micro-panel (KC x NR) is 16 KB and stays in a 48 KB L1. */
+const KC = 512;
+/** Rows of an A block: MC x KC floats (at most 480 KB) stay in L2. */
 const MC = 240;
-/** Columns of a B block: KC x NC floats (at most 2 MB) are reused from L2/L3 by every A block. */
+/** Columns of a B block: KC x NC floats (at most 4 MB) are reused from L3 by every A block. */
 const NC = 2048;
 
 /** Balanced block length: split `total` into ceil(total/maxBlock) near-equal blocks, rounded up to `multiple`. */

@@ -146,7 +146,7 @@ const GEMM_EXPORTS = ["gemm_nn", "gemm_nt", "gemm_tn", "gemm_tt"] as const;
 // gemmScratchLen agrees with the exported gemm_scratch_len.
 const GEMM_MR = 4;
 const GEMM_NR = 8;
-const GEMM_KC = 256;
+const GEMM_KC = 512;
 const GEMM_MC = 240;
 const GEMM_NC = 2048;
 
@@ -159,7 +159,7 @@ function gemmBlockLen(total: number, maxBlock: number, multiple: number): number
 
 /**
  * Scratch elements (f32) that a GEMM of these sizes needs, whatever the transposes:
- * MR*NR + kc*nc + mc*kc with the kernel's balanced block sizes (kc <= 256, nc <= 2048, mc <= 240).
+ * MR*NR + kc*nc + mc*kc with the kernel's balanced block sizes (kc <= 512, nc <= 2048, mc <= 240).
  * @param m rows of C. @param n columns of C. @param k reduction length.
  */
 export function gemmScratchLen(m: number, n: number, k: number): number {

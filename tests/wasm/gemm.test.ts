@@ -126,11 +126,11 @@ test("gemm with beta 1 accumulates onto C", () => {
 });
 
 test("gemm matches the reference across K, M and N block edges", () => {
-  // k > 256 splits K into slices (C accumulates across them), m > 240 splits M, n > 2048 splits N.
+  // k > 512 splits K into slices (C accumulates across them), m > 240 splits M, n > 2048 splits N.
   for (const [m, n, k] of [
-    [241, 9, 257],
+    [241, 9, 513],
     [7, 2049, 3],
-    [13, 21, 600],
+    [13, 21, 1100],
   ] as const) {
     for (const [transA, transB] of TRANSPOSES) {
       const a = seededFloats(m * 31 + k, m * k);
