@@ -1,0 +1,84 @@
+import { packPanelsA, packPanelsB } from "../../assembly/gemm";
+
+// The packed layouts are internal to assembly/gemm.ts (TS only sees the finished product), so
+// their shape and zero padding are checked here. MR = 4, NR = 8.
+
+function fillIota(ptr: usize, len: i32): void {
+  for (let i = 0; i < len; i++) store<f32>(ptr + ((<usize>i) << 2), <f32>(i + 1));
+}
+
+function at(ptr: usize, i: i32): f32 {
+  return load<f32>(ptr + ((<usize>i) << 2));
+}
+
+describe("gemm packing", () => {
+  it("packs A (m x k, not transposed) into 4-row panels, p-major, zero-padded past row m", () => {
+    // A is 6 x 5 (lda 7, with 2 junk columns): A[i, p] = 7*i + p + 1.
+    const a = memory.data(6 * 7 * 4);
+    fillIota(a, 6 * 7);
+    const ap = memory.data(8 * 5 * 4);
+    packPanelsA(false, a, 7, 6, 0, 8, 0, 5, ap);
+    for (let panel = 0; panel < 2; panel++) {
+      for (let p = 0; p < 5; p++) {
+        for (let r = 0; r < 4; r++) {
+          const i = panel * 4 + r;
+          const v: i32 = 7 * i + p + 1;
+          const want: f32 = i < 6 ? <f32>v : 0;
+          expect(at(ap, (panel * 5 + p) * 4 + r)).toBe(want);
+        }
+      }
+    }
+  });
+
+  it("packs A^T (stored k x m) into the same layout", () => {
+    // A is stored 5 x 6 (lda 6): op(A)[i, p] = A[p, i] = 6*p + i + 1. Pack rows 4..5 of op(A), p 1..4.
+    const a = memory.data(5 * 6 * 4);
+    fillIota(a, 5 * 6);
+    const ap = memory.data(4 * 4 * 4);
+    packPanelsA(true, a, 6, 6, 4, 2, 1, 4, ap);
+    for (let p = 0; p < 4; p++) {
+      for (let r = 0; r < 4; r++) {
+        const i = 4 + r;
+        const v: i32 = 6 * (p + 1) + i + 1;
+        const want: f32 = i < 6 ? <f32>v : 0;
+        expect(at(ap, p * 4 + r)).toBe(want);
+      }
+    }
+  });
+
+  it("packs B (k x n) into 8-column panels, zero-padded past column n", () => {
+    // B is 3 x 11 (ldb 11): B[p, j] = 11*p + j + 1. Columns 0..10 -> 2 panels (16 columns).
+    const b = memory.data(3 * 11 * 4);
+    fillIota(b, 3 * 11);
+    const bp = memory.data(16 * 3 * 4);
+    packPanelsB(false, b, 11, 11, 0, 16, 0, 3, bp);
+    for (let panel = 0; panel < 2; panel++) {
+      for (let p = 0; p < 3; p++) {
+        for (let c = 0; c < 8; c++) {
+          const j = panel * 8 + c;
+          const v: i32 = 11 * p + j + 1;
+          const want: f32 = j < 11 ? <f32>v : 0;
+          expect(at(bp, (panel * 3 + p) * 8 + c)).toBe(want);
+        }
+      }
+    }
+  });
+
+  it("packs B^T (stored n x k) through the 4x4 transposes and the scalar tail", () => {
+    // B is stored 9 x 7 (ldb 7): op(B)[p, j] = B[j, p] = 7*j + p + 1. k = 7 covers 4 SIMD steps + 3 tail.
+    const b = memory.data(9 * 7 * 4);
+    fillIota(b, 9 * 7);
+    const bp = memory.data(16 * 7 * 4);
+    packPanelsB(true, b, 7, 9, 0, 16, 0, 7, bp);
+    for (let panel = 0; panel < 2; panel++) {
+      for (let p = 0; p < 7; p++) {
+        for (let c = 0; c < 8; c++) {
+          const j = panel * 8 + c;
+          const v: i32 = 7 * j + p + 1;
+          const want: f32 = j < 9 ? <f32>v : 0;
+          expect(at(bp, (panel * 7 + p) * 8 + c)).toBe(want);
+        }
+      }
+    }
+  });
+});
