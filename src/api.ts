@@ -276,13 +276,6 @@ export async function prune(model: Model, options: PruneOptions): Promise<PruneR
   return { model: pruned, bytes, report };
 }
 
-type PlanFn = (
-  graph: Graph,
-  groups: DependencyGroup[],
-  options: object,
-  ctx: MethodContext,
-) => Promise<PrunePlan>;
-
 /** A group as `describeModel` lists it. */
 export interface GroupSummary {
   /** Group id. */

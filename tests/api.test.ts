@@ -1,0 +1,64 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { test } from "node:test";
+import * as api from "../src/index.ts";
+import { loadModelFile } from "../src/node.ts";
+
+// The public surface is reviewed by name: adding or removing an export must change this list on purpose.
+const PUBLIC_VALUES = [
+  "MACS_CONVENTION",
+  "MAGNITUDE_DEFAULTS",
+  "MERGE_DEFAULTS",
+  "PrunekitError",
+  "applyPlan",
+  "buildGraph",
+  "decodeModel",
+  "describeModel",
+  "encodeModel",
+  "findDependencyGroups",
+  "getWasm",
+  "isInner",
+  "isPrunekitError",
+  "keptCount",
+  "loadModel",
+  "pathIsMergeSafe",
+  "planMagnitude",
+  "planMerge",
+  "prune",
+  "ware",
+];
+
+test("src/index.ts exports exactly the reviewed public names", () => {
+  assert.deepEqual(Object.keys(api).sort(), PUBLIC_VALUES);
+});
+
+test("loadModel → prune → loadModel round trip keeps inputs and outputs and shrinks the model", async () => {
+  const bytes = new Uint8Array(readFileSync(new URL("./fixtures/vgg_bn.onnx", import.meta.url)));
+  const model = await api.loadModel(bytes);
+  const { bytes: out, report, model: pruned } = await api.prune(model, { method: "merge", ratio: 0.5 });
+  const again = await api.loadModel(out);
+  assert.deepEqual(api.describeModel(again).inputs, api.describeModel(model).inputs);
+  assert.deepEqual(api.describeModel(again).outputs, api.describeModel(model).outputs);
+  assert.equal(report.method, "merge");
+  assert.equal(report.after.macs, pruned.counts.macs);
+  assert.ok(report.after.params < report.before.params);
+  assert.ok(report.layers.every((l) => l.merged + l.dropped === l.channelsBefore - l.channelsAfter));
+  for (const phase of ["decomposition", "surgery", "encode"])
+    assert.ok((report.timings[phase] ?? -1) >= 0, phase);
+});
+
+test("prune validates its options with typed errors", async () => {
+  const model = await loadModelFile(new URL("./fixtures/mlp.onnx", import.meta.url).pathname);
+  const bad: [api.PruneOptions, RegExp][] = [
+    [{ method: "l1", ratio: 2 }, /ratio must be in \[0, 1\]/],
+    [{ method: "nope" as api.MethodName }, /unknown method "nope"/],
+    [{ method: "merge", exclude: ["ghost"] }, /no prunable layer named "ghost"/],
+    [{ method: "merge", layers: { ghost: 3 } }, /no prunable layer named "ghost"/],
+  ];
+  for (const [options, message] of bad) {
+    await assert.rejects(
+      api.prune(model, options),
+      (e: unknown) => api.isPrunekitError(e) && message.test(e.message),
+    );
+  }
+});
