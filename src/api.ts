@@ -11,6 +11,7 @@ import { checkLayerNames, type MagnitudeOptions, planMagnitude } from "./methods
 import { MERGE_DEFAULTS, type MergeOptions, planMerge } from "./methods/merge.ts";
 import type { MethodContext, ProgressEvent, PrunePlan } from "./methods/plan.ts";
 import { encodeModel } from "./onnx/encode.ts";
+import { inlineExternalData } from "./onnx/external-data.ts";
 import { type LoadOnnxOptions, loadOnnx } from "./onnx/load.ts";
 import type { ModelProto } from "./onnx/proto-types.ts";
 import type { ExternalTensorData } from "./onnx/tensor.ts";
@@ -240,10 +241,12 @@ export async function prune(model: Model, options: PruneOptions): Promise<PruneR
   const surgery = applyPlan(model.graph, model.groups, plan, { externalData: model.externalData });
   timings.surgery = now() - t;
   t = now();
-  const bytes = encodeModel(surgery.model);
+  // Self-contained output: untouched external tensors are inlined (their files would not follow the output).
+  const outModel = inlineExternalData(surgery.model, model.externalData);
+  const bytes = encodeModel(outModel);
   timings.encode = now() - t;
   t = now();
-  const pruned = analyse(surgery.model, new Map());
+  const pruned = analyse(outModel, new Map());
   timings.analysis = now() - t;
 
   const byGroup = new Map(surgery.groups.map((g) => [g.groupId, g]));

@@ -1,7 +1,7 @@
 // Parsing and sanitising TensorProto.external_data references (onnx/docs/ExternalData.md).
 // No file access here: this module is imported in browsers too.
 import { PrunekitError } from "../errors.ts";
-import type { TensorProto } from "./proto-types.ts";
+import type { ModelProto, TensorProto } from "./proto-types.ts";
 import { tensorLabel } from "./tensor.ts";
 
 /** TensorProto.DataLocation.EXTERNAL */
@@ -75,4 +75,33 @@ function parseByteCount(
   if (!Number.isSafeInteger(n))
     return fail(`"${key}" is ${JSON.stringify(text.slice(0, 40))}, expected a byte count`);
   return n;
+}
+
+/**
+ * A copy of `model` whose initializers keep their data inline (raw_data) instead of in external files.
+ * Written models are self-contained: their external files would not sit next to a new output path.
+ *
+ * @param model the model (not modified; untouched tensors are shared).
+ * @param external the external bytes from loadOnnx.
+ * @returns the model with every external initializer inlined.
+ * @throws PrunekitError `EXTERNAL_DATA` if a tensor's bytes were not loaded.
+ */
+export function inlineExternalData(
+  model: ModelProto,
+  external: ReadonlyMap<TensorProto, Uint8Array>,
+): ModelProto {
+  const graph = model.graph;
+  if (graph === undefined || !graph.initializer.some(usesExternalData)) return model;
+  const initializer = graph.initializer.map((t) => {
+    if (!usesExternalData(t)) return t;
+    const bytes = external.get(t);
+    if (bytes === undefined) {
+      throw new PrunekitError("EXTERNAL_DATA", `${tensorLabel(t)}: external data was not loaded`, {
+        tensor: t.name,
+      });
+    }
+    const { dataLocation: _location, ...rest } = t;
+    return { ...rest, externalData: [], rawData: bytes };
+  });
+  return { ...model, graph: { ...graph, initializer } };
 }

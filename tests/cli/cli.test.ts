@@ -121,3 +121,57 @@ test("user errors print one line with a code and exit 1, never a stack trace", (
   }
   assert.deepEqual(readFileSync(input), readFileSync(join(fixtures, "mlp.onnx")));
 });
+
+test("prune of a model with external data writes a self-contained model that runs from another folder", async () => {
+  const { decodeModel } = await import("../../src/onnx/decode.ts");
+  const { encodeModel } = await import("../../src/onnx/encode.ts");
+  const { mkdirSync } = await import("node:fs");
+  const dir = tmp();
+  const model = decodeModel(new Uint8Array(readFileSync(join(fixtures, "resnet_bn.onnx"))));
+  // Move every initializer with more than 64 values into weights.bin, as PyTorch does for large models.
+  const chunks: Uint8Array[] = [];
+  let offset = 0;
+  model.graph!.initializer = model.graph!.initializer.map((t) => {
+    const raw = t.rawData;
+    if (raw === undefined || raw.length <= 256) return t;
+    chunks.push(raw);
+    const entry = [
+      { key: "location", value: "weights.bin" },
+      { key: "offset", value: String(offset) },
+      { key: "length", value: String(raw.length) },
+    ];
+    offset += raw.length;
+    const { rawData: _raw, ...rest } = t;
+    return { ...rest, dataLocation: 1, externalData: entry };
+  });
+  assert.ok(chunks.length > 3);
+  const all = new Uint8Array(offset);
+  let o = 0;
+  for (const c of chunks) {
+    all.set(c, o);
+    o += c.length;
+  }
+  writeFileSync(join(dir, "weights.bin"), all);
+  writeFileSync(join(dir, "model.onnx"), encodeModel(model));
+  mkdirSync(join(dir, "elsewhere"));
+  const out = join(dir, "elsewhere", "small.onnx");
+  const r = cli("prune", join(dir, "model.onnx"), "-o", out, "--method", "l1", "--ratio", "0.25", "--quiet");
+  assert.equal(r.status, 0, r.stderr);
+  const written = decodeModel(new Uint8Array(readFileSync(out)));
+  assert.ok(
+    written.graph!.initializer.every((t) => t.dataLocation !== 1),
+    "output still points at external data",
+  );
+  const y = await runModel(out, [2, 3, 32, 32]);
+  assert.equal(y.length, 20);
+  // The external-data original and the pruned file at ratio 0 agree.
+  const same = join(dir, "elsewhere", "same.onnx");
+  assert.equal(
+    cli("prune", join(dir, "model.onnx"), "-o", same, "--method", "l1", "--ratio", "0", "--quiet").status,
+    0,
+  );
+  assert.deepEqual(
+    await runModel(same, [2, 3, 32, 32]),
+    await runModel(join(fixtures, "resnet_bn.onnx"), [2, 3, 32, 32]),
+  );
+});
