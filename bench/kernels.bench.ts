@@ -9,6 +9,7 @@
 //   npm run bench -- --no-write   print the table without touching bench/README.md
 import { writeFileSync } from "node:fs";
 import os from "node:os";
+import v8 from "node:v8";
 import { setThreadsCount } from "@tensorflow/tfjs-backend-wasm";
 import * as tf from "@tensorflow/tfjs-core";
 import * as ort from "onnxruntime-node";
@@ -120,6 +121,11 @@ interface Row {
 }
 
 // --- the run --------------------------------------------------------------------------------
+
+// Compile every WebAssembly module straight to optimised (TurboFan) code. With V8's default lazy
+// tier-up, a large module such as tfjs's can keep running baseline (Liftoff) code for many calls on a
+// busy machine, which would flatter us; this flag takes that race out of the measurement.
+v8.setFlagsFromString("--no-liftoff");
 
 const w = await getWasm();
 setThreadsCount(1);
@@ -287,7 +293,8 @@ ${refLine}
 How it was measured: all three contenders run in one Node process on inputs that already live where each
 one wants them (prunekit arena buffers, tfjs tensors, onnxruntime tensors), interleaved as ours, tfjs, ort,
 ours, tfjs, ort, ... so background noise hits all of them alike; ${warmup} warm-up rounds, then the median of
-${reps} timed rounds. Each timed call includes copying C out to a JS Float32Array (\`dataSync\` for tfjs,
+${reps} timed rounds. V8 runs with \`--no-liftoff\` (set at startup) so both WebAssembly contenders run fully
+optimised code from the first call. Each timed call includes copying C out to a JS Float32Array (\`dataSync\` for tfjs,
 the output tensor for onnxruntime). "ours vs X" is X's median time divided by ours (above 1 means we are
 faster). Contenders: prunekit's \`gemm_nn\` / \`gemm_nt\` (WASM SIMD128, packed 4x8 micro-tile);
 \`@tensorflow/tfjs-backend-wasm\` \`tf.matMul\` (XNNPACK, \`setThreadsCount(1)\`); \`onnxruntime-node\` CPU
