@@ -19,13 +19,16 @@ import {
 } from "../onnx/proto-types.ts";
 import {
   type ExternalTensorData,
+  type Float32Scratch,
   makeFloat32Tensor,
   makeInt64Tensor,
-  readFloat32,
+  newFloat32Scratch,
+  readFloat32Scratch,
   readInt64,
+  tensorElementCount,
 } from "../onnx/tensor.ts";
 import { type DependencyGroup, pathIsMergeSafe } from "./groups.ts";
-import type { Graph } from "./ir.ts";
+import type { Graph, GraphNode } from "./ir.ts";
 
 /** Options of {@link applyPlan}. */
 export interface SurgeryOptions {
@@ -233,6 +236,15 @@ export function applyPlan(
 
   // Build the new tensors.
   const replaced = new Map<string, TensorProto>();
+  // Weights are read and gathered in reused memory (sized once for the largest input, so it is
+  // mapped once); makeFloat32Tensor copies each result out.
+  const scratch = { input: newFloat32Scratch(), output: newFloat32Scratch() };
+  let largest = 0;
+  for (const name of edits.keys()) {
+    const t = graph.constants.get(name);
+    if (t !== undefined && t.dataType === DataType.FLOAT) largest = Math.max(largest, tensorElementCount(t));
+  }
+  scratch.input.buffer = new ArrayBuffer(largest * 4);
   for (const [name, edit] of edits) {
     const original = graph.constants.get(name);
     if (original === undefined) {
@@ -244,21 +256,64 @@ export function applyPlan(
     }
     replaced.set(
       name,
-      edit.shrink.size > 0 ? shrinkShape(original, edit, options) : sliceTensor(original, edit, options),
+      edit.shrink.size > 0
+        ? shrinkShape(original, edit, options)
+        : sliceTensor(original, edit, options, scratch),
     );
   }
 
   // Assemble the new model: new initializer list, cloned nodes where attributes change.
   const g = graph.proto;
   const initializer = g.initializer.map((t) => withMeta(replaced.get(t.name ?? ""), t) ?? t);
+  const dropped = unshareIdentityConstants(graph, replaced, initializer, options);
   const newDims = new Map<string, number[]>();
   for (const [name, t] of replaced) newDims.set(name, t.dims);
-  const node = g.node.map((n) => rewriteNode(n, replaced, graph));
+  const node = g.node.filter((n) => !dropped.has(n)).map((n) => rewriteNode(n, replaced, graph));
   const valueDelta = channelDeltas(groups, plan);
   const input = g.input.map((v) => resizeValueInfo(v, newDims, valueDelta));
   const valueInfo = g.valueInfo.map((v) => resizeValueInfo(v, newDims, valueDelta));
   const model: ModelProto = { ...graph.model, graph: { ...g, node, initializer, input, valueInfo } };
   return { model, groups: results, changedTensors: [...replaced.keys()].sort() };
+}
+
+/**
+ * PyTorch's export stores equal initializers once and hands the copies out through Identity nodes
+ * (squeezenet's and efficientnet's zero biases): an edited constant may be such an Identity output, or
+ * the source of Identity outputs that other layers read unedited. Each of those Identity nodes becomes an
+ * initializer of the same name, holding the edited values or the original ones, so an edit never leaks
+ * into another layer. Appends to `initializer` and returns the Identity nodes to drop.
+ */
+function unshareIdentityConstants(
+  graph: Graph,
+  replaced: Map<string, TensorProto>,
+  initializer: TensorProto[],
+  options: SurgeryOptions,
+): Set<NodeProto> {
+  const dropped = new Set<NodeProto>();
+  const isConstantIdentity = (n: GraphNode | undefined): n is GraphNode =>
+    n !== undefined && n.opType === "Identity" && n.domain === "" && graph.constants.has(n.outputs[0] ?? "");
+  for (const [name, t] of replaced) {
+    const producer = graph.tensors.get(name)?.producer;
+    if (!isConstantIdentity(producer)) continue;
+    dropped.add(producer.proto);
+    initializer.push({ ...t, name });
+  }
+  for (const name of replaced.keys()) {
+    for (const reader of graph.tensors.get(name)?.consumers ?? []) {
+      const out = reader.outputs[0]!;
+      if (!isConstantIdentity(reader) || replaced.has(out) || dropped.has(reader.proto)) continue;
+      dropped.add(reader.proto);
+      const original = graph.constants.get(out)!;
+      const { dataLocation: _location, ...rest } = original;
+      const bytes = options.externalData?.get(original);
+      initializer.push(
+        bytes === undefined
+          ? { ...rest, name: out }
+          : { ...rest, name: out, externalData: [], rawData: bytes },
+      );
+    }
+  }
+  return dropped;
 }
 
 /** Keep name, doc string and other metadata of the original tensor on its replacement. */
@@ -269,7 +324,12 @@ function withMeta(next: TensorProto | undefined, original: TensorProto): TensorP
   return out;
 }
 
-function sliceTensor(t: TensorProto, edit: TensorEdit, options: SurgeryOptions): TensorProto {
+function sliceTensor(
+  t: TensorProto,
+  edit: TensorEdit,
+  options: SurgeryOptions,
+  scratch: { input: Float32Scratch; output: Float32Scratch },
+): TensorProto {
   const name = t.name ?? "";
   if (t.dataType !== DataType.FLOAT) {
     throw new PrunekitError(
@@ -278,7 +338,7 @@ function sliceTensor(t: TensorProto, edit: TensorEdit, options: SurgeryOptions):
       { node: edit.node, tensor: name },
     );
   }
-  let data = readFloat32(t, options.externalData);
+  let data = readFloat32Scratch(t, options.externalData, scratch.input);
   let dims = [...t.dims];
   for (const m of edit.merges) {
     if (m.axis >= dims.length) {
@@ -298,6 +358,8 @@ function sliceTensor(t: TensorProto, edit: TensorEdit, options: SurgeryOptions):
       for (let i = 0; i < inner; i++) data[dst + i]! += m.scale * data[src + i]!;
     }
   }
+  // Kept indices per axis (undefined: the axis keeps everything), gathered in one pass below.
+  const keepByAxis: (Int32Array | undefined)[] = dims.map(() => undefined);
   for (const [axis, removed] of [...edit.removed].sort((a, b) => a[0] - b[0])) {
     const n = dims[axis];
     if (n === undefined) {
@@ -325,25 +387,66 @@ function sliceTensor(t: TensorProto, edit: TensorEdit, options: SurgeryOptions):
         },
       );
     }
-    data = keepAlong(data, dims, axis, keep);
-    dims = dims.map((d, i) => (i === axis ? keep.length : d));
+    keepByAxis[axis] = Int32Array.from(keep);
   }
+  data = gatherKept(data, dims, keepByAxis, scratch.output);
+  dims = dims.map((d, i) => keepByAxis[i]?.length ?? d);
   return makeFloat32Tensor(name, dims, data);
 }
 
-/** Gather `keep` along `axis` of a row-major tensor. */
-function keepAlong(data: Float32Array, dims: number[], axis: number, keep: number[]): Float32Array {
-  const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
-  const n = dims[axis]!;
-  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
-  const out = new Float32Array(outer * keep.length * inner);
+/**
+ * Gather the kept indices of every axis of a row-major tensor in one pass (`keep[axis]` undefined:
+ * the whole axis) into `out`, a view of `scratch` (valid until its next use). Axes after the last
+ * pruned one form contiguous runs; an odometer walks the kept indices of the axes before.
+ */
+function gatherKept(
+  data: Float32Array,
+  dims: number[],
+  keep: (Int32Array | undefined)[],
+  scratch: Float32Scratch,
+): Float32Array {
+  let last = -1;
+  for (let a = 0; a < dims.length; a++) if (keep[a] !== undefined) last = a;
+  if (last < 0) return data;
+  let run = 1;
+  for (let a = last + 1; a < dims.length; a++) run *= dims[a]!;
+  // Element strides of axes 0..last, and their kept indices (every index when unpruned).
+  const strides: number[] = new Array(last + 1);
+  const index: Int32Array[] = new Array(last + 1);
+  let outLen = run;
+  for (let a = last, stride = run; a >= 0; a--) {
+    strides[a] = stride;
+    const k = keep[a] ?? Int32Array.from({ length: dims[a]! }, (_, i) => i);
+    index[a] = k;
+    outLen *= k.length;
+    stride *= dims[a]!;
+  }
+  if (scratch.buffer.byteLength < outLen * 4) scratch.buffer = new ArrayBuffer(outLen * 4);
+  const out = new Float32Array(scratch.buffer, 0, outLen);
+  const lastKeep = index[last]!;
+  const lastStride = strides[last]!;
+  // pos[a]: position in index[a] for the outer axes 0..last-1.
+  const pos = new Int32Array(last);
   let w = 0;
-  for (let o = 0; o < outer; o++) {
-    for (const k of keep) {
-      const start = (o * n + k) * inner;
-      out.set(data.subarray(start, start + inner), w);
-      w += inner;
+  for (;;) {
+    let base = 0;
+    for (let a = 0; a < last; a++) base += index[a]![pos[a]!]! * strides[a]!;
+    if (run >= 64) {
+      for (let j = 0; j < lastKeep.length; j++) {
+        const start = base + lastKeep[j]! * lastStride;
+        out.set(data.subarray(start, start + run), w);
+        w += run;
+      }
+    } else {
+      // Short runs (a 3x3 conv's input axis: 9 values) cost more as subarray objects than as copies.
+      for (let j = 0; j < lastKeep.length; j++) {
+        let r = base + lastKeep[j]! * lastStride;
+        for (let i = 0; i < run; i++) out[w++] = data[r++]!;
+      }
     }
+    let a = last - 1;
+    while (a >= 0 && ++pos[a]! === index[a]!.length) pos[a--] = 0;
+    if (a < 0) break;
   }
   return out;
 }

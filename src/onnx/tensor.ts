@@ -196,6 +196,47 @@ export function readFloat32(t: TensorProto, external?: ExternalTensorData): Floa
   }
 }
 
+/** Reusable memory for {@link readFloat32Scratch}: grows to the largest tensor read through it. */
+export interface Float32Scratch {
+  buffer: ArrayBuffer;
+}
+
+/** An empty {@link Float32Scratch}. */
+export function newFloat32Scratch(): Float32Scratch {
+  return { buffer: new ArrayBuffer(0) };
+}
+
+/**
+ * {@link readFloat32} into reusable memory, for loops over many large weights: a FLOAT tensor stored
+ * as raw little-endian bytes (raw_data or external data) is copied into `scratch`, grown when too
+ * small, and returned as a view of it. The view is valid until the next call with the same scratch
+ * and may be modified. Other tensors (typed fields, other data types, big-endian hosts) get a new
+ * array from readFloat32. Copying into memory that is already mapped avoids the page faults of a
+ * fresh multi-megabyte allocation per tensor.
+ *
+ * @param t the tensor.
+ * @param external external bytes from {@link loadOnnx}, needed when `t` uses external data.
+ * @param scratch from {@link newFloat32Scratch}.
+ * @returns one float per element, in row-major order.
+ * @throws PrunekitError as readFloat32.
+ * @example
+ * const scratch = newFloat32Scratch();
+ * for (const t of model.graph.initializer) sum += readFloat32Scratch(t, undefined, scratch)[0] ?? 0;
+ */
+export function readFloat32Scratch(
+  t: TensorProto,
+  external: ExternalTensorData | undefined,
+  scratch: Float32Scratch,
+): Float32Array {
+  const raw = t.dataType === DataType.FLOAT && LITTLE_ENDIAN_HOST ? rawBytes(t, external) : undefined;
+  if (raw === undefined) return readFloat32(t, external);
+  const count = tensorElementCount(t);
+  checkByteLength(t, raw, count, 4);
+  if (scratch.buffer.byteLength < raw.length) scratch.buffer = new ArrayBuffer(raw.length);
+  new Uint8Array(scratch.buffer, 0, raw.length).set(raw);
+  return new Float32Array(scratch.buffer, 0, count);
+}
+
 /**
  * The values of an INT64 (or INT32) tensor as plain numbers, e.g. a Reshape shape.
  *
@@ -306,8 +347,13 @@ export function makeFloat32Tensor(
 ): TensorProto {
   checkNewTensor(name, dims, data.length);
   const raw = new Uint8Array(data.length * 4);
-  const view = viewOf(raw);
-  for (let i = 0; i < data.length; i++) view.setFloat32(i * 4, data[i] as number, true);
+  if (LITTLE_ENDIAN_HOST) {
+    // raw_data is little-endian like the host: one bulk copy (a memcpy for Float32Array input).
+    new Float32Array(raw.buffer).set(data);
+  } else {
+    const view = viewOf(raw);
+    for (let i = 0; i < data.length; i++) view.setFloat32(i * 4, data[i] as number, true);
+  }
   return { ...emptyTensor(name, dims, DataType.FLOAT), rawData: raw };
 }
 
