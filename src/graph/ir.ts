@@ -69,8 +69,9 @@ export interface Graph {
   /** Initializers by name. */
   initializers: Map<string, TensorProto>;
   /**
-   * Every value known before running the model: initializers and the outputs of Constant nodes
-   * (converted to a TensorProto; `value_float`/`value_ints`/... forms become FLOAT/INT64 tensors).
+   * Every value known before running the model: initializers, the outputs of Constant nodes
+   * (converted to a TensorProto; `value_float`/`value_ints`/... forms become FLOAT/INT64 tensors) and
+   * the outputs of Identity nodes reading a constant (the same TensorProto, whose `name` is the source's).
    */
   constants: Map<string, TensorProto>;
   /** Real model inputs (graph inputs that are not initializers), in order. */
@@ -206,8 +207,15 @@ export function buildGraph(model: ModelProto): Graph {
   const order = topologicalOrder(nodes, tensors);
   const constants = new Map<string, TensorProto>(initializers);
   for (const node of order) {
-    if (node.opType === "Constant" && node.domain === "" && node.outputs[0]) {
+    if (node.domain !== "" || !node.outputs[0]) continue;
+    if (node.opType === "Constant") {
       const t = constantNodeValue(node);
+      if (t !== undefined) constants.set(node.outputs[0], t);
+    } else if (node.opType === "Identity") {
+      // PyTorch's export dedups equal initializers (zero-initialised biases, say) into one, read by
+      // Identity nodes: the Identity output is that constant. The TensorProto is shared, not copied
+      // (its name is the source's); surgery gives an edited one its own initializer.
+      const t = node.inputs[0] ? constants.get(node.inputs[0]) : undefined;
       if (t !== undefined) constants.set(node.outputs[0], t);
     }
   }

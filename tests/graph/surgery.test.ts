@@ -305,3 +305,47 @@ test("surgery refuses bad plans with PLAN_INVALID and unsafe merges with UNSAFE_
       applyPlan(graph, groups, { method: "t", groups: [{ groupId: frozen.id, keep: [0] }] }),
     );
 });
+
+test("bug: a bias shared through Identity (PyTorch dedups equal initializers) is a constant, and pruning one conv leaves the other's copy whole", async () => {
+  // squeezenet1_1 / efficientnet_b0 exports: zero-initialised biases of equal size become one initializer
+  // read by the first conv and by Identity nodes whose outputs are the other convs' biases.
+  const nb = new NetBuilder("x", [2, 5, 5]);
+  const a = nb.relu(nb.conv("x", 4, { bias: true }));
+  const shared = nb.op("Identity", ["b1"], [4]);
+  const wB = nb.weight("w", [4, 4, 3, 3]);
+  const b = nb.relu(nb.op("Conv", [a, wB, shared], [4, 5, 5], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }));
+  const out = nb.gemm(nb.flatten(nb.gap(b)), 2);
+  const built = nb.model([out], false);
+  // Zero biases, as PyTorch initialises them (that is why they are equal and shared).
+  const g0 = built.graph!;
+  const initializer = g0.initializer.map((t) =>
+    t.name === "b1" ? makeFloat32Tensor("b1", [4], [0, 0, 0, 0]) : t,
+  );
+  const model: ModelProto = { ...built, graph: { ...g0, initializer } };
+  const graph = buildGraph(model);
+  const groups = findDependencyGroups(graph);
+  const groupA = groups.find((g) => g.producers[0]?.weight === "w0")!;
+  const groupB = groups.find((g) => g.producers[0]?.weight === wB)!;
+  assert.deepEqual(groupA.frozenReasons, []);
+  assert.deepEqual(groupB.frozenReasons, [], "the Identity of an initializer is a constant bias");
+  assert.equal(groupB.producers[0]!.bias, shared);
+  const input = inputShape(model, 2);
+  for (const plan of [
+    [{ groupId: groupA.id, keep: [0, 2, 3] }],
+    [{ groupId: groupB.id, keep: [1, 3] }],
+    [
+      { groupId: groupA.id, keep: [1, 2] },
+      { groupId: groupB.id, keep: [0, 1, 2] },
+    ],
+  ]) {
+    // Pruned models equal the original with the removed channels' producers zeroed (exactness).
+    const zeroed = zeroRemoved(model, plan);
+    const zg = buildGraph(zeroed);
+    const { model: pruned } = applyPlan(zg, findDependencyGroups(zg), { method: "test", groups: plan });
+    const bytes = encodeModel(pruned);
+    validateModel(decodeModel(bytes));
+    const y = await runOrt(bytes, input, 3);
+    assert.equal(Object.values(y)[0]!.length, 2);
+    assertOutputsClose(await runOrt(encodeModel(zeroed), input, 3), y);
+  }
+});
