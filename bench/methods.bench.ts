@@ -7,7 +7,8 @@
 //   surgery        applyPlan (report.timings)
 //   encode         encodeModel of the pruned model (report.timings)
 //   re-analysis    analysis of the pruned model for the report's after-counts (report.timings.analysis)
-// A second, unsplit `prune(await loadModel(bytes))` per repetition gives the end-to-end wall time.
+// A second, unsplit `prune(await loadModel(bytes))` per repetition gives the end-to-end wall time and
+// process CPU time (the steadier number when other jobs share the machine).
 // Runs are interleaved (split, end to end, split, ...) and we report the median and the minimum.
 //
 //   node --import tsx bench/methods.bench.ts            full run (7 repetitions after 1 warm-up)
@@ -65,10 +66,17 @@ async function splitRun(bytes: Uint8Array, options: PruneOptions) {
   return { timings: t, result };
 }
 
+/** Process CPU time in ms (user + system; includes V8's GC helper threads). */
+function cpuNow(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
 async function endToEnd(bytes: Uint8Array, options: PruneOptions) {
+  const c = cpuNow();
   const s = now();
   const { bytes: out } = await prune(await loadModel(bytes), options);
-  return { ms: now() - s, outBytes: out.length };
+  return { ms: now() - s, cpuMs: cpuNow() - c, outBytes: out.length };
 }
 
 const median = (xs: number[]) => {
@@ -87,6 +95,7 @@ async function benchCase(bytes: Uint8Array, c: Case) {
   const split: Record<Phase, number>[] = [];
   const totals: number[] = [];
   const e2e: number[] = [];
+  const e2eCpu: number[] = [];
   let last: Awaited<ReturnType<typeof splitRun>>["result"] | undefined;
   for (let i = 0; i < warmup + reps; i++) {
     const r = await splitRun(bytes, c.options);
@@ -96,6 +105,7 @@ async function benchCase(bytes: Uint8Array, c: Case) {
     split.push(r.timings);
     totals.push(PHASES.reduce((a, p) => a + r.timings[p], 0));
     e2e.push(e.ms);
+    e2eCpu.push(e.cpuMs);
   }
   const report = last!.report;
   const lines = [
@@ -113,11 +123,12 @@ async function benchCase(bytes: Uint8Array, c: Case) {
         `| ${p} | ${fmt(median(split.map((s) => s[p])))} | ${fmt(Math.min(...split.map((s) => s[p])))} |`,
     ),
     `| **total (sum of phases)** | **${fmt(median(totals))}** | **${fmt(Math.min(...totals))}** |`,
-    `| end to end, unsplit | ${fmt(median(e2e))} | ${fmt(Math.min(...e2e))} |`,
+    `| end to end, unsplit: wall | ${fmt(median(e2e))} | ${fmt(Math.min(...e2e))} |`,
+    `| end to end, unsplit: process CPU | ${fmt(median(e2eCpu))} | ${fmt(Math.min(...e2eCpu))} |`,
     "",
   ];
   console.log(lines.join("\n"));
-  return { median: median(e2e), last: last! };
+  return { median: median(e2e), wallMin: Math.min(...e2e), cpuMedian: median(e2eCpu), last: last! };
 }
 
 const cfg = smoke ? VGG16_SMOKE_CFG : VGG16_CFG;
@@ -150,10 +161,13 @@ const cases: Case[] = [
 const results = [];
 for (const c of cases) results.push(await benchCase(vgg.bytes, c));
 
+// The target is for one core: judge it on process CPU time (immune to other jobs taking the core away;
+// it also counts V8's GC helper threads, so it is an upper bound), and show the best wall time next to it.
 const TARGET_MS = 1000;
 if (!smoke) {
-  const m = results[0]!.median;
+  const r = results[0]!;
   console.log(
-    `target: < ${TARGET_MS} ms end to end (ratio 0.5): ${m < TARGET_MS ? "met" : "NOT met"} (${fmt(m)} ms)`,
+    `target: < ${TARGET_MS} ms on one core, end to end (ratio 0.5): ${r.cpuMedian < TARGET_MS ? "met" : "NOT met"} ` +
+      `(process CPU median ${fmt(r.cpuMedian)} ms; wall median ${fmt(r.median)} ms, min ${fmt(r.wallMin)} ms; load average ${os.loadavg()[0]!.toFixed(1)} on ${os.cpus().length} cores)`,
   );
 }
