@@ -130,7 +130,8 @@ export function packPanelsA(
 
 /**
  * Pack rows p0..p0+kc and columns j0..j0+nc of op(B) into NR-wide panels at bpPtr:
- * bp[(panel*kc + p)*NR + c] = op(B)[p0 + p, j0 + panel*NR + c], zero past column n. Exported for the as-pect spec.
+ * bp[(panel*kc + p)*NR + c] = op(B)[p0 + p, j0 + panel*NR + c], zero past column n (nc may exceed
+ * n - j0 by less than NR). Exported for the as-pect spec.
  */
 export function packPanelsB(
   transB: bool,
@@ -144,64 +145,82 @@ export function packPanelsB(
   bpPtr: usize,
 ): void {
   const ldbBytes = (<usize>ldb) << 2;
+  const panelBytes = <usize>kc * (NR * 4);
+  if (!transB) {
+    // B is k x n: the NR values of one p are contiguous. Two panels are packed together so that
+    // each 64-byte line of B is read once, whole (with a power-of-two ldb, walking one 32-byte
+    // panel at a time down the rows evicts the line before its other half is used).
+    const cols = min(nc, n - j0);
+    const fullPanels = cols / NR;
+    let jp = 0;
+    for (; jp + 2 <= fullPanels; jp += 2) {
+      let src = bPtr + <usize>p0 * ldbBytes + ((<usize>(j0 + jp * NR)) << 2);
+      let dst = bpPtr + <usize>jp * panelBytes;
+      for (let p = 0; p < kc; p++) {
+        v128.store(dst, v128.load(src));
+        v128.store(dst, v128.load(src, 16), 16);
+        v128.store(dst + panelBytes, v128.load(src, 32));
+        v128.store(dst + panelBytes, v128.load(src, 48), 16);
+        src += ldbBytes;
+        dst += NR * 4;
+      }
+    }
+    for (; jp * NR < nc; jp++) {
+      const valid = min(NR, cols - jp * NR);
+      let src = bPtr + <usize>p0 * ldbBytes + ((<usize>(j0 + jp * NR)) << 2);
+      let dst = bpPtr + <usize>jp * panelBytes;
+      for (let p = 0; p < kc; p++) {
+        if (valid === NR) {
+          v128.store(dst, v128.load(src));
+          v128.store(dst, v128.load(src, 16), 16);
+        } else {
+          for (let c = 0; c < NR; c++) {
+            store<f32>(dst + ((<usize>c) << 2), c < valid ? load<f32>(src + ((<usize>c) << 2)) : 0);
+          }
+        }
+        src += ldbBytes;
+        dst += NR * 4;
+      }
+    }
+    return;
+  }
+  // B is n x k: column c of a panel is contiguous in p; transpose 4 columns x 4 p at a time.
   let dst = bpPtr;
   for (let jp = 0; jp < nc; jp += NR) {
     const j = j0 + jp;
     const cols = min(NR, n - j);
-    if (!transB) {
-      // B is k x n: the NR values of one p are contiguous.
-      let src = bPtr + <usize>p0 * ldbBytes + ((<usize>j) << 2);
-      if (cols === NR) {
-        for (let p = 0; p < kc; p++) {
-          v128.store(dst, v128.load(src));
-          v128.store(dst, v128.load(src, 16), 16);
-          src += ldbBytes;
-          dst += NR * 4;
-        }
-      } else {
-        for (let p = 0; p < kc; p++) {
-          for (let c = 0; c < NR; c++) {
-            store<f32>(dst + ((<usize>c) << 2), c < cols ? load<f32>(src + ((<usize>c) << 2)) : 0);
-          }
-          src += ldbBytes;
-          dst += NR * 4;
-        }
-      }
-    } else {
-      // B is n x k: column c of the panel is contiguous in p; transpose 4 columns x 4 p at a time.
-      const src = bPtr + <usize>j * ldbBytes + ((<usize>p0) << 2);
-      let p = 0;
-      if (cols === NR) {
-        for (; p + 4 <= kc; p += 4) {
-          const off = (<usize>p) << 2;
-          const d = dst + <usize>p * (NR * 4);
-          for (let half: usize = 0; half < 2; half++) {
-            const r0 = src + half * 4 * ldbBytes + off;
-            const x0 = v128.load(r0);
-            const x1 = v128.load(r0 + ldbBytes);
-            const x2 = v128.load(r0 + 2 * ldbBytes);
-            const x3 = v128.load(r0 + 3 * ldbBytes);
-            const t0 = f32x4.shuffle(x0, x1, 0, 4, 1, 5);
-            const t1 = f32x4.shuffle(x2, x3, 0, 4, 1, 5);
-            const t2 = f32x4.shuffle(x0, x1, 2, 6, 3, 7);
-            const t3 = f32x4.shuffle(x2, x3, 2, 6, 3, 7);
-            const dh = d + half * 16;
-            v128.store(dh, f32x4.shuffle(t0, t1, 0, 1, 4, 5));
-            v128.store(dh, f32x4.shuffle(t0, t1, 2, 3, 6, 7), NR * 4);
-            v128.store(dh, f32x4.shuffle(t2, t3, 0, 1, 4, 5), NR * 8);
-            v128.store(dh, f32x4.shuffle(t2, t3, 2, 3, 6, 7), NR * 12);
-          }
-        }
-      }
-      for (; p < kc; p++) {
+    const src = bPtr + <usize>j * ldbBytes + ((<usize>p0) << 2);
+    let p = 0;
+    if (cols === NR) {
+      for (; p + 4 <= kc; p += 4) {
+        const off = (<usize>p) << 2;
         const d = dst + <usize>p * (NR * 4);
-        const s = src + ((<usize>p) << 2);
-        for (let c = 0; c < NR; c++) {
-          store<f32>(d + ((<usize>c) << 2), c < cols ? load<f32>(s + <usize>c * ldbBytes) : 0);
+        for (let half: usize = 0; half < 2; half++) {
+          const r0 = src + half * 4 * ldbBytes + off;
+          const x0 = v128.load(r0);
+          const x1 = v128.load(r0 + ldbBytes);
+          const x2 = v128.load(r0 + 2 * ldbBytes);
+          const x3 = v128.load(r0 + 3 * ldbBytes);
+          const t0 = f32x4.shuffle(x0, x1, 0, 4, 1, 5);
+          const t1 = f32x4.shuffle(x2, x3, 0, 4, 1, 5);
+          const t2 = f32x4.shuffle(x0, x1, 2, 6, 3, 7);
+          const t3 = f32x4.shuffle(x2, x3, 2, 6, 3, 7);
+          const dh = d + half * 16;
+          v128.store(dh, f32x4.shuffle(t0, t1, 0, 1, 4, 5));
+          v128.store(dh, f32x4.shuffle(t0, t1, 2, 3, 6, 7), NR * 4);
+          v128.store(dh, f32x4.shuffle(t2, t3, 0, 1, 4, 5), NR * 8);
+          v128.store(dh, f32x4.shuffle(t2, t3, 2, 3, 6, 7), NR * 12);
         }
       }
-      dst += <usize>kc * (NR * 4);
     }
+    for (; p < kc; p++) {
+      const d = dst + <usize>p * (NR * 4);
+      const s = src + ((<usize>p) << 2);
+      for (let c = 0; c < NR; c++) {
+        store<f32>(d + ((<usize>c) << 2), c < cols ? load<f32>(s + <usize>c * ldbBytes) : 0);
+      }
+    }
+    dst += <usize>kc * (NR * 4);
   }
 }
 

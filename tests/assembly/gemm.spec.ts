@@ -46,18 +46,18 @@ describe("gemm packing", () => {
     }
   });
 
-  it("packs B (k x n) into 8-column panels, zero-padded past column n", () => {
-    // B is 3 x 11 (ldb 11): B[p, j] = 11*p + j + 1. Columns 0..10 -> 2 panels (16 columns).
-    const b = memory.data(3 * 11 * 4);
-    fillIota(b, 3 * 11);
-    const bp = memory.data(16 * 3 * 4);
-    packPanelsB(false, b, 11, 11, 0, 16, 0, 3, bp);
-    for (let panel = 0; panel < 2; panel++) {
+  it("packs B (k x n) into 8-column panels, in pairs and singly, zero-padded past column n", () => {
+    // B is 3 x 19 (ldb 19): B[p, j] = 19*p + j + 1. Columns 0..18 -> 3 panels (a pair, then a ragged one).
+    const b = memory.data(3 * 19 * 4);
+    fillIota(b, 3 * 19);
+    const bp = memory.data(24 * 3 * 4);
+    packPanelsB(false, b, 19, 19, 0, 24, 0, 3, bp);
+    for (let panel = 0; panel < 3; panel++) {
       for (let p = 0; p < 3; p++) {
         for (let c = 0; c < 8; c++) {
           const j = panel * 8 + c;
-          const v: i32 = 11 * p + j + 1;
-          const want: f32 = j < 11 ? <f32>v : 0;
+          const v: i32 = 19 * p + j + 1;
+          const want: f32 = j < 19 ? <f32>v : 0;
           expect(at(bp, (panel * 3 + p) * 8 + c)).toBe(want);
         }
       }
