@@ -3,7 +3,13 @@
 import { PrunekitError } from "../errors.ts";
 import { type DependencyGroup, type GroupProducer, isInner, pathIsMergeSafe } from "../graph/groups.ts";
 import { attrFloat, type Graph } from "../graph/ir.ts";
-import { type ExternalTensorData, readFloat32 } from "../onnx/tensor.ts";
+import {
+  type ExternalTensorData,
+  type Float32Scratch,
+  newFloat32Scratch,
+  readFloat32,
+  readFloat32Scratch,
+} from "../onnx/tensor.ts";
 import { type MergeBnFormula, type MergeBnParams, mergePartners, type Wasm } from "../wasm/kernels.ts";
 import { type Criterion, type KeptRounding, keptCount, selectKept } from "./criteria.ts";
 import type { ChannelMerge, GroupPlan, MethodContext, PrunePlan } from "./plan.ts";
@@ -293,6 +299,8 @@ export async function planMerge(
   const named = new Set([...Object.keys(o.layerRatios), ...Object.keys(o.layers), ...o.exclude]);
   const seen = new Set<string>();
   const plans: GroupPlan[] = [];
+  // Each layer's weights are read into the same memory (decomposeLayer only reads them during its call).
+  const scratch = newFloat32Scratch();
   for (let gi = 0; gi < groups.length; gi++) {
     const group = groups[gi]!;
     ctx.onProgress?.({ phase: "decomposition", done: gi, total: groups.length });
@@ -318,7 +326,7 @@ export async function planMerge(
       warn(`${msg}; left unpruned`);
       continue;
     }
-    const layer = readLayer(graph, group, producer, ctx.externalData);
+    const layer = readLayer(graph, group, producer, ctx.externalData, scratch);
     const dec = decomposeLayer(
       {
         ...layer,
@@ -452,17 +460,18 @@ function unsafeReason(g: DependencyGroup): string {
 /**
  * The producer's filters as an N x D matrix (one row per output channel: OIHW rows for Conv, rows of
  * W for Gemm transB=1, columns for Gemm transB=0 and MatMul [in, out]), its bias, and the BN right after
- * it (§2.5), sliced to the group's channels.
+ * it (§2.5), sliced to the group's channels. `weights` may be a view of `scratch`.
  */
 function readLayer(
   graph: Graph,
   group: DependencyGroup,
   producer: GroupProducer,
   external: ExternalTensorData | undefined,
+  scratch: Float32Scratch,
 ): { weights: Float32Array; filters: number; bias?: Float32Array; bn?: MergeBnParams } {
   const n = group.channels;
   const tensor = constant(graph, producer.weight, producer.node);
-  const raw = readFloat32(tensor, external);
+  const raw = readFloat32Scratch(tensor, external, scratch);
   const dims = tensor.dims;
   const axis = producer.outputAxis;
   if (dims[axis] !== n || (axis !== 0 && dims.length !== 2)) {
