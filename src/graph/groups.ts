@@ -369,7 +369,7 @@ export function findDependencyGroups(graph: Graph, options: GroupOptions = {}): 
       }
       case "elementwise":
       case "join": {
-        for (const o of outs) activation(o, shiftedAxis(o));
+        for (const o of outs) activation(o, b.outputChannelAxis ?? shiftedAxis(o));
         if (data.size === 0) {
           const reason = `frozen: node "${node.name}" (op ${node.opType}) has no per-channel data input`;
           for (const o of outs) addOrigin(o, { type: "source", reason });

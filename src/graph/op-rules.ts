@@ -104,6 +104,12 @@ export interface OpBehaviour {
   /** For `depthwise`: the Conv `group` attribute (= channel count); surgery rewrites it. */
   group?: number;
   /**
+   * For `elementwise` ops that drop or add axes after the channel axis (Squeeze, Unsqueeze, reductions
+   * with keepdims=0, Reshape to [N, C, H·W]): the channel axis of the output. When absent, the output's
+   * channel axis is the input's shifted by the rank difference (right-aligned, as broadcasting does).
+   */
+  outputChannelAxis?: number;
+  /**
    * Indices of the inputs that carry channels (activations); other inputs are constants or shape values.
    * For `linear` and `depthwise` this is [0].
    */
@@ -433,10 +439,11 @@ function flattenLike(node: GraphNode, ctx: OpRuleContext, outDims: number[] | un
   }
   if (outDims.length >= 2 && outDims[1] === dims[1] && (outDims.length > 2 || dims.length === 2)) {
     // Channels stay on axis 1; only the spatial axes are regrouped.
-    return { kind: "elementwise", positivelyHomogeneous: true, dataInputs: [0] };
+    return { kind: "elementwise", positivelyHomogeneous: true, dataInputs: [0], outputChannelAxis: 1 };
   }
   if (outDims.length === 2 && outDims[1] === numel(dims.slice(1))) {
-    if (dims.length === 2) return { kind: "elementwise", positivelyHomogeneous: true, dataInputs: [0] };
+    if (dims.length === 2)
+      return { kind: "elementwise", positivelyHomogeneous: true, dataInputs: [0], outputChannelAxis: 1 };
     return { kind: "flatten", positivelyHomogeneous: true, blockSize: numel(dims.slice(2)), dataInputs: [0] };
   }
   return barrier(node, ctx, `reshapes [${dims}] to [${outDims}], which splits or merges the channel axis`);
@@ -473,7 +480,7 @@ const squeezeLike: OpRule = {
       return barrier(node, ctx, "has an input or output of unknown shape");
     }
     if (outDims.length > a && inDims.slice(0, a + 1).every((d, i) => outDims[i] === d)) {
-      return { kind: "elementwise", positivelyHomogeneous: true, dataInputs: [0] };
+      return { kind: "elementwise", positivelyHomogeneous: true, dataInputs: [0], outputChannelAxis: a };
     }
     return barrier(node, ctx, `changes the axes up to the channel axis ([${inDims}] -> [${outDims}])`);
   },
@@ -558,7 +565,7 @@ function reduction(positivelyHomogeneous: boolean): OpRule {
         return barrier(node, ctx, "has axes or shapes that are not known");
       }
       if (outDims.length > a && inDims.slice(0, a + 1).every((d, i) => outDims[i] === d)) {
-        return { kind: "elementwise", positivelyHomogeneous, dataInputs: [0] };
+        return { kind: "elementwise", positivelyHomogeneous, dataInputs: [0], outputChannelAxis: a };
       }
       return barrier(node, ctx, "reduces over the channel (or batch) axis");
     },

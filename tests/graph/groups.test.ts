@@ -8,6 +8,9 @@ import {
   pathIsMergeSafe,
 } from "../../src/graph/groups.ts";
 import { buildGraph } from "../../src/graph/ir.ts";
+import { applyPlan } from "../../src/graph/surgery.ts";
+import { encodeModel } from "../../src/onnx/encode.ts";
+import { inputShape, runOrt } from "../onnx/fixtures.ts";
 import { NetBuilder } from "./net-builder.ts";
 
 function groupsOf(b: NetBuilder, outputs: string[]): DependencyGroup[] {
@@ -284,4 +287,44 @@ test("two activations multiplied by MatMul freeze both", () => {
   const y = b.op("MatMul", [a, t], [4]);
   const groups = groupsOf(b, [y]);
   assert.ok(groups.every((g) => g.frozen));
+});
+
+test("bug: ops that drop or add trailing axes keep the channels on axis 1 (shufflenet's x.mean([2, 3]) feeding the fc)", async () => {
+  const cases: [string, (b: NetBuilder, x: string) => string][] = [
+    ["ReduceMean keepdims=0", (b, x) => b.op("ReduceMean", [x], [6], { axes: [2, 3], keepdims: 0 })],
+    ["Squeeze", (b, x) => b.op("Squeeze", [b.gap(x), b.ints([2, 3])], [6])],
+    [
+      "Reshape to [N, C, H*W], then ReduceMax",
+      (b, x) =>
+        b.op("ReduceMax", [b.op("Reshape", [x, b.ints([0, 6, -1])], [6, 64])], [6], {
+          axes: [2],
+          keepdims: 0,
+        }),
+    ],
+  ];
+  for (const [name, head] of cases) {
+    const b = new NetBuilder();
+    const a = b.relu(b.conv(b.input, 6));
+    const y = b.gemm(head(b, a), 3);
+    const [g] = groupsOf(b, [y]);
+    assert.deepEqual(g!.frozenReasons, [], name);
+    assert.deepEqual(
+      g!.consumers.map((c) => [c.opType, c.blockSize]),
+      [["Gemm", 1]],
+      name,
+    );
+    assert.ok(
+      g!.tensors.every((t) => t.channelAxis === 1),
+      `${name}: ${g!.tensors.map((t) => `${t.name}@${t.channelAxis}`)}`,
+    );
+    // The pruned model runs (the Reshape literal 6 shrinks with the channels).
+    const model = b.model([y]);
+    const graph = buildGraph(model);
+    const pruned = applyPlan(graph, findDependencyGroups(graph), {
+      method: "test",
+      groups: [{ groupId: g!.id, keep: [0, 2, 5] }],
+    });
+    const out = await runOrt(encodeModel(pruned.model), inputShape(model, 2));
+    assert.equal(Object.values(out)[0]!.length, 2 * 3, name);
+  }
 });
