@@ -434,7 +434,40 @@ export function findDependencyGroups(graph: Graph, options: GroupOptions = {}): 
     if (axes.has(name)) addFact(name, { type: "output", name });
   }
 
-  return assembleGroups(uf, axes, origins, facts);
+  const groups = assembleGroups(uf, axes, origins, facts);
+  freezeSharedTensors(graph, groups);
+  return groups;
+}
+
+/**
+ * Freeze groups that would edit a constant another node also reads (tied weights, or an exporter that
+ * shares equal initializers without Identity copies): slicing it for one layer would change the other.
+ * Readers that are Identity nodes of a constant are fine, surgery gives them their own initializer.
+ */
+function freezeSharedTensors(graph: Graph, groups: DependencyGroup[]): void {
+  const isConstantIdentity = (n: GraphNode) =>
+    n.opType === "Identity" && n.domain === "" && graph.constants.has(n.outputs[0] ?? "");
+  for (const g of groups) {
+    const edited: [string | undefined, string][] = [
+      ...g.producers.flatMap((p): [string | undefined, string][] => [
+        [p.weight, p.node],
+        [p.bias, p.node],
+      ]),
+      ...g.members.flatMap((m) => m.params.map((q): [string, string] => [q.tensor, m.node])),
+      ...g.consumers.map((c): [string, string] => [c.weight, c.node]),
+      ...g.reshapes.map((r): [string, string] => [r.shapeTensor, r.node]),
+    ];
+    for (const [tensor, node] of edited) {
+      if (tensor === undefined) continue;
+      const other = graph.tensors
+        .get(tensor)
+        ?.consumers.find((n) => n.name !== node && !isConstantIdentity(n));
+      if (other === undefined) continue;
+      const reason = `frozen: tensor "${tensor}" is also read by node "${other.name}" (op ${other.opType}); pruning node "${node}" would change it there too`;
+      if (!g.frozenReasons.includes(reason)) g.frozenReasons.push(reason);
+      g.frozen = true;
+    }
+  }
 }
 
 function assembleGroups(

@@ -328,3 +328,31 @@ test("bug: ops that drop or add trailing axes keep the channels on axis 1 (shuff
     assert.equal(Object.values(out)[0]!.length, 2 * 3, name);
   }
 });
+
+test("bug: a weight read directly by two layers freezes the groups that would edit it, naming the other reader", async () => {
+  // Tied weights: editing "w" for one conv would change the other (no Identity copy to split off).
+  const b = new NetBuilder("x", [3, 6, 6]);
+  const w = b.weight("w", [4, 3, 3, 3]);
+  const conv = (x: string) => b.op("Conv", [x, w], [4, 6, 6], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] });
+  const a = b.relu(conv(b.input));
+  const c = b.relu(conv(b.input));
+  const y = b.add(b.gemm(b.flatten(b.gap(b.conv(a, 5))), 2), b.gemm(b.flatten(b.gap(b.conv(c, 5))), 2));
+  const model = b.model([y]);
+  const graph = buildGraph(model);
+  const groups = findDependencyGroups(graph);
+  const tied = groups.filter((g) => g.producers.some((p) => p.weight === w));
+  assert.equal(tied.length, 2);
+  for (const g of tied) {
+    assert.ok(g.frozen);
+    assert.ok(
+      g.frozenReasons.some((r) => /^frozen: tensor "w\d+" is also read by node "Conv_conv\d+"/.test(r)),
+      g.frozenReasons.join("; "),
+    );
+  }
+  // Every other group still prunes, and the result runs.
+  const plan = groups.filter((g) => !g.frozen).map((g) => ({ groupId: g.id, keep: [0, 1] }));
+  assert.ok(plan.length >= 2);
+  const pruned = applyPlan(graph, groups, { method: "test", groups: plan });
+  const out = await runOrt(encodeModel(pruned.model), inputShape(model, 2));
+  assert.equal(Object.values(out)[0]!.length, 2 * 2);
+});
