@@ -367,9 +367,38 @@ for (const ratio of RATIOS) {
   const p = rows.find((r) => r.ratio === ratio && r.criterion === "l1")!.pruned;
   lines.push(`| ${ratio} | ${cells.join(" | ")} | ${fmt(pct(p.correct))} / ${fmt(p.ware, 3)} |`);
 }
-lines.push("", "Cells: accuracy % / WARE (merged neurons fc1+fc2).", "");
+lines.push("", "Cells: accuracy % / WARE (merged neurons fc1+fc2).");
 
-const markdown = `${lines.join("\n")}\n`;
+/** Pad every Markdown table's columns to a common width, the layout Biome's Markdown formatter keeps. */
+function alignTables(text: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < text.length; ) {
+    if (!text[i]!.startsWith("|")) {
+      out.push(text[i++]!);
+      continue;
+    }
+    const block: string[][] = [];
+    while (i < text.length && text[i]!.startsWith("|"))
+      block.push(
+        text[i++]!.slice(1, -1)
+          .split("|")
+          .map((c) => c.trim()),
+      );
+    const isRule = (cells: string[]) => cells.every((c) => /^-+$/.test(c));
+    const widths = block[0]!.map((_, c) =>
+      Math.max(3, ...block.filter((r) => !isRule(r)).map((r) => [...(r[c] ?? "")].length)),
+    );
+    for (const r of block) {
+      const cells = widths.map((w, c) =>
+        isRule(r) ? "-".repeat(w) : (r[c] ?? "") + " ".repeat(w - [...(r[c] ?? "")].length),
+      );
+      out.push(`| ${cells.join(" | ")} |`);
+    }
+  }
+  return out;
+}
+
+const markdown = `${alignTables(lines).join("\n")}\n`;
 console.log(`\n${markdown}`);
 await writeFile(outFile, markdown);
 console.log(`written to ${outFile}`);
