@@ -18,6 +18,15 @@ export {
   type SizeReport,
 } from "./api.ts";
 export {
+  type FashionMnistOptions,
+  type FashionMnistSplit,
+  fashionMnistDir,
+  type ImageSet,
+  loadFashionMnist,
+  type ReadDataFile,
+} from "./data/fashion-mnist.ts";
+export { readIdx } from "./data/idx.ts";
+export {
   isPrunekitError,
   PrunekitError,
   type PrunekitErrorCode,

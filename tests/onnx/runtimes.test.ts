@@ -1,30 +1,14 @@
 // The ONNX layer in the other runtimes: Deno imports protobufjs (CommonJS) from node_modules, and
 // an esbuild browser bundle contains protobufjs and long.js but nothing from node:.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { build } from "esbuild";
+import { runDenoJson } from "../helpers/runtimes.ts";
 import { readFixture } from "./fixtures.ts";
 
-const root = fileURLToPath(new URL("../../", import.meta.url));
-
 test("Deno 2 decodes, re-encodes byte-identically and loads a fixture", async () => {
-  const denoBin = fileURLToPath(new URL("../../node_modules/.bin/deno", import.meta.url));
-  const { stdout } = await promisify(execFile)(
-    denoBin,
-    [
-      "run",
-      "--no-lock",
-      "--node-modules-dir=manual",
-      "--cached-only",
-      `--allow-read=${root}`,
-      "tests/onnx/deno-main.ts",
-    ],
-    { cwd: root, env: { ...process.env, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" }, timeout: 60_000 },
-  );
-  const report = JSON.parse(stdout.trim().split("\n").at(-1) ?? "{}");
+  const report = await runDenoJson("tests/onnx/deno-main.ts", 60_000);
   assert.deepStrictEqual(report, { byteIdentical: true, nodes: 29, nodesFromFile: 29 });
 });
 

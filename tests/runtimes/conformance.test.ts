@@ -9,32 +9,24 @@
 //   `new URL("../../build/prunekit.wasm", import.meta.url)` in src/wasm/load.ts resolves to
 //   /build/prunekit.wasm, which the server maps to the repo's build/ folder (served as application/wasm).
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
-import { build } from "esbuild";
 import { chromium } from "playwright-core";
 import * as kernels from "../../src/wasm/kernels.ts";
 import { getWasm } from "../../src/wasm/kernels.ts";
+import {
+  bundleForBrowser,
+  CHROMIUM_ARGS,
+  chromiumPath,
+  haveChromium,
+  NO_CHROMIUM,
+  root,
+  runDenoJson,
+} from "../helpers/runtimes.ts";
 import { CASES, type ConformanceReport, NOT_KERNELS, runConformance } from "./conformance-cases.ts";
 import { startStaticServer } from "./static-server.ts";
 
-const root = fileURLToPath(new URL("../../", import.meta.url));
 const casesModule = fileURLToPath(new URL("./conformance-cases.ts", import.meta.url));
-const denoBin = fileURLToPath(new URL("../../node_modules/.bin/deno", import.meta.url));
-const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  "--disable-quic",
-];
 
 const node: ConformanceReport = await runConformance();
 
@@ -81,41 +73,15 @@ test("conformance cases have unique names and produce non-empty, NaN-free output
 });
 
 test("Deno 2 gives the same output bytes as Node (wasm read from the default file: URL)", async () => {
-  const { stdout } = await promisify(execFile)(
-    denoBin,
-    [
-      "run",
-      "--no-lock",
-      "--node-modules-dir=manual",
-      "--cached-only",
-      `--allow-read=${root}`,
-      "tests/runtimes/deno-main.ts",
-    ],
-    { cwd: root, env: { ...process.env, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" }, timeout: 60_000 },
-  );
-  const lastLine = stdout.trim().split("\n").at(-1) ?? "";
-  assertSameAsNode("Deno", JSON.parse(lastLine) as ConformanceReport);
+  assertSameAsNode("Deno", (await runDenoJson("tests/runtimes/deno-main.ts", 60_000)) as ConformanceReport);
 });
 
 test("headless Chromium gives the same output bytes as Node (wasm fetched from the default http: URL)", async (t) => {
-  if (!existsSync(chromiumPath)) {
-    const why = `${chromiumPath} not found: install it (Debian: apt-get install chromium) or set CHROMIUM_PATH`;
-    console.warn(`\n!!! SKIPPING the browser conformance test: ${why}\n`);
-    t.skip(why);
+  if (!haveChromium("the browser conformance test")) {
+    t.skip(NO_CHROMIUM);
     return;
   }
-  const bundle = await build({
-    entryPoints: [casesModule],
-    bundle: true,
-    write: false,
-    format: "esm",
-    platform: "browser",
-    target: "es2022",
-    // load.ts imports node:fs/promises only for file: URLs, which a browser never takes.
-    external: ["node:*"],
-    logLevel: "silent",
-  });
-  const code = bundle.outputFiles[0]!.text;
+  const code = await bundleForBrowser(casesModule);
   const server = await startStaticServer(
     new Map([
       ["/tests/runtimes/conformance.bundle.js", code],
