@@ -60,7 +60,7 @@ function analyse(proto: ModelProto, externalData: ExternalTensorData): Model {
 /** Names of the pruning methods. */
 export type MethodName = "l1" | "l2" | "merge";
 
-/** Options of {@link prune}. Method-specific options are ignored by other methods. */
+/** Options of {@link prune}. Options of another method are refused (INVALID_ARGUMENT), never ignored. */
 export interface PruneOptions {
   /** Which method plans the pruning. */
   method: MethodName;
@@ -188,6 +188,17 @@ export async function prune(model: Model, options: PruneOptions): Promise<PruneR
   const ratio = options.ratio ?? 0.5;
   if (!(ratio >= 0 && ratio <= 1)) {
     throw new PrunekitError("INVALID_ARGUMENT", `ratio must be in [0, 1], got ${options.ratio}`);
+  }
+  if (options.method === "l1" || options.method === "l2") {
+    const mergeOnly = (
+      ["layers", "criterion", "threshold", "lambda", "bnFormula", "merge", "skipUnsafe"] as const
+    ).filter((k) => options[k] !== undefined);
+    if (mergeOnly.length > 0) {
+      throw new PrunekitError(
+        "INVALID_ARGUMENT",
+        `option${mergeOnly.length > 1 ? "s" : ""} ${mergeOnly.join(", ")} apply to method "merge" only, not "${options.method}"`,
+      );
+    }
   }
   let t = now();
   let plan: PrunePlan;

@@ -57,6 +57,8 @@ test("prune validates its options with typed errors", async () => {
     [{ method: "nope" as api.MethodName }, /unknown method "nope"/],
     [{ method: "merge", exclude: ["ghost"] }, /no prunable layer named "ghost"/],
     [{ method: "merge", layers: { ghost: 3 } }, /no prunable layer named "ghost"/],
+    [{ method: "l1", ratio: 0.5, threshold: 0.3 }, /threshold apply to method "merge" only/],
+    [{ method: "l2", bnFormula: "reference", lambda: 0.5 }, /lambda, bnFormula apply to method "merge" only/],
   ];
   for (const [options, message] of bad) {
     await assert.rejects(
