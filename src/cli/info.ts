@@ -25,7 +25,7 @@ export async function infoCommand(argv: string[]): Promise<number> {
   }
   const [path, ...extra] = positionals;
   if (path === undefined || extra.length > 0)
-    throw new PrunekitError("USAGE", `expected one model path\n${HELP}`);
+    throw new PrunekitError("USAGE", "expected exactly one model path (see prunekit info --help)");
   const bytes = await readInputFile(path, "model");
   const model = await loadModel(bytes, { readFile: folderFileReader(dirname(path)) });
   const info = describeModel(model);

@@ -1,17 +1,14 @@
 import type { ProgressEvent } from "../methods/plan.ts";
 
 export type { ProgressEvent };
-/** Turn progress events into a one-line bar on a TTY, or a line per phase otherwise. */
+/** Turn progress events into a one-line bar on a TTY (nothing when stderr is not a terminal). */
 export function progressBar(stream: NodeJS.WriteStream = process.stderr): (e: ProgressEvent) => void {
   let lastPhase = "";
   let lastDraw = 0;
   return (e) => {
     const now = Date.now();
-    if (!stream.isTTY) {
-      if (e.phase !== lastPhase) stream.write(`${e.phase}...\n`);
-      lastPhase = e.phase;
-      return;
-    }
+    // Only a terminal gets a bar: logs and pipes stay clean, so an error is the only line on stderr.
+    if (!stream.isTTY) return;
     const finished = e.total > 0 && e.done >= e.total;
     if (e.phase === lastPhase && !finished && now - lastDraw < 50) return;
     lastDraw = now;

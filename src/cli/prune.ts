@@ -70,7 +70,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   }
   const [input, ...extra] = positionals;
   if (input === undefined || extra.length > 0)
-    throw new PrunekitError("USAGE", `expected one input model path\n${HELP}`);
+    throw new PrunekitError("USAGE", "expected exactly one input model path (see prunekit prune --help)");
   const output = v.output as string | undefined;
   if (output === undefined)
     throw new PrunekitError("USAGE", "missing -o/--output: where should the pruned model go?");

@@ -320,9 +320,13 @@ export async function planMerge(
     if (o.mode === "merge" && !pathIsMergeSafe(group)) {
       const msg = `merge: layer "${name}" (${producer.opType}) cannot be merged: ${unsafeReason(group)} (ALGORITHMS.md §2.6)`;
       if (!o.skipUnsafe)
-        throw new PrunekitError("UNSAFE_MERGE", `${msg}; set skipUnsafe or use mode "prune"`, {
-          node: unsafeNode(group) ?? name,
-        });
+        throw new PrunekitError(
+          "UNSAFE_MERGE",
+          `${msg}; skip such layers with --skip-unsafe (skipUnsafe: true) or prune without merging with --no-merge (merge: false)`,
+          {
+            node: unsafeNode(group) ?? name,
+          },
+        );
       warn(`${msg}; left unpruned`);
       continue;
     }

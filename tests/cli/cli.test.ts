@@ -109,12 +109,17 @@ test("user errors print one line with a code and exit 1, never a stack trace", (
       /--lambda applies to --method merge only/,
     ],
     [["frobnicate"], /USAGE: unknown command/],
+    [
+      ["prune", join(fixtures, "mobilenet_bn.onnx"), "-o", join(dir, "m.onnx"), "--method", "merge"],
+      /UNSAFE_MERGE: .*"[^"]*Clip" \(op Clip\).*--skip-unsafe/,
+    ],
     [["info", input, "--bogus"], /USAGE: .*bogus/],
   ];
   for (const [args, pattern] of cases) {
     const r = cli(...args);
     assert.equal(r.status, 1, `${args.join(" ")}: exit ${r.status}, stderr ${r.stderr}`);
     const lines = r.stderr.trim().split("\n");
+    assert.equal(lines.length, 1, `more than one line on stderr: ${r.stderr}`);
     assert.match(lines[0]!, /^prunekit: [A-Z_]+: /, args.join(" "));
     assert.match(r.stderr, pattern, args.join(" "));
     assert.doesNotMatch(r.stderr, /\n\s+at /, "stack trace printed");
