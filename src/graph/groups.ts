@@ -308,10 +308,19 @@ export function findDependencyGroups(graph: Graph, options: GroupOptions = {}): 
         const xDims = dimsOf(x);
         const expectedAxis = node.opType === "MatMul" && xDims !== undefined ? xDims.length - 1 : 1;
         const gemmRankOk = node.opType !== "Gemm" || xDims === undefined || xDims.length === 2;
+        // Symbolic dims (a dynamic height and width) are inferred as 1: a flatten block size computed from
+        // them is wrong, which the weight's input width reveals. Never slice a weight on a guess.
+        const weightIn = graph.constants.get(w.tensor)?.dims[w.inputAxis];
+        const inferredIn = xDims?.[expectedAxis];
         if (xAxis !== expectedAxis || !gemmRankOk) {
           addFact(x, {
             type: "freeze",
             reason: `frozen: node "${node.name}" (op ${node.opType}) reads channels along axis ${expectedAxis} but they are on axis ${xAxis}`,
+          });
+        } else if (weightIn !== undefined && inferredIn !== undefined && weightIn !== inferredIn) {
+          addFact(x, {
+            type: "freeze",
+            reason: `frozen: node "${node.name}" (op ${node.opType}) has a weight for ${weightIn} input features, but "${x}" was inferred with ${inferredIn} (symbolic dims are taken as 1); export with a fixed input size to prune these channels`,
           });
         } else {
           addFact(x, {

@@ -343,7 +343,7 @@ test("bug: a weight read directly by two layers freezes the groups that would ed
   const tied = groups.filter((g) => g.producers.some((p) => p.weight === w));
   assert.equal(tied.length, 2);
   for (const g of tied) {
-    assert.ok(g.frozen);
+    assert.ok(g.frozen, `group ${g.id} is frozen`);
     assert.ok(
       g.frozenReasons.some((r) => /^frozen: tensor "w\d+" is also read by node "Conv_conv\d+"/.test(r)),
       g.frozenReasons.join("; "),
@@ -355,4 +355,34 @@ test("bug: a weight read directly by two layers freezes the groups that would ed
   const pruned = applyPlan(graph, groups, { method: "test", groups: plan });
   const out = await runOrt(encodeModel(pruned.model), inputShape(model, 2));
   assert.equal(Object.values(out)[0]!.length, 2 * 2);
+});
+
+test("bug: a Flatten whose spatial size comes from symbolic height/width freezes its group instead of slicing the fc wrongly", async () => {
+  // Exported with dynamic H and W: shape inference takes them as 1, so the flatten block size (H*W = 16
+  // at run time) is not known. The fc's weight says 5*16 = 80 features; pruning must not guess.
+  const b = new NetBuilder("x", [3, 8, 8]);
+  const a = b.relu(b.conv(b.input, 4));
+  const c = b.relu(b.conv(b.maxpool(a), 5));
+  const y = b.gemm(b.flatten(c), 3);
+  const built = b.model([y]);
+  const dim = built.graph!.input[0]!.type!.tensorType!.shape!.dim;
+  dim[2] = { dimParam: "height" };
+  dim[3] = { dimParam: "width" };
+  const graph = buildGraph(built);
+  const groups = findDependencyGroups(graph);
+  const last = groups.find((g) => g.channels === 5)!;
+  assert.ok(last.frozen, "the group read through the flatten is frozen");
+  assert.ok(
+    last.frozenReasons.some((r) =>
+      /^frozen: node "Gemm_\w+" \(op Gemm\) has a weight for 80 input features, but "flatten\d+" was inferred with \d+ \(symbolic dims are taken as 1\); export with a fixed input size/.test(
+        r,
+      ),
+    ),
+    last.frozenReasons.join("; "),
+  );
+  const first = groups.find((g) => g.channels === 4)!;
+  assert.ok(!first.frozen, first.frozenReasons.join("; "));
+  const pruned = applyPlan(graph, groups, { method: "test", groups: [{ groupId: first.id, keep: [1, 3] }] });
+  const out = await runOrt(encodeModel(pruned.model), { name: "x", shape: [2, 3, 8, 8] });
+  assert.equal(Object.values(out)[0]!.length, 2 * 3);
 });
