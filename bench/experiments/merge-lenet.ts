@@ -4,7 +4,10 @@
 // by the library (`prune(await loadModel(bytes), …)`) and run by onnxruntime-node on the FULL 10 000
 // test images; WARE (§2.8) compares its logits with the original model's.
 //
-//   node --import tsx bench/experiments/merge-lenet.ts [--data DIR] [--out FILE] [--batch N]
+//   node --import tsx bench/experiments/merge-lenet.ts [--model FILE] [--data DIR] [--out FILE] [--batch N]
+//
+// --model names a fixture in tests/fixtures/ (default lenet300.onnx; lenet300_ref.onnx is the model
+// trained with the paper's recipe); its input preprocessing is read from tests/fixtures/manifest.json.
 //
 // --data defaults to $PRUNEKIT_FASHION_MNIST_DIR, else Debian's dataset-fashion-mnist location.
 // --out defaults to bench/experiments/merge-lenet.md. Never part of `npm test` (about a minute).
@@ -33,13 +36,23 @@ import { correctCount, ortLogits } from "../../tests/e2e/ort-eval.ts";
 
 const { values: flags } = parseArgs({
   options: {
+    model: { type: "string" },
     data: { type: "string" },
     out: { type: "string" },
     batch: { type: "string" },
   },
 });
 const dataDir = fashionMnistDir(process.env, flags.data);
-const outFile = flags.out ?? new URL("./merge-lenet.md", import.meta.url).pathname;
+const modelName = flags.model ?? "lenet300.onnx";
+const manifest = JSON.parse(
+  await readFile(new URL("../../tests/fixtures/manifest.json", import.meta.url), "utf8"),
+);
+const entry = manifest.models[modelName];
+if (entry === undefined) throw new Error(`--model: tests/fixtures/manifest.json has no entry "${modelName}"`);
+const normalize: { mean: number; std: number } | undefined = entry.trained?.normalize;
+const defaultOut =
+  modelName === "lenet300.onnx" ? "merge-lenet.md" : `merge-${modelName.replace(/\.onnx$/, "")}.md`;
+const outFile = flags.out ?? new URL(`./${defaultOut}`, import.meta.url).pathname;
 const batch = Number(flags.batch ?? "1000");
 
 const RATIOS = [0.5, 0.6, 0.7, 0.8];
@@ -56,9 +69,12 @@ const PAPER_BASELINE = 89.8;
 const SWEEP_THRESHOLDS = [0.45, 0.55, 0.65, 0.75, 0.85, 0.95];
 
 const readBytes = async (p: string | URL) => new Uint8Array(await readFile(p));
-const modelUrl = new URL("../../tests/fixtures/lenet300.onnx", import.meta.url);
+const modelUrl = new URL(`../../tests/fixtures/${modelName}`, import.meta.url);
 const original = await readBytes(modelUrl);
-const test = await loadFashionMnist({ dir: dataDir, split: "test" }, readBytes);
+const test = await loadFashionMnist(
+  normalize ? { dir: dataDir, split: "test", normalize } : { dir: dataDir, split: "test" },
+  readBytes,
+);
 const pct = (correct: number) => (100 * correct) / test.count;
 const fmt = (x: number, digits = 2) => x.toFixed(digits);
 
@@ -272,15 +288,15 @@ const totalSkipped = rows.reduce((s, r) => s + r.pruned.skipped + r.merged.skipp
 const lines: string[] = [];
 lines.push("## Neuron Merging on LeNet-300-100 / Fashion-MNIST (no fine-tuning)", "");
 lines.push(
-  `Measured ${date}: \`tests/fixtures/lenet300.onnx\` (sha256 ${sha}…), all ${test.count} Fashion-MNIST test images ` +
-    "(`t10k-*-idx3/idx1-ubyte.gz` of Debian's dataset-fashion-mnist, x = pixel/255, read by `loadFashionMnist`), " +
+  `Measured ${date}: \`tests/fixtures/${modelName}\` (sha256 ${sha}…), all ${test.count} Fashion-MNIST test images ` +
+    `(\`t10k-*-idx3/idx1-ubyte.gz\` of Debian's dataset-fashion-mnist, x = ${normalize ? `(pixel/255 − ${normalize.mean})/${normalize.std}` : "pixel/255"}, read by \`loadFashionMnist\`), ` +
     `pruned/merged files written by prunekit's \`prune(await loadModel(bytes), { method: "merge", ratio, criterion, threshold: ${THRESHOLD}, rounding: "round", merge })\` ` +
     `and run by onnxruntime-node ${ort.env.versions.node} (CPU, 1 thread, batch ${batch}) under Node ${process.version} on ${os.cpus().length} cores ` +
-    "(`node --import tsx bench/experiments/merge-lenet.ts`).",
+    `(\`node --import tsx bench/experiments/merge-lenet.ts --model ${modelName}\`).`,
   "",
 );
 lines.push(
-  `Baseline: **${fmt(pct(baseCorrect))} %** (${baseCorrect}/${test.count}; the manifest's PyTorch value is 8892/10000). ` +
+  `Baseline: **${fmt(pct(baseCorrect))} %** (${baseCorrect}/${test.count}; the manifest's PyTorch value is ${entry.trained?.testCorrect}/${entry.trained?.testTotal}). ` +
     "Both hidden layers are pruned at the same ratio, P = round(N·(1 − r)) in float64, the bias is part of every filter vector (§2.3, §2.4, §2.7). " +
     `WARE (§2.8) is over all ${test.count} × 10 logits of the original vs the compressed model, w_i = 1, zero policy **skip** ` +
     `(terms with y = 0 left out, normaliser M·N kept); ${totalSkipped} terms were skipped in the whole table (no original logit is exactly 0).`,
