@@ -34,8 +34,12 @@ const NR = 8;
 const KC = 512;
 /** Rows of an A block: MC x KC floats (at most 480 KB) stay in L2. */
 const MC = 240;
-/** Columns of a B block: KC x NC floats (at most 4 MB) are reused from L3 by every A block. */
-const NC = 2048;
+/**
+ * Columns of a B block: the packed KC x NC block (at most 1 MB) stays in the 2 MB L2 while every A
+ * block sweeps it. 2048 (up to 4 MB, streamed back from L3) cost ~15% on small-m shapes such as
+ * im2col convolutions (m = 64, n = 1024..65536, k = 576), where nothing else amortises that trip.
+ */
+const NC = 512;
 
 /** Balanced block length: split `total` into ceil(total/maxBlock) near-equal blocks, rounded up to `multiple`. */
 function blockLen(total: i32, maxBlock: i32, multiple: i32): i32 {
@@ -147,24 +151,27 @@ export function packPanelsB(
   const ldbBytes = (<usize>ldb) << 2;
   const panelBytes = <usize>kc * (NR * 4);
   if (!transB) {
-    // B is k x n: the NR values of one p are contiguous. Two panels are packed together so that
-    // each 64-byte line of B is read once, whole (with a power-of-two ldb, walking one 32-byte
-    // panel at a time down the rows evicts the line before its other half is used).
+    // B is k x n: the NR values of one p are contiguous. Walk B row by row (p outer), so B is read
+    // as one sequential stream that the hardware prefetcher follows; the writes go to nc/NR panel
+    // streams that advance NR floats per row and stay in L1. (Walking one panel at a time down the
+    // rows strides a whole row per load, often a page, and no prefetcher follows that.)
     const cols = min(nc, n - j0);
     const fullPanels = cols / NR;
-    let jp = 0;
-    for (; jp + 2 <= fullPanels; jp += 2) {
-      let src = bPtr + <usize>p0 * ldbBytes + ((<usize>(j0 + jp * NR)) << 2);
-      let dst = bpPtr + <usize>jp * panelBytes;
-      for (let p = 0; p < kc; p++) {
+    let rowSrc = bPtr + <usize>p0 * ldbBytes + ((<usize>j0) << 2);
+    let rowDst = bpPtr;
+    for (let p = 0; p < kc; p++) {
+      let src = rowSrc;
+      let dst = rowDst;
+      for (let jp = 0; jp < fullPanels; jp++) {
         v128.store(dst, v128.load(src));
         v128.store(dst, v128.load(src, 16), 16);
-        v128.store(dst + panelBytes, v128.load(src, 32));
-        v128.store(dst + panelBytes, v128.load(src, 48), 16);
-        src += ldbBytes;
-        dst += NR * 4;
+        src += NR * 4;
+        dst += panelBytes;
       }
+      rowSrc += ldbBytes;
+      rowDst += NR * 4;
     }
+    let jp = fullPanels;
     for (; jp * NR < nc; jp++) {
       const valid = min(NR, cols - jp * NR);
       let src = bPtr + <usize>p0 * ldbBytes + ((<usize>(j0 + jp * NR)) << 2);

@@ -46,8 +46,8 @@ describe("gemm packing", () => {
     }
   });
 
-  it("packs B (k x n) into 8-column panels, in pairs and singly, zero-padded past column n", () => {
-    // B is 3 x 19 (ldb 19): B[p, j] = 19*p + j + 1. Columns 0..18 -> 3 panels (a pair, then a ragged one).
+  it("packs B (k x n) into 8-column panels, row by row, zero-padded past column n", () => {
+    // B is 3 x 19 (ldb 19): B[p, j] = 19*p + j + 1. Columns 0..18 -> 3 panels (two full, then a ragged one).
     const b = memory.data(3 * 19 * 4);
     fillIota(b, 3 * 19);
     const bp = memory.data(24 * 3 * 4);
@@ -58,6 +58,25 @@ describe("gemm packing", () => {
           const j = panel * 8 + c;
           const v: i32 = 19 * p + j + 1;
           const want: f32 = j < 19 ? <f32>v : 0;
+          expect(at(bp, (panel * 3 + p) * 8 + c)).toBe(want);
+        }
+      }
+    }
+  });
+
+  it("packs a block of B (k x n) from an offset row and column, with ldb > n", () => {
+    // B is 6 x 21 stored with ldb 23: B[p, j] = 23*p + j + 1. Pack rows 2..4 and columns 3..20
+    // (n = 21, j0 = 3, nc = 24: two full panels and one with 2 valid columns).
+    const b = memory.data(6 * 23 * 4);
+    fillIota(b, 6 * 23);
+    const bp = memory.data(24 * 3 * 4);
+    packPanelsB(false, b, 23, 21, 3, 24, 2, 3, bp);
+    for (let panel = 0; panel < 3; panel++) {
+      for (let p = 0; p < 3; p++) {
+        for (let c = 0; c < 8; c++) {
+          const j = 3 + panel * 8 + c;
+          const v: i32 = 23 * (2 + p) + j + 1;
+          const want: f32 = j < 21 ? <f32>v : 0;
           expect(at(bp, (panel * 3 + p) * 8 + c)).toBe(want);
         }
       }
