@@ -64,3 +64,40 @@ export function correctCount(logits: Float32Array, classes: number, labels: Uint
   }
   return correct;
 }
+
+/** One batch of named outputs, as {@link ortOutputs} hands them over. */
+export interface OrtBatchOutput {
+  dims: number[];
+  data: Float32Array;
+}
+
+/**
+ * Run a single-input model with onnxruntime-node over every image of `set`, `batch` images at a time
+ * (input `[batch, 1, height, width]`), and pass the requested outputs of each batch to `onBatch`
+ * (e.g. intermediate activations added as graph outputs; too large to keep for a whole set).
+ */
+export async function ortOutputs(
+  bytes: Uint8Array,
+  set: ImageSet,
+  names: string[],
+  batch: number,
+  onBatch: (outputs: OrtBatchOutput[], start: number) => void,
+): Promise<void> {
+  const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+  try {
+    const inputName = session.inputNames[0]!;
+    const pixels = set.height * set.width;
+    for (let start = 0; start < set.count; start += batch) {
+      const b = Math.min(batch, set.count - start);
+      const x = set.images.subarray(start * pixels, (start + b) * pixels);
+      const feeds = { [inputName]: new ort.Tensor("float32", x, [b, 1, set.height, set.width]) };
+      const out = await session.run(feeds, names);
+      onBatch(
+        names.map((n) => ({ dims: out[n]!.dims.map(Number), data: out[n]!.data as Float32Array })),
+        start,
+      );
+    }
+  } finally {
+    await session.release();
+  }
+}
