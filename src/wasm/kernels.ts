@@ -148,7 +148,7 @@ const GEMM_MR = 4;
 const GEMM_NR = 8;
 const GEMM_KC = 512;
 const GEMM_MC = 240;
-const GEMM_NC = 512;
+const GEMM_NC = 384;
 
 function gemmBlockLen(total: number, maxBlock: number, multiple: number): number {
   if (total <= 0) return 0;
@@ -159,7 +159,7 @@ function gemmBlockLen(total: number, maxBlock: number, multiple: number): number
 
 /**
  * Scratch elements (f32) that a GEMM of these sizes needs, whatever the transposes:
- * MR*NR + kc*nc + mc*kc with the kernel's balanced block sizes (kc <= 512, nc <= 512, mc <= 240).
+ * MR*NR + kc*nc + mc*kc with the kernel's balanced block sizes (kc <= 512, nc <= 384, mc <= 240).
  * @param m rows of C. @param n columns of C. @param k reduction length.
  */
 export function gemmScratchLen(m: number, n: number, k: number): number {

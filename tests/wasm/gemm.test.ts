@@ -126,7 +126,7 @@ test("gemm with beta 1 accumulates onto C", () => {
 });
 
 test("gemm matches the reference across K, M and N block edges", () => {
-  // k > 512 splits K into slices (C accumulates across them), m > 240 splits M, n > 512 splits N
+  // k > 512 splits K into slices (C accumulates across them), m > 240 splits M, n > 384 splits N
   // (1037 and 523 also leave a partial NR panel at the end of the last N block).
   for (const [m, n, k] of [
     [241, 9, 513],
