@@ -210,6 +210,52 @@ test("cosineSimilarityCross matches the reference and the square kernel", () => 
   );
 });
 
+test("cosine kernels on long rows (cache-blocked path: several column chunks, ragged edges)", () => {
+  // Rows of >= 8192 floats take the blocked path (4096-column chunks, 32 x 64 row blocks); up to
+  // 37 x 67 rows and 8192..12999 columns cross row-block, chunk and tile edges and the scalar tail.
+  // Some rows are zero, copies or scaled copies of row 0.
+  const longCase = fc.record({
+    xRows: fc.integer({ min: 1, max: 37 }),
+    yRows: fc.integer({ min: 1, max: 67 }),
+    cols: fc.integer({ min: 8192, max: 12999 }),
+    seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+    kinds: fc.array(fc.integer({ min: 0, max: 5 }), { minLength: 67, maxLength: 67 }),
+  });
+  fc.assert(
+    fc.property(longCase, ({ xRows, yRows, cols, seed, kinds }) => {
+      const y = seededFloats(seed, yRows * cols);
+      for (let r = 1; r < yRows; r++) {
+        const row = y.subarray(r * cols, (r + 1) * cols);
+        if (kinds[r] === 0) row.fill(0);
+        else if (kinds[r] === 1) row.set(y.subarray(0, cols));
+        else if (kinds[r] === 2) row.set(y.subarray(0, cols).map((v) => v * 0.5));
+      }
+      const x = y.slice(0, Math.min(xRows, yRows) * cols);
+      const xr = x.length / cols;
+      const cross = cosineSimilarityCross(w, x, y, xr, yRows, cols);
+      assertClose(cross, reference.distanceCosineCross(x, y, xr, yRows, cols), { reductionLen: cols });
+      for (const v of cross) assert.ok(v >= -1 && v <= 1);
+      const square = cosineSimilarity(w, y, yRows, cols);
+      assertSymmetric(square, yRows);
+      for (let i = 0; i < yRows; i++) {
+        const isZero = kinds[i] === 0 && i > 0;
+        assert.ok(square[i * yRows + i] === (isZero ? 0 : 1), `diagonal ${i}`);
+        for (let j = 0; j < yRows; j++) {
+          if (isZero || (kinds[j] === 0 && j > 0)) assert.ok(square[i * yRows + j] === 0, `(${i}, ${j})`);
+        }
+      }
+      // x is the first rows of y: off the diagonal the cross kernel gives the square kernel's bits.
+      for (let i = 0; i < xr; i++) {
+        for (let j = 0; j < yRows; j++) {
+          if (i !== j) assert.ok(Object.is(cross[i * yRows + j], square[i * yRows + j]), `(${i}, ${j})`);
+        }
+      }
+      return true;
+    }),
+    { numRuns: 8 },
+  );
+});
+
 test("distance kernels give identical bits on a fixed larger input", () => {
   // 37 x 150 crosses every tile edge; run twice to check that nothing depends on arena state.
   const x = seededFloats(7, 37 * 150);
