@@ -26,14 +26,16 @@ export async function ortLogits(bytes: Uint8Array, set: ImageSet, batch = 1000):
   try {
     const inputName = session.inputNames[0]!;
     const outputName = session.outputNames[0]!;
-    const pixels = set.height * set.width;
+    // Channels follow from the image buffer's size (1 for Fashion-MNIST, 3 for CIFAR-shaped inputs).
+    const channels = set.images.length / (set.count * set.height * set.width);
+    const pixels = channels * set.height * set.width;
     let logits = new Float32Array(0);
     let classes = 0;
     let firstOutputDims: number[] = [];
     for (let start = 0; start < set.count; start += batch) {
       const b = Math.min(batch, set.count - start);
       const x = set.images.subarray(start * pixels, (start + b) * pixels);
-      const feeds = { [inputName]: new ort.Tensor("float32", x, [b, 1, set.height, set.width]) };
+      const feeds = { [inputName]: new ort.Tensor("float32", x, [b, channels, set.height, set.width]) };
       const out = (await session.run(feeds))[outputName]!;
       if (start === 0) {
         firstOutputDims = out.dims.map(Number);
