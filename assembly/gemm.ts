@@ -234,6 +234,18 @@ export function packPanelsB(
 }
 
 /**
+ * c + a * b per lane. The default (baseline SIMD128) build rounds the product, then the sum: the
+ * same bits in every runtime. The opt-in relaxed build (`--enable relaxed-simd`, build/prunekit.relaxed.wasm)
+ * uses f32x4.relaxed_madd, which the engine may fuse into one FMA (one rounding) or not, depending on
+ * the CPU: faster where FMA exists, and no longer bit-identical across machines. Binaryen inlines it
+ * at -O3 (checked in the release .wat: the micro-kernel has no calls).
+ */
+function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(c, f32x4.mul(a, b));
+}
+
+/**
  * The MR x NR micro-kernel: acc = sum_p apanel[p] (outer) bpanel[p] over kc steps, then
  * C = alpha*acc (loadC false) or C = alpha*acc + beta*C (loadC true), for a full 4 x 8 tile at cPtr
  * with row stride ldcBytes.
@@ -262,17 +274,17 @@ function microKernel(
     const b0 = v128.load(bp);
     const b1 = v128.load(bp, 16);
     let a = v128.load32_splat(ap);
-    c00 = f32x4.add(c00, f32x4.mul(a, b0));
-    c01 = f32x4.add(c01, f32x4.mul(a, b1));
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
     a = v128.load32_splat(ap, 4);
-    c10 = f32x4.add(c10, f32x4.mul(a, b0));
-    c11 = f32x4.add(c11, f32x4.mul(a, b1));
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
     a = v128.load32_splat(ap, 8);
-    c20 = f32x4.add(c20, f32x4.mul(a, b0));
-    c21 = f32x4.add(c21, f32x4.mul(a, b1));
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
     a = v128.load32_splat(ap, 12);
-    c30 = f32x4.add(c30, f32x4.mul(a, b0));
-    c31 = f32x4.add(c31, f32x4.mul(a, b1));
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
     ap += MR * 4;
     bp += NR * 4;
   }

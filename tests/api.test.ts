@@ -12,6 +12,7 @@ const PUBLIC_VALUES = [
   "PrunekitError",
   "applyPlan",
   "buildGraph",
+  "createWasm",
   "decodeModel",
   "describeModel",
   "encodeModel",
@@ -28,6 +29,7 @@ const PUBLIC_VALUES = [
   "planMerge",
   "prune",
   "readIdx",
+  "relaxedSimdSupported",
   "ware",
 ];
 

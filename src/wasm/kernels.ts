@@ -1,11 +1,21 @@
 import { PrunekitError } from "../errors.ts";
 import { Arena, type Buf } from "./arena.ts";
-import { heapBase, loadWasm, type WasmExports, type WasmSource } from "./load.ts";
+import {
+  heapBase,
+  instantiateWasm,
+  loadWasm,
+  resolveSimdLevel,
+  type SimdLevel,
+  type WasmExports,
+  type WasmSource,
+} from "./load.ts";
 
 /** The loaded module and its one arena. */
 export interface Wasm {
   readonly exports: WasmExports;
   readonly arena: Arena;
+  /** The instruction set of this instance: `baseline` (deterministic) or `relaxed` (opt-in, faster). */
+  readonly simd: SimdLevel;
 }
 
 let memo: Promise<Wasm> | undefined;
@@ -21,12 +31,39 @@ export function getWasm(source?: WasmSource): Promise<Wasm> {
     memo = loadWasm(source).then((exports) => ({
       exports,
       arena: new Arena(exports.memory, heapBase(exports)),
+      simd: "baseline" as const,
     }));
     memo.catch(() => {
       memo = undefined;
     });
   }
   return memo;
+}
+
+/** Options for `createWasm`. */
+export interface CreateWasmOptions {
+  /** Module bytes or URL; by default the build next to the library (see `instantiateWasm`). */
+  source?: WasmSource;
+  /**
+   * `baseline` (default; bit-identical everywhere), `relaxed` (the FMA build; throws
+   * `WASM_LOAD_FAILED` where the runtime lacks relaxed SIMD) or `auto` (relaxed where supported).
+   */
+  simd?: SimdLevel | "auto";
+}
+
+/**
+ * A private module instance with its own memory and arena, not shared with `getWasm`. Use it to opt
+ * in to the relaxed-SIMD build: every kernel wrapper takes the returned `Wasm`.
+ *
+ * @throws PrunekitError `WASM_LOAD_FAILED`, or `INVALID_ARGUMENT` on an unknown `simd` value.
+ * @example
+ * const fast = await createWasm({ simd: "auto" });
+ * const c = gemm(fast, { m, n, k }, a, b); // fast.simd tells which build ran
+ */
+export async function createWasm(options: CreateWasmOptions = {}): Promise<Wasm> {
+  const simd = resolveSimdLevel(options.simd);
+  const exports = await instantiateWasm(options.source, { simd });
+  return { exports, arena: new Arena(exports.memory, heapBase(exports)), simd };
 }
 
 type KernelFn = (...args: number[]) => number | undefined;

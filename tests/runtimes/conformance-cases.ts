@@ -12,6 +12,7 @@
 import {
   cosineSimilarity,
   cosineSimilarityCross,
+  createWasm,
   type GemmSpec,
   gemm,
   getWasm,
@@ -33,6 +34,8 @@ import {
   topK,
   type Wasm,
 } from "../../src/wasm/kernels.ts";
+import { relaxedSimdSupported } from "../../src/wasm/load.ts";
+import * as gemmReference from "../../src/wasm/reference/gemm.ts";
 import { seededFloats } from "../helpers/arbitraries.ts";
 
 /** Any output a kernel wrapper returns; its bytes are hashed in platform (little-endian) order. */
@@ -62,10 +65,47 @@ export interface ConformanceReport {
   /** Sorted names of the module's own function exports (not the loader's `__` helpers). */
   readonly wasmFunctions: readonly string[];
   readonly results: readonly ConformanceResult[];
+  /**
+   * The opt-in relaxed-SIMD build in this runtime: whether feature detection found relaxed SIMD, and
+   * if so which build `createWasm({ simd: "auto" })` loaded (through the default URL) and how far
+   * its GEMM is from the f64 reference (relative to the largest |C|). Not compared across runtimes:
+   * relaxed results may legitimately differ.
+   */
+  readonly relaxed: {
+    readonly supported: boolean;
+    readonly simd?: string;
+    readonly gemmMaxRelError?: number;
+  };
 }
 
 /** Exports of src/wasm/kernels.ts that are plumbing, not kernels, and need no case. */
-export const NOT_KERNELS: readonly string[] = ["getWasm", "kernel", "checkSize", "checkLength", "withArena"];
+export const NOT_KERNELS: readonly string[] = [
+  "getWasm",
+  "createWasm",
+  "kernel",
+  "checkSize",
+  "checkLength",
+  "withArena",
+];
+
+/** Load the relaxed build where the runtime has relaxed SIMD and check one ragged GEMM against the reference. */
+async function relaxedReport(): Promise<ConformanceReport["relaxed"]> {
+  const supported = relaxedSimdSupported();
+  if (!supported) return { supported };
+  const w = await createWasm({ simd: "auto" });
+  const [m, n, k] = [37, 29, 61];
+  const a = seededFloats(71, m * k);
+  const b = seededFloats(72, k * n);
+  const c = seededFloats(73, m * n);
+  const spec = { transA: false, transB: true, m, n, k, alpha: 0.5, beta: 2, lda: k, ldb: k, ldc: n };
+  const got = gemm(w, spec, a, b, c);
+  const want = gemmReference.gemm(spec, a, b, c);
+  let scale = 0;
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) scale = Math.max(scale, Math.abs(want[i]!));
+  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!) / scale);
+  return { supported, simd: w.simd, gemmMaxRelError: worst };
+}
 
 /**
  * Values that stress rounding without producing NaN (whose bit pattern WebAssembly leaves
@@ -422,5 +462,5 @@ export async function runConformance(): Promise<ConformanceReport> {
     const { byteLength, sha256 } = await digest(Array.isArray(out) ? out : [out]);
     results.push({ name: c.name, byteLength, sha256 });
   }
-  return { wasmFunctions, results };
+  return { wasmFunctions, results, relaxed: await relaxedReport() };
 }

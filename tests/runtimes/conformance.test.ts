@@ -30,6 +30,18 @@ const casesModule = fileURLToPath(new URL("./conformance-cases.ts", import.meta.
 
 const node: ConformanceReport = await runConformance();
 
+/** Runtimes with relaxed SIMD on by default must detect it and load a working relaxed build. */
+function assertRelaxedWorks(runtime: string, report: ConformanceReport): void {
+  assert.equal(report.relaxed.supported, true, `${runtime} should have relaxed SIMD without flags`);
+  assert.equal(
+    report.relaxed.simd,
+    "relaxed",
+    `${runtime}: createWasm({ simd: "auto" }) did not pick relaxed`,
+  );
+  const err = report.relaxed.gemmMaxRelError;
+  assert.ok(err !== undefined && err < 1e-5, `${runtime}: relaxed GEMM is off the reference by ${err}`);
+}
+
 /** Assert that `other` computed exactly what Node did, naming the first case that differs. */
 function assertSameAsNode(runtime: string, other: ConformanceReport): void {
   assert.deepEqual(other.wasmFunctions, node.wasmFunctions, `${runtime} loaded a module with other exports`);
@@ -73,7 +85,9 @@ test("conformance cases have unique names and produce non-empty, NaN-free output
 });
 
 test("Deno 2 gives the same output bytes as Node (wasm read from the default file: URL)", async () => {
-  assertSameAsNode("Deno", (await runDenoJson("tests/runtimes/deno-main.ts", 60_000)) as ConformanceReport);
+  const report = (await runDenoJson("tests/runtimes/deno-main.ts", 60_000)) as ConformanceReport;
+  assertSameAsNode("Deno", report);
+  assertRelaxedWorks("Deno", report);
 });
 
 test("headless Chromium gives the same output bytes as Node (wasm fetched from the default http: URL)", async (t) => {
@@ -102,6 +116,11 @@ test("headless Chromium gives the same output bytes as Node (wasm fetched from t
     assert.deepEqual(pageErrors, [], "the page reported errors");
     assert.ok(server.requests.includes("200 /build/prunekit.wasm"), `wasm not fetched: ${server.requests}`);
     assertSameAsNode("Chromium", report as ConformanceReport);
+    assertRelaxedWorks("Chromium", report as ConformanceReport);
+    assert.ok(
+      server.requests.includes("200 /build/prunekit.relaxed.wasm"),
+      `relaxed wasm not fetched: ${server.requests}`,
+    );
   } finally {
     await browser.close();
     await server.close();
