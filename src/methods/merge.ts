@@ -3,13 +3,8 @@
 import { PrunekitError } from "../errors.ts";
 import { type DependencyGroup, type GroupProducer, isInner, pathIsMergeSafe } from "../graph/groups.ts";
 import { attrFloat, type Graph } from "../graph/ir.ts";
-import {
-  type ExternalTensorData,
-  type Float32Scratch,
-  newFloat32Scratch,
-  readFloat32,
-  readFloat32Scratch,
-} from "../onnx/tensor.ts";
+import { type FilterScratch, producerFilters } from "../graph/weights.ts";
+import { type ExternalTensorData, newFloat32Scratch, readFloat32 } from "../onnx/tensor.ts";
 import { type MergeBnFormula, type MergeBnParams, mergePartners, type Wasm } from "../wasm/kernels.ts";
 import { type Criterion, type KeptRounding, keptCount, selectKept } from "./criteria.ts";
 import type { ChannelMerge, GroupPlan, MethodContext, PrunePlan } from "./plan.ts";
@@ -300,7 +295,7 @@ export async function planMerge(
   const seen = new Set<string>();
   const plans: GroupPlan[] = [];
   // Each layer's weights are read into the same memory (decomposeLayer only reads them during its call).
-  const scratch = newFloat32Scratch();
+  const scratch: FilterScratch = { input: newFloat32Scratch(), output: newFloat32Scratch() };
   for (let gi = 0; gi < groups.length; gi++) {
     const group = groups[gi]!;
     ctx.onProgress?.({ phase: "decomposition", done: gi, total: groups.length });
@@ -462,42 +457,32 @@ function unsafeReason(g: DependencyGroup): string {
 }
 
 /**
- * The producer's filters as an N x D matrix (one row per output channel: OIHW rows for Conv, rows of
- * W for Gemm transB=1, columns for Gemm transB=0 and MatMul [in, out]), its bias, and the BN right after
- * it (§2.5), sliced to the group's channels. `weights` may be a view of `scratch`.
+ * The producer's filters as an N x D matrix (graph/weights.ts producerFilters: one row per output
+ * channel), its bias, and the BN right after it (§2.5), sliced to the group's channels. `weights` may
+ * be a view of `scratch`.
  */
 function readLayer(
   graph: Graph,
   group: DependencyGroup,
   producer: GroupProducer,
   external: ExternalTensorData | undefined,
-  scratch: Float32Scratch,
+  scratch: FilterScratch,
 ): { weights: Float32Array; filters: number; bias?: Float32Array; bn?: MergeBnParams } {
   const n = group.channels;
-  const tensor = constant(graph, producer.weight, producer.node);
-  const raw = readFloat32Scratch(tensor, external, scratch);
-  const dims = tensor.dims;
-  const axis = producer.outputAxis;
-  if (dims[axis] !== n || (axis !== 0 && dims.length !== 2)) {
+  const filters = producerFilters(graph, producer, external, scratch);
+  if (filters.rows !== n) {
+    const dims = graph.constants.get(producer.weight)?.dims ?? [];
     throw new PrunekitError(
       "ONNX_UNSUPPORTED",
-      `${producer.opType} "${producer.node}": weight "${producer.weight}" has dims [${dims.join(", ")}], expected ${n} output channels on axis ${axis}${axis !== 0 ? " of a 2-D matrix" : ""}`,
+      `${producer.opType} "${producer.node}": weight "${producer.weight}" has dims [${dims.join(", ")}], expected ${n} output channels on axis ${producer.outputAxis}`,
       { node: producer.node, tensor: producer.weight },
     );
   }
-  let weights: Float32Array;
-  if (axis === 0) weights = raw;
-  else {
-    // [in, out] -> out rows of `in` values.
-    const din = dims[0]!;
-    weights = new Float32Array(n * din);
-    for (let i = 0; i < din; i++) for (let j = 0; j < n; j++) weights[j * din + i] = raw[i * n + j]!;
-  }
   const out: { weights: Float32Array; filters: number; bias?: Float32Array; bn?: MergeBnParams } = {
-    weights,
+    weights: filters.data,
     filters: n,
   };
-  if (producer.bias !== undefined) out.bias = readVector(graph, producer.bias, producer.node, n, 0, external);
+  if (filters.bias !== undefined) out.bias = filters.bias;
   const bnMember = group.members.find(
     (m) => m.opType === "BatchNormalization" && m.follows === producer.node,
   );
