@@ -1,6 +1,7 @@
 // Shared steps of every pruning method: how many filters to keep, and which (ALGORITHMS.md §2.3).
 import { PrunekitError } from "../errors.ts";
 import { pairwiseSqEuclidean, rowReduce, type Wasm } from "../wasm/kernels.ts";
+import { type FilterVectors, filterVectorNorms } from "../wasm/merge-kernels.ts";
 
 /**
  * Filter-importance criterion (ALGORITHMS.md §2.3):
@@ -167,13 +168,56 @@ export function selectKept(
   d: number,
   count: number,
 ): number[] {
+  checkKeptCount(count, n);
+  return topIndices(filterScores(wasm, criterion, vectors, n, d), count);
+}
+
+function checkKeptCount(count: number, n: number): void {
   if (!Number.isInteger(count) || count < 1 || count > n) {
     throw new PrunekitError(
       "INVALID_ARGUMENT",
       `selectKept: kept count must be an integer in [1, ${n}], got ${count}`,
     );
   }
-  return topIndices(filterScores(wasm, criterion, vectors, n, d), count);
+}
+
+/**
+ * {@link selectKept} on filter vectors given as weight rows plus an optional appended value per row
+ * (the bias, §2.4). For `l1` and `l2` the N x (D + 1) matrix is never built in JS (the norms come from
+ * wasm/merge-kernels.ts filterVectorNorms, the same kernel on the same rows); `gm` builds it.
+ *
+ * @param v the vectors. @param count P, in [1, N].
+ * @returns P original filter indices, ascending; the same as selectKept on the built vectors.
+ * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch or a count outside [1, N].
+ * @example
+ * selectKeptOfVectors(await getWasm(), "l1", { weights: Float32Array.of(1, 0, 5, 5, 2, 2), rows: 3, cols: 2 }, 2);
+ * // [1, 2]
+ */
+export function selectKeptOfVectors(
+  wasm: Wasm,
+  criterion: Criterion,
+  v: FilterVectors,
+  count: number,
+): number[] {
+  checkKeptCount(count, v.rows);
+  if (criterion === "l1" || criterion === "l2") {
+    return topIndices(Float64Array.from(filterVectorNorms(wasm, criterion, v)), count);
+  }
+  const d = v.appended === undefined ? v.cols : v.cols + 1;
+  return topIndices(filterScores(wasm, criterion, buildVectors(v), v.rows, d), count);
+}
+
+/** The vectors of `v` as one rows x (cols [+ 1]) matrix (a view of `v.weights` without `appended`). */
+function buildVectors(v: FilterVectors): Float32Array {
+  const { weights, rows, cols, appended } = v;
+  if (appended === undefined) return weights.subarray(0, rows * cols);
+  const len = cols + 1;
+  const out = new Float32Array(rows * len);
+  for (let i = 0; i < rows; i++) {
+    out.set(weights.subarray(i * cols, (i + 1) * cols), i * len);
+    out[i * len + cols] = appended[i]!;
+  }
+  return out;
 }
 
 function checkMatrix(what: string, x: { length: number }, n: number, d: number): void {

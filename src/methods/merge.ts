@@ -5,8 +5,9 @@ import { type DependencyGroup, type GroupProducer, isInner, pathIsMergeSafe } fr
 import { attrFloat, type Graph } from "../graph/ir.ts";
 import { type FilterScratch, producerFilters } from "../graph/weights.ts";
 import { type ExternalTensorData, newFloat32Scratch, readFloat32 } from "../onnx/tensor.ts";
-import { type MergeBnFormula, type MergeBnParams, mergePartners, type Wasm } from "../wasm/kernels.ts";
-import { type Criterion, type KeptRounding, keptCount, selectKept } from "./criteria.ts";
+import type { MergeBnFormula, MergeBnParams, Wasm } from "../wasm/kernels.ts";
+import { type FilterVectors, filterVectorPartners } from "../wasm/merge-kernels.ts";
+import { type Criterion, type KeptRounding, keptCount, selectKeptOfVectors } from "./criteria.ts";
 import type { ChannelMerge, GroupPlan, MethodContext, PrunePlan } from "./plan.ts";
 
 /** `merge`: fold removed neurons into partners (§2.2); `prune`: the plain-pruning baseline (Z rows 0). */
@@ -109,8 +110,9 @@ export function decomposeLayer(input: LayerDecompositionInput, wasm: Wasm): Laye
     );
   }
 
-  let vectors: Float32Array;
-  let vd: number;
+  // The vectors are weights_n (BN, or no bias) or [weights_n ; bias_n] (§2.4); merge-kernels copies
+  // them into wasm memory row by row, so the N x (D + 1) matrix is never built in JS.
+  const vectors: FilterVectors = { weights: input.weights, rows: n, cols: d };
   let bn: MergeBnParams | undefined;
   if (input.bn !== undefined) {
     const b = input.bn;
@@ -126,29 +128,18 @@ export function decomposeLayer(input: LayerDecompositionInput, wasm: Wasm): Laye
     const bias = input.bias;
     const mean = bias === undefined ? b.mean : Float64Array.from(b.mean, (m, i) => m - bias[i]!);
     bn = { gamma: b.gamma, beta: b.beta, mean, var: b.var, eps: b.eps };
-    vectors = input.weights;
-    vd = d;
   } else if (input.bias !== undefined) {
-    // §2.4: w̃_n = [weights_n ; bias_n].
-    vd = d + 1;
-    vectors = new Float32Array(n * vd);
-    for (let i = 0; i < n; i++) {
-      vectors.set(input.weights.subarray(i * d, (i + 1) * d), i * vd);
-      vectors[i * vd + d] = input.bias[i]!;
-    }
-  } else {
-    vectors = input.weights;
-    vd = d;
+    vectors.appended = input.bias;
   }
 
-  const keep = resolveKeep(input, wasm, vectors, n, vd);
+  const keep = resolveKeep(input, wasm, vectors);
   const kept = new Set(keep);
   const removed: number[] = [];
   for (let i = 0; i < n; i++) if (!kept.has(i)) removed.push(i);
 
   const merges: ChannelMerge[] = [];
   if (input.mode === "merge" && removed.length > 0) {
-    const found = mergePartners(wasm, vectors, n, vd, removed, keep, {
+    const found = filterVectorPartners(wasm, vectors, removed, keep, {
       threshold: input.threshold,
       bn,
       lambda: input.lambda,
@@ -162,13 +153,8 @@ export function decomposeLayer(input: LayerDecompositionInput, wasm: Wasm): Laye
   return { keep, merges, merged: merges.length, dropped: removed.length - merges.length };
 }
 
-function resolveKeep(
-  input: LayerDecompositionInput,
-  wasm: Wasm,
-  vectors: Float32Array,
-  n: number,
-  d: number,
-): number[] {
+function resolveKeep(input: LayerDecompositionInput, wasm: Wasm, vectors: FilterVectors): number[] {
+  const n = vectors.rows;
   if ((input.keep === undefined) === (input.keptCount === undefined)) {
     throw new PrunekitError("INVALID_ARGUMENT", "decomposeLayer: give exactly one of keptCount and keep");
   }
@@ -191,7 +177,7 @@ function resolveKeep(
     }
     return keep;
   }
-  return selectKept(wasm, input.criterion, vectors, n, d, input.keptCount!);
+  return selectKeptOfVectors(wasm, input.criterion, vectors, input.keptCount!);
 }
 
 // --- whole model ------------------------------------------------------------------------------

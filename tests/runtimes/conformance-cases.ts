@@ -35,6 +35,7 @@ import {
   type Wasm,
 } from "../../src/wasm/kernels.ts";
 import { relaxedSimdSupported } from "../../src/wasm/load.ts";
+import { type FilterVectors, filterVectorNorms, filterVectorPartners } from "../../src/wasm/merge-kernels.ts";
 import * as gemmReference from "../../src/wasm/reference/gemm.ts";
 import { seededFloats } from "../helpers/arbitraries.ts";
 
@@ -336,6 +337,28 @@ function mergeCases(): ConformanceCase[] {
         return [
           ...call({ threshold: 0.1 }),
           ...call({ threshold: 0.1, bn }),
+          ...call({ threshold: 0.1, bn, lambda: 0.5, formula: "reference" }),
+        ];
+      },
+    },
+    {
+      // src/wasm/merge-kernels.ts: the same kernels on vectors copied in row by row with the bias appended.
+      name: "filterVectorNorms and filterVectorPartners with an appended bias",
+      covers: ["reduceRows", "distanceCosineCross", "mergeSelectPlain", "mergeSelectBn"],
+      run: (w) => {
+        const { vectors, bn } = mergeLayer();
+        const v: FilterVectors = {
+          weights: vectors,
+          rows: MERGE_N,
+          cols: MERGE_D,
+          appended: seededFloats(706, MERGE_N),
+        };
+        const call = (opts: Parameters<typeof filterVectorPartners>[4]) =>
+          partnerOutputs(filterVectorPartners(w, v, MERGE_REMOVED, MERGE_KEPT, opts));
+        return [
+          filterVectorNorms(w, "l1", v),
+          filterVectorNorms(w, "l2", v),
+          ...call({ threshold: 0.1 }),
           ...call({ threshold: 0.1, bn, lambda: 0.5, formula: "reference" }),
         ];
       },
