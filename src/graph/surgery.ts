@@ -348,16 +348,7 @@ function sliceTensor(
     }
   }
   // Compensation first, on the original indexing (§2.2): W[.., into, ..] += z · W[.., from, ..].
-  for (const m of edit.merges) {
-    const outer = dims.slice(0, m.axis).reduce((a, b) => a * b, 1);
-    const n = dims[m.axis]!;
-    const inner = dims.slice(m.axis + 1).reduce((a, b) => a * b, 1);
-    for (let o = 0; o < outer; o++) {
-      const src = (o * n + m.from) * inner;
-      const dst = (o * n + m.into) * inner;
-      for (let i = 0; i < inner; i++) data[dst + i]! += m.scale * data[src + i]!;
-    }
-  }
+  applyMerges(data, dims, edit.merges);
   // Kept indices per axis (undefined: the axis keeps everything), gathered in one pass below.
   const keepByAxis: (Int32Array | undefined)[] = dims.map(() => undefined);
   for (const [axis, removed] of [...edit.removed].sort((a, b) => a[0] - b[0])) {
@@ -395,6 +386,54 @@ function sliceTensor(
 }
 
 /**
+ * W[.., into, ..] += z · W[.., from, ..] for every merge, in order. When every merge is along one axis
+ * (always, in practice: a weight is a consumer along its input axis only), the outer index runs in the
+ * outer loop, so a [4096, 25088] weight merged along axis 1 is swept once instead of once per merge
+ * (one cache miss per row per merge). Each element still receives the same additions in the same
+ * order, and reads only elements of its own outer index, so the result is bit-identical.
+ */
+function applyMerges(data: Float32Array, dims: number[], merges: TensorEdit["merges"]): void {
+  const first = merges[0];
+  if (first === undefined) return;
+  const span = (axis: number) => {
+    const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
+    const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+    return { outer, n: dims[axis]!, inner };
+  };
+  if (merges.some((m) => m.axis !== first.axis)) {
+    for (const m of merges) {
+      const { outer, n, inner } = span(m.axis);
+      for (let o = 0; o < outer; o++) {
+        const src = (o * n + m.from) * inner;
+        const dst = (o * n + m.into) * inner;
+        for (let i = 0; i < inner; i++) data[dst + i]! += m.scale * data[src + i]!;
+      }
+    }
+    return;
+  }
+  const { outer, n, inner } = span(first.axis);
+  const count = merges.length;
+  const from = new Float64Array(count);
+  const into = new Float64Array(count);
+  const scale = new Float64Array(count);
+  for (let k = 0; k < count; k++) {
+    const m = merges[k]!;
+    from[k] = m.from * inner;
+    into[k] = m.into * inner;
+    scale[k] = m.scale;
+  }
+  for (let o = 0; o < outer; o++) {
+    const base = o * n * inner;
+    for (let k = 0; k < count; k++) {
+      const src = base + from[k]!;
+      const dst = base + into[k]!;
+      const z = scale[k]!;
+      for (let i = 0; i < inner; i++) data[dst + i]! += z * data[src + i]!;
+    }
+  }
+}
+
+/**
  * Gather the kept indices of every axis of a row-major tensor in one pass (`keep[axis]` undefined:
  * the whole axis) into `out`, a view of `scratch` (valid until its next use). Axes after the last
  * pruned one form contiguous runs; an odometer walks the kept indices of the axes before.
@@ -423,25 +462,35 @@ function gatherKept(
   }
   if (scratch.buffer.byteLength < outLen * 4) scratch.buffer = new ArrayBuffer(outLen * 4);
   const out = new Float32Array(scratch.buffer, 0, outLen);
+  // Consecutive kept indices of the last pruned axis are one contiguous block (a flattened conv
+  // feeding a linear layer keeps runs of 49+ columns): blockStart/blockLen in elements.
   const lastKeep = index[last]!;
   const lastStride = strides[last]!;
+  const blockStart: number[] = [];
+  const blockLen: number[] = [];
+  for (let j = 0; j < lastKeep.length; ) {
+    let k = j + 1;
+    while (k < lastKeep.length && lastKeep[k] === lastKeep[k - 1]! + 1) k++;
+    blockStart.push(lastKeep[j]! * lastStride);
+    blockLen.push((k - j) * run);
+    j = k;
+  }
+  const blocks = blockStart.length;
   // pos[a]: position in index[a] for the outer axes 0..last-1.
   const pos = new Int32Array(last);
   let w = 0;
   for (;;) {
     let base = 0;
     for (let a = 0; a < last; a++) base += index[a]![pos[a]!]! * strides[a]!;
-    if (run >= 64) {
-      for (let j = 0; j < lastKeep.length; j++) {
-        const start = base + lastKeep[j]! * lastStride;
-        out.set(data.subarray(start, start + run), w);
-        w += run;
-      }
-    } else {
-      // Short runs (a 3x3 conv's input axis: 9 values) cost more as subarray objects than as copies.
-      for (let j = 0; j < lastKeep.length; j++) {
-        let r = base + lastKeep[j]! * lastStride;
-        for (let i = 0; i < run; i++) out[w++] = data[r++]!;
+    for (let b = 0; b < blocks; b++) {
+      const start = base + blockStart[b]!;
+      const len = blockLen[b]!;
+      if (len >= 64) {
+        out.set(data.subarray(start, start + len), w);
+        w += len;
+      } else {
+        // Short blocks (a 3x3 conv's input axis: 9 values) cost more as subarray objects than as copies.
+        for (let i = 0; i < len; i++) out[w++] = data[start + i]!;
       }
     }
     let a = last - 1;
