@@ -264,50 +264,65 @@ test("BN selection trades cosine against normalised bias, threshold on the chose
 });
 
 test("mergePartners finds exact positive multiples with z = the multiplier (§2.4 and §2.5)", () => {
-  fc.assert(
-    fc.property(
-      fc.integer({ min: 1, max: 12 }),
-      fc.integer({ min: 1, max: 40 }),
-      fc.integer({ min: 0, max: 2 ** 31 }),
-      (p, d, seed) => {
-        const kept = seededFloats(seed, p * d);
-        const r = p; // removed j = 1.5 + j/4 times kept[(j * 7) % p]
-        const vectors = new Float32Array((p + r) * d);
-        vectors.set(kept);
-        const want: number[] = [];
+  const property = fc.property(
+    fc.integer({ min: 1, max: 12 }),
+    fc.integer({ min: 1, max: 40 }),
+    fc.integer({ min: 0, max: 2 ** 31 }),
+    (p, d, seed) => {
+      const kept = seededFloats(seed, p * d);
+      const r = p; // removed j = 1.5 + j/4 times kept[(j * 7) % p]
+      const vectors = new Float32Array((p + r) * d);
+      vectors.set(kept);
+      const want: number[] = [];
+      for (let j = 0; j < r; j++) {
+        const src = (j * 7) % p;
+        const z = 1.5 + j / 4;
+        want.push(src);
+        for (let c = 0; c < d; c++) vectors[(p + j) * d + c] = z * kept[src * d + c]!;
+      }
+      const keptIdx = Array.from({ length: p }, (_, i) => i);
+      const removedIdx = Array.from({ length: r }, (_, i) => p + i);
+      const plain = mergePartners(w, vectors, p + r, d, removedIdx, keptIdx, { threshold: 0.99 });
+      const ones = new Array(p + r).fill(1);
+      const bn = {
+        gamma: ones,
+        beta: new Array(p + r).fill(0),
+        mean: ones.map(() => 0),
+        var: ones,
+        eps: 0,
+      };
+      const withBn = mergePartners(w, vectors, p + r, d, removedIdx, keptIdx, {
+        threshold: 0.99,
+        bn,
+        lambda: 0.85,
+        formula: "exact",
+      });
+      // Two random kept rows can be parallel to f32 precision by chance (always with d = 1; with d = 2
+      // seed 1861013300 gives kept rows 4 and 6 at 1 - cos = 6.5e-8): then either is a right partner.
+      const cos64 = (a: number, b: number) => {
+        let dotAB = 0;
+        let normA = 0;
+        let normB = 0;
+        for (let c = 0; c < d; c++) {
+          dotAB += kept[a * d + c]! * kept[b * d + c]!;
+          normA += kept[a * d + c]! ** 2;
+          normB += kept[b * d + c]! ** 2;
+        }
+        return dotAB / Math.sqrt(normA * normB);
+      };
+      for (const out of [plain, withBn]) {
         for (let j = 0; j < r; j++) {
-          const src = (j * 7) % p;
-          const z = 1.5 + j / 4;
-          want.push(src);
-          for (let c = 0; c < d; c++) vectors[(p + j) * d + c] = z * kept[src * d + c]!;
+          const got = out.partner[j]!;
+          if (got !== want[j])
+            assert.ok(got >= 0 && 1 - cos64(got, want[j]!) < 1e-5, `partner ${got}, want ${want[j]}`);
+          else near(out.scale[j]!, 1.5 + j / 4, 5);
         }
-        const keptIdx = Array.from({ length: p }, (_, i) => i);
-        const removedIdx = Array.from({ length: r }, (_, i) => p + i);
-        const plain = mergePartners(w, vectors, p + r, d, removedIdx, keptIdx, { threshold: 0.99 });
-        const ones = new Array(p + r).fill(1);
-        const bn = {
-          gamma: ones,
-          beta: new Array(p + r).fill(0),
-          mean: ones.map(() => 0),
-          var: ones,
-          eps: 0,
-        };
-        const withBn = mergePartners(w, vectors, p + r, d, removedIdx, keptIdx, {
-          threshold: 0.99,
-          bn,
-          lambda: 0.85,
-          formula: "exact",
-        });
-        for (const out of [plain, withBn]) {
-          for (let j = 0; j < r; j++) {
-            // Random kept rows may be (nearly) parallel by chance only with d = 1.
-            if (d > 1) assert.equal(out.partner[j], want[j]);
-            if (out.partner[j] === want[j]) near(out.scale[j]!, 1.5 + j / 4, 5);
-          }
-        }
-      },
-    ),
+      }
+    },
   );
+  fc.assert(property);
+  // Replay: kept rows 4 and 6 parallel with d = 2 (p = 8, seed 1861013300).
+  fc.assert(property, { seed: -982784465, path: "72:2:0", endOnFailure: true });
 });
 
 test("merge wrappers reject bad indices, sizes and negative variances", () => {
