@@ -44,7 +44,8 @@ test("the published package holds both wasm builds, and dist/ finds the relaxed 
   for (const want of ["build/prunekit.wasm", "build/prunekit.relaxed.wasm", "dist/index.js"]) {
     assert.ok(files.includes(want), `npm pack leaves out ${want}`);
   }
-  const built = (await import("prunekit")) as typeof source;
+  const specifier = "prunekit";
+  const built = (await import(specifier)) as typeof source;
   // The node test runner enables relaxed SIMD (scripts/run-node-tests.mjs).
   const relaxed = await built.createWasm({ simd: "relaxed" });
   assert.equal(relaxed.simd, "relaxed");
