@@ -491,7 +491,11 @@ f32x4.add, two vector instructions for 8 flops. The register-only probe above me
 does with that instruction mix; the default GEMM reaches most of it, and tfjs (XNNPACK, also baseline
 SIMD128 in tfjs-backend-wasm 4.22) is bounded by the same figure. A shape whose ${TARGET}x-tfjs figure lies
 above that probe cannot meet the target with baseline SIMD128 on this machine, whatever the blocking.
-The relaxed build replaces each pair with one FMA and lifts the ceiling accordingly.
+The relaxed build replaces each pair with one FMA, but on this CPU that lifts the ceiling by only
+about 1.25x, not 2x: 128-bit FMAs issue on two ports, while separate multiplies and adds spread over
+three (the probes above measure both in the same run). So even the relaxed build cannot reach 1.5x a
+kernel that already runs at 85% of the mul+add ceiling, as XNNPACK does on 512^3 and on the batch-1
+convolution.
 
 The micro-kernel uses a 4 x 8 tile because V8's x64 register allocator has 15 xmm registers and hoists
 all broadcast loads to the loop top: 5 x 8 spilled two accumulators per iteration and ran ~12% slower.
