@@ -1012,25 +1012,40 @@ export function mergePartners(
       partner: arena.allocI32(r),
       scale: arena.allocF64(r),
     };
-    const bn = opts.bn;
-    if (bn === undefined) mergeSelectPlain(w, bufs, opts.threshold);
-    else {
-      mergeSelectBn(
-        w,
-        bufs,
-        {
-          gamma: arena.copyInF64(bn.gamma),
-          beta: arena.copyInF64(bn.beta),
-          mean: arena.copyInF64(bn.mean),
-          var: arena.copyInF64(bn.var),
-          scratch: arena.allocF64(2),
-          eps: bn.eps,
-        },
-        opts.threshold,
-        opts.lambda ?? 0.85,
-        opts.formula ?? "exact",
-      );
-    }
-    return { partner: arena.viewI32(bufs.partner).slice(), scale: arena.viewF64(bufs.scale).slice() };
+    return selectMergePartners(w, arena, bufs, opts);
   });
+}
+
+/**
+ * The selection step shared by every partner search: merge_select_plain, or merge_select_bn with
+ * the BatchNorm parameters copied into `arena`, over buffers whose cosines and norms are filled in;
+ * returns the partners and scales copied out.
+ * @throws PrunekitError `INVALID_ARGUMENT` on bad buffers or BatchNorm entries.
+ */
+export function selectMergePartners(
+  w: Wasm,
+  arena: Arena,
+  bufs: MergeSelectBufs,
+  opts: { threshold: number; bn?: MergeBnParams | undefined; lambda?: number; formula?: MergeBnFormula },
+): MergePartners {
+  const bn = opts.bn;
+  if (bn === undefined) mergeSelectPlain(w, bufs, opts.threshold);
+  else {
+    mergeSelectBn(
+      w,
+      bufs,
+      {
+        gamma: arena.copyInF64(bn.gamma),
+        beta: arena.copyInF64(bn.beta),
+        mean: arena.copyInF64(bn.mean),
+        var: arena.copyInF64(bn.var),
+        scratch: arena.allocF64(2),
+        eps: bn.eps,
+      },
+      opts.threshold,
+      opts.lambda ?? 0.85,
+      opts.formula ?? "exact",
+    );
+  }
+  return { partner: arena.viewI32(bufs.partner).slice(), scale: arena.viewF64(bufs.scale).slice() };
 }

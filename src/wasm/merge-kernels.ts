@@ -13,10 +13,9 @@ import {
   type MergeBnParams,
   type MergePartners,
   type MergeSelectBufs,
-  mergeSelectBn,
-  mergeSelectPlain,
   type RowReduction,
   reduceRows,
+  selectMergePartners,
   type Wasm,
   withArena,
 } from "./kernels.ts";
@@ -174,24 +173,6 @@ export function filterVectorPartners(
     for (let i = 0; i < r; i++) norm[removed[i]!] = nr[i]!;
     for (let j = 0; j < p; j++) norm[kept[j]!] = nk[j]!;
     distanceCosineCross(w, xr, xk, bufs.cos, scratch, r, p, len);
-    if (bn === undefined) mergeSelectPlain(w, bufs, opts.threshold);
-    else {
-      mergeSelectBn(
-        w,
-        bufs,
-        {
-          gamma: arena.copyInF64(bn.gamma),
-          beta: arena.copyInF64(bn.beta),
-          mean: arena.copyInF64(bn.mean),
-          var: arena.copyInF64(bn.var),
-          scratch: arena.allocF64(2),
-          eps: bn.eps,
-        },
-        opts.threshold,
-        opts.lambda ?? 0.85,
-        opts.formula ?? "exact",
-      );
-    }
-    return { partner: arena.viewI32(bufs.partner).slice(), scale: arena.viewF64(bufs.scale).slice() };
+    return selectMergePartners(w, arena, bufs, opts);
   });
 }

@@ -329,7 +329,7 @@ function mergeCases(): ConformanceCase[] {
     ),
     {
       name: "mergePartners end to end, without and with BatchNorm",
-      covers: ["mergePartners"],
+      covers: ["mergePartners", "selectMergePartners"],
       run: (w) => {
         const { vectors, bn } = mergeLayer();
         const call = (opts: Parameters<typeof mergePartners>[6]) =>
