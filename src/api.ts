@@ -86,6 +86,11 @@ export interface PruneOptions {
   merge?: boolean;
   /** Merge: leave layers with unsafe paths unpruned (reported) instead of failing. */
   skipUnsafe?: boolean;
+  /**
+   * Merge: prune layers with unsafe paths without merging them (ALGORITHMS.md §2.6's fallback,
+   * reported as a warning) instead of failing. Takes precedence over `skipUnsafe`.
+   */
+  pruneUnsafe?: boolean;
   /** Progress of long steps. */
   onProgress?: (event: ProgressEvent) => void;
   /** Non-fatal findings. */
@@ -191,7 +196,16 @@ export async function prune(model: Model, options: PruneOptions): Promise<PruneR
   }
   if (options.method === "l1" || options.method === "l2") {
     const mergeOnly = (
-      ["layers", "criterion", "threshold", "lambda", "bnFormula", "merge", "skipUnsafe"] as const
+      [
+        "layers",
+        "criterion",
+        "threshold",
+        "lambda",
+        "bnFormula",
+        "merge",
+        "skipUnsafe",
+        "pruneUnsafe",
+      ] as const
     ).filter((k) => options[k] !== undefined);
     if (mergeOnly.length > 0) {
       throw new PrunekitError(
@@ -231,6 +245,7 @@ export async function prune(model: Model, options: PruneOptions): Promise<PruneR
         exclude: options.exclude ?? [],
         mode: options.merge === false ? "prune" : "merge",
         skipUnsafe: options.skipUnsafe ?? false,
+        pruneUnsafe: options.pruneUnsafe ?? false,
       };
       if (options.rounding !== undefined) o.rounding = options.rounding;
       if (options.criterion !== undefined) o.criterion = options.criterion;

@@ -60,6 +60,7 @@ test("prune validates its options with typed errors", async () => {
     [{ method: "merge", exclude: ["ghost"] }, /no prunable layer named "ghost"/],
     [{ method: "merge", layers: { ghost: 3 } }, /no prunable layer named "ghost"/],
     [{ method: "l1", ratio: 0.5, threshold: 0.3 }, /threshold apply to method "merge" only/],
+    [{ method: "l2", pruneUnsafe: true }, /pruneUnsafe apply to method "merge" only/],
     [{ method: "l2", bnFormula: "reference", lambda: 0.5 }, /lambda, bnFormula apply to method "merge" only/],
   ];
   for (const [options, message] of bad) {

@@ -25,6 +25,7 @@ const HELP = `Usage: prunekit prune <in.onnx> -o <out.onnx> --method <l1|l2|merg
   --bn-formula F           exact | reference (default exact)
   --no-merge               plain pruning with the same kept sets (baseline)
   --skip-unsafe            leave layers whose path cannot absorb a merge unpruned instead of failing
+  --prune-unsafe           prune such layers without merging them (the paper's fallback) instead of failing
   --quiet                  no progress or summary
 `;
 
@@ -61,6 +62,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     "bn-formula": { type: "string" },
     "no-merge": { type: "boolean" },
     "skip-unsafe": { type: "boolean" },
+    "prune-unsafe": { type: "boolean" },
     quiet: { type: "boolean", short: "q" },
     help: { type: "boolean", short: "h" },
   });
@@ -77,7 +79,16 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   const method = oneOf<MethodName>("--method", v.method, ["l1", "l2", "merge"]);
   if (method === undefined) throw new PrunekitError("USAGE", "missing --method (l1, l2 or merge)");
   if (method !== "merge") {
-    for (const f of ["criterion", "threshold", "lambda", "bn-formula", "no-merge", "skip-unsafe", "layers"]) {
+    for (const f of [
+      "criterion",
+      "threshold",
+      "lambda",
+      "bn-formula",
+      "no-merge",
+      "skip-unsafe",
+      "prune-unsafe",
+      "layers",
+    ]) {
       if (v[f] !== undefined) throw new PrunekitError("USAGE", `--${f} applies to --method merge only`);
     }
   }
@@ -97,6 +108,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   if (bnFormula) options.bnFormula = bnFormula;
   if (v["no-merge"]) options.merge = false;
   if (v["skip-unsafe"]) options.skipUnsafe = true;
+  if (v["prune-unsafe"]) options.pruneUnsafe = true;
   const quiet = Boolean(v.quiet);
   if (!quiet) {
     options.onProgress = progressBar();

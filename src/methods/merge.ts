@@ -220,6 +220,12 @@ export interface MergeOptions {
    * `ctx.onWarning` and leaves it unpruned; `false` throws `UNSAFE_MERGE`. Ignored in `prune` mode.
    */
   skipUnsafe: boolean;
+  /**
+   * §2.6's fallback for such a layer: prune it without merging (kept set as usual, removed channels
+   * dropped) and warn through `ctx.onWarning`. Takes precedence over `skipUnsafe`. Ignored in
+   * `prune` mode.
+   */
+  pruneUnsafe: boolean;
 }
 
 /**
@@ -239,6 +245,7 @@ export const MERGE_DEFAULTS: MergeOptions = {
   bnFormula: "exact",
   mode: "merge",
   skipUnsafe: true,
+  pruneUnsafe: false,
 };
 
 const FC_OPS: ReadonlySet<string> = new Set(["Gemm", "MatMul"]);
@@ -298,18 +305,24 @@ export async function planMerge(
     const n = group.channels;
     const p = keptFor(o, name, n, producer);
     if (p >= n) continue;
+    let mode = o.mode;
     if (o.mode === "merge" && !pathIsMergeSafe(group)) {
       const msg = `merge: layer "${name}" (${producer.opType}) cannot be merged: ${unsafeReason(group)} (ALGORITHMS.md §2.6)`;
-      if (!o.skipUnsafe)
+      if (o.pruneUnsafe) {
+        warn(`${msg}; pruned without merging`);
+        mode = "prune";
+      } else if (!o.skipUnsafe) {
         throw new PrunekitError(
           "UNSAFE_MERGE",
-          `${msg}; skip such layers with --skip-unsafe (skipUnsafe: true) or prune without merging with --no-merge (merge: false)`,
+          `${msg}; prune such layers without merging with --prune-unsafe (pruneUnsafe: true), skip them with --skip-unsafe (skipUnsafe: true), or prune every layer without merging with --no-merge (merge: false)`,
           {
             node: unsafeNode(group) ?? name,
           },
         );
-      warn(`${msg}; left unpruned`);
-      continue;
+      } else {
+        warn(`${msg}; left unpruned`);
+        continue;
+      }
     }
     const layer = readLayer(graph, group, producer, ctx.externalData, scratch);
     const dec = decomposeLayer(
@@ -320,7 +333,7 @@ export async function planMerge(
         threshold,
         lambda: o.lambda,
         bnFormula: o.bnFormula,
-        mode: o.mode,
+        mode,
       },
       ctx.wasm,
     );

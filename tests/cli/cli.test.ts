@@ -85,6 +85,74 @@ test("ratio 0 keeps the model's outputs identical", async () => {
   assert.deepEqual(await runModel(out, shape), await runModel(input, shape));
 });
 
+test("--prune-unsafe prunes the layers whose path cannot absorb a merge without merging them (§2.6)", async () => {
+  // mobilenet_bn has Clip (ReLU6) after its convs: merging into the next layer is unsafe there.
+  const dir = tmp();
+  const input = join(fixtures, "mobilenet_bn.onnx");
+  const out = join(dir, "m.onnx");
+  const reportPath = join(dir, "m.json");
+  const r = cli(
+    "prune",
+    input,
+    "-o",
+    out,
+    "--method",
+    "merge",
+    "--ratio",
+    "0.5",
+    "--prune-unsafe",
+    "--report",
+    reportPath,
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(
+    r.stderr,
+    /warning: merge: layer "[^"]+" \(Conv\) cannot be merged: .*Clip.*; pruned without merging/,
+  );
+  const report = JSON.parse(readFileSync(reportPath, "utf8")) as {
+    options: { pruneUnsafe: boolean };
+    warnings: string[];
+    layers: {
+      node: string;
+      channelsBefore: number;
+      channelsAfter: number;
+      merged: number;
+      dropped: number;
+    }[];
+  };
+  assert.equal(report.options.pruneUnsafe, true);
+  const unsafe = report.warnings.map((w) => /layer "([^"]+)"/.exec(w)![1]!);
+  assert.ok(unsafe.length > 0, "no layer was reported as unsafe");
+  for (const node of unsafe) {
+    const layer = report.layers.find((l) => l.node === node);
+    assert.ok(layer !== undefined, `unsafe layer ${node} was not pruned`);
+    assert.ok(layer.channelsAfter < layer.channelsBefore, `${node} kept every channel`);
+    assert.equal(layer.merged, 0, `${node} was merged across an unsafe path`);
+    assert.equal(layer.dropped, layer.channelsBefore - layer.channelsAfter);
+  }
+  const shape = manifest.models["mobilenet_bn.onnx"]!.input.shape.map((d) => (typeof d === "number" ? d : 1));
+  assert.equal((await runModel(out, shape)).length, (await runModel(input, shape)).length);
+  // The same run with --skip-unsafe leaves those layers unpruned.
+  const skipped = join(dir, "s.json");
+  const r2 = cli(
+    "prune",
+    input,
+    "-o",
+    join(dir, "s.onnx"),
+    "--method",
+    "merge",
+    "--ratio",
+    "0.5",
+    "--skip-unsafe",
+    "--report",
+    skipped,
+    "--quiet",
+  );
+  assert.equal(r2.status, 0, r2.stderr);
+  const skippedNodes = (JSON.parse(readFileSync(skipped, "utf8")) as typeof report).layers.map((l) => l.node);
+  for (const node of unsafe) assert.ok(!skippedNodes.includes(node), `--skip-unsafe pruned ${node}`);
+});
+
 test("user errors print one line with a code and exit 1, never a stack trace", () => {
   const dir = tmp();
   const garbage = join(dir, "garbage.onnx");

@@ -227,7 +227,7 @@ test("rounding 'auto': round for Gemm, floor for Conv (§2.3)", async () => {
   assert.equal(plan.groups[0]!.keep.length, 3);
 });
 
-test("an unsafe path (Sigmoid) warns and is skipped, or throws UNSAFE_MERGE naming the node; prune mode plans it", async () => {
+test("an unsafe path (Sigmoid) warns and is skipped, throws UNSAFE_MERGE naming the node, or with pruneUnsafe is pruned without merges; prune mode plans it", async () => {
   const nb = new NetBuilder("x", [2, 5, 5]);
   const s = nb.unary("Sigmoid", nb.conv("x", 4));
   const model = nb.model([nb.gemm(nb.flatten(nb.gap(nb.conv(s, 3))), 2)]);
@@ -246,6 +246,19 @@ test("an unsafe path (Sigmoid) warns and is skipped, or throws UNSAFE_MERGE nami
     (e) =>
       isPrunekitError(e) && e.code === "UNSAFE_MERGE" && e.node === sigmoid && e.message.includes("Sigmoid"),
   );
+  const fallback: string[] = [];
+  const pruneOnly = await planMerge(
+    graph,
+    groups,
+    { exclude: [second], pruneUnsafe: true },
+    context(fallback),
+  );
+  assert.equal(pruneOnly.method, "merge");
+  assert.deepEqual(
+    pruneOnly.groups.map((g) => [g.keep.length, g.merges?.length ?? 0]),
+    [[2, 0]],
+  );
+  assert.match(fallback[0]!, new RegExp(`"${first}".*Sigmoid.*pruned without merging`));
   const pruned = await planMerge(graph, groups, { exclude: [second], mode: "prune" }, context());
   assert.equal(pruned.method, "prune");
   assert.deepEqual(
