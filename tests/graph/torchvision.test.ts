@@ -144,6 +144,14 @@ for (const c of CASES) {
       `${c.file}: merge keeps the declared outputs`,
     );
 
+    // §2.6 fallback: layers that cannot absorb a merge (hard-swish, ReLU6...) are pruned without one.
+    const fallback = await prune(model, { method: "merge", ratio: 0.3, pruneUnsafe: true });
+    assertSameInterface(original, await run(fallback.bytes, fallback.model), `${c.file} merge prune-unsafe`);
+    assert.ok(
+      fallback.report.after.macs <= merged.report.after.macs,
+      `${c.file}: pruneUnsafe prunes at least what skipUnsafe does`,
+    );
+
     // Ratio 0 keeps every channel: the outputs are bit-identical.
     const none = await prune(model, { method: "l1", ratio: 0 });
     const same = await run(none.bytes, none.model);
