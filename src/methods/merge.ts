@@ -448,8 +448,15 @@ const SAFE_KINDS: ReadonlySet<string> = new Set([
 
 function unsafeReason(g: DependencyGroup): string {
   const op = g.pathOps.find((p) => !p.positivelyHomogeneous || !SAFE_KINDS.has(p.kind));
-  if (op !== undefined)
-    return `node "${op.node}" (op ${op.opType}) between it and its consumers is not positively homogeneous per channel`;
+  if (op !== undefined) {
+    const what =
+      op.kind === "depthwise"
+        ? "is depthwise (each channel has its own filter), so a removed channel cannot be folded through it"
+        : op.positivelyHomogeneous
+          ? "does not act on each channel separately"
+          : "is not positively homogeneous per channel";
+    return `node "${op.node}" (op ${op.opType}) between it and its consumers ${what}`;
+  }
   const c = g.consumers.find((x) => !x.mixesChannels);
   if (c !== undefined) return `consumer "${c.node}" (op ${c.opType}) does not mix channels`;
   return "it has no consumer that can absorb Z";

@@ -321,3 +321,22 @@ test("mlp.onnx and vgg_bn.onnx fixtures: valid plans, onnxruntime runs the resul
     assert.ok(wm <= wp, `${file}: merge WARE ${wm} > prune WARE ${wp}`);
   }
 });
+
+test("a depthwise conv between a layer and its consumer is refused with a reason that says so (§2.6)", async () => {
+  const nb = new NetBuilder("x", [2, 5, 5]);
+  const a = nb.relu(nb.conv("x", 4));
+  const dw = nb.conv(a, 4, { group: 4 });
+  const model = nb.model([nb.gemm(nb.flatten(nb.gap(nb.conv(nb.relu(dw), 3))), 2)]);
+  const graph = buildGraph(model);
+  const groups = findDependencyGroups(graph);
+  const first = groups.find((g) => g.pathOps.some((op) => op.kind === "depthwise"));
+  assert.ok(first !== undefined, "the first conv's group should run through the depthwise conv");
+  const others = groups.filter((g) => g !== first).map((g) => g.producers[0]!.node);
+  await assert.rejects(
+    planMerge(graph, groups, { exclude: others, skipUnsafe: false }, context()),
+    (e) =>
+      isPrunekitError(e) &&
+      e.code === "UNSAFE_MERGE" &&
+      /is depthwise \(each channel has its own filter\)/.test(e.message),
+  );
+});
