@@ -147,7 +147,9 @@ await tf.ready();
 
 const probes: PeakProbe[] = smoke
   ? []
-  : [peakProbe("mul+add", 4), peakProbe("fma", 4)].filter((p): p is PeakProbe => p !== undefined);
+  : // About as long per call as the 512^3 GEMM, so the fastest probe and the fastest GEMM run get
+    // the same chance of landing in a quiet moment.
+    [peakProbe("mul+add", 4, 15), peakProbe("fma", 4, 15)].filter((p): p is PeakProbe => p !== undefined);
 
 /** One of our builds on inputs already in its arena, like tensors already created for the others. */
 function oursRunner(wasm: Wasm, shape: Shape, aData: Float32Array, bData: Float32Array): Runner {
@@ -388,6 +390,12 @@ for (const { shape: s, ms, peak } of rows) {
 }
 const targetTable = targetLines.join("\n");
 const square = rows.find((r) => r.shape.m === 512 && r.shape.n === 512 && r.shape.k === 512);
+/** The fastest GEMM rate of any shape and build in this run, in GFLOP/s. */
+const fastestGemm = Math.max(
+  ...rows.flatMap((r) =>
+    ["ours", "relaxed"].filter((l) => r.bestCpuMs[l] !== undefined).map((l) => gf(r.shape, r.bestCpuMs[l]!)),
+  ),
+);
 const absLine =
   square === undefined
     ? ""
@@ -397,11 +405,12 @@ const absLine =
         : `, relaxed build ${gf(square.shape, square.bestCpuMs.relaxed).toFixed(1)} GFLOP/s`) +
       (mulAddPeak === undefined
         ? ""
-        : `; the register-only mul+add ceiling peaked at ${mulAddPeak.toFixed(1)} GFLOP/s`) +
-      (fmaPeak === undefined ? "" : ` and the fma ceiling at ${fmaPeak.toFixed(1)} GFLOP/s`) +
-      ` in this run, so ${ABS_TARGET} GFLOP/s is ${
-        Math.max(mulAddPeak ?? 0, fmaPeak ?? 0) < ABS_TARGET
-          ? "above what any WASM SIMD kernel reached on this machine today"
+        : `; the register-only mul+add probe peaked at ${mulAddPeak.toFixed(1)} GFLOP/s`) +
+      (fmaPeak === undefined ? "" : ` and the fma probe at ${fmaPeak.toFixed(1)} GFLOP/s`) +
+      `; the fastest any of our GEMM runs went, on any shape and build, was ${fastestGemm.toFixed(1)} GFLOP/s. ` +
+      `${ABS_TARGET} GFLOP/s is ${
+        Math.max(mulAddPeak ?? 0, fmaPeak ?? 0, fastestGemm) < ABS_TARGET
+          ? "above all of these: beyond what WASM SIMD code reached on this machine in this run"
           : "within reach"
       }.`;
 
