@@ -256,6 +256,154 @@ test("cosine kernels on long rows (cache-blocked path: several column chunks, ra
   );
 });
 
+/**
+ * The f32 dot product of row i of x and row j of y in the fixed order of assembly/distance.ts:
+ * four lane accumulators over c = 0,4,8,... combined as (l0 + l1) + (l2 + l3), then the tail in
+ * index order. f64 products and sums of f32 values rounded once to f32 are the f32 operations.
+ */
+function fixedOrderDot(x: Float32Array, i: number, y: Float32Array, j: number, cols: number): number {
+  const f = Math.fround;
+  const a = i * cols;
+  const b = j * cols;
+  const cols4 = cols & ~3;
+  let l0 = 0;
+  let l1 = 0;
+  let l2 = 0;
+  let l3 = 0;
+  for (let c = 0; c < cols4; c += 4) {
+    l0 = f(l0 + f(x[a + c]! * y[b + c]!));
+    l1 = f(l1 + f(x[a + c + 1]! * y[b + c + 1]!));
+    l2 = f(l2 + f(x[a + c + 2]! * y[b + c + 2]!));
+    l3 = f(l3 + f(x[a + c + 3]! * y[b + c + 3]!));
+  }
+  let s = f(f(l0 + l1) + f(l2 + l3));
+  for (let c = cols4; c < cols; c++) s = f(s + f(x[a + c]! * y[b + c]!));
+  return s;
+}
+
+/** normalizeRows in its fixed order: f64 squares, lane 0 over c, c+2 and lane 1 over c+1, c+3. */
+function fixedOrderUnitRows(x: Float32Array, rows: number, cols: number): Float32Array {
+  const u = new Float32Array(rows * cols);
+  const cols4 = cols & ~3;
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
+    let l0 = 0;
+    let l1 = 0;
+    for (let c = 0; c < cols4; c += 4) {
+      l0 += x[o + c]! * x[o + c]!;
+      l1 += x[o + c + 1]! * x[o + c + 1]!;
+      l0 += x[o + c + 2]! * x[o + c + 2]!;
+      l1 += x[o + c + 3]! * x[o + c + 3]!;
+    }
+    let sq = l0 + l1;
+    for (let c = cols4; c < cols; c++) sq += x[o + c]! * x[o + c]!;
+    const inv = sq > 0 ? 1 / Math.sqrt(sq) : 0;
+    for (let c = 0; c < cols; c++) u[o + c] = x[o + c]! * inv;
+  }
+  return u;
+}
+
+/** The cosine kernels' bits from the fixed-order model: cross, or square (diagonal 1 or 0). */
+function fixedOrderCosine(
+  x: Float32Array,
+  y: Float32Array,
+  xRows: number,
+  yRows: number,
+  cols: number,
+  square: boolean,
+): Float32Array {
+  const ux = fixedOrderUnitRows(x, xRows, cols);
+  const uy = square ? ux : fixedOrderUnitRows(y, yRows, cols);
+  const out = new Float32Array(xRows * yRows);
+  for (let i = 0; i < xRows; i++) {
+    for (let j = square ? i : 0; j < yRows; j++) {
+      const v = Math.min(1, Math.max(-1, fixedOrderDot(ux, i, uy, j, cols)));
+      out[i * yRows + j] = square && i === j ? (v > 0 ? 1 : 0) : v;
+      if (square) out[j * yRows + i] = out[i * yRows + j]!;
+    }
+  }
+  return out;
+}
+
+function fixedOrderGram(x: Float32Array, rows: number, cols: number): Float32Array {
+  const g = new Float32Array(rows * rows);
+  for (let i = 0; i < rows; i++) {
+    for (let j = i; j < rows; j++) g[i * rows + j] = g[j * rows + i] = fixedOrderDot(x, i, x, j, cols);
+  }
+  return g;
+}
+
+function assertSameBits(actual: Float32Array, expected: Float32Array, what: string): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  const a = new Uint32Array(actual.buffer, actual.byteOffset, actual.length);
+  const e = new Uint32Array(expected.buffer, expected.byteOffset, expected.length);
+  for (let k = 0; k < a.length; k++) {
+    if (a[k] !== e[k])
+      assert.fail(`${what}: entry ${k} is ${actual[k]}, the fixed order gives ${expected[k]}`);
+  }
+}
+
+/** Rows with some zero rows and copies or scaled copies of row 0 (deterministic). */
+function degenerateRows(seed: number, rows: number, cols: number): Float32Array {
+  const x = seededFloats(seed, rows * cols);
+  for (let r = 1; r < rows; r++) {
+    const row = x.subarray(r * cols, (r + 1) * cols);
+    if ((seed + r) % 7 === 0) row.fill(0);
+    else if ((seed + r) % 7 === 1) row.set(x.subarray(0, cols));
+    else if ((seed + r) % 7 === 2) row.set(x.subarray(0, cols).map((v) => v * 0.5));
+  }
+  return x;
+}
+
+test("distance tiles give the bits of the fixed reduction order: every row count 0..13, short and long rows", () => {
+  // 4x2, 4x3 and 4x1 tiles, one-row tails, and below and above the 8192-column blocking threshold
+  // (8195: two 4096-column chunks and a 3-column scalar tail). Every entry must have exactly the
+  // documented order's bits, whatever tile computed it.
+  for (const cols of [0, 1, 6, 23, 8195]) {
+    for (let xRows = 0; xRows <= 13; xRows++) {
+      const x = degenerateRows(xRows * 31 + cols, xRows, cols);
+      const what = `${xRows} rows x ${cols}`;
+      assertSameBits(gramMatrix(w, x, xRows, cols), fixedOrderGram(x, xRows, cols), `gram ${what}`);
+      assertSameBits(
+        cosineSimilarity(w, x, xRows, cols),
+        fixedOrderCosine(x, x, xRows, xRows, cols, true),
+        `cosine ${what}`,
+      );
+      for (let yRows = 0; yRows <= 13; yRows++) {
+        const y = degenerateRows(yRows * 17 + cols + 1, yRows, cols);
+        assertSameBits(
+          cosineSimilarityCross(w, x, y, xRows, yRows, cols),
+          fixedOrderCosine(x, y, xRows, yRows, cols, false),
+          `cross ${what} against ${yRows}`,
+        );
+      }
+    }
+  }
+});
+
+test("blocked cosine tiles give the bits of the fixed reduction order across row blocks", () => {
+  // 70 rows cross the 32-row and 66-row blocks of the blocked path, with the square kernel's
+  // diagonal blocks starting mid-tile; 12289 columns make three chunks and a 1-column tail.
+  for (const [xRows, yRows, cols] of [
+    [37, 70, 8196],
+    [70, 70, 12289],
+  ] as const) {
+    const x = degenerateRows(xRows + cols, xRows, cols);
+    const y = degenerateRows(yRows + cols + 1, yRows, cols);
+    const what = `${xRows} x ${yRows} x ${cols}`;
+    assertSameBits(
+      cosineSimilarityCross(w, x, y, xRows, yRows, cols),
+      fixedOrderCosine(x, y, xRows, yRows, cols, false),
+      `cross ${what}`,
+    );
+    assertSameBits(
+      cosineSimilarity(w, y, yRows, cols),
+      fixedOrderCosine(y, y, yRows, yRows, cols, true),
+      `cosine ${what}`,
+    );
+  }
+});
+
 test("distance kernels give identical bits on a fixed larger input", () => {
   // 37 x 150 crosses every tile edge; run twice to check that nothing depends on arena state.
   const x = seededFloats(7, 37 * 150);
