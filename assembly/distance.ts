@@ -167,6 +167,8 @@ function dots4x1(a: usize, aStride: usize, b: usize, cols: i32, out: usize, outS
  * out[i][j] = dot(a_i, b_j) for aRows x bRows pairs (out is aRows x bRows, row-major).
  * With `upper` (a == b, aRows == bRows) only j >= i is guaranteed; entries below the diagonal
  * inside diagonal tiles are written too, with the same bits their mirror will give them.
+ * Four a rows at a time in 4x2 tiles (4x1 for an odd last b row); the last aRows % 4 a rows one dot
+ * at a time. (4x3 tiles, as in dotsBlocked, were no faster here: see there.)
  */
 function dotsBlock(a: usize, aRows: i32, b: usize, bRows: i32, cols: i32, out: usize, upper: bool): void {
   const rowBytes = (<usize>cols) << 2;
@@ -191,14 +193,45 @@ function dotsBlock(a: usize, aRows: i32, b: usize, bRows: i32, cols: i32, out: u
   }
 }
 
+/**
+ * The last bRows - j (0, 1 or 2) b rows against four a rows (a, a + rowBytes, ...): one dots4x2 or
+ * dots4x1 tile over whole rows, no chunks. outRow is the output row of a; b rows are rowBytes apart.
+ */
+function dotsTail4(
+  a: usize,
+  rowBytes: usize,
+  b: usize,
+  j: i32,
+  bRows: i32,
+  cols: i32,
+  outRow: usize,
+  outStride: usize,
+): void {
+  const bj = b + <usize>j * rowBytes;
+  const outTile = outRow + ((<usize>j) << 2);
+  if (j + 2 === bRows) dots4x2(a, rowBytes, bj, rowBytes, cols, outTile, outStride);
+  else if (j + 1 === bRows) dots4x1(a, rowBytes, bj, cols, outTile, outStride);
+}
+
 // Cache blocking for the cosine kernels. With long rows (a 25088-wide Linear layer has 100 KB
-// rows) six rows of a 4x2 tile no longer fit in L1 and nothing is reused from L1 between tiles.
+// rows) the rows of a tile no longer fit in L1 and nothing is reused from L1 between tiles.
 // dotsBlocked therefore walks the SIMD part of each row in chunks of KC columns: for a block of
-// MB a-rows x NB b-rows, one chunk is swept over every 4x2 tile of the block before the next
-// chunk, so each row chunk is reused from L1/L2. (Measured: about 10-20% faster than dotsBlock at
-// 25088 columns; the unblocked tiles were already fed from L2 at close to arithmetic speed.) The
-// eight f32x4 lane accumulators of each tile are parked in ACC between chunks, so every lane still
-// sums c = l, l+4, l+8, ... in index order: the result is bit-identical to dotsBlock.
+// MB a-rows x NB b-rows, one chunk is swept over every tile of the block before the next chunk,
+// so each row chunk is reused from L1/L2. (Measured with 4x2 tiles: about 10-20% faster than
+// dotsBlock at 25088 columns; the unblocked tiles were already fed from L2 at close to arithmetic
+// speed.) The f32x4 lane accumulators of each tile are parked in ACC between chunks, so every
+// lane still sums c = l, l+4, l+8, ... in index order: the result is bit-identical to dotsBlock.
+//
+// The blocked tiles are 4x3: seven loads per step for twelve accumulators instead of six for
+// eight, so a third less cache traffic per multiply-add. Twelve accumulators, three b vectors, one
+// a vector and a product need 17 xmm registers where V8 has 15 on x64, so two accumulators live
+// on the stack (V8 keeps the loads interleaved in dots4x3Chunk; in a 4x3 version of dots4x2 it
+// hoisted all seven to the loop top and spilled five vectors). Measured on the 2-core development
+// machine (node --no-liftoff, min of 8 alternating runs): 288 x 720 x 25088 cosine cross 631 ms
+// with 4x2 tiles, 552 ms with 4x3. In dotsBlock, whose tiles already run close to arithmetic
+// speed, the same tile was 3-10 % slower than 4x2 (min of 21-31 alternating runs of a 512 x 512 x
+// 4608 Gram and a 128 x 256 x 4608 cross), so dotsBlock keeps 4x2.
+// The last bRows % 3 b rows of a block row go through one unblocked 4x2 or 4x1 tile (dotsTail4).
 //
 // ACC is a fixed static block of the module's memory, reserved at compile time below HEAP_BASE:
 // nothing is allocated and the documented scratch sizes are unchanged. Kernels run to completion
@@ -208,17 +241,25 @@ function dotsBlock(a: usize, aRows: i32, b: usize, bRows: i32, cols: i32, out: u
 // the tiles already run from cache and the accumulator traffic would only cost time.
 const KC = 4096; // columns per chunk (a multiple of 4)
 const MB = 32; // a rows per block (a multiple of 4)
-const NB = 64; // b rows per block (a multiple of 2)
+const NB = 66; // b rows per block (a multiple of 3)
 const BLOCK_MIN_COLS = 8192;
 
-/** Tile accumulators of dotsBlocked: (MB/4)*(NB/2) tiles x 8 f32x4 = MB*NB*4 f32, 16-byte aligned. */
+/** Bytes of one parked 4x3 tile: twelve f32x4 accumulators. */
+const TILE_BYTES: usize = 12 * 16;
+
+/**
+ * Tile accumulators of dotsBlocked: (MB/4)*(NB/3) tiles x 12 f32x4 = MB*NB*16 bytes (33 KB),
+ * 16-byte aligned.
+ */
 const ACC: usize = memory.data(MB * NB * 16, 16);
 
 /**
- * One chunk [c0, c1) (c1 - c0 a multiple of 4) of the 4x2 tile of dots4x2, continuing the eight
- * f32x4 accumulators at acc (8 x 16 bytes), or starting them from zero when `first`.
+ * One chunk [c0, c1) (c1 - c0 a multiple of 4) of a 4x3 tile: dot products of four rows a + r*aStride
+ * with three rows b + s*bStride, continuing the twelve f32x4 accumulators at acc (12 x 16 bytes,
+ * (r, s) at acc + (3r + s)*16), or starting them from zero when `first`. Seven loads per step feed
+ * twelve accumulators (4x2: six loads, eight).
  */
-function dots4x2Chunk(
+function dots4x3Chunk(
   a: usize,
   aStride: usize,
   b: usize,
@@ -232,56 +273,75 @@ function dots4x2Chunk(
   const a2 = a1 + aStride;
   const a3 = a2 + aStride;
   const b1 = b + bStride;
+  const b2 = b1 + bStride;
   let s00 = f32x4.splat(0);
   let s01 = f32x4.splat(0);
+  let s02 = f32x4.splat(0);
   let s10 = f32x4.splat(0);
   let s11 = f32x4.splat(0);
+  let s12 = f32x4.splat(0);
   let s20 = f32x4.splat(0);
   let s21 = f32x4.splat(0);
+  let s22 = f32x4.splat(0);
   let s30 = f32x4.splat(0);
   let s31 = f32x4.splat(0);
+  let s32 = f32x4.splat(0);
   if (!first) {
     s00 = v128.load(acc);
     s01 = v128.load(acc, 16);
-    s10 = v128.load(acc, 32);
-    s11 = v128.load(acc, 48);
-    s20 = v128.load(acc, 64);
-    s21 = v128.load(acc, 80);
-    s30 = v128.load(acc, 96);
-    s31 = v128.load(acc, 112);
+    s02 = v128.load(acc, 32);
+    s10 = v128.load(acc, 48);
+    s11 = v128.load(acc, 64);
+    s12 = v128.load(acc, 80);
+    s20 = v128.load(acc, 96);
+    s21 = v128.load(acc, 112);
+    s22 = v128.load(acc, 128);
+    s30 = v128.load(acc, 144);
+    s31 = v128.load(acc, 160);
+    s32 = v128.load(acc, 176);
   }
   for (let c = c0; c < c1; c += 4) {
     const off = (<usize>c) << 2;
     const vb0 = v128.load(b + off);
     const vb1 = v128.load(b1 + off);
+    const vb2 = v128.load(b2 + off);
     const va0 = v128.load(a + off);
     s00 = f32x4.add(s00, f32x4.mul(va0, vb0));
     s01 = f32x4.add(s01, f32x4.mul(va0, vb1));
+    s02 = f32x4.add(s02, f32x4.mul(va0, vb2));
     const va1 = v128.load(a1 + off);
     s10 = f32x4.add(s10, f32x4.mul(va1, vb0));
     s11 = f32x4.add(s11, f32x4.mul(va1, vb1));
+    s12 = f32x4.add(s12, f32x4.mul(va1, vb2));
     const va2 = v128.load(a2 + off);
     s20 = f32x4.add(s20, f32x4.mul(va2, vb0));
     s21 = f32x4.add(s21, f32x4.mul(va2, vb1));
+    s22 = f32x4.add(s22, f32x4.mul(va2, vb2));
     const va3 = v128.load(a3 + off);
     s30 = f32x4.add(s30, f32x4.mul(va3, vb0));
     s31 = f32x4.add(s31, f32x4.mul(va3, vb1));
+    s32 = f32x4.add(s32, f32x4.mul(va3, vb2));
   }
   v128.store(acc, s00);
   v128.store(acc, s01, 16);
-  v128.store(acc, s10, 32);
-  v128.store(acc, s11, 48);
-  v128.store(acc, s20, 64);
-  v128.store(acc, s21, 80);
-  v128.store(acc, s30, 96);
-  v128.store(acc, s31, 112);
+  v128.store(acc, s02, 32);
+  v128.store(acc, s10, 48);
+  v128.store(acc, s11, 64);
+  v128.store(acc, s12, 80);
+  v128.store(acc, s20, 96);
+  v128.store(acc, s21, 112);
+  v128.store(acc, s22, 128);
+  v128.store(acc, s30, 144);
+  v128.store(acc, s31, 160);
+  v128.store(acc, s32, 176);
 }
 
 /**
- * Finish a 4x2 tile whose accumulators dots4x2Chunk left at acc (all zero when cols4 == 0):
- * horizontal sums, then the scalar tail c = cols4 .. cols-1 in index order, exactly as dots4x2.
+ * Finish a 4x3 tile whose accumulators dots4x3Chunk left at acc (all zero when cols4 == 0):
+ * horizontal sums, then the scalar tail c = cols4 .. cols-1 in index order, exactly as dots4x2
+ * does for its entries. Result (r, s) goes to out + r*outStride + s*4.
  */
-function finish4x2(
+function finish4x3(
   a: usize,
   aStride: usize,
   b: usize,
@@ -296,55 +356,78 @@ function finish4x2(
   const a2 = a1 + aStride;
   const a3 = a2 + aStride;
   const b1 = b + bStride;
+  const b2 = b1 + bStride;
   let t00: f32 = 0;
   let t01: f32 = 0;
+  let t02: f32 = 0;
   let t10: f32 = 0;
   let t11: f32 = 0;
+  let t12: f32 = 0;
   let t20: f32 = 0;
   let t21: f32 = 0;
+  let t22: f32 = 0;
   let t30: f32 = 0;
   let t31: f32 = 0;
+  let t32: f32 = 0;
   if (cols4 > 0) {
     t00 = hsum(v128.load(acc));
     t01 = hsum(v128.load(acc, 16));
-    t10 = hsum(v128.load(acc, 32));
-    t11 = hsum(v128.load(acc, 48));
-    t20 = hsum(v128.load(acc, 64));
-    t21 = hsum(v128.load(acc, 80));
-    t30 = hsum(v128.load(acc, 96));
-    t31 = hsum(v128.load(acc, 112));
+    t02 = hsum(v128.load(acc, 32));
+    t10 = hsum(v128.load(acc, 48));
+    t11 = hsum(v128.load(acc, 64));
+    t12 = hsum(v128.load(acc, 80));
+    t20 = hsum(v128.load(acc, 96));
+    t21 = hsum(v128.load(acc, 112));
+    t22 = hsum(v128.load(acc, 128));
+    t30 = hsum(v128.load(acc, 144));
+    t31 = hsum(v128.load(acc, 160));
+    t32 = hsum(v128.load(acc, 176));
   }
   for (let c = cols4; c < cols; c++) {
     const off = (<usize>c) << 2;
     const vb0 = load<f32>(b + off);
     const vb1 = load<f32>(b1 + off);
+    const vb2 = load<f32>(b2 + off);
     const va0 = load<f32>(a + off);
     const va1 = load<f32>(a1 + off);
     const va2 = load<f32>(a2 + off);
     const va3 = load<f32>(a3 + off);
     t00 += va0 * vb0;
     t01 += va0 * vb1;
+    t02 += va0 * vb2;
     t10 += va1 * vb0;
     t11 += va1 * vb1;
+    t12 += va1 * vb2;
     t20 += va2 * vb0;
     t21 += va2 * vb1;
+    t22 += va2 * vb2;
     t30 += va3 * vb0;
     t31 += va3 * vb1;
+    t32 += va3 * vb2;
   }
   store<f32>(out, t00);
   store<f32>(out + 4, t01);
+  store<f32>(out + 8, t02);
   store<f32>(out + outStride, t10);
   store<f32>(out + outStride + 4, t11);
+  store<f32>(out + outStride + 8, t12);
   store<f32>(out + 2 * outStride, t20);
   store<f32>(out + 2 * outStride + 4, t21);
+  store<f32>(out + 2 * outStride + 8, t22);
   store<f32>(out + 3 * outStride, t30);
   store<f32>(out + 3 * outStride + 4, t31);
+  store<f32>(out + 3 * outStride + 8, t32);
 }
 
 /**
  * Same contract and bit-identical result as dotsBlock, cache-blocked over rows and columns (see
- * KC, MB, NB above); the tile accumulators go to the static ACC block. The odd last b row and the last aRows % 4 a rows go through dots4x1 and
- * dot unblocked: they are O(rows x cols) work next to the O(aRows x bRows x cols) tiles.
+ * KC, MB, NB above); the tile accumulators go to the static ACC block. The last bRows % 3 b rows
+ * (one 4x2 or 4x1 tile per four a rows) and the last aRows % 4 a rows go through dotsTail4 and dot
+ * unblocked: they are O(rows x cols) work next to the O(aRows x bRows x cols) tiles.
+ *
+ * The 4x3 tiles sit on a grid of b rows j0 + 3k. With `upper`, the blocks of a rows [i0, i0 + MB)
+ * start at b row jBase = i0 rounded down to a multiple of 3, and each group of four a rows i starts
+ * at the tile holding b row i (its first columns may lie below the diagonal, which is allowed).
  */
 function dotsBlocked(a: usize, aRows: i32, b: usize, bRows: i32, cols: i32, out: usize, upper: bool): void {
   if (cols < BLOCK_MIN_COLS) {
@@ -355,51 +438,52 @@ function dotsBlocked(a: usize, aRows: i32, b: usize, bRows: i32, cols: i32, out:
   const outStride = (<usize>bRows) << 2;
   const cols4 = cols & ~3;
   const aFull = aRows & ~3;
-  const bFull = bRows & ~1;
-  const tilesPerRow = NB >> 1;
+  const bFull = bRows - (bRows % 3);
+  const accRowBytes = <usize>(NB / 3) * TILE_BYTES;
   const acc = ACC;
   for (let i0 = 0; i0 < aFull; i0 += MB) {
     const iEnd = min(i0 + MB, aFull);
-    // With `upper`, j0 >= i0 keeps every block that holds a tile with j >= i (i0 and NB are even).
-    for (let j0 = upper ? i0 : 0; j0 < bFull; j0 += NB) {
+    const jBase = upper ? i0 - (i0 % 3) : 0;
+    for (let j0 = jBase; j0 < bFull; j0 += NB) {
       const jEnd = min(j0 + NB, bFull);
       for (let c0 = 0; c0 < cols4; c0 += KC) {
         const c1 = min(c0 + KC, cols4);
         for (let i = i0; i < iEnd; i += 4) {
           const ai = a + <usize>i * rowBytes;
-          const accRow = acc + ((<usize>(((i - i0) >> 2) * tilesPerRow)) << 7);
-          for (let j = upper ? max(j0, i) : j0; j < jEnd; j += 2) {
-            const accTile = accRow + ((<usize>((j - j0) >> 1)) << 7);
+          const accRow = acc + <usize>((i - i0) >> 2) * accRowBytes;
+          for (let j = firstTile(j0, i, upper); j < jEnd; j += 3) {
+            const accTile = accRow + <usize>((j - j0) / 3) * TILE_BYTES;
             const bj = b + <usize>j * rowBytes;
             // Two call sites on purpose: a function with one caller is inlined by the optimiser,
             // and this whole loop nest runs in a single call, which V8 keeps in its baseline tier
             // (no on-stack replacement for wasm) - about 2x slower. A separate, often-called
-            // dots4x2Chunk is tiered up to the optimising compiler after a few calls.
-            if (c0 === 0) dots4x2Chunk(ai, rowBytes, bj, rowBytes, c0, c1, accTile, true);
-            else dots4x2Chunk(ai, rowBytes, bj, rowBytes, c0, c1, accTile, false);
+            // dots4x3Chunk is tiered up to the optimising compiler after a few calls.
+            if (c0 === 0) dots4x3Chunk(ai, rowBytes, bj, rowBytes, c0, c1, accTile, true);
+            else dots4x3Chunk(ai, rowBytes, bj, rowBytes, c0, c1, accTile, false);
           }
         }
       }
       for (let i = i0; i < iEnd; i += 4) {
         const ai = a + <usize>i * rowBytes;
         const outRow = out + <usize>i * outStride;
-        const accRow = acc + ((<usize>(((i - i0) >> 2) * tilesPerRow)) << 7);
-        for (let j = upper ? max(j0, i) : j0; j < jEnd; j += 2) {
-          const accTile = accRow + ((<usize>((j - j0) >> 1)) << 7);
+        const accRow = acc + <usize>((i - i0) >> 2) * accRowBytes;
+        for (let j = firstTile(j0, i, upper); j < jEnd; j += 3) {
+          const accTile = accRow + <usize>((j - j0) / 3) * TILE_BYTES;
           const bj = b + <usize>j * rowBytes;
-          finish4x2(ai, rowBytes, bj, rowBytes, cols4, cols, accTile, outRow + ((<usize>j) << 2), outStride);
+          finish4x3(ai, rowBytes, bj, rowBytes, cols4, cols, accTile, outRow + ((<usize>j) << 2), outStride);
         }
       }
     }
     if (bFull < bRows) {
       for (let i = i0; i < iEnd; i += 4) {
-        const outRow = out + <usize>i * outStride;
-        dots4x1(
+        dotsTail4(
           a + <usize>i * rowBytes,
           rowBytes,
-          b + <usize>bFull * rowBytes,
+          b,
+          bFull,
+          bRows,
           cols,
-          outRow + ((<usize>bFull) << 2),
+          out + <usize>i * outStride,
           outStride,
         );
       }
@@ -412,6 +496,14 @@ function dotsBlocked(a: usize, aRows: i32, b: usize, bRows: i32, cols: i32, out:
       store<f32>(outRow + ((<usize>j) << 2), dot(ai, b + <usize>j * rowBytes, cols));
     }
   }
+}
+
+/**
+ * The first tile column (on the grid j0 + 3k) of a block starting at b row j0 for the a rows
+ * i .. i+3: j0 itself, or with `upper` the tile that holds b row i when i > j0.
+ */
+function firstTile(j0: i32, i: i32, upper: bool): i32 {
+  return upper && i > j0 ? j0 + ((i - j0) / 3) * 3 : j0;
 }
 
 /** Copy the strict upper triangle of the n x n f32 matrix at m to the lower one. */
