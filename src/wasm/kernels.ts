@@ -858,22 +858,28 @@ function checkMergeArgs(
   checkIndexSet(`${what} removed`, removed, n);
   checkIndexSet(`${what} kept`, kept, n);
   checkLength(`${what} cos`, cos, removed.length * kept.length);
-  if (bn !== undefined) {
-    for (const key of ["gamma", "beta", "mean", "var"] as const) checkLength(`${what} ${key}`, bn[key], n);
-    if (!(bn.eps >= 0) || !Number.isFinite(bn.eps)) {
+  if (bn !== undefined) checkMergeBn(what, bn, n);
+}
+
+/**
+ * Throw INVALID_ARGUMENT unless `bn` holds n entries of each parameter, a finite eps >= 0 and finite
+ * variances >= 0 (what merge_select_bn assumes).
+ */
+export function checkMergeBn(what: string, bn: MergeBnParams, n: number): void {
+  for (const key of ["gamma", "beta", "mean", "var"] as const) checkLength(`${what} ${key}`, bn[key], n);
+  if (!(bn.eps >= 0) || !Number.isFinite(bn.eps)) {
+    throw new PrunekitError(
+      "INVALID_ARGUMENT",
+      `${what}: BatchNorm eps must be finite and >= 0, got ${bn.eps}`,
+    );
+  }
+  for (let i = 0; i < n; i++) {
+    const v = bn.var[i]!;
+    if (!(v >= 0) || !Number.isFinite(v)) {
       throw new PrunekitError(
         "INVALID_ARGUMENT",
-        `${what}: BatchNorm eps must be finite and >= 0, got ${bn.eps}`,
+        `${what}: BatchNorm variance of channel ${i} must be finite and >= 0, got ${v}`,
       );
-    }
-    for (let i = 0; i < n; i++) {
-      const v = bn.var[i]!;
-      if (!(v >= 0) || !Number.isFinite(v)) {
-        throw new PrunekitError(
-          "INVALID_ARGUMENT",
-          `${what}: BatchNorm variance of channel ${i} must be finite and >= 0, got ${v}`,
-        );
-      }
     }
   }
 }
@@ -884,7 +890,7 @@ function runMergeSelect(
   norm: Float32Array,
   removed: ArrayLike<number>,
   kept: ArrayLike<number>,
-  select: (arena: Arena, bufs: MergeSelectBufs) => void,
+  opts: { threshold: number; bn?: MergeBnParams; lambda?: number; formula?: MergeBnFormula },
 ): MergePartners {
   return withArena(w, (arena) => {
     const bufs: MergeSelectBufs = {
@@ -895,8 +901,7 @@ function runMergeSelect(
       partner: arena.allocI32(removed.length),
       scale: arena.allocF64(removed.length),
     };
-    select(arena, bufs);
-    return { partner: arena.viewI32(bufs.partner).slice(), scale: arena.viewF64(bufs.scale).slice() };
+    return selectMergePartners(w, arena, bufs, opts);
   });
 }
 
@@ -921,7 +926,7 @@ export function mergePartnersPlain(
   threshold: number,
 ): MergePartners {
   checkMergeArgs("mergePartnersPlain", cos, norm, removed, kept);
-  return runMergeSelect(w, cos, norm, removed, kept, (_, bufs) => mergeSelectPlain(w, bufs, threshold));
+  return runMergeSelect(w, cos, norm, removed, kept, { threshold });
 }
 
 /**
@@ -948,23 +953,7 @@ export function mergePartnersBn(
   formula: MergeBnFormula,
 ): MergePartners {
   checkMergeArgs("mergePartnersBn", cos, norm, removed, kept, bn);
-  return runMergeSelect(w, cos, norm, removed, kept, (arena, bufs) =>
-    mergeSelectBn(
-      w,
-      bufs,
-      {
-        gamma: arena.copyInF64(bn.gamma),
-        beta: arena.copyInF64(bn.beta),
-        mean: arena.copyInF64(bn.mean),
-        var: arena.copyInF64(bn.var),
-        scratch: arena.allocF64(2),
-        eps: bn.eps,
-      },
-      threshold,
-      lambda,
-      formula,
-    ),
-  );
+  return runMergeSelect(w, cos, norm, removed, kept, { threshold, bn, lambda, formula });
 }
 
 /**

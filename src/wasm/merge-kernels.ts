@@ -7,6 +7,7 @@ import { PrunekitError } from "../errors.ts";
 import type { Arena, Buf } from "./arena.ts";
 import {
   checkLength,
+  checkMergeBn,
   checkSize,
   distanceCosineCross,
   type MergeBnFormula,
@@ -101,25 +102,6 @@ function checkIndices(what: string, idx: ArrayLike<number>, n: number): void {
   }
 }
 
-function checkBn(what: string, bn: MergeBnParams, n: number): void {
-  for (const key of ["gamma", "beta", "mean", "var"] as const) checkLength(`${what} ${key}`, bn[key], n);
-  if (!(bn.eps >= 0) || !Number.isFinite(bn.eps)) {
-    throw new PrunekitError(
-      "INVALID_ARGUMENT",
-      `${what}: BatchNorm eps must be finite and >= 0, got ${bn.eps}`,
-    );
-  }
-  for (let i = 0; i < n; i++) {
-    const x = bn.var[i]!;
-    if (!(x >= 0) || !Number.isFinite(x)) {
-      throw new PrunekitError(
-        "INVALID_ARGUMENT",
-        `${what}: BatchNorm variance of channel ${i} must be finite and >= 0, got ${x}`,
-      );
-    }
-  }
-}
-
 /**
  * Neuron Merging partner search of one layer (ALGORITHMS.md §2.4 / §2.5), as kernels.ts mergePartners
  * on the built vectors, in one arena session: the removed and kept vectors are copied in (once each),
@@ -144,7 +126,7 @@ export function filterVectorPartners(
   checkIndices("filterVectorPartners removed", removed, n);
   checkIndices("filterVectorPartners kept", kept, n);
   const bn = opts.bn;
-  if (bn !== undefined) checkBn("filterVectorPartners", bn, n);
+  if (bn !== undefined) checkMergeBn("filterVectorPartners", bn, n);
   const r = removed.length;
   const p = kept.length;
   return withArena(w, (arena) => {

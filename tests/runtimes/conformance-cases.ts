@@ -86,6 +86,7 @@ export const NOT_KERNELS: readonly string[] = [
   "kernel",
   "checkSize",
   "checkLength",
+  "checkMergeBn",
   "withArena",
 ];
 
