@@ -12,8 +12,9 @@ import { isPrunekitError } from "../../src/errors.ts";
 import { createWasm, gemm, getWasm } from "../../src/wasm/kernels.ts";
 import { relaxedSimdSupported } from "../../src/wasm/load.ts";
 import * as reference from "../../src/wasm/reference/gemm.ts";
-import { f32Array, seededFloats, size } from "../helpers/arbitraries.ts";
+import { seededFloats } from "../helpers/arbitraries.ts";
 import { assertClose } from "../helpers/close.ts";
+import { gemmCase } from "../helpers/gemm-cases.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const supported = relaxedSimdSupported();
@@ -34,40 +35,11 @@ test("relaxed GEMM matches the reference on ragged shapes, every transpose, alph
   assert.equal(w.simd, "relaxed");
   for (const [transA, transB] of TRANSPOSES) {
     fc.assert(
-      fc.property(
-        fc
-          .record({
-            m: size(70),
-            n: size(70),
-            k: size(70),
-            alpha: fc.constantFrom(1, -0.5, 2),
-            beta: fc.constantFrom(0, 1, -0.75),
-            pad: fc.integer({ min: 0, max: 3 }),
-          })
-          .chain(({ m, n, k, alpha, beta, pad }) => {
-            const [aRows, aCols] = transA ? [k, m] : [m, k];
-            const [bRows, bCols] = transB ? [n, k] : [k, n];
-            const spec = {
-              transA,
-              transB,
-              m,
-              n,
-              k,
-              alpha,
-              beta,
-              lda: aCols + pad,
-              ldb: bCols + pad,
-              ldc: n + pad,
-            };
-            return fc
-              .tuple(f32Array(aRows * spec.lda), f32Array(bRows * spec.ldb), f32Array(m * spec.ldc))
-              .map(([a, b, c]) => ({ spec, a, b, c }));
-          }),
-        ({ spec, a, b, c }) =>
-          assertClose(gemm(w, spec, a, b, c), reference.gemm(spec, a, b, c), {
-            reductionLen: spec.k,
-            scale: 16 * Math.max(1, Math.abs(spec.alpha)),
-          }),
+      fc.property(gemmCase(transA, transB), ({ spec, a, b, c }) =>
+        assertClose(gemm(w, spec, a, b, c), reference.gemm(spec, a, b, c), {
+          reductionLen: spec.k,
+          scale: 16 * Math.max(1, Math.abs(spec.alpha)),
+        }),
       ),
     );
   }
