@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
 import {
-  type GemmSpec,
   gemm,
   gemmBuffers,
   gemmScratchLen,
