@@ -1,14 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
-import {
-  gemm,
-  gemmBuffers,
-  gemmScratchLen,
-  getWasm,
-  kernel,
-  withArena,
-} from "../../src/wasm/kernels.ts";
+import { gemm, gemmBuffers, gemmScratchLen, getWasm, kernel, withArena } from "../../src/wasm/kernels.ts";
 import * as reference from "../../src/wasm/reference/gemm.ts";
 import { seededFloats } from "../helpers/arbitraries.ts";
 import { assertClose } from "../helpers/close.ts";
