@@ -656,8 +656,18 @@ export function pathIsMergeSafe(group: DependencyGroup): boolean {
   return (
     group.consumers.length > 0 &&
     group.consumers.every((c) => c.mixesChannels) &&
-    group.pathOps.every((p) => CHANNELWISE_KINDS.has(p.kind) && p.positivelyHomogeneous)
+    unsafePathOp(group) === undefined
   );
+}
+
+/**
+ * The first op between the group's producers and its consumers that a merge cannot be folded through
+ * (not channel-wise, or not the same positively homogeneous function on every channel, ALGORITHMS.md
+ * §2.6), or undefined when there is none.
+ * @param group A dependency group.
+ */
+export function unsafePathOp(group: DependencyGroup): GroupPathOp | undefined {
+  return group.pathOps.find((p) => !CHANNELWISE_KINDS.has(p.kind) || !p.positivelyHomogeneous);
 }
 
 /**

@@ -1,7 +1,13 @@
 // Neuron Merging (ALGORITHMS.md §2): data-free compensation of pruned neurons by folding each one into
 // a kept neuron's column of the consumer (scaling matrix Z, §2.2).
 import { PrunekitError } from "../errors.ts";
-import { type DependencyGroup, type GroupProducer, isInner, pathIsMergeSafe } from "../graph/groups.ts";
+import {
+  type DependencyGroup,
+  type GroupProducer,
+  isInner,
+  pathIsMergeSafe,
+  unsafePathOp,
+} from "../graph/groups.ts";
 import { attrFloat, type Graph } from "../graph/ir.ts";
 import { type FilterScratch, producerFilters } from "../graph/weights.ts";
 import { type ExternalTensorData, newFloat32Scratch, readFloat32 } from "../onnx/tensor.ts";
@@ -432,22 +438,11 @@ function notInnerReason(g: DependencyGroup): string {
 }
 
 function unsafeNode(g: DependencyGroup): string | undefined {
-  return (
-    g.pathOps.find((op) => !op.positivelyHomogeneous || !SAFE_KINDS.has(op.kind))?.node ??
-    g.consumers.find((c) => !c.mixesChannels)?.node
-  );
+  return unsafePathOp(g)?.node ?? g.consumers.find((c) => !c.mixesChannels)?.node;
 }
 
-const SAFE_KINDS: ReadonlySet<string> = new Set([
-  "elementwise",
-  "channelwise-param",
-  "depthwise",
-  "concat",
-  "flatten",
-]);
-
 function unsafeReason(g: DependencyGroup): string {
-  const op = g.pathOps.find((p) => !p.positivelyHomogeneous || !SAFE_KINDS.has(p.kind));
+  const op = unsafePathOp(g);
   if (op !== undefined) {
     const what =
       op.kind === "depthwise"
