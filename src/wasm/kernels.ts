@@ -14,7 +14,10 @@ import {
 export interface Wasm {
   readonly exports: WasmExports;
   readonly arena: Arena;
-  /** The instruction set of this instance: `baseline` (deterministic) or `relaxed` (opt-in, faster). */
+  /**
+   * The instruction set of this instance: `baseline` (deterministic) or `relaxed` (opt-in, faster).
+   * With an explicit `source` it is the level that was asked for; the bytes are not inspected.
+   */
   readonly simd: SimdLevel;
 }
 

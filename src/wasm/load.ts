@@ -37,43 +37,15 @@ export interface WasmOptions {
 
 // The smallest module that uses a relaxed-SIMD instruction: (func (result v128) v128.const 0 x3
 // f32x4.relaxed_madd). WebAssembly.validate accepts it only where relaxed SIMD is enabled.
-const RELAXED_PROBE = Uint8Array.of(
-  0x00,
-  0x61,
-  0x73,
-  0x6d,
-  0x01,
-  0x00,
-  0x00,
-  0x00, // magic, version
-  0x01,
-  0x05,
-  0x01,
-  0x60,
-  0x00,
-  0x01,
-  0x7b, // type section: () -> v128
-  0x03,
-  0x02,
-  0x01,
-  0x00, // function section
-  0x0a,
-  0x3d,
-  0x01,
-  0x3b,
-  0x00, // code section: one body of 59 bytes, no locals
-  0xfd,
-  0x0c,
-  ...new Array<number>(16).fill(0), // v128.const 0
-  0xfd,
-  0x0c,
-  ...new Array<number>(16).fill(0),
-  0xfd,
-  0x0c,
-  ...new Array<number>(16).fill(0),
-  0xfd,
-  0x85,
-  0x02, // f32x4.relaxed_madd (0xfd 0x105)
+const V128_ZERO: number[] = [0xfd, 0x0c, ...new Array<number>(16).fill(0)]; // v128.const 0
+// biome-ignore format: a byte table, one section per line
+const RELAXED_PROBE: Uint8Array<ArrayBuffer> = Uint8Array.of(
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
+  0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // type section: () -> v128
+  0x03, 0x02, 0x01, 0x00, // function section: one function of type 0
+  0x0a, 0x3d, 0x01, 0x3b, 0x00, // code section: one body of 59 bytes, no locals
+  ...V128_ZERO, ...V128_ZERO, ...V128_ZERO,
+  0xfd, 0x85, 0x02, // f32x4.relaxed_madd (0xfd 0x105)
   0x0b, // end
 );
 
