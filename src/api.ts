@@ -68,7 +68,10 @@ export interface PruneOptions {
   ratio?: number;
   /** Per-layer ratios by producer node name. */
   layerRatios?: Record<string, number>;
-  /** Exact kept channel counts by producer node name (merge). */
+  /**
+   * Exact kept channel counts by producer node name (merge). For a layer whose channels grouped convs
+   * split into B blocks (`describeModel` groups[].blocks), a multiple of B, else INVALID_ARGUMENT.
+   */
   layers?: Record<string, number>;
   /** Producer node names to leave unpruned. */
   exclude?: string[];
@@ -311,6 +314,11 @@ export interface GroupSummary {
   id: number;
   /** Channels. */
   channels: number;
+  /**
+   * Block constraint from grouped convs: the channels form this many contiguous equal blocks, and
+   * pruning keeps the same number from each (kept counts are multiples of it). 1 when unconstrained.
+   */
+  blocks: number;
   /** Producer node names. */
   producers: string[];
   /** Consumer node names. */
@@ -379,6 +387,7 @@ export function describeModel(model: Model): ModelDescription {
     groups: model.groups.map((g) => ({
       id: g.id,
       channels: g.channels,
+      blocks: g.blocks,
       producers: g.producers.map((x) => x.node),
       consumers: g.consumers.map((x) => x.node),
       members: g.members.map((x) => x.node),

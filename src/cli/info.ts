@@ -9,7 +9,8 @@ import { formatTable, human } from "./format.ts";
 const HELP = `Usage: prunekit info <model.onnx> [--json]
 
 Shows inputs, outputs, per-layer parameters and MACs, and the prune groups of a model
-(with member layers, channel counts, and why a group is frozen).
+(with member layers, channel counts, the blocks of channels grouped convs tie together, and why a
+group is frozen).
   --json   print the description as JSON
 `;
 
@@ -62,7 +63,8 @@ export async function infoCommand(argv: string[]): Promise<number> {
       ["group", "channels", "kind", "producers", "consumers"],
       info.groups.map((g) => [
         String(g.id),
-        String(g.channels),
+        // Grouped convs: the channels form equal blocks that each keep the same count.
+        g.blocks > 1 ? `${g.channels} (${g.blocks} blocks)` : String(g.channels),
         g.frozen
           ? "frozen"
           : g.isResidual

@@ -2,11 +2,13 @@
 //
 // Every activation value has a "channel space". Ops that keep channels apart (BN, activations, pools,
 // depthwise conv, residual joins) put their inputs and outputs in the same space (union-find). Three
-// ops create a new space: a producer (Conv with group 1, Gemm, MatMul with a constant weight) creates
-// fresh channels; Concat along channels creates a space *derived* from its inputs' spaces, input i at
+// ops create a new space: a producer (Conv that is not depthwise, Gemm, MatMul with a constant weight)
+// creates fresh channels; Concat along channels creates a space *derived* from its inputs' spaces, input i at
 // an offset; Flatten/Reshape to [N, C·K] creates a space derived from its input with K features per
 // channel. A group is a space that contains producer outputs, together with everything that reads it
-// directly or through derived spaces (offsets and block sizes compose along the way).
+// directly or through derived spaces (offsets and block sizes compose along the way). A grouped conv
+// (1 < group G, not depthwise) producing or reading a group splits its channels into G contiguous
+// blocks that must all keep the same count; `blocks` is the lcm of those G.
 import type { Graph, GraphNode } from "./ir.ts";
 import { type ChannelKind, type ChannelParam, classifyNode, type OpRuleContext } from "./op-rules.ts";
 import { inferShapes, type ShapeInfo } from "./shapes.ts";
@@ -23,6 +25,8 @@ export interface GroupProducer {
   outputAxis: number;
   /** Bias tensor (axis 0 = output channel), if the node has one per output channel. */
   bias: string | undefined;
+  /** For a grouped Conv (ResNeXt, RegNet): its `group` attribute G > 1. Absent otherwise. */
+  group?: number;
 }
 
 /**
@@ -63,10 +67,16 @@ export interface GroupMember {
 export interface GroupConsumer {
   /** Stable node name. */
   node: string;
-  /** "Conv" (group 1), "Gemm" or "MatMul". */
+  /** "Conv" (not depthwise), "Gemm" or "MatMul". */
   opType: string;
   /** Weight tensor (a constant). */
   weight: string;
+  /**
+   * For a grouped Conv: its `group` attribute G > 1 (absent otherwise). Its weight's input axis holds
+   * C_in/G entries; output row o reads block floor(o / (C_out/G)) of the group's channels, so surgery
+   * gathers each block's kept channels for that block's rows. Only read directly (no Concat on the way).
+   */
+  group?: number;
   /** Axis of `weight` indexing input features: Conv OIHW 1; Gemm 1 if transB else 0; MatMul [in, out] 0. */
   inputAxis: number;
   /**
@@ -83,7 +93,10 @@ export interface GroupConsumer {
   layout: "NCHW";
   /** The Concat, Flatten and Reshape nodes between the group's channels and this consumer, in order. */
   via: string[];
-  /** Always true: consumers are normal convs or linear layers, which mix channels (depthwise convs are members). */
+  /**
+   * Always true: consumers are normal or grouped convs or linear layers, which mix channels (a grouped
+   * conv within each block; depthwise convs are members).
+   */
   mixesChannels: boolean;
 }
 
@@ -132,6 +145,12 @@ export interface DependencyGroup {
   id: number;
   /** Number of channels (every producer's output width). */
   channels: number;
+  /**
+   * Block constraint from grouped convs producing or reading the channels: they split into `blocks`
+   * contiguous equal blocks (the lcm of those convs' `group`), and a kept set takes the same number
+   * from each. 1 when unconstrained.
+   */
+  blocks: number;
   /** Nodes creating the channels; more than one when residual joins tie several layers. */
   producers: GroupProducer[];
   /** Nodes with per-channel parameters (BN, depthwise conv, per-channel Mul/Add, PRelu). */
@@ -264,8 +283,7 @@ export function findDependencyGroups(graph: Graph, options: GroupOptions = {}): 
     const outs = node.outputs.filter((o) => o !== "");
     // Any activation the rule does not treat as channel data is touched in a way prunekit cannot follow.
     const data = new Set(b.dataInputs.map((i) => node.inputs[i]!));
-    const frozenKind =
-      b.kind === "grouped" || b.kind === "transposed" || b.kind === "barrier" || b.kind === "unknown";
+    const frozenKind = b.kind === "transposed" || b.kind === "barrier" || b.kind === "unknown";
     for (const a of new Set(acts)) {
       if (frozenKind) addFact(a, { type: "freeze", reason: `frozen: ${b.reason}` });
       else if (!data.has(a) && b.kind !== "shape-only") {
@@ -302,15 +320,19 @@ export function findDependencyGroups(graph: Graph, options: GroupOptions = {}): 
         },
       });
     switch (b.kind) {
-      case "linear": {
+      case "linear":
+      case "grouped": {
         const w = b.weight!;
+        const grouped = b.kind === "grouped" ? { group: b.group! } : {};
         const out = outs[0];
         const xDims = dimsOf(x);
         const expectedAxis = node.opType === "MatMul" && xDims !== undefined ? xDims.length - 1 : 1;
         const gemmRankOk = node.opType !== "Gemm" || xDims === undefined || xDims.length === 2;
         // Symbolic dims (a dynamic height and width) are inferred as 1: a flatten block size computed from
         // them is wrong, which the weight's input width reveals. Never slice a weight on a guess.
-        const weightIn = graph.constants.get(w.tensor)?.dims[w.inputAxis];
+        // A grouped conv's weight holds C_in/G input channels per row.
+        const perRow = graph.constants.get(w.tensor)?.dims[w.inputAxis];
+        const weightIn = perRow === undefined ? undefined : perRow * (b.group ?? 1);
         const inferredIn = xDims?.[expectedAxis];
         if (xAxis !== expectedAxis || !gemmRankOk) {
           addFact(x, {
@@ -332,6 +354,7 @@ export function findDependencyGroups(graph: Graph, options: GroupOptions = {}): 
               inputAxis: w.inputAxis,
               layout: "NCHW",
               mixesChannels: true,
+              ...grouped,
             },
           });
         }
@@ -347,6 +370,7 @@ export function findDependencyGroups(graph: Graph, options: GroupOptions = {}): 
               weight: w.tensor,
               outputAxis: w.outputAxis,
               bias: w.bias,
+              ...grouped,
             },
             channels: w.outputChannels,
             order: producerCount++,
@@ -444,8 +468,51 @@ export function findDependencyGroups(graph: Graph, options: GroupOptions = {}): 
   }
 
   const groups = assembleGroups(uf, axes, origins, facts);
+  constrainBlocks(groups);
   freezeSharedTensors(graph, groups);
   return groups;
+}
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
+
+/**
+ * Set each group's block constraint from the grouped convs that produce or read it (`blocks` = lcm of
+ * their `group`), and freeze the groups where it cannot hold: a grouped conv reading the channels
+ * through a Concat (its blocks would straddle several groups), an lcm that does not divide the channel
+ * count, or blocks of one channel (nothing could be removed).
+ */
+function constrainBlocks(groups: DependencyGroup[]): void {
+  for (const g of groups) {
+    const convs = [...g.producers, ...g.consumers].filter((x) => x.group !== undefined);
+    if (convs.length === 0) continue;
+    const names = [...new Set(convs.map((x) => `"${x.node}" (group=${x.group})`))].join(", ");
+    const freeze = (reason: string) => {
+      g.frozenReasons.push(reason);
+      g.frozen = true;
+    };
+    for (const c of g.consumers) {
+      if (c.group !== undefined && (c.via.length > 0 || c.channelOffset !== 0 || c.blockSize !== 1)) {
+        freeze(
+          `frozen: grouped conv "${c.node}" (group=${c.group}) reads these channels through ${c.via.map((v) => `"${v}"`).join(", ")}; its channel blocks would span several groups, which prunekit does not prune`,
+        );
+      }
+    }
+    const blocks = convs.reduce((l, x) => (l / gcd(l, x.group!)) * x.group!, 1);
+    if (g.channels % blocks !== 0) {
+      freeze(
+        `frozen: grouped convs ${names} split these ${g.channels} channels into ${blocks} blocks (the lcm of their groups), which does not divide ${g.channels}`,
+      );
+      continue;
+    }
+    g.blocks = blocks;
+    if (blocks === g.channels) {
+      freeze(
+        `frozen: grouped convs ${names} split these ${g.channels} channels into blocks of one channel, and every block must keep the same count, so none can be removed`,
+      );
+    }
+  }
 }
 
 /**
@@ -512,6 +579,7 @@ function assembleGroups(
     const g: DependencyGroup = {
       id,
       channels,
+      blocks: 1,
       producers: sorted.map((p) => p.producer),
       members: [],
       consumers: [],

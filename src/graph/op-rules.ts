@@ -23,7 +23,9 @@ import { readSmallFloats, type ShapeInfo } from "./shapes.ts";
  * - `linear`: reads all input channels with a constant weight and writes fresh output channels (Conv
  *   with group 1, Gemm, MatMul with a constant 2-D weight). Producer of its output, consumer of its input.
  * - `depthwise`: Conv with group = C_in = C_out; ties input channel c to output channel c.
- * - `grouped`: Conv with 1 < group that is not depthwise with multiplier 1 (ties blocks). Frozen.
+ * - `grouped`: Conv with 1 < group that is not depthwise with multiplier 1: a `linear` node whose output
+ *   channel o (in block floor(o / (C_out/G))) reads only input block b's C_in/G channels. Producer and
+ *   consumer like `linear`; its groups get a block constraint (groups.ts DependencyGroup.blocks).
  * - `transposed`: ConvTranspose. Frozen (not supported for pruning).
  * - `channelwise-param`: per-channel parameters, channels kept apart (BatchNormalization, PRelu with
  *   per-channel slope, Mul/Add/Sub/Div by a per-channel constant, InstanceNormalization).
@@ -93,15 +95,18 @@ export interface OpBehaviour {
   kind: ChannelKind;
   /** Same positively homogeneous function on every channel (see the file comment). */
   positivelyHomogeneous: boolean;
-  /** For frozen kinds (`grouped`, `transposed`, `barrier`, `unknown`): a sentence saying why. */
+  /** For frozen kinds (`transposed`, `barrier`, `unknown`): a sentence saying why. */
   reason?: string;
-  /** For `linear`. */
+  /** For `linear` and `grouped`. */
   weight?: LinearWeight;
   /** For `channelwise-param` and `depthwise`: the per-channel constants. */
   params?: ChannelParam[];
   /** For `flatten`: features per channel (the product of the dims after the channel axis). */
   blockSize?: number;
-  /** For `depthwise`: the Conv `group` attribute (= channel count); surgery rewrites it. */
+  /**
+   * For `depthwise`: the Conv `group` attribute (= channel count); surgery rewrites it. For `grouped`:
+   * the Conv `group` attribute G (> 1), which surgery keeps.
+   */
   group?: number;
   /**
    * For `elementwise` ops that drop or add axes after the channel axis (Squeeze, Unsqueeze, reductions
@@ -204,14 +209,20 @@ const conv: OpRule = {
       // Different filters per channel: not the same function on every channel, so not merge-safe.
       return { kind: "depthwise", positivelyHomogeneous: false, params, group, dataInputs: [0] };
     }
-    const what =
-      cin !== undefined && group === cin
-        ? `is a depthwise conv with channel multiplier ${cout / cin} (group=${group}, ${cin} -> ${cout} channels); output channel c depends on input channel floor(c/${cout / cin}), which prunekit does not prune`
-        : `is a grouped conv (group=${group}) that ties blocks of channels; block pruning is not implemented`;
+    // Grouped (ResNeXt, RegNet) or depthwise with a channel multiplier: output channel o reads only the
+    // C_in/G input channels of its block floor(o / (C_out/G)) (ONNX Conv, W [C_out, C_in/G, kH, kW]).
+    if (cout % group !== 0 || (cin !== undefined && cin % group !== 0)) {
+      return barrier(
+        node,
+        ctx,
+        `has group=${group}, which does not divide its ${cin ?? "?"} -> ${cout} channels`,
+      );
+    }
     return {
       kind: "grouped",
       positivelyHomogeneous: false,
-      reason: `node "${node.name}" (op Conv) ${what}`,
+      weight: { tensor: w, inputAxis: 1, outputAxis: 0, bias: b, outputChannels: cout },
+      group,
       dataInputs: [0],
     };
   },

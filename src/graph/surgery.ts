@@ -7,6 +7,9 @@
 // spans the group. Compensation (Neuron Merging's Z, §2.2) is folded into consumer weights *before*
 // slicing: W'[.., into, ..] += z · W'[.., from, ..]. Edits from several groups to one tensor (a conv
 // weight is a producer along axis 0 and a consumer along axis 1) are collected first and applied once.
+// A grouped conv consumer (W [C_out, C_in/G, kH, kW]) is the exception on its input axis: output row o in
+// block b reads only input block b, so column j of the new weight is that block's j-th kept channel
+// (a per-block gather), and merges touch only the rows of their block.
 import { PrunekitError } from "../errors.ts";
 import type { ChannelMerge, PrunePlan } from "../methods/plan.ts";
 import {
@@ -64,8 +67,16 @@ export interface SurgeryResult {
 interface TensorEdit {
   /** Removed indices per axis. */
   removed: Map<number, Set<number>>;
-  /** Compensation along an axis: target index += scale · source index (original indexing). */
-  merges: { axis: number; from: number; into: number; scale: number }[];
+  /**
+   * Compensation along an axis: target index += scale · source index (original indexing). `rows`
+   * limits it to outer indices [rows[0], rows[1]) (a grouped conv's block of output rows, axis 1).
+   */
+  merges: { axis: number; from: number; into: number; scale: number; rows?: [number, number] }[];
+  /**
+   * A grouped conv consumer's input axis (1): `keep[b]` are the kept columns (local to block b) of the
+   * rows of output block b, one list per block of `groups`, all of the same length.
+   */
+  blockGather?: { groups: number; keep: Int32Array[] };
   /** For Reshape literals: amount to subtract per vector index. */
   shrink: Map<number, number>;
   /** Who asked, for error messages. */
@@ -88,6 +99,35 @@ function removeAlong(e: TensorEdit, axis: number, index: number): void {
     e.removed.set(axis, set);
   }
   set.add(index);
+}
+
+/**
+ * The edit of a grouped conv reading the group's channels directly (groups.ts only allows that):
+ * channel c is column c mod (C/G) of the rows of block floor(c / (C/G)). Merges stay inside a block
+ * (checkGroupPlan), so each one is confined to its block's rows.
+ */
+function groupedConsumerEdit(
+  graph: Graph,
+  e: TensorEdit,
+  weight: string,
+  groups: number,
+  channels: number,
+  keep: number[],
+  merges: ChannelMerge[],
+): void {
+  const inLen = channels / groups;
+  const rows = (graph.constants.get(weight)?.dims[0] ?? 0) / groups;
+  for (const m of merges) {
+    const b = Math.floor(m.from / inLen);
+    const local = { from: m.from - b * inLen, into: m.into - b * inLen };
+    e.merges.push({ axis: 1, ...local, scale: m.scale, rows: [b * rows, (b + 1) * rows] });
+  }
+  const perBlock: number[][] = Array.from({ length: groups }, () => []);
+  for (const k of keep) {
+    const b = Math.floor(k / inLen);
+    perBlock[b]!.push(k - b * inLen);
+  }
+  e.blockGather = { groups, keep: perBlock.map((l) => Int32Array.from(l)) };
 }
 
 /** Check a group plan against its group; returns the removed channels (ascending). */
@@ -121,6 +161,18 @@ function checkGroupPlan(
   const kept = new Set(keep);
   const removed: number[] = [];
   for (let c = 0; c < group.channels; c++) if (!kept.has(c)) removed.push(c);
+  const blockLen = group.channels / group.blocks;
+  if (group.blocks > 1) {
+    // Grouped convs (group.blocks): every block keeps the same count.
+    const counts = new Array<number>(group.blocks).fill(0);
+    for (const k of keep) counts[Math.floor(k / blockLen)]!++;
+    if (counts.some((n) => n !== counts[0])) {
+      throw new PrunekitError(
+        "PLAN_INVALID",
+        `${where}: grouped convs split the ${group.channels} channels into ${group.blocks} blocks of ${blockLen}, and every block must keep the same count; the plan keeps [${counts.join(", ")}]`,
+      );
+    }
+  }
   if (merges !== undefined && merges.length > 0) {
     if (!pathIsMergeSafe(group)) {
       const bad = group.pathOps
@@ -143,6 +195,12 @@ function checkGroupPlan(
       }
       if (!kept.has(m.into))
         throw new PrunekitError("PLAN_INVALID", `${where}: merge target ${m.into} is not a kept channel`);
+      if (Math.floor(m.from / blockLen) !== Math.floor(m.into / blockLen)) {
+        throw new PrunekitError(
+          "PLAN_INVALID",
+          `${where}: merge of channel ${m.from} into ${m.into} crosses a block of ${blockLen} channels; a grouped conv reads each block separately, so merges must stay inside one`,
+        );
+      }
       if (!Number.isFinite(m.scale) || m.scale < 0) {
         throw new PrunekitError(
           "PLAN_INVALID",
@@ -163,7 +221,9 @@ function checkGroupPlan(
  * @param groups dependency groups of that graph.
  * @param plan kept channels (and optional merges) per group id.
  * @returns the new model and a per-group summary.
- * @throws PrunekitError `PLAN_INVALID` (unknown or frozen group, empty or bad kept set, bad merge),
+ * @throws PrunekitError `PLAN_INVALID` (unknown or frozen group, empty or bad kept set, a kept set that
+ *   does not take the same count from every block of a grouped-conv group, bad merge or a merge across
+ *   blocks),
  *   `UNSAFE_MERGE` (merges across a path that is not positively homogeneous), `ONNX_UNSUPPORTED`
  *   (a weight that is not float32, a parameter that is not a constant).
  * @example
@@ -219,6 +279,10 @@ export function applyPlan(
     }
     for (const cons of group.consumers) {
       const e = editOf(edits, cons.weight, cons.node);
+      if (cons.group !== undefined) {
+        groupedConsumerEdit(graph, e, cons.weight, cons.group, group.channels, gp.keep, merges);
+        continue;
+      }
       const at = (c: number, j: number) => cons.channelOffset + c * cons.blockSize + j;
       for (const m of merges) {
         for (let j = 0; j < cons.blockSize; j++) {
@@ -268,7 +332,14 @@ export function applyPlan(
   const dropped = unshareIdentityConstants(graph, replaced, initializer, options);
   const newDims = new Map<string, number[]>();
   for (const [name, t] of replaced) newDims.set(name, t.dims);
-  const node = g.node.filter((n) => !dropped.has(n)).map((n) => rewriteNode(n, replaced, graph));
+  const depthwise = new Set<NodeProto>();
+  for (const gr of groups) {
+    for (const m of gr.members) {
+      const proto = m.kind === "depthwise" ? graph.nodeByName.get(m.node)?.proto : undefined;
+      if (proto !== undefined) depthwise.add(proto);
+    }
+  }
+  const node = g.node.filter((n) => !dropped.has(n)).map((n) => rewriteNode(n, replaced, depthwise));
   const valueDelta = channelDeltas(groups, plan);
   const input = g.input.map((v) => resizeValueInfo(v, newDims, valueDelta));
   const valueInfo = g.valueInfo.map((v) => resizeValueInfo(v, newDims, valueDelta));
@@ -349,6 +420,10 @@ function sliceTensor(
   }
   // Compensation first, on the original indexing (§2.2): W[.., into, ..] += z · W[.., from, ..].
   applyMerges(data, dims, edit.merges);
+  if (edit.blockGather !== undefined) {
+    data = gatherBlocks(data, dims, edit.blockGather);
+    dims = [dims[0]!, edit.blockGather.keep[0]!.length, ...dims.slice(2)];
+  }
   // Kept indices per axis (undefined: the axis keeps everything), gathered in one pass below.
   const keepByAxis: (Int32Array | undefined)[] = dims.map(() => undefined);
   for (const [axis, removed] of [...edit.removed].sort((a, b) => a[0] - b[0])) {
@@ -400,10 +475,11 @@ function applyMerges(data: Float32Array, dims: number[], merges: TensorEdit["mer
     const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
     return { outer, n: dims[axis]!, inner };
   };
-  if (merges.some((m) => m.axis !== first.axis)) {
+  if (merges.some((m) => m.axis !== first.axis || m.rows !== undefined)) {
     for (const m of merges) {
       const { outer, n, inner } = span(m.axis);
-      for (let o = 0; o < outer; o++) {
+      const [start, end] = m.rows ?? [0, outer];
+      for (let o = start; o < end; o++) {
         const src = (o * n + m.from) * inner;
         const dst = (o * n + m.into) * inner;
         for (let i = 0; i < inner; i++) data[dst + i]! += m.scale * data[src + i]!;
@@ -431,6 +507,32 @@ function applyMerges(data: Float32Array, dims: number[], merges: TensorEdit["mer
       for (let i = 0; i < inner; i++) data[dst + i]! += z * data[src + i]!;
     }
   }
+}
+
+/**
+ * A grouped conv weight [C_out, C_in/G, ...] (`dims`) with the kept input columns of each block:
+ * row o of block b = floor(o / (C_out/G)) keeps columns `gather.keep[b]`. Returns a new
+ * [C_out, k, ...] array (k = kept columns per block).
+ */
+function gatherBlocks(
+  data: Float32Array,
+  dims: number[],
+  gather: { groups: number; keep: Int32Array[] },
+): Float32Array {
+  const rows = dims[0]!;
+  const cols = dims[1]!;
+  const inner = dims.slice(2).reduce((a, b) => a * b, 1);
+  const k = gather.keep[0]!.length;
+  const rowsPerBlock = rows / gather.groups;
+  const out = new Float32Array(rows * k * inner);
+  for (let o = 0; o < rows; o++) {
+    const keep = gather.keep[Math.floor(o / rowsPerBlock)]!;
+    for (let j = 0; j < k; j++) {
+      const src = (o * cols + keep[j]!) * inner;
+      out.set(data.subarray(src, src + inner), (o * k + j) * inner);
+    }
+  }
+  return out;
 }
 
 /**
@@ -533,7 +635,7 @@ function shrinkShape(t: TensorProto, edit: TensorEdit, options: SurgeryOptions):
 }
 
 /** Clone a node whose Constant value or depthwise group count changes. */
-function rewriteNode(n: NodeProto, replaced: Map<string, TensorProto>, graph: Graph): NodeProto {
+function rewriteNode(n: NodeProto, replaced: Map<string, TensorProto>, depthwise: Set<NodeProto>): NodeProto {
   if (n.opType === "Constant") {
     const out = n.output[0];
     const next = out === undefined ? undefined : replaced.get(out);
@@ -550,23 +652,13 @@ function rewriteNode(n: NodeProto, replaced: Map<string, TensorProto>, graph: Gr
     });
     return { ...n, attribute };
   }
-  if (n.opType === "Conv") {
+  if (depthwise.has(n)) {
+    // A depthwise conv (group = channels) keeps one group per channel; a grouped conv keeps its G.
     const weight = n.input[1];
     const next = weight === undefined ? undefined : replaced.get(weight);
     const groupAttr = n.attribute.find((a) => a.name === "group");
-    if (next === undefined || groupAttr === undefined || (groupAttr.i ?? 1) === 1) return n;
-    // Grouped conv: only depthwise (one input channel per group) reaches here with a changed weight.
-    const original = graph.constants.get(weight!);
-    const oldOut = original?.dims[0] ?? 0;
-    const oldGroup = groupAttr.i ?? 1;
+    if (next === undefined || groupAttr === undefined) return n;
     const newOut = next.dims[0] ?? 0;
-    if (oldOut !== oldGroup) {
-      throw new PrunekitError(
-        "ONNX_UNSUPPORTED",
-        `Conv "${n.name}": grouped convolution with ${oldGroup} groups and ${oldOut} outputs cannot be pruned; only depthwise convs are supported`,
-        { node: n.name },
-      );
-    }
     const attribute = n.attribute.map((a) =>
       a === groupAttr ? { ...a, type: AttributeType.INT, i: newOut } : a,
     );

@@ -82,6 +82,51 @@ export function keptCount(n: number, ratioRemoved: number, rounding: KeptRoundin
 }
 
 /**
+ * A kept count P fitted to a block constraint (groups.ts DependencyGroup.blocks, from grouped convs):
+ * rounded down to a multiple of `blocks`, and at least `blocks`, so every block keeps P / blocks.
+ *
+ * @param count P as the method computed it (e.g. {@link keptCount}), in [1, n].
+ * @param blocks number of equal blocks (1: unconstrained); divides n.
+ * @returns P' ≤ max(P, blocks), a positive multiple of `blocks`.
+ * @example
+ * blockKeptCount(11, 4); // 8
+ * blockKeptCount(3, 4); // 4
+ */
+export function blockKeptCount(count: number, blocks: number): number {
+  return Math.max(blocks, count - (count % blocks));
+}
+
+/**
+ * The `count` best filters under per-filter `scores` when `blocks` contiguous equal blocks must each keep
+ * count / blocks (grouped convs): {@link topIndices} inside every block, ties by lower index, ascending.
+ * With `blocks` = 1 this is topIndices.
+ *
+ * @param scores one score per filter; its length is a multiple of `blocks`.
+ * @param count how many to keep, a multiple of `blocks` in [0, scores.length].
+ * @param blocks number of blocks (≥ 1).
+ * @throws PrunekitError `INVALID_ARGUMENT` if count or blocks do not fit.
+ * @example
+ * topIndicesInBlocks([3, 1, 3, 2], 2, 2); // [0, 2]
+ */
+export function topIndicesInBlocks(scores: ArrayLike<number>, count: number, blocks: number): number[] {
+  if (blocks === 1) return topIndices(scores, count);
+  const n = scores.length;
+  if (!Number.isInteger(blocks) || blocks < 1 || n % blocks !== 0 || count % blocks !== 0) {
+    throw new PrunekitError(
+      "INVALID_ARGUMENT",
+      `topIndicesInBlocks: ${n} filters in ${blocks} blocks cannot keep ${count} (need a multiple of the block count)`,
+    );
+  }
+  const len = n / blocks;
+  const out: number[] = [];
+  for (let b = 0; b < blocks; b++) {
+    const block = Array.from({ length: len }, (_, i) => scores[b * len + i]!);
+    for (const i of topIndices(block, count / blocks)) out.push(b * len + i);
+  }
+  return out;
+}
+
+/**
  * Importance score of every filter under `criterion` (larger = more important), ALGORITHMS.md §2.3.
  * Norms run in the reduce kernels (f32); `gm` sums square roots of the f64 pairwise squared
  * distances from the distance kernel, in float64.
@@ -154,7 +199,8 @@ export function topIndices(scores: ArrayLike<number>, count: number): number[] {
  * (ALGORITHMS.md §2.3; ties by lower index).
  *
  * @param vectors n x d, row-major, one flattened filter per row (see {@link filterScores}).
- * @param count P, in [1, n] (use {@link keptCount}).
+ * @param count P, in [1, n] (use {@link keptCount}); a multiple of `blocks`.
+ * @param blocks equal blocks that each keep count / blocks (grouped convs, {@link topIndicesInBlocks}).
  * @returns P original filter indices, ascending.
  * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch or a count outside [1, n].
  * @example
@@ -167,9 +213,10 @@ export function selectKept(
   n: number,
   d: number,
   count: number,
+  blocks = 1,
 ): number[] {
   checkKeptCount(count, n);
-  return topIndices(filterScores(wasm, criterion, vectors, n, d), count);
+  return topIndicesInBlocks(filterScores(wasm, criterion, vectors, n, d), count, blocks);
 }
 
 function checkKeptCount(count: number, n: number): void {
@@ -186,7 +233,7 @@ function checkKeptCount(count: number, n: number): void {
  * (the bias, §2.4). For `l1` and `l2` the N x (D + 1) matrix is never built in JS (the norms come from
  * wasm/merge-kernels.ts filterVectorNorms, the same kernel on the same rows); `gm` builds it.
  *
- * @param v the vectors. @param count P, in [1, N].
+ * @param v the vectors. @param count P, in [1, N]. @param blocks as in {@link selectKept}.
  * @returns P original filter indices, ascending; the same as selectKept on the built vectors.
  * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch or a count outside [1, N].
  * @example
@@ -198,13 +245,14 @@ export function selectKeptOfVectors(
   criterion: Criterion,
   v: FilterVectors,
   count: number,
+  blocks = 1,
 ): number[] {
   checkKeptCount(count, v.rows);
   if (criterion === "l1" || criterion === "l2") {
-    return topIndices(Float64Array.from(filterVectorNorms(wasm, criterion, v)), count);
+    return topIndicesInBlocks(Float64Array.from(filterVectorNorms(wasm, criterion, v)), count, blocks);
   }
   const d = v.appended === undefined ? v.cols : v.cols + 1;
-  return topIndices(filterScores(wasm, criterion, buildVectors(v), v.rows, d), count);
+  return topIndicesInBlocks(filterScores(wasm, criterion, buildVectors(v), v.rows, d), count, blocks);
 }
 
 /** The vectors of `v` as one rows x (cols [+ 1]) matrix (a view of `v.weights` without `appended`). */

@@ -6,7 +6,7 @@ import type { Graph } from "../graph/ir.ts";
 import { producerFilters } from "../graph/weights.ts";
 import type { ExternalTensorData } from "../onnx/tensor.ts";
 import { rowReduce } from "../wasm/kernels.ts";
-import { type KeptRounding, keptCount, topIndices } from "./criteria.ts";
+import { blockKeptCount, type KeptRounding, keptCount, topIndicesInBlocks } from "./criteria.ts";
 import type { MethodContext, PrunePlan } from "./plan.ts";
 
 /** Options of {@link planMagnitude}. */
@@ -104,14 +104,18 @@ export async function planMagnitude(
   let done = 0;
   for (const group of candidates) {
     const r = groupRatio(group, o.ratio, o.layerRatios);
-    const count = keptCount(group.channels, r, o.rounding ?? defaultRounding(group));
+    // Grouped convs: a multiple of the group's blocks, the same number from each (criteria.ts).
+    const count = blockKeptCount(
+      keptCount(group.channels, r, o.rounding ?? defaultRounding(group)),
+      group.blocks,
+    );
     const scores = new Float64Array(group.channels);
     for (const producer of group.producers) {
       const f = producerFilters(graph, producer, o.externalData);
       const norms = rowReduce(ctx.wasm, o.criterion, f.data, f.rows, f.cols);
       for (let c = 0; c < group.channels; c++) scores[c]! += norms[c]!;
     }
-    plan.groups.push({ groupId: group.id, keep: topIndices(scores, count) });
+    plan.groups.push({ groupId: group.id, keep: topIndicesInBlocks(scores, count, group.blocks) });
     ctx.onProgress?.({ phase: "scoring", done: ++done, total: candidates.length });
   }
   return plan;

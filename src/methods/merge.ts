@@ -13,7 +13,13 @@ import { type FilterScratch, producerFilters } from "../graph/weights.ts";
 import { type ExternalTensorData, newFloat32Scratch, readFloat32 } from "../onnx/tensor.ts";
 import type { MergeBnFormula, MergeBnParams, Wasm } from "../wasm/kernels.ts";
 import { type FilterVectors, filterVectorPartners } from "../wasm/merge-kernels.ts";
-import { type Criterion, type KeptRounding, keptCount, selectKeptOfVectors } from "./criteria.ts";
+import {
+  blockKeptCount,
+  type Criterion,
+  type KeptRounding,
+  keptCount,
+  selectKeptOfVectors,
+} from "./criteria.ts";
 import type { ChannelMerge, GroupPlan, MethodContext, PrunePlan } from "./plan.ts";
 
 /** `merge`: fold removed neurons into partners (§2.2); `prune`: the plain-pruning baseline (Z rows 0). */
@@ -43,6 +49,12 @@ export interface LayerDecompositionInput {
   bnFormula: MergeBnFormula;
   /** Merge or plain prune. */
   mode: MergeMode;
+  /**
+   * Contiguous equal blocks of filters (DependencyGroup.blocks, from grouped convs; default 1): each
+   * block keeps the same number of filters, and a removed filter's partner is searched in its own
+   * block only, because a grouped conv reads (or, as the producer, computes) each block separately.
+   */
+  blocks?: number;
 }
 
 /** The decomposition of one layer: its kept set K and the non-identity rows of Z. */
@@ -109,6 +121,13 @@ export function decomposeLayer(input: LayerDecompositionInput, wasm: Wasm): Laye
       `decomposeLayer: lambda must be in [0, 1], got ${input.lambda}`,
     );
   }
+  const blocks = input.blocks ?? 1;
+  if (!Number.isInteger(blocks) || blocks < 1 || n % blocks !== 0) {
+    throw new PrunekitError(
+      "INVALID_ARGUMENT",
+      `decomposeLayer: blocks must be a positive integer dividing the ${n} filters, got ${blocks}`,
+    );
+  }
   if (input.mode !== "merge" && input.mode !== "prune") {
     throw new PrunekitError(
       "INVALID_ARGUMENT",
@@ -145,16 +164,26 @@ export function decomposeLayer(input: LayerDecompositionInput, wasm: Wasm): Laye
 
   const merges: ChannelMerge[] = [];
   if (input.mode === "merge" && removed.length > 0) {
-    const found = filterVectorPartners(wasm, vectors, removed, keep, {
-      threshold: input.threshold,
-      bn,
-      lambda: input.lambda,
-      formula: input.bnFormula,
-    });
-    for (let r = 0; r < removed.length; r++) {
-      const j = found.partner[r]!;
-      if (j >= 0) merges.push({ from: removed[r]!, into: keep[j]!, scale: found.scale[r]! });
+    // Partners come from the removed filter's own block (one search for the whole layer when blocks = 1).
+    const blocks = input.blocks ?? 1;
+    const len = n / blocks;
+    for (let b = 0; b < blocks; b++) {
+      const inBlock = (i: number) => Math.floor(i / len) === b;
+      const from = blocks === 1 ? removed : removed.filter(inBlock);
+      const into = blocks === 1 ? keep : keep.filter(inBlock);
+      if (from.length === 0) continue;
+      const found = filterVectorPartners(wasm, vectors, from, into, {
+        threshold: input.threshold,
+        bn,
+        lambda: input.lambda,
+        formula: input.bnFormula,
+      });
+      for (let r = 0; r < from.length; r++) {
+        const j = found.partner[r]!;
+        if (j >= 0) merges.push({ from: from[r]!, into: into[j]!, scale: found.scale[r]! });
+      }
     }
+    if (blocks > 1) merges.sort((x, y) => x.from - y.from);
   }
   return { keep, merges, merged: merges.length, dropped: removed.length - merges.length };
 }
@@ -181,9 +210,25 @@ function resolveKeep(input: LayerDecompositionInput, wasm: Wasm, vectors: Filter
         );
       }
     }
+    const blocks = input.blocks ?? 1;
+    const counts = new Array<number>(blocks).fill(0);
+    for (const k of keep) counts[Math.floor(k / (n / blocks))]!++;
+    if (counts.some((c) => c !== counts[0])) {
+      throw new PrunekitError(
+        "INVALID_ARGUMENT",
+        `decomposeLayer: keep must take the same number of filters from each of the ${blocks} blocks, got [${counts.join(", ")}]`,
+      );
+    }
     return keep;
   }
-  return selectKeptOfVectors(wasm, input.criterion, vectors, input.keptCount!);
+  const blocks = input.blocks ?? 1;
+  if (input.keptCount! % blocks !== 0) {
+    throw new PrunekitError(
+      "INVALID_ARGUMENT",
+      `decomposeLayer: keptCount ${input.keptCount} is not a multiple of the ${blocks} blocks`,
+    );
+  }
+  return selectKeptOfVectors(wasm, input.criterion, vectors, input.keptCount!, blocks);
 }
 
 // --- whole model ------------------------------------------------------------------------------
@@ -199,7 +244,10 @@ export interface MergeOptions {
   ratio: number;
   /** Per-layer ratio overrides. */
   layerRatios: Record<string, number>;
-  /** Exact per-layer kept counts (win over ratios); e.g. VGG-16's fixed widths of §2.7. */
+  /**
+   * Exact per-layer kept counts (win over ratios); e.g. VGG-16's fixed widths of §2.7. A multiple of the
+   * group's `blocks` (grouped convs), else `INVALID_ARGUMENT`.
+   */
   layers: Record<string, number>;
   /** Layers never pruned. */
   exclude: string[];
@@ -309,7 +357,7 @@ export async function planMerge(
     }
     if (o.exclude.includes(name)) continue;
     const n = group.channels;
-    const p = keptFor(o, name, n, producer);
+    const p = keptFor(o, name, n, producer, group.blocks);
     if (p >= n) continue;
     let mode = o.mode;
     if (o.mode === "merge" && !pathIsMergeSafe(group)) {
@@ -335,6 +383,7 @@ export async function planMerge(
       {
         ...layer,
         keptCount: p,
+        blocks: group.blocks,
         criterion: o.criterion,
         threshold,
         lambda: o.lambda,
@@ -410,8 +459,11 @@ function checkMergeOptions(o: MergeOptions): void {
   }
 }
 
-/** P for one layer: exact count, else ratio (§2.3) with the layer kind's rounding. */
-function keptFor(o: MergeOptions, name: string, n: number, producer: GroupProducer): number {
+/**
+ * P for one layer: exact count, else ratio (§2.3) with the layer kind's rounding, then down to a
+ * multiple of the group's `blocks` (grouped convs, criteria.ts blockKeptCount).
+ */
+function keptFor(o: MergeOptions, name: string, n: number, producer: GroupProducer, blocks: number): number {
   const exact = o.layers[name];
   if (exact !== undefined) {
     if (exact > n) {
@@ -421,11 +473,18 @@ function keptFor(o: MergeOptions, name: string, n: number, producer: GroupProduc
         { node: name },
       );
     }
+    if (exact % blocks !== 0) {
+      throw new PrunekitError(
+        "INVALID_ARGUMENT",
+        `merge: layers["${name}"] keeps ${exact} filters, but grouped convs split its ${n} channels into ${blocks} blocks that must keep the same count; use a multiple of ${blocks}`,
+        { node: name },
+      );
+    }
     return exact;
   }
   const ratio = o.layerRatios[name] ?? o.ratio;
   const rounding = o.rounding === "auto" ? (FC_OPS.has(producer.opType) ? "round" : "floor") : o.rounding;
-  return keptCount(n, ratio, rounding);
+  return blockKeptCount(keptCount(n, ratio, rounding), blocks);
 }
 
 function notInnerReason(g: DependencyGroup): string {

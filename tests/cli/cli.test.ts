@@ -6,6 +6,8 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
+import { encodeModel } from "../../src/onnx/encode.ts";
+import { NetBuilder } from "../graph/net-builder.ts";
 import { seededFloats } from "../helpers/arbitraries.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
@@ -44,6 +46,35 @@ test("info prints layers, totals and groups for every fixture, and --json matche
     assert.equal(info.totals.macs, manifest.models[file]!.macs, `${file} MACs`);
     assert.ok(info.groups.length > 0);
   }
+});
+
+test("info shows the blocks of grouped convs (text and --json); prune --layers refuses a count that is not a multiple", () => {
+  const nb = new NetBuilder("x", [3, 6, 6]);
+  const a = nb.relu(nb.conv("x", 16, { k: 1 }));
+  const y = nb.relu(nb.conv(a, 16, { group: 4 }));
+  const out = nb.gemm(nb.flatten(nb.gap(nb.conv(y, 8, { k: 1 }))), 3);
+  const path = join(tmp(), "resnext.onnx");
+  writeFileSync(path, encodeModel(nb.model([out])));
+  const text = cli("info", path);
+  assert.equal(text.status, 0, text.stderr);
+  assert.match(text.stdout, /16 \(4 blocks\)/);
+  const json = JSON.parse(cli("info", path, "--json").stdout) as { groups: { blocks: number }[] };
+  assert.deepEqual(
+    json.groups.map((g) => g.blocks),
+    [4, 4, 1, 1],
+  );
+  const bad = cli(
+    "prune",
+    path,
+    "-o",
+    join(tmp(), "out.onnx"),
+    "--method",
+    "merge",
+    "--layers",
+    "Conv_conv1=6",
+  );
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /INVALID_ARGUMENT: .*"Conv_conv1".*multiple of 4/);
 });
 
 test("prune --method l1 writes a smaller model that onnxruntime runs, a report, and leaves the input untouched", async () => {

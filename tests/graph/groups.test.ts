@@ -78,21 +78,29 @@ test("a conv output that is also a second graph output is frozen", () => {
   assert.ok(groups[0]!.reachesGraphOutput && groups[0]!.frozen);
 });
 
-test("grouped conv (1 < group < C) and depthwise multiplier > 1 freeze both sides", () => {
-  for (const [cout, group] of [
-    [8, 2],
-    [16, 8],
-  ] as const) {
-    const { groups, first } = sandwich((b, x) => b.relu(b.conv(b.relu(b.conv(x, 8)), cout, { group })));
-    const second = groups[1]!;
-    assert.ok(second.frozen, `group ${group}`);
-    assert.ok(
-      second.frozenReasons.some((r) =>
-        r.includes(group === 2 ? "grouped conv (group=2)" : "channel multiplier 2"),
-      ),
-    );
-    assert.ok(!first.frozen);
-  }
+test("a grouped conv gives both its sides a block constraint; a depthwise multiplier > 1 freezes its input (blocks of one channel)", () => {
+  // 8 -> 8 channels in 2 groups: both sides form 2 blocks of 4 and stay prunable.
+  const grouped = sandwich((b, x) => b.relu(b.conv(b.relu(b.conv(x, 8)), 8, { group: 2 }))).groups;
+  assert.deepEqual(
+    grouped.map((g) => [g.channels, g.blocks, g.frozen]),
+    [
+      [6, 1, false],
+      [8, 2, false],
+      [8, 2, false],
+      [5, 1, false],
+      [3, 1, true],
+    ],
+  );
+  assert.equal(grouped[1]!.consumers[0]!.group, 2);
+  assert.equal(grouped[2]!.producers[0]!.group, 2);
+  // 8 -> 16 channels in 8 groups (a depthwise conv with multiplier 2): one input channel per block.
+  const { groups, first } = sandwich((b, x) => b.relu(b.conv(b.relu(b.conv(x, 8)), 16, { group: 8 })));
+  assert.ok(groups[1]!.frozen);
+  assert.ok(
+    groups[1]!.frozenReasons.some((r) => r.includes("(group=8)") && r.includes("blocks of one channel")),
+  );
+  assert.ok(!groups[2]!.frozen && groups[2]!.blocks === 8 && groups[2]!.channels === 16);
+  assert.ok(!first.frozen);
 });
 
 test("ConvTranspose is refused with a message", () => {
