@@ -10,7 +10,7 @@ const HELP = `Usage: prunekit info <model.onnx> [--json]
 
 Shows inputs, outputs, per-layer parameters and MACs, and the prune groups of a model
 (with member layers, channel counts, the blocks of channels grouped convs tie together, and why a
-group is frozen).
+group is frozen). Long producer and consumer lists are shortened to "+N more"; --json lists all.
   --json   print the description as JSON
 `;
 
@@ -74,8 +74,8 @@ export async function infoCommand(argv: string[]): Promise<number> {
                 ? "inner"
                 : "inner, no merge"
               : "prunable",
-        g.producers.join(", "),
-        g.consumers.join(", ") || "-",
+        nameList(g.producers),
+        nameList(g.consumers),
       ]),
       [true, true, false, false, false],
     ),
@@ -85,6 +85,16 @@ export async function infoCommand(argv: string[]): Promise<number> {
   for (const g of frozen) for (const r of g.frozenReasons) out.push(`  group ${g.id}: ${r}`);
   process.stdout.write(`${out.join("\n")}\n`);
   return 0;
+}
+
+/**
+ * At most `max` names, then "+N more", so that a residual stream with dozens of producers keeps the
+ * table readable (`--json` lists them all).
+ */
+export function nameList(names: readonly string[], max = 2): string {
+  if (names.length === 0) return "-";
+  if (names.length <= max + 1) return names.join(", ");
+  return `${names.slice(0, max).join(", ")}, +${names.length - max} more`;
 }
 
 /** parseArgs with errors turned into USAGE PrunekitErrors. */

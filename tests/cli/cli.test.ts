@@ -77,6 +77,21 @@ test("info shows the blocks of grouped convs (text and --json); prune --layers r
   assert.match(bad.stderr, /INVALID_ARGUMENT: .*"Conv_conv1".*multiple of 4/);
 });
 
+test("info shortens long producer and consumer lists in the table; --json keeps them all", () => {
+  // ResNet-20's residual streams have up to five producers or consumers.
+  const file = join(fixtures, "trained/resnet20_fmnist.onnx");
+  const json = JSON.parse(cli("info", file, "--json").stdout) as {
+    groups: { id: number; producers: string[]; consumers: string[] }[];
+  };
+  const long = json.groups.find((g) => g.producers.length > 3 || g.consumers.length > 3);
+  assert.ok(long !== undefined, "resnet20 should have a group with more than three producers or consumers");
+  const text = cli("info", file).stdout;
+  const row = text.split("\n").find((l) => new RegExp(`^\\s*${long.id}\\s`).test(l));
+  assert.ok(row !== undefined, `no table row for group ${long.id}`);
+  assert.match(row, /\+\d+ more/);
+  for (const name of [...long.producers, ...long.consumers].slice(0, 1)) assert.ok(row.includes(name), name);
+});
+
 test("prune --method l1 writes a smaller model that onnxruntime runs, a report, and leaves the input untouched", async () => {
   const dir = tmp();
   for (const file of ["resnet_bn.onnx", "mobilenet_fused.onnx", "concat_bn.onnx", "vggview_bn.onnx"]) {
