@@ -322,10 +322,10 @@ const peakLines: string[] = [];
 if (peakKinds.length > 0) {
   const head = [
     "shape",
-    ...peakKinds.map((k) => `${k} peak GFLOP/s`),
-    "ours % of mul+add peak",
-    ...(hasRelaxed && peakKinds.includes("fma") ? ["ours relaxed % of fma peak"] : []),
-    "tfjs % of mul+add peak",
+    ...peakKinds.map((k) => `${k} loop GFLOP/s`),
+    "ours % of mul+add loop",
+    ...(hasRelaxed && peakKinds.includes("fma") ? ["ours relaxed % of fma loop"] : []),
+    "tfjs % of mul+add loop",
   ];
   peakLines.push(`| ${head.join(" | ")} |`, `|---|${"---:|".repeat(head.length - 1)}`);
   for (const r of rows) {
