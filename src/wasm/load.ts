@@ -11,8 +11,15 @@ export interface WasmExports {
 /** What `loadWasm` accepts: the module's bytes, a URL to fetch, or nothing (find it next to this file). */
 export type WasmSource = ArrayBuffer | Uint8Array | URL | string | undefined;
 
-const DEFAULT_URL = "../../build/prunekit.wasm";
-const RELAXED_URL = "../../build/prunekit.relaxed.wasm";
+/**
+ * Where the builds live, relative to this file. Each is written as a literal `new URL("...",
+ * import.meta.url)`, the pattern bundlers (Vite, webpack 5, Parcel) recognise as an asset to copy.
+ */
+function defaultUrl(level: SimdLevel): URL {
+  return level === "relaxed"
+    ? new URL("../../build/prunekit.relaxed.wasm", import.meta.url)
+    : new URL("../../build/prunekit.wasm", import.meta.url);
+}
 
 /**
  * Which SIMD instruction set a module instance uses.
@@ -91,10 +98,7 @@ let memo: Promise<WasmExports> | undefined;
 
 async function readSource(source: WasmSource, level: SimdLevel): Promise<ArrayBuffer | Uint8Array> {
   if (source instanceof ArrayBuffer || source instanceof Uint8Array) return source;
-  const url =
-    source === undefined
-      ? new URL(level === "relaxed" ? RELAXED_URL : DEFAULT_URL, import.meta.url)
-      : new URL(String(source), import.meta.url);
+  const url = source === undefined ? defaultUrl(level) : new URL(String(source), import.meta.url);
   if (url.protocol === "file:") {
     // Node and Deno both provide node:fs/promises; browsers never see file: URLs here.
     const fs = await import("node:fs/promises");
