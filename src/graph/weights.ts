@@ -1,5 +1,6 @@
 // Reading a producer's filters as rows: the form every criterion and decomposition works on.
 import { PrunekitError } from "../errors.ts";
+import type { TensorProto } from "../onnx/proto-types.ts";
 import {
   type ExternalTensorData,
   type Float32Scratch,
@@ -30,6 +31,19 @@ export interface FilterScratch {
   output: Float32Scratch;
 }
 
+/** The constant tensor `name` (the producer's weight or bias), or ONNX_INVALID naming both. */
+function producerConstant(graph: Graph, producer: GroupProducer, role: string, name: string): TensorProto {
+  const t = graph.constants.get(name);
+  if (t === undefined) {
+    throw new PrunekitError(
+      "ONNX_INVALID",
+      `${producer.opType} "${producer.node}": ${role} "${name}" is not a constant`,
+      { node: producer.node, tensor: name },
+    );
+  }
+  return t;
+}
+
 /**
  * The filters of a producer, one row per output channel, whatever the weight layout (Conv OIHW,
  * Gemm with or without transB, MatMul [in, out]).
@@ -43,17 +57,7 @@ export function producerFilters(
   external?: ExternalTensorData,
   scratch?: FilterScratch,
 ): FilterMatrix {
-  const w = graph.constants.get(producer.weight);
-  if (w === undefined) {
-    throw new PrunekitError(
-      "ONNX_INVALID",
-      `${producer.opType} "${producer.node}": weight "${producer.weight}" is not a constant`,
-      {
-        node: producer.node,
-        tensor: producer.weight,
-      },
-    );
-  }
+  const w = producerConstant(graph, producer, "weight", producer.weight);
   const values =
     scratch === undefined ? readFloat32(w, external) : readFloat32Scratch(w, external, scratch.input);
   const dims = w.dims;
@@ -80,17 +84,7 @@ export function producerFilters(
   }
   let bias: Float32Array | undefined;
   if (producer.bias !== undefined) {
-    const b = graph.constants.get(producer.bias);
-    if (b === undefined) {
-      throw new PrunekitError(
-        "ONNX_INVALID",
-        `${producer.opType} "${producer.node}": bias "${producer.bias}" is not a constant`,
-        {
-          node: producer.node,
-          tensor: producer.bias,
-        },
-      );
-    }
+    const b = producerConstant(graph, producer, "bias", producer.bias);
     bias = readFloat32(b, external);
     if (bias.length !== rows) {
       throw new PrunekitError(
