@@ -20,7 +20,7 @@
 import os from "node:os";
 import { loadModel, type Model, type PruneOptions, prune } from "../src/api.ts";
 import { countModel } from "../src/graph/count.ts";
-import { findDependencyGroups } from "../src/graph/groups.ts";
+import { findDependencyGroups } from "../src/graph/find-groups.ts";
 import { buildGraph } from "../src/graph/ir.ts";
 import { inferShapes } from "../src/graph/shapes.ts";
 import { loadOnnx } from "../src/onnx/load.ts";
@@ -55,11 +55,11 @@ async function splitRun(bytes: Uint8Array, options: PruneOptions) {
   t.decode = now() - s;
   s = now();
   // Mirrors src/api.ts analyse().
-  const graph = buildGraph(proto);
+  const graph = buildGraph(proto, externalData);
   const shapes = inferShapes(graph);
   const groups = findDependencyGroups(graph, { shapes });
   const counts = countModel(graph, shapes);
-  const model: Model = { proto, graph, groups, counts, externalData };
+  const model: Model = { proto, graph, groups, counts };
   t.analysis = now() - s;
   const result = await prune(model, options);
   const r = result.report.timings;

@@ -1,20 +1,19 @@
-// The library's entry points: load a model, describe it, prune it. The same code runs in Node, Deno and
-// browsers; file access is injected (`readFile`) so nothing here imports node:fs.
-import { PrunekitError } from "./errors.ts";
 import { countModel, type ModelCounts } from "./graph/count.ts";
-import { type DependencyGroup, findDependencyGroups, isInner, pathIsMergeSafe } from "./graph/groups.ts";
+import { findDependencyGroups } from "./graph/find-groups.ts";
+import { type DependencyGroup, isInner, pathIsMergeSafe } from "./graph/group.ts";
 import { buildGraph, type Graph } from "./graph/ir.ts";
 import { inferShapes } from "./graph/shapes.ts";
-import { applyPlan } from "./graph/surgery.ts";
-import type { Criterion, KeptRounding } from "./methods/criteria.ts";
-import { checkLayerNames, type MagnitudeOptions, planMagnitude } from "./methods/magnitude.ts";
-import { MERGE_DEFAULTS, type MergeOptions, planMerge } from "./methods/merge.ts";
-import type { MethodContext, ProgressEvent, PrunePlan } from "./methods/plan.ts";
+import type { BudgetRounding } from "./methods/budget.ts";
+import type { MethodContext } from "./methods/context.ts";
+import type { Criterion } from "./methods/criteria.ts";
+import { type MethodName, methodEntry, refuseForeignOptions } from "./methods/registry.ts";
 import { encodeModel } from "./onnx/encode.ts";
 import { inlineExternalData } from "./onnx/external-data.ts";
 import { type LoadOnnxOptions, loadOnnx } from "./onnx/load.ts";
 import type { ModelProto } from "./onnx/proto-types.ts";
 import type { ExternalTensorData } from "./onnx/tensor.ts";
+import type { ProgressEvent } from "./progress.ts";
+import { applyPlan } from "./surgery/apply.ts";
 import { getWasm } from "./wasm/kernels.ts";
 
 /** A loaded, validated model with its graph analysis. */
@@ -27,8 +26,6 @@ export interface Model {
   readonly groups: DependencyGroup[];
   /** Parameter and MAC counts. */
   readonly counts: ModelCounts;
-  /** Bytes of tensors stored in external files. */
-  readonly externalData: ExternalTensorData;
 }
 
 /** Options of {@link loadModel}: decode limits and, in Node/Deno, a reader for external data files. */
@@ -49,18 +46,21 @@ export async function loadModel(bytes: Uint8Array, options: LoadModelOptions = {
   return analyse(model, externalData);
 }
 
-function analyse(proto: ModelProto, externalData: ExternalTensorData): Model {
-  const graph = buildGraph(proto);
+function analyse(proto: ModelProto, externalData: ExternalTensorData = new Map()): Model {
+  const graph = buildGraph(proto, externalData);
   const shapes = inferShapes(graph);
   const groups = findDependencyGroups(graph, { shapes });
   const counts = countModel(graph, shapes);
-  return { proto, graph, groups, counts, externalData };
+  return { proto, graph, groups, counts };
 }
 
-/** Names of the pruning methods. */
-export type MethodName = "l1" | "l2" | "merge";
+/** Names of the pruning methods (methods/registry.ts). */
+export type { MethodName };
 
-/** Options of {@link prune}. Options of another method are refused (INVALID_ARGUMENT), never ignored. */
+/**
+ * Options of {@link prune}. Which keys a method takes is in methods/registry.ts; options of another method
+ * are refused (INVALID_ARGUMENT), never ignored. Defaults are the method's `*_DEFAULTS`.
+ */
 export interface PruneOptions {
   /** Which method plans the pruning. */
   method: MethodName;
@@ -69,14 +69,14 @@ export interface PruneOptions {
   /** Per-layer ratios by producer node name. */
   layerRatios?: Record<string, number>;
   /**
-   * Exact kept channel counts by producer node name (merge). For a layer whose channels grouped convs
+   * Exact kept channel counts by producer node name (win over ratios). For a layer whose channels grouped convs
    * split into B blocks (`describeModel` groups[].blocks), a multiple of B, else INVALID_ARGUMENT.
    */
   layers?: Record<string, number>;
   /** Producer node names to leave unpruned. */
   exclude?: string[];
-  /** How N·(1−r) becomes an integer. */
-  rounding?: KeptRounding;
+  /** How N·(1−r) becomes an integer; `auto` (default): round for linear layers, floor for convs. */
+  rounding?: BudgetRounding;
   /** Kept-set criterion for merge: l1, l2 or gm. */
   criterion?: Criterion;
   /** Merge: cosine threshold t. */
@@ -87,7 +87,7 @@ export interface PruneOptions {
   bnFormula?: "exact" | "reference";
   /** Merge: false gives plain pruning with the same kept sets. */
   merge?: boolean;
-  /** Merge: leave layers with unsafe paths unpruned (reported) instead of failing. */
+  /** Merge: leave layers with unsafe paths unpruned (reported) instead of failing (the default). */
   skipUnsafe?: boolean;
   /**
    * Merge: prune layers with unsafe paths without merging them (ALGORITHMS.md §2.6's fallback,
@@ -182,6 +182,9 @@ function now(): number {
  */
 export async function prune(model: Model, options: PruneOptions): Promise<PruneResult> {
   const timings: Record<string, number> = {};
+  const entry = methodEntry(options.method);
+  const given = options as unknown as Record<string, unknown>;
+  refuseForeignOptions(entry, given, ["method", "onProgress", "onWarning"]);
   const ctx: MethodContext = { wasm: await getWasm() };
   if (options.onProgress) ctx.onProgress = options.onProgress;
   const warnings: string[] = [];
@@ -189,93 +192,21 @@ export async function prune(model: Model, options: PruneOptions): Promise<PruneR
     warnings.push(message);
     options.onWarning?.(message);
   };
-  ctx.externalData = model.externalData;
-  checkLayerNames(model.groups, Object.keys(options.layerRatios ?? {}), "layer ratio");
-  checkLayerNames(model.groups, Object.keys(options.layers ?? {}), "layers");
-  checkLayerNames(model.groups, options.exclude ?? [], "exclude");
-  const ratio = options.ratio ?? 0.5;
-  if (!(ratio >= 0 && ratio <= 1)) {
-    throw new PrunekitError("INVALID_ARGUMENT", `ratio must be in [0, 1], got ${options.ratio}`);
-  }
-  if (options.method === "l1" || options.method === "l2") {
-    const mergeOnly = (
-      [
-        "layers",
-        "criterion",
-        "threshold",
-        "lambda",
-        "bnFormula",
-        "merge",
-        "skipUnsafe",
-        "pruneUnsafe",
-      ] as const
-    ).filter((k) => options[k] !== undefined);
-    if (mergeOnly.length > 0) {
-      throw new PrunekitError(
-        "INVALID_ARGUMENT",
-        `option${mergeOnly.length > 1 ? "s" : ""} ${mergeOnly.join(", ")} apply to method "merge" only, not "${options.method}"`,
-      );
-    }
-  }
   let t = now();
-  let plan: PrunePlan;
-  let used: Record<string, unknown>;
-  switch (options.method) {
-    case "l1":
-    case "l2": {
-      const o: Partial<MagnitudeOptions> = {
-        criterion: options.method,
-        ratio,
-        layerRatios: options.layerRatios ?? {},
-        exclude: options.exclude ?? [],
-        rounding: options.rounding,
-        externalData: model.externalData,
-      };
-      plan = await planMagnitude(model.graph, model.groups, o, ctx);
-      used = {
-        ratio,
-        layerRatios: o.layerRatios,
-        exclude: o.exclude,
-        rounding: o.rounding ?? "round (linear) / floor (conv)",
-      };
-      break;
-    }
-    case "merge": {
-      const o: Partial<MergeOptions> = {
-        ratio,
-        layerRatios: options.layerRatios ?? {},
-        layers: options.layers ?? {},
-        exclude: options.exclude ?? [],
-        mode: options.merge === false ? "prune" : "merge",
-        skipUnsafe: options.skipUnsafe ?? false,
-        pruneUnsafe: options.pruneUnsafe ?? false,
-      };
-      if (options.rounding !== undefined) o.rounding = options.rounding;
-      if (options.criterion !== undefined) o.criterion = options.criterion;
-      if (options.threshold !== undefined) o.threshold = options.threshold;
-      if (options.lambda !== undefined) o.lambda = options.lambda;
-      if (options.bnFormula !== undefined) o.bnFormula = options.bnFormula;
-      plan = await planMerge(model.graph, model.groups, o, ctx);
-      used = { ...MERGE_DEFAULTS, ...o };
-      break;
-    }
-    default:
-      throw new PrunekitError(
-        "INVALID_ARGUMENT",
-        `unknown method "${String(options.method)}"; expected l1, l2 or merge`,
-      );
-  }
+  const methodOptions = entry.options(given);
+  const plan = await entry.plan(model.graph, model.groups, methodOptions, ctx);
+  const used = { ...entry.defaults, ...methodOptions };
   timings.decomposition = now() - t;
   t = now();
-  const surgery = applyPlan(model.graph, model.groups, plan, { externalData: model.externalData });
+  const surgery = applyPlan(model.graph, model.groups, plan);
   timings.surgery = now() - t;
   t = now();
   // Self-contained output: untouched external tensors are inlined (their files would not follow the output).
-  const outModel = inlineExternalData(surgery.model, model.externalData);
+  const outModel = inlineExternalData(surgery.model, model.graph.externalData);
   const bytes = encodeModel(outModel);
   timings.encode = now() - t;
   t = now();
-  const pruned = analyse(outModel, new Map());
+  const pruned = analyse(outModel);
   timings.analysis = now() - t;
 
   const byGroup = new Map(surgery.groups.map((g) => [g.groupId, g]));
@@ -296,8 +227,8 @@ export async function prune(model: Model, options: PruneOptions): Promise<PruneR
     }
   }
   const report: PruneReport = {
-    method: options.method,
-    options: { method: options.method, ...used },
+    method: entry.name,
+    options: { method: entry.name, ...used },
     macsConvention: MACS_CONVENTION,
     before: sizeOf(model.counts),
     after: sizeOf(pruned.counts),

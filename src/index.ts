@@ -26,20 +26,26 @@ export {
   type ReadDataFile,
 } from "./data/fashion-mnist.ts";
 export { readIdx } from "./data/idx.ts";
+export { type WareOptions, type WareResult, ware } from "./engine/metrics.ts";
 export {
   isPrunekitError,
   PrunekitError,
   type PrunekitErrorCode,
   type PrunekitErrorDetails,
 } from "./errors.ts";
-export { type DependencyGroup, findDependencyGroups, isInner, pathIsMergeSafe } from "./graph/groups.ts";
+export { findDependencyGroups } from "./graph/find-groups.ts";
+export { type DependencyGroup, isInner, pathIsMergeSafe } from "./graph/group.ts";
 export { buildGraph, type Graph } from "./graph/ir.ts";
-export { applyPlan, type SurgeryResult } from "./graph/surgery.ts";
+export { BUDGET_DEFAULTS, type BudgetOptions, type BudgetRounding } from "./methods/budget.ts";
+export type { MethodContext } from "./methods/context.ts";
 export { type Criterion, type KeptRounding, keptCount } from "./methods/criteria.ts";
 export { MAGNITUDE_DEFAULTS, type MagnitudeOptions, planMagnitude } from "./methods/magnitude.ts";
 export { MERGE_DEFAULTS, type MergeOptions, planMerge } from "./methods/merge.ts";
-export type { ChannelMerge, GroupPlan, MethodContext, ProgressEvent, PrunePlan } from "./methods/plan.ts";
-export { type WareOptions, type WareResult, ware } from "./methods/ware.ts";
+export { METHOD_NAMES, METHODS, type MethodEntry } from "./methods/registry.ts";
 export { decodeModel, encodeModel, type ModelProto } from "./onnx/index.ts";
+export type { ProgressEvent } from "./progress.ts";
+export { applyPlan, type SurgeryOptions, type SurgeryResult } from "./surgery/apply.ts";
+export { patchValues, type TensorValue, type TensorValues } from "./surgery/model-patch.ts";
+export { type ChannelMerge, type GroupPlan, type PrunePlan, validatePlan } from "./surgery/plan.ts";
 export { type CreateWasmOptions, createWasm, getWasm, type Wasm } from "./wasm/kernels.ts";
 export { relaxedSimdSupported, type SimdLevel, type WasmSource } from "./wasm/load.ts";

@@ -6,9 +6,12 @@ import { loadModelFile } from "../src/node.ts";
 
 // The public surface is reviewed by name: adding or removing an export must change this list on purpose.
 const PUBLIC_VALUES = [
+  "BUDGET_DEFAULTS",
   "MACS_CONVENTION",
   "MAGNITUDE_DEFAULTS",
   "MERGE_DEFAULTS",
+  "METHODS",
+  "METHOD_NAMES",
   "PrunekitError",
   "applyPlan",
   "buildGraph",
@@ -24,12 +27,14 @@ const PUBLIC_VALUES = [
   "keptCount",
   "loadFashionMnist",
   "loadModel",
+  "patchValues",
   "pathIsMergeSafe",
   "planMagnitude",
   "planMerge",
   "prune",
   "readIdx",
   "relaxedSimdSupported",
+  "validatePlan",
   "ware",
 ];
 

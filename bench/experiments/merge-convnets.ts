@@ -26,12 +26,12 @@ import { parseArgs } from "node:util";
 import * as ort from "onnxruntime-node";
 import { loadModel, type Model, type PruneOptions, type PruneResult, prune } from "../../src/api.ts";
 import { fashionMnistDir, type ImageSet, loadFashionMnist } from "../../src/data/fashion-mnist.ts";
+import { ware } from "../../src/engine/metrics.ts";
 import { attrFloat, type Graph, type GraphNode } from "../../src/graph/ir.ts";
 import { planMerge } from "../../src/methods/merge.ts";
-import type { PrunePlan } from "../../src/methods/plan.ts";
-import { ware } from "../../src/methods/ware.ts";
 import { encodeModel } from "../../src/onnx/encode.ts";
 import { readFloat32 } from "../../src/onnx/tensor.ts";
+import type { PrunePlan } from "../../src/surgery/plan.ts";
 import { getWasm } from "../../src/wasm/kernels.ts";
 import { correctCount, ortLogits, ortOutputs } from "../../tests/e2e/ort-eval.ts";
 

@@ -18,11 +18,11 @@ import { parseArgs } from "node:util";
 import * as ort from "onnxruntime-node";
 import { loadModel, prune } from "../../src/api.ts";
 import { fashionMnistDir, loadFashionMnist } from "../../src/data/fashion-mnist.ts";
-import { applyPlan } from "../../src/graph/surgery.ts";
+import { ware } from "../../src/engine/metrics.ts";
 import type { Criterion } from "../../src/methods/criteria.ts";
 import { planMerge } from "../../src/methods/merge.ts";
-import { ware } from "../../src/methods/ware.ts";
 import { encodeModel } from "../../src/onnx/encode.ts";
+import { applyPlan } from "../../src/surgery/apply.ts";
 import { getWasm } from "../../src/wasm/kernels.ts";
 import {
   type DenseLayer,

@@ -1,4 +1,4 @@
-import type { ProgressEvent } from "../methods/plan.ts";
+import type { ProgressEvent } from "../progress.ts";
 
 export type { ProgressEvent };
 /** Turn progress events into a one-line bar on a TTY (nothing when stderr is not a terminal). */

@@ -12,6 +12,7 @@ import {
   type TensorProto,
   type ValueInfoProto,
 } from "../onnx/proto-types.ts";
+import type { ExternalTensorData } from "../onnx/tensor.ts";
 
 /** One ONNX node with its stable name and indexed attributes. */
 export interface GraphNode {
@@ -82,6 +83,12 @@ export interface Graph {
   valueInfo: Map<string, ValueInfoProto>;
   /** Opset version of the default ONNX domain (1 when the model does not import it). */
   opsetVersion: number;
+  /**
+   * Bytes of the tensors the model stores outside its file (onnx/load.ts loadOnnx), keyed by their
+   * TensorProto: the one source every reader of tensor values uses (methods, surgery, the engine).
+   * Empty when the model is self-contained.
+   */
+  externalData: ExternalTensorData;
 }
 
 function isDefaultDomain(domain: string | undefined): boolean {
@@ -92,6 +99,7 @@ function isDefaultDomain(domain: string | undefined): boolean {
  * Index an ONNX model: stable node names, producers and consumers of every value, constants and a
  * topological order.
  * @param model A decoded ModelProto (src/onnx/decode.ts); it is referenced, not copied.
+ * @param externalData bytes of its external tensors (onnx/load.ts loadOnnx); empty by default.
  * @returns The graph.
  * @throws PrunekitError `ONNX_INVALID` when the model has no graph, a node reads a value nobody
  *   produces, two nodes produce the same value, or the nodes form a cycle.
@@ -99,7 +107,7 @@ function isDefaultDomain(domain: string | undefined): boolean {
  * const graph = buildGraph(decodeModel(bytes));
  * for (const node of graph.order) if (node.opType === "Conv") attrInt(node, "group", 1);
  */
-export function buildGraph(model: ModelProto): Graph {
+export function buildGraph(model: ModelProto, externalData: ExternalTensorData = new Map()): Graph {
   const proto = model.graph;
   if (proto === undefined)
     throw new PrunekitError("ONNX_INVALID", "model has no graph; expected model.graph");
@@ -235,6 +243,7 @@ export function buildGraph(model: ModelProto): Graph {
     outputs: proto.output.slice(),
     valueInfo,
     opsetVersion,
+    externalData,
   };
 }
 

@@ -1,5 +1,5 @@
 // THE op table: how every ONNX op_type prunekit knows treats the channel axis of its activation
-// inputs. Dependency analysis (groups.ts) is generic over this table; op knowledge lives here only.
+// inputs. Dependency analysis (find-groups.ts) is generic over this table; op knowledge lives here only.
 // An op missing from the table is never guessed to be element-wise: every group it touches is frozen
 // (STYLE.md, "Op knowledge lives in one table").
 //
@@ -25,7 +25,7 @@ import { readSmallFloats, type ShapeInfo } from "./shapes.ts";
  * - `depthwise`: Conv with group = C_in = C_out; ties input channel c to output channel c.
  * - `grouped`: Conv with 1 < group that is not depthwise with multiplier 1: a `linear` node whose output
  *   channel o (in block floor(o / (C_out/G))) reads only input block b's C_in/G channels. Producer and
- *   consumer like `linear`; its groups get a block constraint (groups.ts DependencyGroup.blocks).
+ *   consumer like `linear`; its groups get a block constraint (graph/group.ts DependencyGroup.blocks).
  * - `transposed`: ConvTranspose. Frozen (not supported for pruning).
  * - `channelwise-param`: per-channel parameters, channels kept apart (BatchNormalization, PRelu with
  *   per-channel slope, Mul/Add/Sub/Div by a per-channel constant, InstanceNormalization).

@@ -1,13 +1,8 @@
 // Reading a producer's filters as rows: the form every criterion and decomposition works on.
 import { PrunekitError } from "../errors.ts";
 import type { TensorProto } from "../onnx/proto-types.ts";
-import {
-  type ExternalTensorData,
-  type Float32Scratch,
-  readFloat32,
-  readFloat32Scratch,
-} from "../onnx/tensor.ts";
-import type { GroupProducer } from "./groups.ts";
+import { type Float32Scratch, readFloat32, readFloat32Scratch } from "../onnx/tensor.ts";
+import type { GroupProducer } from "./group.ts";
 import type { Graph } from "./ir.ts";
 
 /** A producer's filters as a row-major matrix: row c = every incoming weight of output channel c. */
@@ -54,9 +49,9 @@ function producerConstant(graph: Graph, producer: GroupProducer, role: string, n
 export function producerFilters(
   graph: Graph,
   producer: GroupProducer,
-  external?: ExternalTensorData,
   scratch?: FilterScratch,
 ): FilterMatrix {
+  const external = graph.externalData;
   const w = producerConstant(graph, producer, "weight", producer.weight);
   const values =
     scratch === undefined ? readFloat32(w, external) : readFloat32Scratch(w, external, scratch.input);

@@ -82,7 +82,7 @@ export function keptCount(n: number, ratioRemoved: number, rounding: KeptRoundin
 }
 
 /**
- * A kept count P fitted to a block constraint (groups.ts DependencyGroup.blocks, from grouped convs):
+ * A kept count P fitted to a block constraint (graph/group.ts DependencyGroup.blocks, from grouped convs):
  * rounded down to a multiple of `blocks`, and at least `blocks`, so every block keeps P / blocks.
  *
  * @param count P as the method computed it (e.g. {@link keptCount}), in [1, n].

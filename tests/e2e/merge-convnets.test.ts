@@ -8,7 +8,7 @@ import { test } from "node:test";
 import { buildVgg16 } from "../../bench/lib/vgg.ts";
 import { loadModel, type PruneResult, prune } from "../../src/api.ts";
 import { type ImageSet, loadFashionMnist } from "../../src/data/fashion-mnist.ts";
-import { ware } from "../../src/methods/ware.ts";
+import { ware } from "../../src/engine/metrics.ts";
 import { seededFloats } from "../helpers/arbitraries.ts";
 import { correctCount, ortLogits } from "./ort-eval.ts";
 

@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { loadModel, type PruneResult, prune } from "../../src/api.ts";
 import { type ImageSet, loadFashionMnist } from "../../src/data/fashion-mnist.ts";
-import { ware } from "../../src/methods/ware.ts";
+import { ware } from "../../src/engine/metrics.ts";
 import { readFloat32 } from "../../src/onnx/tensor.ts";
 import { maxAbsDiff } from "../methods/helpers.ts";
 import { mlpForward, readMlp, referenceMergeMlp, roundKept, withInitializer } from "./mlp-reference.ts";

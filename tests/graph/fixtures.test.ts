@@ -4,12 +4,8 @@ import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import * as ort from "onnxruntime-node";
 import { countModel } from "../../src/graph/count.ts";
-import {
-  type DependencyGroup,
-  findDependencyGroups,
-  isInner,
-  pathIsMergeSafe,
-} from "../../src/graph/groups.ts";
+import { findDependencyGroups } from "../../src/graph/find-groups.ts";
+import { type DependencyGroup, isInner, pathIsMergeSafe } from "../../src/graph/group.ts";
 import { buildGraph, type Graph } from "../../src/graph/ir.ts";
 import { inferShapes } from "../../src/graph/shapes.ts";
 import { decodeModel } from "../../src/onnx/decode.ts";

@@ -1,15 +1,11 @@
 // Dependency groups on hand-built topologies: refusals, freezes and the less common ops.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import {
-  type DependencyGroup,
-  findDependencyGroups,
-  isInner,
-  pathIsMergeSafe,
-} from "../../src/graph/groups.ts";
+import { findDependencyGroups } from "../../src/graph/find-groups.ts";
+import { type DependencyGroup, isInner, pathIsMergeSafe } from "../../src/graph/group.ts";
 import { buildGraph } from "../../src/graph/ir.ts";
-import { applyPlan } from "../../src/graph/surgery.ts";
 import { encodeModel } from "../../src/onnx/encode.ts";
+import { applyPlan } from "../../src/surgery/apply.ts";
 import { inputShape, runOrt } from "../onnx/fixtures.ts";
 import { NetBuilder } from "./net-builder.ts";
 

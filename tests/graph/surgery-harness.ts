@@ -1,11 +1,11 @@
 // The exactness harness of the surgery tests: a pruned model must equal the original with the removed
 // channels zeroed where they are produced (STYLE.md "Test invariants").
 import assert from "node:assert/strict";
-import { findDependencyGroups } from "../../src/graph/groups.ts";
+import { findDependencyGroups } from "../../src/graph/find-groups.ts";
 import { buildGraph } from "../../src/graph/ir.ts";
-import type { GroupPlan } from "../../src/methods/plan.ts";
 import type { ModelProto, TensorProto } from "../../src/onnx/proto-types.ts";
 import { makeFloat32Tensor, readFloat32 } from "../../src/onnx/tensor.ts";
+import type { GroupPlan } from "../../src/surgery/plan.ts";
 
 /**
  * Make the removed channels of each planned group emit exactly zero: zero their producers' weights and

@@ -1,5 +1,5 @@
 // Plain-loop networks and the scaling matrix Z for Neuron Merging tests (ALGORITHMS.md §2.2).
-import type { ChannelMerge } from "../../src/methods/plan.ts";
+import type { ChannelMerge } from "../../src/surgery/plan.ts";
 
 /** Deterministic floats in [lo, hi) (mulberry32). */
 export function rng(seed: number): (lo?: number, hi?: number) => number {

@@ -1,16 +1,18 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { ware } from "../../src/engine/metrics.ts";
 import { isPrunekitError } from "../../src/errors.ts";
-import { type DependencyGroup, findDependencyGroups } from "../../src/graph/groups.ts";
+import { findDependencyGroups } from "../../src/graph/find-groups.ts";
+import type { DependencyGroup } from "../../src/graph/group.ts";
 import { buildGraph } from "../../src/graph/ir.ts";
-import { applyPlan } from "../../src/graph/surgery.ts";
+import type { MethodContext } from "../../src/methods/context.ts";
 import { MERGE_DEFAULTS, planMerge } from "../../src/methods/merge.ts";
-import type { MethodContext, PrunePlan } from "../../src/methods/plan.ts";
-import { ware } from "../../src/methods/ware.ts";
 import { decodeModel } from "../../src/onnx/decode.ts";
 import { encodeModel } from "../../src/onnx/encode.ts";
 import type { ModelProto } from "../../src/onnx/proto-types.ts";
 import { makeFloat32Tensor } from "../../src/onnx/tensor.ts";
+import { applyPlan } from "../../src/surgery/apply.ts";
+import type { PrunePlan } from "../../src/surgery/plan.ts";
 import { getWasm } from "../../src/wasm/kernels.ts";
 import { NetBuilder } from "../graph/net-builder.ts";
 import { inputShape, readFixture, runOrt } from "../onnx/fixtures.ts";
@@ -227,7 +229,7 @@ test("rounding 'auto': round for Gemm, floor for Conv (§2.3)", async () => {
   assert.equal(plan.groups[0]!.keep.length, 3);
 });
 
-test("an unsafe path (Sigmoid) warns and is skipped, throws UNSAFE_MERGE naming the node, or with pruneUnsafe is pruned without merges; prune mode plans it", async () => {
+test("an unsafe path (Sigmoid) throws UNSAFE_MERGE naming the node by default, warns and is skipped with skipUnsafe, or with pruneUnsafe is pruned without merges; prune mode plans it", async () => {
   const nb = new NetBuilder("x", [2, 5, 5]);
   const s = nb.unary("Sigmoid", nb.conv("x", 4));
   const model = nb.model([nb.gemm(nb.flatten(nb.gap(nb.conv(s, 3))), 2)]);
@@ -237,12 +239,12 @@ test("an unsafe path (Sigmoid) warns and is skipped, throws UNSAFE_MERGE naming 
   const first = groups[0]!.producers[0]!.node;
   const second = groups[1]!.producers[0]!.node;
   const warnings: string[] = [];
-  const plan = await planMerge(graph, groups, { exclude: [second] }, context(warnings));
+  const plan = await planMerge(graph, groups, { exclude: [second], skipUnsafe: true }, context(warnings));
   assert.deepEqual(plan.groups, []);
   assert.equal(warnings.length, 1);
   assert.match(warnings[0]!, new RegExp(`"${first}".*"${sigmoid}" \\(op Sigmoid\\)`));
   await assert.rejects(
-    planMerge(graph, groups, { exclude: [second], skipUnsafe: false }, context()),
+    planMerge(graph, groups, { exclude: [second] }, context()),
     (e) =>
       isPrunekitError(e) && e.code === "UNSAFE_MERGE" && e.node === sigmoid && e.message.includes("Sigmoid"),
   );
@@ -267,7 +269,7 @@ test("an unsafe path (Sigmoid) warns and is skipped, throws UNSAFE_MERGE naming 
   );
 });
 
-test("planMerge options: exclude, layerRatios, exact layers, unknown names warn, bad values throw", async () => {
+test("planMerge options: exclude, layerRatios, exact layers; unknown names and bad values throw", async () => {
   const { model } = duplicateMlp(9);
   const graph = buildGraph(model);
   const groups = findDependencyGroups(graph);
@@ -276,16 +278,27 @@ test("planMerge options: exclude, layerRatios, exact layers, unknown names warn,
   const plan = await planMerge(
     graph,
     groups,
-    { layerRatios: { [a]: 0.75 }, layers: { [b]: 5 }, exclude: ["nope"] },
+    { layerRatios: { [a]: 0.75 }, layers: { [b]: 5 } },
     context(warnings),
   );
   assert.deepEqual(
     plan.groups.map((g) => g.keep.length),
     [2, 5],
   );
-  assert.ok(warnings.some((w) => w.includes('"nope"')));
+  assert.deepEqual(warnings, []);
+  await assert.rejects(
+    planMerge(graph, groups, { exclude: ["nope"] }, context()),
+    (e) => isPrunekitError(e) && e.code === "INVALID_ARGUMENT" && e.message.includes('"nope"'),
+  );
   assert.deepEqual((await planMerge(graph, groups, { exclude: [a, b] }, context())).groups, []);
-  for (const bad of [{ ratio: 1.5 }, { layers: { [a]: 0 } }, { layers: { [a]: 99 } }, { lambda: -1 }]) {
+  for (const bad of [
+    { ratio: 1.5 },
+    { layerRatios: { [a]: -0.1 } },
+    { layers: { [a]: 0 } },
+    { layers: { [a]: 99 } },
+    { lambda: -1 },
+    { rounding: "up" as never },
+  ]) {
     await assert.rejects(
       planMerge(graph, groups, bad, context()),
       (e) => isPrunekitError(e) && e.code === "INVALID_ARGUMENT",
@@ -293,6 +306,7 @@ test("planMerge options: exclude, layerRatios, exact layers, unknown names warn,
   }
   assert.equal(MERGE_DEFAULTS.criterion, "l1");
   assert.equal(MERGE_DEFAULTS.lambda, 0.85);
+  assert.equal(MERGE_DEFAULTS.skipUnsafe, false);
 });
 
 test("mlp.onnx and vgg_bn.onnx fixtures: valid plans, onnxruntime runs the result, merge WARE <= prune WARE", async () => {

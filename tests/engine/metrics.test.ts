@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
+import { ware } from "../../src/engine/metrics.ts";
 import { isPrunekitError } from "../../src/errors.ts";
-import { ware } from "../../src/methods/ware.ts";
 import { f32Array } from "../helpers/arbitraries.ts";
 
 // Hand-computed: y = [[1, −2], [4, 0]], ŷ = [[1.5, −2], [3, 1]].

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
 import { isPrunekitError } from "../../src/errors.ts";
-import { decomposeLayer, type LayerDecompositionInput } from "../../src/methods/merge.ts";
+import { decomposeLayer, type LayerDecompositionInput } from "../../src/methods/merge-layer.ts";
 import { getWasm } from "../../src/wasm/kernels.ts";
 import {
   absorbConv,

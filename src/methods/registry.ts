@@ -1,0 +1,140 @@
+// The method table: every pruning method by name, with its planner, its defaults, the public option
+// keys it accepts and whether it needs data. `prune()` and the CLI read this table; nothing else keeps a
+// list of methods or of their options.
+import { PrunekitError } from "../errors.ts";
+import type { DependencyGroup } from "../graph/group.ts";
+import type { Graph } from "../graph/ir.ts";
+import type { PrunePlan } from "../surgery/plan.ts";
+import { BUDGET_OPTION_KEYS } from "./budget.ts";
+import type { MethodContext } from "./context.ts";
+import { MAGNITUDE_DEFAULTS, type MagnitudeOptions, planMagnitude } from "./magnitude.ts";
+import { MERGE_DEFAULTS, type MergeOptions, planMerge } from "./merge.ts";
+
+/** Names of the pruning methods. */
+export type MethodName = "l1" | "l2" | "merge";
+
+/** Options as the public API takes them (`PruneOptions` without `method` and the callbacks). */
+export type PublicOptions = Readonly<Record<string, unknown>>;
+
+/** One row of the method table. */
+export interface MethodEntry {
+  /** The method's name, as `--method` and `PruneOptions.method` spell it. */
+  name: MethodName;
+  /** One line for help texts. */
+  summary: string;
+  /** True if the method needs a dataset (scores from gradients, fine-tuning). */
+  needsData: boolean;
+  /** The method's `*_DEFAULTS`: the only place its defaults are written. */
+  defaults: Readonly<Record<string, unknown>>;
+  /** Public option keys the method accepts; any other given option is refused, never ignored. */
+  optionKeys: readonly string[];
+  /** The method's own options from the public ones (keys not given are left out, so defaults apply). */
+  options(given: PublicOptions): Record<string, unknown>;
+  /** Plan the pruning (method options as {@link MethodEntry.options} returns them). */
+  plan(
+    graph: Graph,
+    groups: DependencyGroup[],
+    options: Record<string, unknown>,
+    ctx: MethodContext,
+  ): Promise<PrunePlan>;
+}
+
+/** The given public options among `keys`, undefined ones left out. */
+function pick(given: PublicOptions, keys: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of keys) if (given[k] !== undefined) out[k] = given[k];
+  return out;
+}
+
+const MERGE_KEYS = ["criterion", "threshold", "lambda", "bnFormula", "skipUnsafe", "pruneUnsafe"] as const;
+
+function magnitude(criterion: "l1" | "l2"): MethodEntry {
+  return {
+    name: criterion,
+    summary: `magnitude pruning: keep the filters with the largest ${criterion === "l1" ? "L1" : "L2"} norm (Li et al. 2017)`,
+    needsData: false,
+    defaults: { ...MAGNITUDE_DEFAULTS, criterion },
+    optionKeys: BUDGET_OPTION_KEYS,
+    options: (given) => ({ ...pick(given, BUDGET_OPTION_KEYS), criterion }),
+    plan: (graph, groups, options, ctx) =>
+      planMagnitude(graph, groups, options as Partial<MagnitudeOptions>, ctx),
+  };
+}
+
+/** Every method, in the order help texts list them. */
+export const METHODS: Readonly<Record<MethodName, MethodEntry>> = {
+  l1: magnitude("l1"),
+  l2: magnitude("l2"),
+  merge: {
+    name: "merge",
+    summary:
+      "Neuron Merging (Kim et al. 2020): prune, then fold each removed filter into its most similar kept one; data-free",
+    needsData: false,
+    defaults: { ...MERGE_DEFAULTS },
+    // `merge: false` is the public spelling of MergeOptions.mode "prune" (plain pruning, same kept sets).
+    optionKeys: [...BUDGET_OPTION_KEYS, ...MERGE_KEYS, "merge"],
+    options: (given) => {
+      const o = pick(given, [...BUDGET_OPTION_KEYS, ...MERGE_KEYS]);
+      if (given.merge !== undefined) o.mode = given.merge === false ? "prune" : "merge";
+      return o;
+    },
+    plan: (graph, groups, options, ctx) => planMerge(graph, groups, options as Partial<MergeOptions>, ctx),
+  },
+};
+
+/** The method names, in table order. */
+export const METHOD_NAMES: readonly MethodName[] = Object.keys(METHODS) as MethodName[];
+
+/**
+ * The table row of a method.
+ * @throws PrunekitError `INVALID_ARGUMENT` for an unknown name, listing the known ones.
+ * @example
+ * methodEntry("merge").defaults.lambda; // 0.85
+ */
+export function methodEntry(name: unknown): MethodEntry {
+  if (typeof name === "string" && Object.hasOwn(METHODS, name)) return METHODS[name as MethodName];
+  throw new PrunekitError(
+    "INVALID_ARGUMENT",
+    `unknown method "${String(name)}"; expected ${METHOD_NAMES.slice(0, -1).join(", ")} or ${METHOD_NAMES.at(-1)}`,
+  );
+}
+
+/**
+ * Refuse given options that the method does not take, naming the methods that do.
+ * @param entry the chosen method.
+ * @param given the public options (only keys with defined values count).
+ * @param ignore keys that every method takes (method, callbacks).
+ * @throws PrunekitError `INVALID_ARGUMENT`, e.g. `option threshold apply to method "merge" only, not "l1"`.
+ */
+export function refuseForeignOptions(
+  entry: MethodEntry,
+  given: PublicOptions,
+  ignore: readonly string[],
+): void {
+  const foreign = Object.keys(given).filter(
+    (k) => given[k] !== undefined && !ignore.includes(k) && !entry.optionKeys.includes(k),
+  );
+  if (foreign.length === 0) return;
+  // Report in table order (the order the options are documented in).
+  const order = [...new Set(METHOD_NAMES.flatMap((m) => METHODS[m].optionKeys))];
+  const unknown = foreign.filter((k) => !order.includes(k));
+  if (unknown.length > 0) {
+    throw new PrunekitError(
+      "INVALID_ARGUMENT",
+      `unknown option${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")} for method "${entry.name}"; it takes ${entry.optionKeys.join(", ")}`,
+    );
+  }
+  foreign.sort((a, b) => order.indexOf(a) - order.indexOf(b));
+  const owners = (k: string) => METHOD_NAMES.filter((m) => METHODS[m].optionKeys.includes(k));
+  const byOwners = new Map<string, string[]>();
+  for (const k of foreign) {
+    const who = owners(k)
+      .map((m) => `"${m}"`)
+      .join(", ");
+    byOwners.set(who, [...(byOwners.get(who) ?? []), k]);
+  }
+  const parts = [...byOwners].map(
+    ([who, keys]) => `option${keys.length > 1 ? "s" : ""} ${keys.join(", ")} apply to method ${who} only`,
+  );
+  throw new PrunekitError("INVALID_ARGUMENT", `${parts.join("; ")}, not "${entry.name}"`);
+}

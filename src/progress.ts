@@ -1,0 +1,17 @@
+// Ground floor: how long operations report progress and non-fatal findings. Every floor may import it.
+
+/** A progress event reported by long operations. */
+export interface ProgressEvent {
+  /** Short name of the current phase, e.g. "decode", "analysis", "decomposition". */
+  phase: string;
+  /** Units done in this phase. */
+  done: number;
+  /** Units in this phase (0 if unknown). */
+  total: number;
+}
+
+/** Receives progress events. */
+export type ProgressCallback = (event: ProgressEvent) => void;
+
+/** Receives non-fatal findings the user should see (e.g. a layer left unpruned and why). */
+export type WarningCallback = (message: string) => void;
