@@ -15,7 +15,7 @@ import { inlineExternalData } from "./onnx/external-data.ts";
 import { type LoadOnnxOptions, loadOnnx } from "./onnx/load.ts";
 import type { ModelProto } from "./onnx/proto-types.ts";
 import type { ExternalTensorData } from "./onnx/tensor.ts";
-import { getWasm } from "./wasm/kernels.ts";
+import { getWasm } from "./wasm/instance.ts";
 
 /** A loaded, validated model with its graph analysis. */
 export interface Model {

@@ -41,5 +41,5 @@ export { MERGE_DEFAULTS, type MergeOptions, planMerge } from "./methods/merge.ts
 export type { ChannelMerge, GroupPlan, MethodContext, ProgressEvent, PrunePlan } from "./methods/plan.ts";
 export { type WareOptions, type WareResult, ware } from "./methods/ware.ts";
 export { decodeModel, encodeModel, type ModelProto } from "./onnx/index.ts";
-export { type CreateWasmOptions, createWasm, getWasm, type Wasm } from "./wasm/kernels.ts";
+export { type CreateWasmOptions, createWasm, getWasm, type Wasm } from "./wasm/instance.ts";
 export { relaxedSimdSupported, type SimdLevel, type WasmSource } from "./wasm/load.ts";

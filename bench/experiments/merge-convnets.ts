@@ -32,7 +32,7 @@ import type { PrunePlan } from "../../src/methods/plan.ts";
 import { ware } from "../../src/methods/ware.ts";
 import { encodeModel } from "../../src/onnx/encode.ts";
 import { readFloat32 } from "../../src/onnx/tensor.ts";
-import { getWasm } from "../../src/wasm/kernels.ts";
+import { getWasm } from "../../src/wasm/instance.ts";
 import { correctCount, ortLogits, ortOutputs } from "../../tests/e2e/ort-eval.ts";
 
 const { values: flags } = parseArgs({

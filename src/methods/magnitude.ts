@@ -5,7 +5,7 @@ import type { DependencyGroup } from "../graph/groups.ts";
 import type { Graph } from "../graph/ir.ts";
 import { producerFilters } from "../graph/weights.ts";
 import type { ExternalTensorData } from "../onnx/tensor.ts";
-import { rowReduce } from "../wasm/kernels.ts";
+import { rowReduce } from "../wasm/kernels/reduce.ts";
 import { blockKeptCount, type KeptRounding, keptCount, topIndicesInBlocks } from "./criteria.ts";
 import type { MethodContext, PrunePlan } from "./plan.ts";
 

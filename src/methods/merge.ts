@@ -11,8 +11,9 @@ import {
 import { attrFloat, type Graph } from "../graph/ir.ts";
 import { type FilterScratch, producerFilters } from "../graph/weights.ts";
 import { type ExternalTensorData, newFloat32Scratch, readFloat32 } from "../onnx/tensor.ts";
-import type { MergeBnFormula, MergeBnParams, Wasm } from "../wasm/kernels.ts";
-import { type FilterVectors, filterVectorPartners } from "../wasm/merge-kernels.ts";
+import type { Wasm } from "../wasm/instance.ts";
+import { type FilterVectors, filterVectorPartners } from "../wasm/kernels/filter-vectors.ts";
+import type { MergeBnFormula, MergeBnParams } from "../wasm/kernels/merge.ts";
 import {
   blockKeptCount,
   type Criterion,
@@ -135,7 +136,7 @@ export function decomposeLayer(input: LayerDecompositionInput, wasm: Wasm): Laye
     );
   }
 
-  // The vectors are weights_n (BN, or no bias) or [weights_n ; bias_n] (§2.4); merge-kernels copies
+  // The vectors are weights_n (BN, or no bias) or [weights_n ; bias_n] (§2.4); filter-vectors copies
   // them into wasm memory row by row, so the N x (D + 1) matrix is never built in JS.
   const vectors: FilterVectors = { weights: input.weights, rows: n, cols: d };
   let bn: MergeBnParams | undefined;

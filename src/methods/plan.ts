@@ -1,5 +1,5 @@
 import type { ExternalTensorData } from "../onnx/tensor.ts";
-import type { Wasm } from "../wasm/kernels.ts";
+import type { Wasm } from "../wasm/instance.ts";
 
 /**
  * How one removed channel is folded into a kept one by the consumers of its group
@@ -46,7 +46,7 @@ export interface ProgressEvent {
 
 /** What every method gets besides the graph: the WASM kernels and the reporting callbacks. */
 export interface MethodContext {
-  /** The loaded kernels (src/wasm/kernels.ts getWasm()). */
+  /** The loaded kernels (src/wasm/instance.ts getWasm()). */
   wasm: Wasm;
   /** Progress of long steps. */
   onProgress?: (event: ProgressEvent) => void;

@@ -16,7 +16,7 @@ import { encodeModel } from "../../src/onnx/encode.ts";
 import type { ModelProto } from "../../src/onnx/proto-types.ts";
 import { makeFloat32Tensor, readFloat32 } from "../../src/onnx/tensor.ts";
 import { validateModel } from "../../src/onnx/validate.ts";
-import { getWasm } from "../../src/wasm/kernels.ts";
+import { getWasm } from "../../src/wasm/instance.ts";
 import { seededFloats } from "../helpers/arbitraries.ts";
 import { inputShape, runOrt } from "../onnx/fixtures.ts";
 import { NetBuilder } from "./net-builder.ts";

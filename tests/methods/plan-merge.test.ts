@@ -11,7 +11,7 @@ import { decodeModel } from "../../src/onnx/decode.ts";
 import { encodeModel } from "../../src/onnx/encode.ts";
 import type { ModelProto } from "../../src/onnx/proto-types.ts";
 import { makeFloat32Tensor } from "../../src/onnx/tensor.ts";
-import { getWasm } from "../../src/wasm/kernels.ts";
+import { getWasm } from "../../src/wasm/instance.ts";
 import { NetBuilder } from "../graph/net-builder.ts";
 import { inputShape, readFixture, runOrt } from "../onnx/fixtures.ts";
 import { rng } from "./helpers.ts";

@@ -8,7 +8,7 @@ import { test } from "node:test";
 import fc from "fast-check";
 import { isPrunekitError, type PrunekitErrorCode } from "../../src/errors.ts";
 import { Arena, type Buf } from "../../src/wasm/arena.ts";
-import { getWasm } from "../../src/wasm/kernels.ts";
+import { getWasm } from "../../src/wasm/instance.ts";
 import { heapBase } from "../../src/wasm/load.ts";
 import { seededFloats } from "../helpers/arbitraries.ts";
 

@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { isPrunekitError, type PrunekitErrorCode } from "../../src/errors.ts";
 import { Arena } from "../../src/wasm/arena.ts";
-import { getWasm } from "../../src/wasm/kernels.ts";
+import { getWasm } from "../../src/wasm/instance.ts";
 import { heapBase, instantiateWasm, loadWasm, type WasmExports } from "../../src/wasm/load.ts";
 
 const wasmUrl = new URL("../../build/prunekit.wasm", import.meta.url);
