@@ -14,6 +14,7 @@
  * - `IO_ERROR`: a file could not be read or written.
  * - `USAGE`: the command line was not understood.
  * - `DATA_INVALID`: a dataset file is malformed or does not match the model.
+ * - `SINGULAR_SYSTEM`: a kernel met a division by zero or a singular system on valid input.
  */
 export type PrunekitErrorCode =
   | "WASM_LOAD_FAILED"
@@ -28,7 +29,8 @@ export type PrunekitErrorCode =
   | "UNSAFE_MERGE"
   | "IO_ERROR"
   | "USAGE"
-  | "DATA_INVALID";
+  | "DATA_INVALID"
+  | "SINGULAR_SYSTEM";
 
 /** Where an error happened, when known. */
 export interface PrunekitErrorDetails {
