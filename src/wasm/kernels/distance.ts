@@ -7,13 +7,14 @@ import { kernel, type Wasm, withArena } from "../instance.ts";
 /**
  * Gram matrix on arena buffers: g[i][j] = <x_i, x_j> in f32, exactly symmetric.
  * @param x rows x cols f32, row-major. @param g rows x rows f32, row-major; must not overlap x.
- * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch.
+ * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch; `ARENA_MISUSE` on a dead or foreign buffer.
  */
 export function distanceGram(w: Wasm, x: Buf, g: Buf, rows: number, cols: number): void {
   checkSize("distanceGram rows", rows);
   checkSize("distanceGram cols", cols);
   checkLength("distanceGram x", x, rows * cols);
   checkLength("distanceGram g", g, rows * rows);
+  w.arena.checkLive("distanceGram", x, g);
   kernel(w, "distance_gram")(x.ptr, g.ptr, rows, cols);
 }
 
@@ -21,13 +22,14 @@ export function distanceGram(w: Wasm, x: Buf, g: Buf, rows: number, cols: number
  * Squared euclidean distances on arena buffers: d[i][j] = |x_i - x_j|^2 accumulated in f64;
  * exactly symmetric, exact zero diagonal, never negative.
  * @param x rows x cols f32, row-major. @param d rows x rows f64, row-major; must not overlap x.
- * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch.
+ * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch; `ARENA_MISUSE` on a dead or foreign buffer.
  */
 export function distancePairwiseSqEuclidean(w: Wasm, x: Buf, d: Buf, rows: number, cols: number): void {
   checkSize("distancePairwiseSqEuclidean rows", rows);
   checkSize("distancePairwiseSqEuclidean cols", cols);
   checkLength("distancePairwiseSqEuclidean x", x, rows * cols);
   checkLength("distancePairwiseSqEuclidean d", d, rows * rows);
+  w.arena.checkLive("distancePairwiseSqEuclidean", x, d);
   kernel(w, "distance_pairwise_sq_euclidean")(x.ptr, d.ptr, rows, cols);
 }
 
@@ -36,7 +38,7 @@ export function distancePairwiseSqEuclidean(w: Wasm, x: Buf, d: Buf, rows: numbe
  * [-1, 1], exactly symmetric. A zero row has similarity 0 with every row (itself included); a
  * non-zero row has exactly 1 with itself.
  * @param x rows x cols f32. @param cos rows x rows f32. @param scratch rows * cols f32.
- * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch.
+ * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch; `ARENA_MISUSE` on a dead or foreign buffer.
  */
 export function distanceCosine(w: Wasm, x: Buf, cos: Buf, scratch: Buf, rows: number, cols: number): void {
   checkSize("distanceCosine rows", rows);
@@ -44,6 +46,7 @@ export function distanceCosine(w: Wasm, x: Buf, cos: Buf, scratch: Buf, rows: nu
   checkLength("distanceCosine x", x, rows * cols);
   checkLength("distanceCosine cos", cos, rows * rows);
   checkLength("distanceCosine scratch", scratch, rows * cols);
+  w.arena.checkLive("distanceCosine", x, cos, scratch);
   kernel(w, "distance_cosine")(x.ptr, cos.ptr, scratch.ptr, rows, cols);
 }
 
@@ -52,7 +55,7 @@ export function distanceCosine(w: Wasm, x: Buf, cos: Buf, scratch: Buf, rows: nu
  * clamped to [-1, 1]); a zero row has similarity 0 with every row of the other matrix.
  * @param x xRows x cols f32. @param y yRows x cols f32 (may alias x).
  * @param cos xRows x yRows f32. @param scratch (xRows + yRows) * cols f32.
- * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch.
+ * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch; `ARENA_MISUSE` on a dead or foreign buffer.
  */
 export function distanceCosineCross(
   w: Wasm,
@@ -71,6 +74,7 @@ export function distanceCosineCross(
   checkLength("distanceCosineCross y", y, yRows * cols);
   checkLength("distanceCosineCross cos", cos, xRows * yRows);
   checkLength("distanceCosineCross scratch", scratch, (xRows + yRows) * cols);
+  w.arena.checkLive("distanceCosineCross", x, y, cos, scratch);
   kernel(w, "distance_cosine_cross")(x.ptr, y.ptr, cos.ptr, scratch.ptr, xRows, yRows, cols);
 }
 

@@ -139,7 +139,7 @@ function overlaps(x: Buf, y: Buf): boolean {
  * @param b op(B) source, likewise with ldb.
  * @param c m x n output with row stride ldc; must not overlap a, b or scratch.
  * @param scratch at least `gemmScratchLen(m, n, k)` f32 elements, 16-byte aligned (any arena buffer).
- * @throws PrunekitError `INVALID_ARGUMENT` on a bad size, leading dimension, buffer length or overlap.
+ * @throws PrunekitError `INVALID_ARGUMENT` on a bad size, leading dimension, buffer length or overlap; `ARENA_MISUSE` on a dead or foreign buffer.
  * @example
  * const s = arena.allocF32(gemmScratchLen(m, n, k));
  * gemmBuffers(w, { m, n, k, transB: true }, a, b, c, s);
@@ -161,6 +161,7 @@ export function gemmBuffers(w: Wasm, spec: GemmSpec, a: Buf, b: Buf, c: Buf, scr
     throw new PrunekitError("INVALID_ARGUMENT", "gemmBuffers: c must not overlap a, b or scratch");
   }
   const name = GEMM_EXPORTS[(g.transA ? 2 : 0) + (g.transB ? 1 : 0)]!;
+  w.arena.checkLive("gemmBuffers", a, b, c, scratch);
   kernel(w, name)(a.ptr, b.ptr, c.ptr, scratch.ptr, g.m, g.n, g.k, g.lda, g.ldb, g.ldc, g.alpha, g.beta);
 }
 

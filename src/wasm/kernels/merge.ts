@@ -52,10 +52,11 @@ function checkMergeBufs(what: string, b: MergeSelectBufs): void {
  * Best partner per removed filter for layers without BatchNorm (ALGORITHMS.md §2.4), on arena buffers.
  * Index contents are trusted here (validated by the array-level wrappers).
  * @param threshold t: no merge when the best cosine is below it.
- * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch.
+ * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch; `ARENA_MISUSE` on a dead or foreign buffer.
  */
 export function mergeSelectPlain(w: Wasm, b: MergeSelectBufs, threshold: number): void {
   checkMergeBufs("mergeSelectPlain", b);
+  w.arena.checkLive("mergeSelectPlain", b.cos, b.norm, b.removed, b.kept, b.partner, b.scale);
   kernel(w, "merge_select_plain")(
     b.cos.ptr,
     b.norm.ptr,
@@ -72,7 +73,7 @@ export function mergeSelectPlain(w: Wasm, b: MergeSelectBufs, threshold: number)
 /**
  * Best partner per removed filter for conv -> BN -> activation (ALGORITHMS.md §2.5), on arena buffers.
  * @param bn gamma, beta, mean, var: N f64 each; scratch: 2 f64.
- * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch.
+ * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch; `ARENA_MISUSE` on a dead or foreign buffer.
  */
 export function mergeSelectBn(
   w: Wasm,
@@ -92,6 +93,20 @@ export function mergeSelectBn(
     checkLength(`mergeSelectBn ${name}`, buf, b.norm.length);
   }
   checkLength("mergeSelectBn scratch", bn.scratch, 2);
+  w.arena.checkLive(
+    "mergeSelectBn",
+    b.cos,
+    b.norm,
+    b.removed,
+    b.kept,
+    b.partner,
+    b.scale,
+    bn.gamma,
+    bn.beta,
+    bn.mean,
+    bn.var,
+    bn.scratch,
+  );
   kernel(w, "merge_select_bn")(
     b.cos.ptr,
     b.norm.ptr,

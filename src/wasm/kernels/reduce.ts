@@ -14,13 +14,14 @@ const REDUCE_EXPORTS: Record<RowReduction, string> = {
 
 /**
  * Row reduction on arena buffers: out[r] = sum / L1 norm / L2 norm of row r of x (rows x cols, row-major).
- * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch.
+ * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch; `ARENA_MISUSE` on a dead or foreign buffer.
  */
 export function reduceRows(w: Wasm, kind: RowReduction, x: Buf, out: Buf, rows: number, cols: number): void {
   checkSize("reduceRows rows", rows);
   checkSize("reduceRows cols", cols);
   checkLength("reduceRows x", x, rows * cols);
   checkLength("reduceRows out", out, rows);
+  w.arena.checkLive("reduceRows", x, out);
   kernel(w, REDUCE_EXPORTS[kind])(x.ptr, out.ptr, rows, cols);
 }
 

@@ -18,20 +18,22 @@ function checkMatrix(what: string, x: Buf, out: Buf, rows: number, cols: number)
  * Per-row argmax on arena buffers: out[r] = column of the largest value of row r. Ties: lowest
  * column; NaN is skipped unless the whole row is NaN (then 0); cols = 0 gives -1.
  * @param x rows x cols f32, row-major. @param out rows i32.
- * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch.
+ * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch; `ARENA_MISUSE` on a dead or foreign buffer.
  */
 export function selectRowArgmax(w: Wasm, x: Buf, out: Buf, rows: number, cols: number): void {
   checkMatrix("selectRowArgmax", x, out, rows, cols);
+  w.arena.checkLive("selectRowArgmax", x, out);
   kernel(w, "select_row_argmax")(x.ptr, out.ptr, rows, cols);
 }
 
 /**
  * Per-row argmin on arena buffers; same conventions as selectRowArgmax with "smallest".
  * @param x rows x cols f32, row-major. @param out rows i32.
- * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch.
+ * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch; `ARENA_MISUSE` on a dead or foreign buffer.
  */
 export function selectRowArgmin(w: Wasm, x: Buf, out: Buf, rows: number, cols: number): void {
   checkMatrix("selectRowArgmin", x, out, rows, cols);
+  w.arena.checkLive("selectRowArgmin", x, out);
   kernel(w, "select_row_argmin")(x.ptr, out.ptr, rows, cols);
 }
 
@@ -39,7 +41,7 @@ export function selectRowArgmin(w: Wasm, x: Buf, out: Buf, rows: number, cols: n
  * Per-row argmax over the allowed columns (mask[c] != 0, one mask for every row) on arena buffers.
  * Ties: lowest allowed column; all allowed values NaN: the first allowed column; none allowed: -1.
  * @param x rows x cols f32. @param mask cols i32. @param out rows i32.
- * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch.
+ * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch; `ARENA_MISUSE` on a dead or foreign buffer.
  */
 export function selectRowArgmaxMasked(
   w: Wasm,
@@ -51,6 +53,7 @@ export function selectRowArgmaxMasked(
 ): void {
   checkMatrix("selectRowArgmaxMasked", x, out, rows, cols);
   checkLength("selectRowArgmaxMasked mask", mask, cols);
+  w.arena.checkLive("selectRowArgmaxMasked", x, mask, out);
   kernel(w, "select_row_argmax_masked")(x.ptr, mask.ptr, out.ptr, rows, cols);
 }
 
@@ -62,7 +65,7 @@ export type TopKOrder = "index" | "score";
  * ties to the lower index, NaN last), ascending by index (`"index"`) or best first (`"score"`).
  * O(n log k), no scratch.
  * @param scores n f32. @param out k i32. @param k 0 <= k <= n.
- * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch or k > n.
+ * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch or k > n; `ARENA_MISUSE` on a dead or foreign buffer.
  */
 export function selectTopK(w: Wasm, scores: Buf, out: Buf, n: number, k: number, order: TopKOrder): void {
   checkSize("selectTopK n", n);
@@ -70,6 +73,7 @@ export function selectTopK(w: Wasm, scores: Buf, out: Buf, n: number, k: number,
   if (k > n) throw new PrunekitError("INVALID_ARGUMENT", `selectTopK: expected k <= n = ${n}, got k = ${k}`);
   checkLength("selectTopK scores", scores, n);
   checkLength("selectTopK out", out, k);
+  w.arena.checkLive("selectTopK", scores, out);
   kernel(w, order === "index" ? "select_top_k" : "select_top_k_by_score")(scores.ptr, n, k, out.ptr);
 }
 
@@ -77,11 +81,12 @@ export function selectTopK(w: Wasm, scores: Buf, out: Buf, n: number, k: number,
  * Row medians on arena buffers: the middle value, or for even cols the mean of the two middle
  * values; NaN for a row holding a NaN and for cols = 0.
  * @param x rows x cols f64, row-major. @param out rows f64. @param scratch cols f64.
- * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch.
+ * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch; `ARENA_MISUSE` on a dead or foreign buffer.
  */
 export function selectRowMedian(w: Wasm, x: Buf, out: Buf, scratch: Buf, rows: number, cols: number): void {
   checkMatrix("selectRowMedian", x, out, rows, cols);
   checkLength("selectRowMedian scratch", scratch, cols);
+  w.arena.checkLive("selectRowMedian", x, out, scratch);
   kernel(w, "select_row_median")(x.ptr, out.ptr, scratch.ptr, rows, cols);
 }
 
