@@ -50,7 +50,7 @@ const bufRegions = new WeakMap<Buf, Region>();
  * twice or a mark or buffer of another arena.
  *
  * Synchronous code needs none of this (`withArena` scopes nest). A computation that holds buffers
- * across `await`s should use its own instance from `createWasm`; on a
+ * across `await`s should use its own instance from `createWasm` (it shares the compiled module); on a
  * shared arena it must pass its mark to every allocation made after an `await`, because by then the
  * most recent region may belong to someone else.
  *

@@ -32,7 +32,7 @@ let memo: Promise<Wasm> | undefined;
  * Every caller in the process shares this arena. Synchronous use (the array-level wrappers, or
  * `withArena`) is always safe. A long-running computation that keeps buffers across `await`s (a
  * training loop, say) should make its own instance with `createWasm()`, which nobody else can
- * disturb. On this shared arena such a computation
+ * disturb and which is cheap (the compiled module is shared). On this shared arena such a computation
  * must pass its `arena.mark()` to every allocation made after an `await`; its region then survives any
  * interleaved computation, though its memory comes back only once later regions are released too.
  *
@@ -69,7 +69,9 @@ export interface CreateWasmOptions {
 /**
  * A private module instance with its own memory and arena, not shared with `getWasm`. Use it for a
  * long-running computation that holds buffers across `await`s (nothing else allocates in its arena),
- * or to opt in to the relaxed-SIMD build: every kernel wrapper takes the returned `Wasm`.
+ * or to opt in to the relaxed-SIMD build: every kernel wrapper takes the returned `Wasm`. Cheap: the
+ * default builds are compiled once per process and only instantiated here (bytes or a URL given as
+ * `source` are compiled each time).
  *
  * @throws PrunekitError `WASM_LOAD_FAILED`, or `INVALID_ARGUMENT` on an unknown `simd` value.
  * @example
