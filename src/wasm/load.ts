@@ -1,7 +1,7 @@
 import { instantiate } from "@assemblyscript/loader";
 import { PrunekitError } from "../errors.ts";
 
-/** The raw exports of prunekit.wasm (kernels are typed in kernels.ts). */
+/** The raw exports of prunekit.wasm (the kernels are typed in kernels/<family>.ts). */
 export interface WasmExports {
   readonly memory: WebAssembly.Memory;
   readonly HEAP_BASE: WebAssembly.Global | number;
