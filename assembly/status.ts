@@ -1,5 +1,5 @@
 // Status codes returned by kernels that can fail on valid input.
-// 0 always means success. Keep in sync with src/wasm/kernels.ts.
+// 0 always means success. Keep in sync with src/wasm/status.ts (tests/wasm/status.test.ts checks).
 
 /** The kernel finished normally. */
 export const STATUS_OK: i32 = 0;

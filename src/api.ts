@@ -14,7 +14,7 @@ import type { ModelProto } from "./onnx/proto-types.ts";
 import type { ExternalTensorData } from "./onnx/tensor.ts";
 import type { ProgressEvent } from "./progress.ts";
 import { applyPlan } from "./surgery/apply.ts";
-import { getWasm } from "./wasm/kernels.ts";
+import { getWasm } from "./wasm/instance.ts";
 
 /** A loaded, validated model with its graph analysis. */
 export interface Model {

@@ -14,6 +14,10 @@
  * - `IO_ERROR`: a file could not be read or written.
  * - `USAGE`: the command line was not understood.
  * - `DATA_INVALID`: a dataset file is malformed or does not match the model.
+ * - `SINGULAR_SYSTEM`: a kernel met a division by zero or a singular system on valid input.
+ * - `ARENA_MISUSE`: a WebAssembly arena was used against its rules: a mark released twice or given to
+ *   another arena, `reset` while a region is live, a buffer used after its region was released, an
+ *   async `withArena` body.
  */
 export type PrunekitErrorCode =
   | "WASM_LOAD_FAILED"
@@ -28,7 +32,9 @@ export type PrunekitErrorCode =
   | "UNSAFE_MERGE"
   | "IO_ERROR"
   | "USAGE"
-  | "DATA_INVALID";
+  | "DATA_INVALID"
+  | "SINGULAR_SYSTEM"
+  | "ARENA_MISUSE";
 
 /** Where an error happened, when known. */
 export interface PrunekitErrorDetails {

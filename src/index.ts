@@ -47,5 +47,5 @@ export type { ProgressEvent } from "./progress.ts";
 export { applyPlan, type SurgeryOptions, type SurgeryResult } from "./surgery/apply.ts";
 export { patchValues, type TensorValue, type TensorValues } from "./surgery/model-patch.ts";
 export { type ChannelMerge, type GroupPlan, type PrunePlan, validatePlan } from "./surgery/plan.ts";
-export { type CreateWasmOptions, createWasm, getWasm, type Wasm } from "./wasm/kernels.ts";
+export { type CreateWasmOptions, createWasm, getWasm, type Wasm } from "./wasm/instance.ts";
 export { relaxedSimdSupported, type SimdLevel, type WasmSource } from "./wasm/load.ts";

@@ -32,7 +32,7 @@ import { planMerge } from "../../src/methods/merge.ts";
 import { encodeModel } from "../../src/onnx/encode.ts";
 import { readFloat32 } from "../../src/onnx/tensor.ts";
 import type { PrunePlan } from "../../src/surgery/plan.ts";
-import { getWasm } from "../../src/wasm/kernels.ts";
+import { getWasm } from "../../src/wasm/instance.ts";
 import { correctCount, ortLogits, ortOutputs } from "../../tests/e2e/ort-eval.ts";
 
 const { values: flags } = parseArgs({

@@ -23,7 +23,7 @@ import type { Criterion } from "../../src/methods/criteria.ts";
 import { planMerge } from "../../src/methods/merge.ts";
 import { encodeModel } from "../../src/onnx/encode.ts";
 import { applyPlan } from "../../src/surgery/apply.ts";
-import { getWasm } from "../../src/wasm/kernels.ts";
+import { getWasm } from "../../src/wasm/instance.ts";
 import {
   type DenseLayer,
   mlpForward,

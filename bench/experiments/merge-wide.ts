@@ -21,7 +21,8 @@ import { type BuildNode, buildModel } from "../../src/onnx/build.ts";
 import { encodeModel } from "../../src/onnx/encode.ts";
 import type { TensorProto } from "../../src/onnx/proto-types.ts";
 import { makeFloat32Tensor } from "../../src/onnx/tensor.ts";
-import { cosineSimilarityCross, getWasm } from "../../src/wasm/kernels.ts";
+import { getWasm } from "../../src/wasm/instance.ts";
+import { cosineSimilarityCross } from "../../src/wasm/kernels/distance.ts";
 import { seededRandom } from "../lib/vgg.ts";
 
 const { values: flags } = parseArgs({

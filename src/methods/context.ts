@@ -1,6 +1,6 @@
 // What every method gets besides the graph and its groups.
 import type { ProgressCallback, WarningCallback } from "../progress.ts";
-import type { Wasm } from "../wasm/kernels.ts";
+import type { Wasm } from "../wasm/instance.ts";
 
 /**
  * What every method gets besides the graph: the WASM kernels and the reporting callbacks. Tensor

@@ -1,7 +1,9 @@
 // Shared steps of every pruning method: how many filters to keep, and which (ALGORITHMS.md §2.3).
 import { PrunekitError } from "../errors.ts";
-import { pairwiseSqEuclidean, rowReduce, type Wasm } from "../wasm/kernels.ts";
-import { type FilterVectors, filterVectorNorms } from "../wasm/merge-kernels.ts";
+import type { Wasm } from "../wasm/instance.ts";
+import { pairwiseSqEuclidean } from "../wasm/kernels/distance.ts";
+import { type FilterVectors, filterVectorNorms } from "../wasm/kernels/filter-vectors.ts";
+import { rowReduce } from "../wasm/kernels/reduce.ts";
 
 /**
  * Filter-importance criterion (ALGORITHMS.md §2.3):
@@ -231,7 +233,7 @@ function checkKeptCount(count: number, n: number): void {
 /**
  * {@link selectKept} on filter vectors given as weight rows plus an optional appended value per row
  * (the bias, §2.4). For `l1` and `l2` the N x (D + 1) matrix is never built in JS (the norms come from
- * wasm/merge-kernels.ts filterVectorNorms, the same kernel on the same rows); `gm` builds it.
+ * wasm/kernels/filter-vectors.ts filterVectorNorms, the same kernel on the same rows); `gm` builds it.
  *
  * @param v the vectors. @param count P, in [1, N]. @param blocks as in {@link selectKept}.
  * @returns P original filter indices, ascending; the same as selectKept on the built vectors.

@@ -5,7 +5,7 @@ import type { DependencyGroup } from "../graph/group.ts";
 import type { Graph } from "../graph/ir.ts";
 import { producerFilters } from "../graph/weights.ts";
 import type { PrunePlan } from "../surgery/plan.ts";
-import { rowReduce } from "../wasm/kernels.ts";
+import { rowReduce } from "../wasm/kernels/reduce.ts";
 import { BUDGET_DEFAULTS, type BudgetOptions, checkBudget, groupKeptCount, isExcluded } from "./budget.ts";
 import type { MethodContext } from "./context.ts";
 import { topIndicesInBlocks } from "./criteria.ts";

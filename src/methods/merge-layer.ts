@@ -2,8 +2,9 @@
 // removed filter into its most similar kept one (the non-identity rows of the scaling matrix Z).
 import { PrunekitError } from "../errors.ts";
 import type { ChannelMerge } from "../surgery/plan.ts";
-import type { MergeBnFormula, MergeBnParams, Wasm } from "../wasm/kernels.ts";
-import { type FilterVectors, filterVectorPartners } from "../wasm/merge-kernels.ts";
+import type { Wasm } from "../wasm/instance.ts";
+import { type FilterVectors, filterVectorPartners } from "../wasm/kernels/filter-vectors.ts";
+import type { MergeBnFormula, MergeBnParams } from "../wasm/kernels/merge.ts";
 import { type Criterion, selectKeptOfVectors } from "./criteria.ts";
 
 /** `merge`: fold removed neurons into partners (§2.2); `prune`: the plain-pruning baseline (Z rows 0). */
@@ -119,7 +120,7 @@ export function decomposeLayer(input: LayerDecompositionInput, wasm: Wasm): Laye
     );
   }
 
-  // The vectors are weights_n (BN, or no bias) or [weights_n ; bias_n] (§2.4); merge-kernels copies
+  // The vectors are weights_n (BN, or no bias) or [weights_n ; bias_n] (§2.4); wasm/kernels/filter-vectors.ts copies
   // them into wasm memory row by row, so the N x (D + 1) matrix is never built in JS.
   const vectors: FilterVectors = { weights: input.weights, rows: n, cols: d };
   let bn: MergeBnParams | undefined;

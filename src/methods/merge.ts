@@ -12,7 +12,7 @@ import { attrFloat, type Graph } from "../graph/ir.ts";
 import { type FilterScratch, producerFilters } from "../graph/weights.ts";
 import { newFloat32Scratch, readFloat32 } from "../onnx/tensor.ts";
 import type { GroupPlan, PrunePlan } from "../surgery/plan.ts";
-import type { MergeBnFormula, MergeBnParams } from "../wasm/kernels.ts";
+import type { MergeBnFormula, MergeBnParams } from "../wasm/kernels/merge.ts";
 import { BUDGET_DEFAULTS, type BudgetOptions, checkBudget, groupKeptCount } from "./budget.ts";
 import type { MethodContext } from "./context.ts";
 import type { Criterion } from "./criteria.ts";

@@ -1,7 +1,7 @@
 import { instantiate } from "@assemblyscript/loader";
 import { PrunekitError } from "../errors.ts";
 
-/** The raw exports of prunekit.wasm (kernels are typed in kernels.ts). */
+/** The raw exports of prunekit.wasm (the kernels are typed in kernels/<family>.ts). */
 export interface WasmExports {
   readonly memory: WebAssembly.Memory;
   readonly HEAP_BASE: WebAssembly.Global | number;
@@ -114,10 +114,30 @@ async function readSource(source: WasmSource, level: SimdLevel): Promise<ArrayBu
   return await response.arrayBuffer();
 }
 
+/** The compiled default build of each SIMD level, shared by every instance made from it. */
+const compiled = new Map<SimdLevel, Promise<WebAssembly.Module>>();
+
+/** Read and compile the default build of `level` once per process; a failure is not kept. */
+function compileDefault(level: SimdLevel): Promise<WebAssembly.Module> {
+  let module = compiled.get(level);
+  if (module === undefined) {
+    const pending = readSource(undefined, level).then((bytes) => WebAssembly.compile(bytes as BufferSource));
+    compiled.set(level, pending);
+    // A failed compile must not poison later attempts (e.g. after the user builds the module).
+    pending.catch(() => {
+      if (compiled.get(level) === pending) compiled.delete(level);
+    });
+    module = pending;
+  }
+  return module;
+}
+
 /**
- * Read, compile and instantiate prunekit.wasm, with no memoisation: every call makes a new instance with
- * its own memory. Library code uses `loadWasm`; this exists for tests and for users who need a
- * private instance.
+ * Read, compile and instantiate prunekit.wasm, with no memoisation of the instance: every call makes a
+ * new instance with its own memory. The default builds (no `source`) are compiled once per process
+ * and the compiled module is shared, so a private instance costs one instantiation; bytes and URLs are
+ * compiled on every call. Library code uses `loadWasm`; this exists for tests and for users who need
+ * a private instance.
  *
  * @param source module bytes, a URL, or nothing to load `build/prunekit.wasm` (or, with
  *   `simd: "relaxed"`, `build/prunekit.relaxed.wasm`) relative to this file.
@@ -129,8 +149,10 @@ async function readSource(source: WasmSource, level: SimdLevel): Promise<ArrayBu
 export async function instantiateWasm(source?: WasmSource, options: WasmOptions = {}): Promise<WasmExports> {
   const level = resolveSimdLevel(options.simd);
   try {
-    const bytes = await readSource(source, level);
-    const module = await WebAssembly.compile(bytes as BufferSource);
+    const module =
+      source === undefined
+        ? await compileDefault(level)
+        : await WebAssembly.compile((await readSource(source, level)) as BufferSource);
     const { exports } = await instantiate<Record<string, unknown>>(module, {});
     return exports as unknown as WasmExports;
   } catch (e) {

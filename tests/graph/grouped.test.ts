@@ -17,7 +17,7 @@ import { makeFloat32Tensor, readFloat32 } from "../../src/onnx/tensor.ts";
 import { validateModel } from "../../src/onnx/validate.ts";
 import { applyPlan } from "../../src/surgery/apply.ts";
 import type { GroupPlan } from "../../src/surgery/plan.ts";
-import { getWasm } from "../../src/wasm/kernels.ts";
+import { getWasm } from "../../src/wasm/instance.ts";
 import { seededFloats } from "../helpers/arbitraries.ts";
 import { inputShape, runOrt } from "../onnx/fixtures.ts";
 import { NetBuilder } from "./net-builder.ts";

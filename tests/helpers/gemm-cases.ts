@@ -1,6 +1,6 @@
 // Random GEMM cases for the property tests of every build of the GEMM kernel.
 import fc from "fast-check";
-import type { GemmSpec } from "../../src/wasm/kernels.ts";
+import type { GemmSpec } from "../../src/wasm/kernels/gemm.ts";
 import { f32Array, size } from "./arbitraries.ts";
 
 /** alpha and beta worth covering: 0, 1 and ordinary f32 values. */

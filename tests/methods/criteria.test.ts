@@ -9,7 +9,7 @@ import {
   selectKept,
   topIndices,
 } from "../../src/methods/criteria.ts";
-import { getWasm } from "../../src/wasm/kernels.ts";
+import { getWasm } from "../../src/wasm/instance.ts";
 import { size } from "../helpers/arbitraries.ts";
 
 const w = await getWasm();

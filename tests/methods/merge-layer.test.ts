@@ -3,7 +3,7 @@ import { test } from "node:test";
 import fc from "fast-check";
 import { isPrunekitError } from "../../src/errors.ts";
 import { decomposeLayer, type LayerDecompositionInput } from "../../src/methods/merge-layer.ts";
-import { getWasm } from "../../src/wasm/kernels.ts";
+import { getWasm } from "../../src/wasm/instance.ts";
 import {
   absorbConv,
   absorbDense,

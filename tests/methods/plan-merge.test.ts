@@ -13,7 +13,7 @@ import type { ModelProto } from "../../src/onnx/proto-types.ts";
 import { makeFloat32Tensor } from "../../src/onnx/tensor.ts";
 import { applyPlan } from "../../src/surgery/apply.ts";
 import type { PrunePlan } from "../../src/surgery/plan.ts";
-import { getWasm } from "../../src/wasm/kernels.ts";
+import { getWasm } from "../../src/wasm/instance.ts";
 import { NetBuilder } from "../graph/net-builder.ts";
 import { inputShape, readFixture, runOrt } from "../onnx/fixtures.ts";
 import { rng } from "./helpers.ts";

@@ -5,37 +5,41 @@
 // (no bytes passed), so each runtime also proves it can find build/prunekit.wasm on its own:
 // a file: URL read with node:fs/promises in Node and Deno, an http: URL fetched in a browser.
 //
-// To cover a new kernel, add a case to CASES below and list the kernels.ts functions it calls
-// in `covers`; tests/runtimes/conformance.test.ts fails while an export of src/wasm/kernels.ts
+// To cover a new kernel, add a case to CASES below and list the src/wasm/kernels/*.ts functions it
+// calls in `covers`; tests/runtimes/conformance.test.ts fails while an export of src/wasm/kernels/
 // is neither covered nor listed in NOT_KERNELS.
 
+import { createWasm, getWasm, type Wasm } from "../../src/wasm/instance.ts";
 import {
   cosineSimilarity,
   cosineSimilarityCross,
-  createWasm,
-  type GemmSpec,
-  gemm,
-  getWasm,
   gramMatrix,
+  pairwiseSqEuclidean,
+} from "../../src/wasm/kernels/distance.ts";
+import {
+  type FilterVectors,
+  filterVectorNorms,
+  filterVectorPartners,
+} from "../../src/wasm/kernels/filter-vectors.ts";
+import { type GemmSpec, gemm } from "../../src/wasm/kernels/gemm.ts";
+import {
   type MergeBnFormula,
   type MergeBnParams,
   type MergePartners,
   mergePartners,
   mergePartnersBn,
   mergePartnersPlain,
-  pairwiseSqEuclidean,
-  type RowReduction,
+} from "../../src/wasm/kernels/merge.ts";
+import { type RowReduction, rowReduce } from "../../src/wasm/kernels/reduce.ts";
+import {
   rowArgmax,
   rowArgmaxMasked,
   rowArgmin,
   rowMedians,
-  rowReduce,
   type TopKOrder,
   topK,
-  type Wasm,
-} from "../../src/wasm/kernels.ts";
+} from "../../src/wasm/kernels/select.ts";
 import { relaxedSimdSupported } from "../../src/wasm/load.ts";
-import { type FilterVectors, filterVectorNorms, filterVectorPartners } from "../../src/wasm/merge-kernels.ts";
 import * as gemmReference from "../../src/wasm/reference/gemm.ts";
 import { seededFloats } from "../helpers/arbitraries.ts";
 
@@ -46,7 +50,7 @@ export type KernelOutput = Float32Array | Float64Array | Int32Array | Uint8Array
 export interface ConformanceCase {
   /** Unique, stable name, shown when runtimes disagree. */
   readonly name: string;
-  /** The functions of src/wasm/kernels.ts this case exercises (checked by the coverage test). */
+  /** The functions of src/wasm/kernels/ this case exercises (checked by the coverage test). */
   readonly covers: readonly string[];
   /** Run the kernels on fixed inputs and return the outputs whose bytes are compared. */
   run(w: Wasm): KernelOutput | KernelOutput[];
@@ -79,16 +83,8 @@ export interface ConformanceReport {
   };
 }
 
-/** Exports of src/wasm/kernels.ts that are plumbing, not kernels, and need no case. */
-export const NOT_KERNELS: readonly string[] = [
-  "getWasm",
-  "createWasm",
-  "kernel",
-  "checkSize",
-  "checkLength",
-  "checkMergeBn",
-  "withArena",
-];
+/** Functions of src/wasm/kernels/ that are plumbing, not kernels, and need no case. */
+export const NOT_KERNELS: readonly string[] = ["checkMergeBn"];
 
 /** Load the relaxed build where the runtime has relaxed SIMD and check one ragged GEMM against the reference. */
 async function relaxedReport(): Promise<ConformanceReport["relaxed"]> {
@@ -343,9 +339,16 @@ function mergeCases(): ConformanceCase[] {
       },
     },
     {
-      // src/wasm/merge-kernels.ts: the same kernels on vectors copied in row by row with the bias appended.
+      // src/wasm/kernels/filter-vectors.ts: the same kernels on vectors copied in row by row with the bias appended.
       name: "filterVectorNorms and filterVectorPartners with an appended bias",
-      covers: ["reduceRows", "distanceCosineCross", "mergeSelectPlain", "mergeSelectBn"],
+      covers: [
+        "filterVectorNorms",
+        "filterVectorPartners",
+        "reduceRows",
+        "distanceCosineCross",
+        "mergeSelectPlain",
+        "mergeSelectBn",
+      ],
       run: (w) => {
         const { vectors, bn } = mergeLayer();
         const v: FilterVectors = {

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
+import { getWasm } from "../../src/wasm/instance.ts";
 import {
   cosineSimilarity,
   cosineSimilarityCross,
-  getWasm,
   gramMatrix,
   pairwiseSqEuclidean,
-} from "../../src/wasm/kernels.ts";
+} from "../../src/wasm/kernels/distance.ts";
 import * as reference from "../../src/wasm/reference/distance.ts";
 import { f32Array, matrix, seededFloats, size } from "../helpers/arbitraries.ts";
 import { assertClose } from "../helpers/close.ts";

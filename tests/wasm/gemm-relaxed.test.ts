@@ -9,7 +9,8 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import fc from "fast-check";
 import { isPrunekitError } from "../../src/errors.ts";
-import { createWasm, gemm, getWasm } from "../../src/wasm/kernels.ts";
+import { createWasm, getWasm } from "../../src/wasm/instance.ts";
+import { gemm } from "../../src/wasm/kernels/gemm.ts";
 import { relaxedSimdSupported } from "../../src/wasm/load.ts";
 import * as reference from "../../src/wasm/reference/gemm.ts";
 import { seededFloats } from "../helpers/arbitraries.ts";
@@ -89,10 +90,10 @@ test("createWasm refuses an unknown simd level with INVALID_ARGUMENT", async () 
 });
 
 test("without relaxed SIMD (Node 20, no flag): auto falls back to baseline, relaxed is a typed error", async () => {
-  const kernelsTs = new URL("../../src/wasm/kernels.ts", import.meta.url).href;
+  const instanceTs = new URL("../../src/wasm/instance.ts", import.meta.url).href;
   const loadTs = new URL("../../src/wasm/load.ts", import.meta.url).href;
   const script = `
-    const { createWasm } = await import(${JSON.stringify(kernelsTs)});
+    const { createWasm } = await import(${JSON.stringify(instanceTs)});
     const { relaxedSimdSupported } = await import(${JSON.stringify(loadTs)});
     const auto = await createWasm({ simd: "auto" });
     let error;

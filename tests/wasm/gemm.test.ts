@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
-import { gemm, gemmBuffers, gemmScratchLen, getWasm, kernel, withArena } from "../../src/wasm/kernels.ts";
+import { getWasm, kernel, withArena } from "../../src/wasm/instance.ts";
+import { gemm, gemmBuffers, gemmScratchLen } from "../../src/wasm/kernels/gemm.ts";
 import * as reference from "../../src/wasm/reference/gemm.ts";
 import { seededFloats } from "../helpers/arbitraries.ts";
 import { assertClose } from "../helpers/close.ts";

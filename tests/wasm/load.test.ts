@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { isPrunekitError, type PrunekitErrorCode } from "../../src/errors.ts";
 import { Arena } from "../../src/wasm/arena.ts";
-import { getWasm } from "../../src/wasm/kernels.ts";
+import { createWasm, getWasm } from "../../src/wasm/instance.ts";
 import { heapBase, instantiateWasm, loadWasm, type WasmExports } from "../../src/wasm/load.ts";
 
 const wasmUrl = new URL("../../build/prunekit.wasm", import.meta.url);
@@ -57,6 +57,28 @@ test("instantiateWasm with no source loads build/prunekit.wasm next to the sourc
   assert.equal(sumOneToFive(exports), 15);
   assert.ok(exports.memory instanceof WebAssembly.Memory);
   assert.equal(heapBase(exports) % 4, 0);
+});
+
+test("private instances of the default build share one compiled module (no compile per instance)", async () => {
+  await instantiateWasm(); // the baseline build is compiled by now
+  const realCompile = WebAssembly.compile;
+  let compiles = 0;
+  WebAssembly.compile = (bytes: BufferSource) => {
+    compiles++;
+    return realCompile(bytes);
+  };
+  try {
+    const [a, b, c] = await Promise.all([instantiateWasm(), instantiateWasm(), createWasm()]);
+    assert.equal(compiles, 0, "instances of the default build are only instantiated");
+    assert.notEqual(a.memory, b.memory, "each instance still has its own memory");
+    assert.notEqual(a.memory, c.exports.memory);
+    assert.equal(sumOneToFive(a), 15);
+    assert.equal(sumOneToFive(c.exports), 15);
+    await instantiateWasm(wasmBytes);
+    assert.equal(compiles, 1, "explicit bytes are compiled on every call");
+  } finally {
+    WebAssembly.compile = realCompile;
+  }
 });
 
 test("instantiateWasm loads over http and gives each call its own memory", async () => {

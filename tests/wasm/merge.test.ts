@@ -2,13 +2,13 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
 import { isPrunekitError } from "../../src/errors.ts";
+import { getWasm } from "../../src/wasm/instance.ts";
 import {
-  getWasm,
   type MergeBnParams,
   mergePartners,
   mergePartnersBn,
   mergePartnersPlain,
-} from "../../src/wasm/kernels.ts";
+} from "../../src/wasm/kernels/merge.ts";
 import * as reference from "../../src/wasm/reference/merge.ts";
 import { seededFloats, size } from "../helpers/arbitraries.ts";
 import { assertClose } from "../helpers/close.ts";

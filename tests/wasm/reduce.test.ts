@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import fc from "fast-check";
-import { getWasm, rowReduce } from "../../src/wasm/kernels.ts";
+import { getWasm } from "../../src/wasm/instance.ts";
+import { rowReduce } from "../../src/wasm/kernels/reduce.ts";
 import * as reference from "../../src/wasm/reference/reduce.ts";
 import { matrix } from "../helpers/arbitraries.ts";
 import { assertClose } from "../helpers/close.ts";

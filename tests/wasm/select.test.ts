@@ -1,15 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
-import {
-  getWasm,
-  pairwiseSqEuclidean,
-  rowArgmax,
-  rowArgmaxMasked,
-  rowArgmin,
-  rowMedians,
-  topK,
-} from "../../src/wasm/kernels.ts";
+import { getWasm } from "../../src/wasm/instance.ts";
+import { pairwiseSqEuclidean } from "../../src/wasm/kernels/distance.ts";
+import { rowArgmax, rowArgmaxMasked, rowArgmin, rowMedians, topK } from "../../src/wasm/kernels/select.ts";
 import * as reference from "../../src/wasm/reference/select.ts";
 import { seededFloats, size } from "../helpers/arbitraries.ts";
 import { assertClose } from "../helpers/close.ts";

@@ -1,25 +1,23 @@
 // Neuron Merging kernels on a layer's filter vectors given as weight rows plus an optional appended
 // value per row (the bias of ALGORITHMS.md §2.4): the rows are copied straight into wasm memory, so
 // the N x (D + 1) matrix is never built in JS, and only the rows a kernel reads are copied. Each result
-// is bit-identical to kernels.ts rowReduce / mergePartners on the built matrix: the same kernels run
-// on the same row contents (row reductions and cosines are per row, independent of where a row sits).
-import { PrunekitError } from "../errors.ts";
-import type { Arena, Buf } from "./arena.ts";
+// is bit-identical to kernels/reduce.ts rowReduce / kernels/merge.ts mergePartners on the built matrix:
+// the same kernels run on the same row contents (row reductions and cosines are per row, independent
+// of where a row sits).
+import { PrunekitError } from "../../errors.ts";
+import type { Arena, Buf } from "../arena.ts";
+import { checkIndices, checkLength, checkSize } from "../check.ts";
+import { type Wasm, withArena } from "../instance.ts";
+import { distanceCosineCross } from "./distance.ts";
 import {
-  checkLength,
   checkMergeBn,
-  checkSize,
-  distanceCosineCross,
   type MergeBnFormula,
   type MergeBnParams,
   type MergePartners,
   type MergeSelectBufs,
-  type RowReduction,
-  reduceRows,
   selectMergePartners,
-  type Wasm,
-  withArena,
-} from "./kernels.ts";
+} from "./merge.ts";
+import { type RowReduction, reduceRows } from "./reduce.ts";
 
 /** Filter vectors v_n = [weights_n ; appended_n], or v_n = weights_n without `appended`. */
 export interface FilterVectors {
@@ -90,20 +88,8 @@ export function filterVectorNorms(
   });
 }
 
-function checkIndices(what: string, idx: ArrayLike<number>, n: number): void {
-  for (let i = 0; i < idx.length; i++) {
-    const k = idx[i]!;
-    if (!Number.isInteger(k) || k < 0 || k >= n) {
-      throw new PrunekitError(
-        "INVALID_ARGUMENT",
-        `${what}: index ${k} at position ${i} is outside [0, ${n})`,
-      );
-    }
-  }
-}
-
 /**
- * Neuron Merging partner search of one layer (ALGORITHMS.md §2.4 / §2.5), as kernels.ts mergePartners
+ * Neuron Merging partner search of one layer (ALGORITHMS.md §2.4 / §2.5), as kernels/merge.ts mergePartners
  * on the built vectors, in one arena session: the removed and kept vectors are copied in (once each),
  * their L2 norms (reduce_row_l2), the removed x kept cosines (distance_cosine_cross), then
  * merge_select_plain, or merge_select_bn when `bn` is given.

@@ -3,8 +3,14 @@ import { test } from "node:test";
 import fc from "fast-check";
 import { isPrunekitError } from "../../src/errors.ts";
 import { selectKept, selectKeptOfVectors } from "../../src/methods/criteria.ts";
-import { getWasm, mergePartners, rowReduce } from "../../src/wasm/kernels.ts";
-import { type FilterVectors, filterVectorNorms, filterVectorPartners } from "../../src/wasm/merge-kernels.ts";
+import { getWasm } from "../../src/wasm/instance.ts";
+import {
+  type FilterVectors,
+  filterVectorNorms,
+  filterVectorPartners,
+} from "../../src/wasm/kernels/filter-vectors.ts";
+import { mergePartners } from "../../src/wasm/kernels/merge.ts";
+import { rowReduce } from "../../src/wasm/kernels/reduce.ts";
 import { seededFloats } from "../helpers/arbitraries.ts";
 
 const w = await getWasm();

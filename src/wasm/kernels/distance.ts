@@ -1,0 +1,169 @@
+// Wrappers of assembly/distance.ts: Gram matrix, pairwise squared euclidean distances and cosine
+// similarities between the rows of matrices.
+import type { Buf } from "../arena.ts";
+import { checkLength, checkSize } from "../check.ts";
+import { kernel, type Wasm, withArena } from "../instance.ts";
+
+/**
+ * Gram matrix on arena buffers: g[i][j] = <x_i, x_j> in f32, exactly symmetric.
+ * @param x rows x cols f32, row-major. @param g rows x rows f32, row-major; must not overlap x.
+ * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch; `ARENA_MISUSE` on a dead or foreign buffer.
+ */
+export function distanceGram(w: Wasm, x: Buf, g: Buf, rows: number, cols: number): void {
+  checkSize("distanceGram rows", rows);
+  checkSize("distanceGram cols", cols);
+  checkLength("distanceGram x", x, rows * cols);
+  checkLength("distanceGram g", g, rows * rows);
+  w.arena.checkLive("distanceGram", x, g);
+  kernel(w, "distance_gram")(x.ptr, g.ptr, rows, cols);
+}
+
+/**
+ * Squared euclidean distances on arena buffers: d[i][j] = |x_i - x_j|^2 accumulated in f64;
+ * exactly symmetric, exact zero diagonal, never negative.
+ * @param x rows x cols f32, row-major. @param d rows x rows f64, row-major; must not overlap x.
+ * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch; `ARENA_MISUSE` on a dead or foreign buffer.
+ */
+export function distancePairwiseSqEuclidean(w: Wasm, x: Buf, d: Buf, rows: number, cols: number): void {
+  checkSize("distancePairwiseSqEuclidean rows", rows);
+  checkSize("distancePairwiseSqEuclidean cols", cols);
+  checkLength("distancePairwiseSqEuclidean x", x, rows * cols);
+  checkLength("distancePairwiseSqEuclidean d", d, rows * rows);
+  w.arena.checkLive("distancePairwiseSqEuclidean", x, d);
+  kernel(w, "distance_pairwise_sq_euclidean")(x.ptr, d.ptr, rows, cols);
+}
+
+/**
+ * Cosine similarity on arena buffers: cos[i][j] = <x_i, x_j> / (|x_i| |x_j|) in f32, clamped to
+ * [-1, 1], exactly symmetric. A zero row has similarity 0 with every row (itself included); a
+ * non-zero row has exactly 1 with itself.
+ * @param x rows x cols f32. @param cos rows x rows f32. @param scratch rows * cols f32.
+ * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch; `ARENA_MISUSE` on a dead or foreign buffer.
+ */
+export function distanceCosine(w: Wasm, x: Buf, cos: Buf, scratch: Buf, rows: number, cols: number): void {
+  checkSize("distanceCosine rows", rows);
+  checkSize("distanceCosine cols", cols);
+  checkLength("distanceCosine x", x, rows * cols);
+  checkLength("distanceCosine cos", cos, rows * rows);
+  checkLength("distanceCosine scratch", scratch, rows * cols);
+  w.arena.checkLive("distanceCosine", x, cos, scratch);
+  kernel(w, "distance_cosine")(x.ptr, cos.ptr, scratch.ptr, rows, cols);
+}
+
+/**
+ * Cosine similarity between the rows of x and of y on arena buffers (xRows x yRows f32 output,
+ * clamped to [-1, 1]); a zero row has similarity 0 with every row of the other matrix.
+ * @param x xRows x cols f32. @param y yRows x cols f32 (may alias x).
+ * @param cos xRows x yRows f32. @param scratch (xRows + yRows) * cols f32.
+ * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch; `ARENA_MISUSE` on a dead or foreign buffer.
+ */
+export function distanceCosineCross(
+  w: Wasm,
+  x: Buf,
+  y: Buf,
+  cos: Buf,
+  scratch: Buf,
+  xRows: number,
+  yRows: number,
+  cols: number,
+): void {
+  checkSize("distanceCosineCross xRows", xRows);
+  checkSize("distanceCosineCross yRows", yRows);
+  checkSize("distanceCosineCross cols", cols);
+  checkLength("distanceCosineCross x", x, xRows * cols);
+  checkLength("distanceCosineCross y", y, yRows * cols);
+  checkLength("distanceCosineCross cos", cos, xRows * yRows);
+  checkLength("distanceCosineCross scratch", scratch, (xRows + yRows) * cols);
+  w.arena.checkLive("distanceCosineCross", x, y, cos, scratch);
+  kernel(w, "distance_cosine_cross")(x.ptr, y.ptr, cos.ptr, scratch.ptr, xRows, yRows, cols);
+}
+
+/**
+ * Gram matrix X X^T of a JS matrix.
+ * @param x rows x cols, row-major.
+ * @returns rows x rows f32, row-major, exactly symmetric.
+ * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch.
+ * @example
+ * const g = gramMatrix(await getWasm(), Float32Array.of(1, 2, 3, 4), 2, 2); // [5, 11, 11, 25]
+ */
+export function gramMatrix(w: Wasm, x: Float32Array, rows: number, cols: number): Float32Array {
+  checkSize("gramMatrix rows", rows);
+  checkLength("gramMatrix x", x, rows * cols);
+  return withArena(w, (arena) => {
+    const xb = arena.copyInF32(x);
+    const g = arena.allocF32(rows * rows);
+    distanceGram(w, xb, g, rows, cols);
+    return arena.viewF32(g).slice();
+  });
+}
+
+/**
+ * Squared euclidean distances between the rows of a JS matrix, in float64 (EPruner §3.2).
+ * @param x rows x cols, row-major.
+ * @returns rows x rows f64, row-major: symmetric, zero diagonal, non-negative.
+ * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch.
+ * @example
+ * const d = pairwiseSqEuclidean(await getWasm(), Float32Array.of(0, 0, 3, 4), 2, 2); // [0, 25, 25, 0]
+ */
+export function pairwiseSqEuclidean(w: Wasm, x: Float32Array, rows: number, cols: number): Float64Array {
+  checkSize("pairwiseSqEuclidean rows", rows);
+  checkLength("pairwiseSqEuclidean x", x, rows * cols);
+  return withArena(w, (arena) => {
+    const xb = arena.copyInF32(x);
+    const d = arena.allocF64(rows * rows);
+    distancePairwiseSqEuclidean(w, xb, d, rows, cols);
+    return arena.viewF64(d).slice();
+  });
+}
+
+/**
+ * Cosine similarity between the rows of a JS matrix (zero rows: 0 everywhere, itself included).
+ * @param x rows x cols, row-major.
+ * @returns rows x rows f32, row-major, in [-1, 1].
+ * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch.
+ * @example
+ * const c = cosineSimilarity(await getWasm(), Float32Array.of(1, 0, 2, 0, 0, 0), 3, 2);
+ * // [1, 1, 0,  1, 1, 0,  0, 0, 0]
+ */
+export function cosineSimilarity(w: Wasm, x: Float32Array, rows: number, cols: number): Float32Array {
+  checkSize("cosineSimilarity rows", rows);
+  checkLength("cosineSimilarity x", x, rows * cols);
+  return withArena(w, (arena) => {
+    const xb = arena.copyInF32(x);
+    const cos = arena.allocF32(rows * rows);
+    const scratch = arena.allocF32(rows * cols);
+    distanceCosine(w, xb, cos, scratch, rows, cols);
+    return arena.viewF32(cos).slice();
+  });
+}
+
+/**
+ * Cosine similarity of every row of x against every row of y (neuron merging: pruned x kept).
+ * @param x xRows x cols, row-major. @param y yRows x cols, row-major.
+ * @returns xRows x yRows f32, row-major, in [-1, 1]; 0 wherever either row is zero.
+ * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch.
+ * @example
+ * const c = cosineSimilarityCross(await getWasm(), Float32Array.of(1, 1), Float32Array.of(2, 2, 1, 0), 1, 2, 2);
+ * // [1, 0.7071]
+ */
+export function cosineSimilarityCross(
+  w: Wasm,
+  x: Float32Array,
+  y: Float32Array,
+  xRows: number,
+  yRows: number,
+  cols: number,
+): Float32Array {
+  checkSize("cosineSimilarityCross xRows", xRows);
+  checkSize("cosineSimilarityCross yRows", yRows);
+  checkLength("cosineSimilarityCross x", x, xRows * cols);
+  checkLength("cosineSimilarityCross y", y, yRows * cols);
+  return withArena(w, (arena) => {
+    const xb = arena.copyInF32(x);
+    const yb = arena.copyInF32(y);
+    const cos = arena.allocF32(xRows * yRows);
+    const scratch = arena.allocF32((xRows + yRows) * cols);
+    distanceCosineCross(w, xb, yb, cos, scratch, xRows, yRows, cols);
+    return arena.viewF32(cos).slice();
+  });
+}

@@ -1,0 +1,210 @@
+// Wrappers of assembly/gemm.ts: C = alpha * op(A) * op(B) + beta * C, every matrix row-major.
+import { PrunekitError } from "../../errors.ts";
+import type { Buf } from "../arena.ts";
+import { checkAtLeast, checkLength, checkSize } from "../check.ts";
+import { kernel, type Wasm, withArena } from "../instance.ts";
+
+/**
+ * One GEMM call: C = alpha * op(A) * op(B) + beta * C, every matrix row-major.
+ * op(A) is m x k, op(B) is k x n, C is m x n.
+ */
+export interface GemmSpec {
+  /** op(A) = A^T: A is stored k x m instead of m x k. Default false. */
+  readonly transA?: boolean;
+  /** op(B) = B^T: B is stored n x k instead of k x n. Default false. */
+  readonly transB?: boolean;
+  /** Rows of op(A) and of C. */
+  readonly m: number;
+  /** Columns of op(B) and of C. */
+  readonly n: number;
+  /** Columns of op(A) = rows of op(B): the reduction length. */
+  readonly k: number;
+  /** Default 1. When 0 (or k is 0), A and B are not read. */
+  readonly alpha?: number;
+  /** Default 0. When 0, C is not read (it may hold NaN garbage). */
+  readonly beta?: number;
+  /** Elements between rows of A as stored; default tight (k, or m when transposed). */
+  readonly lda?: number;
+  /** Elements between rows of B as stored; default tight (n, or k when transposed). */
+  readonly ldb?: number;
+  /** Elements between rows of C; default n. */
+  readonly ldc?: number;
+}
+
+const GEMM_EXPORTS = ["gemm_nn", "gemm_nt", "gemm_tn", "gemm_tt"] as const;
+
+// Mirror of the blocking constants in assembly/gemm.ts (MR, NR, KC, MC, NC); a test checks that
+// gemmScratchLen agrees with the exported gemm_scratch_len.
+const GEMM_MR = 4;
+const GEMM_NR = 8;
+const GEMM_KC = 512;
+const GEMM_MC = 240;
+const GEMM_NC = 384;
+
+function gemmBlockLen(total: number, maxBlock: number, multiple: number): number {
+  if (total <= 0) return 0;
+  const blocks = Math.ceil(total / maxBlock);
+  const len = Math.ceil(total / blocks);
+  return Math.ceil(len / multiple) * multiple;
+}
+
+/**
+ * Scratch elements (f32) that a GEMM of these sizes needs, whatever the transposes:
+ * MR*NR + kc*nc + mc*kc with the kernel's balanced block sizes (kc <= 512, nc <= 384, mc <= 240).
+ * @param m rows of C. @param n columns of C. @param k reduction length.
+ */
+export function gemmScratchLen(m: number, n: number, k: number): number {
+  if (m <= 0 || n <= 0 || k <= 0) return GEMM_MR * GEMM_NR;
+  const kc = gemmBlockLen(k, GEMM_KC, 1);
+  return GEMM_MR * GEMM_NR + kc * gemmBlockLen(n, GEMM_NC, GEMM_NR) + gemmBlockLen(m, GEMM_MC, GEMM_MR) * kc;
+}
+
+/** Elements spanned by a rows x cols matrix with row stride ld. */
+function stridedLen(rows: number, cols: number, ld: number): number {
+  return rows === 0 || cols === 0 ? 0 : (rows - 1) * ld + cols;
+}
+
+interface ResolvedGemm {
+  readonly transA: boolean;
+  readonly transB: boolean;
+  readonly m: number;
+  readonly n: number;
+  readonly k: number;
+  readonly alpha: number;
+  readonly beta: number;
+  readonly lda: number;
+  readonly ldb: number;
+  readonly ldc: number;
+  readonly aLen: number;
+  readonly bLen: number;
+  readonly cLen: number;
+}
+
+function resolveGemm(what: string, spec: GemmSpec): ResolvedGemm {
+  const { m, n, k } = spec;
+  checkSize(`${what} m`, m);
+  checkSize(`${what} n`, n);
+  checkSize(`${what} k`, k);
+  const transA = spec.transA ?? false;
+  const transB = spec.transB ?? false;
+  const alpha = spec.alpha ?? 1;
+  const beta = spec.beta ?? 0;
+  if (typeof alpha !== "number" || typeof beta !== "number") {
+    throw new PrunekitError("INVALID_ARGUMENT", `${what}: alpha and beta must be numbers`);
+  }
+  // Stored shapes: A is m x k (k x m if transA), B is k x n (n x k if transB).
+  const [aRows, aCols] = transA ? [k, m] : [m, k];
+  const [bRows, bCols] = transB ? [n, k] : [k, n];
+  const lda = spec.lda ?? aCols;
+  const ldb = spec.ldb ?? bCols;
+  const ldc = spec.ldc ?? n;
+  for (const [name, ld, min] of [
+    ["lda", lda, aCols],
+    ["ldb", ldb, bCols],
+    ["ldc", ldc, n],
+  ] as const) {
+    checkSize(`${what} ${name}`, ld);
+    if (ld < min) {
+      throw new PrunekitError(
+        "INVALID_ARGUMENT",
+        `${what}: ${name} ${ld} is smaller than the stored row length ${min}; pass ${name} >= ${min}`,
+      );
+    }
+  }
+  return {
+    transA,
+    transB,
+    m,
+    n,
+    k,
+    alpha,
+    beta,
+    lda,
+    ldb,
+    ldc,
+    aLen: stridedLen(aRows, aCols, lda),
+    bLen: stridedLen(bRows, bCols, ldb),
+    cLen: stridedLen(m, n, ldc),
+  };
+}
+
+function overlaps(x: Buf, y: Buf): boolean {
+  return x.length > 0 && y.length > 0 && x.ptr < y.ptr + y.length * 4 && y.ptr < x.ptr + x.length * 4;
+}
+
+/**
+ * GEMM on arena buffers, C = alpha * op(A) * op(B) + beta * C, with exactly one WASM call.
+ *
+ * @param a op(A) source, at least (rows-1)*lda + cols elements of A as stored.
+ * @param b op(B) source, likewise with ldb.
+ * @param c m x n output with row stride ldc; must not overlap a, b or scratch.
+ * @param scratch at least `gemmScratchLen(m, n, k)` f32 elements, 16-byte aligned (any arena buffer).
+ * @throws PrunekitError `INVALID_ARGUMENT` on a bad size, leading dimension, buffer length or overlap; `ARENA_MISUSE` on a dead or foreign buffer.
+ * @example
+ * const s = arena.allocF32(gemmScratchLen(m, n, k));
+ * gemmBuffers(w, { m, n, k, transB: true }, a, b, c, s);
+ */
+export function gemmBuffers(w: Wasm, spec: GemmSpec, a: Buf, b: Buf, c: Buf, scratch: Buf): void {
+  const g = resolveGemm("gemmBuffers", spec);
+  checkAtLeast("gemmBuffers a", a, g.aLen);
+  checkAtLeast("gemmBuffers b", b, g.bLen);
+  checkAtLeast("gemmBuffers c", c, g.cLen);
+  checkAtLeast("gemmBuffers scratch", scratch, gemmScratchLen(g.m, g.n, g.k));
+  if (scratch.ptr % 16 !== 0) {
+    throw new PrunekitError(
+      "INVALID_ARGUMENT",
+      `gemmBuffers scratch: expected a 16-byte aligned pointer, got ${scratch.ptr}`,
+    );
+  }
+  const cUsed = { ptr: c.ptr, length: g.cLen };
+  if (overlaps(cUsed, a) || overlaps(cUsed, b) || overlaps(cUsed, scratch)) {
+    throw new PrunekitError("INVALID_ARGUMENT", "gemmBuffers: c must not overlap a, b or scratch");
+  }
+  const name = GEMM_EXPORTS[(g.transA ? 2 : 0) + (g.transB ? 1 : 0)]!;
+  w.arena.checkLive("gemmBuffers", a, b, c, scratch);
+  kernel(w, name)(a.ptr, b.ptr, c.ptr, scratch.ptr, g.m, g.n, g.k, g.lda, g.ldb, g.ldc, g.alpha, g.beta);
+}
+
+/**
+ * GEMM on JS arrays: copies A, B (and C if given) into the arena, one kernel call, copies C out.
+ *
+ * @param a A as stored (m x k, or k x m when transA), row stride lda.
+ * @param b B as stored (k x n, or n x k when transB), row stride ldb.
+ * @param c the input C (required when beta != 0); elements outside the m x n view are kept.
+ * @returns the new C: `c.length` elements, or (m-1)*ldc + n when `c` is omitted.
+ * @throws PrunekitError `INVALID_ARGUMENT` on a size mismatch, or when beta != 0 without `c`.
+ * @example
+ * const c = gemm(w, { m: 2, n: 2, k: 3, transB: true }, a, b);
+ */
+export function gemm(
+  w: Wasm,
+  spec: GemmSpec,
+  a: Float32Array,
+  b: Float32Array,
+  c?: Float32Array,
+): Float32Array {
+  const g = resolveGemm("gemm", spec);
+  if (a.length < g.aLen) checkLength("gemm a", a, g.aLen);
+  if (b.length < g.bLen) checkLength("gemm b", b, g.bLen);
+  if (c !== undefined && c.length < g.cLen) checkLength("gemm c", c, g.cLen);
+  if (c === undefined && g.beta !== 0) {
+    throw new PrunekitError(
+      "INVALID_ARGUMENT",
+      `gemm: beta is ${g.beta} but no c was given; pass c or beta 0`,
+    );
+  }
+  return withArena(w, (arena) => {
+    const ab = arena.copyInF32(a);
+    const bb = arena.copyInF32(b);
+    let cb: Buf;
+    if (c === undefined) {
+      cb = arena.allocF32(g.cLen);
+      arena.viewF32(cb).fill(0);
+    } else {
+      cb = arena.copyInF32(c);
+    }
+    const scratch = arena.allocF32(gemmScratchLen(g.m, g.n, g.k));
+    gemmBuffers(w, spec, ab, bb, cb, scratch);
+    return arena.viewF32(cb).slice();
+  });
+}
