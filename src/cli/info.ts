@@ -2,8 +2,8 @@ import { dirname } from "node:path";
 import { parseArgs } from "node:util";
 import { describeModel, loadModel } from "../api.ts";
 import { PrunekitError } from "../errors.ts";
-import { folderFileReader } from "../onnx/node-files.ts";
-import { readInputFile } from "./files.ts";
+import { readInputFile } from "../node/files.ts";
+import { folderFileReader } from "../node/model-files.ts";
 import { formatTable, human } from "./format.ts";
 
 const HELP = `Usage: prunekit info <model.onnx> [--json]

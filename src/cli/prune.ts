@@ -1,8 +1,8 @@
 import { dirname } from "node:path";
 import { loadModel, type MethodName, type PruneOptions, prune } from "../api.ts";
 import { PrunekitError } from "../errors.ts";
-import { folderFileReader } from "../onnx/node-files.ts";
-import { readInputFile, refuseOverwrite, writeFileAtomic } from "./files.ts";
+import { readInputFile, refuseOverwrite, writeFileAtomic } from "../node/files.ts";
+import { folderFileReader } from "../node/model-files.ts";
 import { formatTable, human } from "./format.ts";
 import { parseCli } from "./info.ts";
 import { parseNumberFlag } from "./main.ts";
