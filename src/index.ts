@@ -1,5 +1,5 @@
 // prunekit's public API. Everything exported here is named; anything else is internal.
-// Works unchanged in Node 20+, Deno 2 and browsers (file helpers for Node/Deno are in ./node.ts).
+// Works unchanged in Node 20+, Deno 2 and browsers (file helpers for Node/Deno are in ./node/index.ts).
 
 export {
   describeModel,

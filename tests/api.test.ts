@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import * as api from "../src/index.ts";
-import { loadModelFile } from "../src/node.ts";
+import { loadModelFile } from "../src/node/index.ts";
 
 // The public surface is reviewed by name: adding or removing an export must change this list on purpose.
 const PUBLIC_VALUES = [

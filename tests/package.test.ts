@@ -21,7 +21,7 @@ test('import "prunekit" loads the compiled dist/ with the same public names as s
 
 test('import "prunekit/node" gives the file helpers', async () => {
   const specifier = "prunekit/node";
-  const node = (await import(specifier)) as typeof import("../src/node.ts");
+  const node = (await import(specifier)) as typeof import("../src/node/index.ts");
   const model = await node.loadModelFile(new URL("./fixtures/mlp.onnx", import.meta.url).pathname);
   assert.equal(model.groups.length > 0, true);
 });

@@ -1,9 +1,9 @@
 import { dirname } from "node:path";
-import { parseArgs } from "node:util";
 import { describeModel, loadModel } from "../api.ts";
 import { PrunekitError } from "../errors.ts";
-import { folderFileReader } from "../onnx/node-files.ts";
-import { readInputFile } from "./files.ts";
+import { readInputFile } from "../node/files.ts";
+import { folderFileReader } from "../node/model-files.ts";
+import { parseCli } from "./args.ts";
 import { formatTable, human } from "./format.ts";
 
 const HELP = `Usage: prunekit info <model.onnx> [--json]
@@ -95,20 +95,4 @@ export function nameList(names: readonly string[], max = 2): string {
   if (names.length === 0) return "-";
   if (names.length <= max + 1) return names.join(", ");
   return `${names.slice(0, max).join(", ")}, +${names.length - max} more`;
-}
-
-/** parseArgs with errors turned into USAGE PrunekitErrors. */
-export function parseCli<T extends NonNullable<Parameters<typeof parseArgs>[0]>["options"]>(
-  argv: string[],
-  options: T,
-): { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] } {
-  try {
-    const r = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
-    return {
-      values: r.values as Record<string, string | boolean | string[] | undefined>,
-      positionals: r.positionals,
-    };
-  } catch (e) {
-    throw new PrunekitError("USAGE", (e as Error).message, { cause: e });
-  }
 }

@@ -1,4 +1,5 @@
-import { isPrunekitError, PrunekitError } from "../errors.ts";
+import { PrunekitError } from "../errors.ts";
+import { reportError } from "./report-error.ts";
 
 const HELP = `prunekit: structural pruning of convolutional networks (ONNX in, ONNX out)
 
@@ -46,27 +47,4 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     return reportError(e);
   }
-}
-
-/** Print an error the way the CLI promises: one line for user errors, exit 2 for internal ones. */
-export function reportError(e: unknown): number {
-  if (isPrunekitError(e)) {
-    process.stderr.write(`prunekit: ${e.code}: ${e.message}\n`);
-    return 1;
-  }
-  const err = e instanceof Error ? e : new Error(String(e));
-  if (process.env.PRUNEKIT_DEBUG) process.stderr.write(`${err.stack ?? err.message}\n`);
-  process.stderr.write(
-    `prunekit: internal error: ${err.message}\n(this is a bug in prunekit; set PRUNEKIT_DEBUG=1 for a stack trace and report it)\n`,
-  );
-  return 2;
-}
-
-/** Parse a number option, naming the flag in the error. */
-export function parseNumberFlag(flag: string, value: string | undefined, min: number, max: number): number {
-  const n = Number(value);
-  if (value === undefined || value.trim() === "" || !Number.isFinite(n) || n < min || n > max) {
-    throw new PrunekitError("USAGE", `${flag} expects a number in [${min}, ${max}], got "${value ?? ""}"`);
-  }
-  return n;
 }

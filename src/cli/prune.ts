@@ -1,11 +1,10 @@
 import { dirname } from "node:path";
 import { loadModel, type MethodName, type PruneOptions, prune } from "../api.ts";
 import { PrunekitError } from "../errors.ts";
-import { folderFileReader } from "../onnx/node-files.ts";
-import { readInputFile, refuseOverwrite, writeFileAtomic } from "./files.ts";
+import { readInputFile, refuseOverwrite, writeFileAtomic } from "../node/files.ts";
+import { folderFileReader } from "../node/model-files.ts";
+import { oneOf, parseCli, parseNumberFlag, parsePairs } from "./args.ts";
 import { formatTable, human } from "./format.ts";
-import { parseCli } from "./info.ts";
-import { parseNumberFlag } from "./main.ts";
 import { progressBar } from "./progress.ts";
 
 const HELP = `Usage: prunekit prune <in.onnx> -o <out.onnx> --method <l1|l2|merge> --ratio R [options]
@@ -28,22 +27,6 @@ const HELP = `Usage: prunekit prune <in.onnx> -o <out.onnx> --method <l1|l2|merg
   --prune-unsafe           prune such layers without merging them (the paper's fallback) instead of failing
   --quiet                  no progress or summary
 `;
-
-function parsePairs(flag: string, items: string[], min: number, max: number): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const item of items.flatMap((s) => s.split(","))) {
-    const eq = item.lastIndexOf("=");
-    if (eq <= 0) throw new PrunekitError("USAGE", `${flag} expects NAME=VALUE, got "${item}"`);
-    out[item.slice(0, eq)] = parseNumberFlag(`${flag} ${item.slice(0, eq)}`, item.slice(eq + 1), min, max);
-  }
-  return out;
-}
-
-function oneOf<T extends string>(flag: string, value: unknown, allowed: readonly T[]): T | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value === "string" && (allowed as readonly string[]).includes(value)) return value as T;
-  throw new PrunekitError("USAGE", `${flag} expects one of ${allowed.join(", ")}, got "${String(value)}"`);
-}
 
 /** `prunekit prune`. */
 export async function pruneCommand(argv: string[]): Promise<number> {

@@ -1,6 +1,6 @@
 // The ONNX layer's exports, named one by one (src/index.ts picks the public ones). Node-only file
-// helpers live in node-files.ts and are deliberately not re-exported here, so browser bundles that
-// import this file never pull in node:fs.
+// helpers live in src/node/model-files.ts, outside this folder, so browser bundles that import this
+// file never pull in node:fs.
 export {
   type BuildAttribute,
   type BuildFloatInitializer,

@@ -7,7 +7,8 @@ import { forEachTensor, type ValidateOptions, validateModel } from "./validate.t
 
 /**
  * Reads a file of the model's folder. `relativePath` is already sanitised: "/"-separated, no ".",
- * "..", absolute or drive-letter parts. Node and Deno get one from `folderFileReader` (node-files.ts).
+ * "..", absolute or drive-letter parts. Node and Deno get one from `folderFileReader`
+ * (src/node/model-files.ts).
  */
 export type ReadModelFile = (relativePath: string) => Promise<Uint8Array>;
 
@@ -33,7 +34,8 @@ export interface LoadedOnnx {
  * Decode and validate untrusted ONNX bytes, and read the external data they reference.
  *
  * @param bytes contents of the `.onnx` file.
- * @param options limits, and `readFile` for external data (see node-files.ts for Node and Deno).
+ * @param options limits, and `readFile` for external data (src/node/model-files.ts has one for Node
+ *   and Deno).
  * @returns the model, its topological node order and its external tensor bytes.
  * @throws PrunekitError `ONNX_DECODE`, `ONNX_INVALID`, `ONNX_UNSUPPORTED` (see decodeModel and
  *   validateModel) or `EXTERNAL_DATA` (no readFile, unreadable file, data beyond the file's end).

@@ -2,8 +2,8 @@
 // .ts sources and protobufjs from node_modules; prints one JSON line.
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
+import { loadOnnxFile } from "../../src/node/model-files.ts";
 import { decodeModel, encodeModel, loadOnnx } from "../../src/onnx/index.ts";
-import { loadOnnxFile } from "../../src/onnx/node-files.ts";
 
 const path = fileURLToPath(new URL("../fixtures/resnet_bn.onnx", import.meta.url));
 const bytes = new Uint8Array(await readFile(path));

@@ -1,9 +1,9 @@
-// Node and Deno file access for ONNX models. Kept apart from load.ts so browser bundles never
+// Node and Deno file access for ONNX models. Kept out of src/onnx/ so browser bundles never
 // import node:fs.
 import { readFile, realpath } from "node:fs/promises";
 import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
 import { PrunekitError } from "../errors.ts";
-import { type LoadedOnnx, type LoadOnnxOptions, loadOnnx, type ReadModelFile } from "./load.ts";
+import { type LoadedOnnx, type LoadOnnxOptions, loadOnnx, type ReadModelFile } from "../onnx/load.ts";
 
 /**
  * A {@link ReadModelFile} reading files of one folder. Besides the sanitising done when external

@@ -1,8 +1,8 @@
 // Node and Deno helpers: load a model from a path (with its external data), write one atomically.
 import { dirname } from "node:path";
-import { type LoadModelOptions, loadModel, type Model } from "./api.ts";
-import { readInputFile, writeFileAtomic } from "./cli/files.ts";
-import { folderFileReader } from "./onnx/node-files.ts";
+import { type LoadModelOptions, loadModel, type Model } from "../api.ts";
+import { readInputFile, writeFileAtomic } from "./files.ts";
+import { folderFileReader } from "./model-files.ts";
 
 /**
  * Load an ONNX file; external data is read from files inside the model's folder only.

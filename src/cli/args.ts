@@ -1,0 +1,46 @@
+// Argument parsing shared by every command: each failure is a USAGE PrunekitError naming the flag.
+import { parseArgs } from "node:util";
+import { PrunekitError } from "../errors.ts";
+
+/** parseArgs with errors turned into USAGE PrunekitErrors. */
+export function parseCli<T extends NonNullable<Parameters<typeof parseArgs>[0]>["options"]>(
+  argv: string[],
+  options: T,
+): { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] } {
+  try {
+    const r = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    return {
+      values: r.values as Record<string, string | boolean | string[] | undefined>,
+      positionals: r.positionals,
+    };
+  } catch (e) {
+    throw new PrunekitError("USAGE", (e as Error).message, { cause: e });
+  }
+}
+
+/** Parse a number option, naming the flag in the error. */
+export function parseNumberFlag(flag: string, value: string | undefined, min: number, max: number): number {
+  const n = Number(value);
+  if (value === undefined || value.trim() === "" || !Number.isFinite(n) || n < min || n > max) {
+    throw new PrunekitError("USAGE", `${flag} expects a number in [${min}, ${max}], got "${value ?? ""}"`);
+  }
+  return n;
+}
+
+/** Parse repeatable `NAME=VALUE[,NAME=VALUE...]` items into numbers in [min, max] by name. */
+export function parsePairs(flag: string, items: string[], min: number, max: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const item of items.flatMap((s) => s.split(","))) {
+    const eq = item.lastIndexOf("=");
+    if (eq <= 0) throw new PrunekitError("USAGE", `${flag} expects NAME=VALUE, got "${item}"`);
+    out[item.slice(0, eq)] = parseNumberFlag(`${flag} ${item.slice(0, eq)}`, item.slice(eq + 1), min, max);
+  }
+  return out;
+}
+
+/** `value` if it is one of `allowed`, undefined if the flag was not given, else a USAGE error. */
+export function oneOf<T extends string>(flag: string, value: unknown, allowed: readonly T[]): T | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === "string" && (allowed as readonly string[]).includes(value)) return value as T;
+  throw new PrunekitError("USAGE", `${flag} expects one of ${allowed.join(", ")}, got "${String(value)}"`);
+}
