@@ -6,7 +6,7 @@
 //   MatMul        K·(number of output elements)
 // Bias, BN, activations, pooling and Add are not counted.
 import { DataType } from "../onnx/proto-types.ts";
-import { attrInt, type Graph, inputAt, numel } from "./ir.ts";
+import { attrInt, type Graph, type GraphNode, inputAt, numel } from "./ir.ts";
 import { inferShapes, type ShapeInfo } from "./shapes.ts";
 
 /** Counts of one conv or linear layer. */
@@ -44,7 +44,34 @@ export interface ModelCounts {
   floatInitializerParams: number;
 }
 
-const LAYER_OPS = new Set(["Conv", "ConvTranspose", "Gemm", "MatMul"]);
+/** MACs of one layer from its input, weight and output dims (batch 1; see the file comment). */
+type LayerMacs = (node: GraphNode, x: number[], w: number[], y: number[]) => number;
+
+/** The layer table: op_type → its MAC formula. Its keys are the ops counted as conv or linear layers. */
+const LAYER_MACS: ReadonlyMap<string, LayerMacs> = new Map<string, LayerMacs>([
+  // W is [C_out, C_in/groups, k...]: numel(W) = C_out·(C_in/groups)·Πk.
+  ["Conv", (_node, _x, w, y) => numel(w) * numel(y.slice(2))],
+  // W is [C_in, C_out/groups, k...]: every input pixel scatters into C_out/groups·Πk outputs.
+  ["ConvTranspose", (_node, x, w) => numel(w) * numel(x.slice(2))],
+  ["Gemm", (node, x, _w, y) => (attrInt(node, "transA", 0) ? x[0]! : x[1]!) * numel(y)],
+  ["MatMul", (_node, x, _w, y) => (x.length === 1 ? x[0]! : x[x.length - 1]!) * numel(y)],
+]);
+
+/** The op_types counted as conv or linear layers (MACs, weight and bias): the keys of the layer table. */
+export const COUNT_LAYER_OPS: ReadonlySet<string> = new Set(LAYER_MACS.keys());
+
+/**
+ * Learnable per-channel parameters outside layers: op_type → the constant inputs a training framework
+ * counts (BN scale and B but not the running mean and var; InstanceNormalization scale and B; PRelu slope).
+ */
+const PARAM_INPUTS: ReadonlyMap<string, readonly number[]> = new Map<string, readonly number[]>([
+  ["BatchNormalization", [1, 2]],
+  ["InstanceNormalization", [1, 2]],
+  ["PRelu", [1]],
+]);
+
+/** The op_types whose per-channel parameters count as learnable: the keys of the parameter table. */
+export const COUNT_PARAM_OPS: ReadonlySet<string> = new Set(PARAM_INPUTS.keys());
 
 /**
  * Count parameters and MACs of a graph.
@@ -64,17 +91,12 @@ export function countModel(graph: Graph, shapes: ShapeInfo = inferShapes(graph))
   const learnable = new Set<string>();
   for (const node of graph.order) {
     if (node.domain !== "") continue;
-    if (node.opType === "BatchNormalization" || node.opType === "InstanceNormalization") {
-      for (const i of [1, 2]) {
-        const t = inputAt(node, i);
-        if (t !== undefined && graph.constants.has(t)) learnable.add(t);
-      }
-    }
-    if (node.opType === "PRelu") {
-      const t = inputAt(node, 1);
+    for (const i of PARAM_INPUTS.get(node.opType) ?? []) {
+      const t = inputAt(node, i);
       if (t !== undefined && graph.constants.has(t)) learnable.add(t);
     }
-    if (!LAYER_OPS.has(node.opType)) continue;
+    const layerMacs = LAYER_MACS.get(node.opType);
+    if (layerMacs === undefined) continue;
     let weightParams = 0;
     let biasParams = 0;
     node.inputs.forEach((name, i) => {
@@ -86,27 +108,7 @@ export function countModel(graph: Graph, shapes: ShapeInfo = inferShapes(graph))
     const x = dims(inputAt(node, 0));
     const w = dims(inputAt(node, 1));
     const y = dims(node.outputs[0]);
-    let macs: number | undefined;
-    if (x !== undefined && w !== undefined && y !== undefined) {
-      switch (node.opType) {
-        case "Conv":
-          // W is [C_out, C_in/groups, k...]: numel(W) = C_out·(C_in/groups)·Πk.
-          macs = numel(w) * numel(y.slice(2));
-          break;
-        case "ConvTranspose":
-          // W is [C_in, C_out/groups, k...]: every input pixel scatters into C_out/groups·Πk outputs.
-          macs = numel(w) * numel(x.slice(2));
-          break;
-        case "Gemm": {
-          const k = attrInt(node, "transA", 0) ? x[0]! : x[1]!;
-          macs = k * numel(y);
-          break;
-        }
-        case "MatMul":
-          macs = (x.length === 1 ? x[0]! : x[x.length - 1]!) * numel(y);
-          break;
-      }
-    }
+    const macs = x !== undefined && w !== undefined && y !== undefined ? layerMacs(node, x, w, y) : undefined;
     layers.push({
       node: node.name,
       opType: node.opType,

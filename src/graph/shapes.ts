@@ -638,3 +638,9 @@ const SHAPE_RULES: Record<string, ShapeRule> = {
   ConstantOfShape: constantOfShape,
   Expand: expand,
 };
+
+/**
+ * The op_types (default domain) {@link inferShapes} has a rule for: the keys of the table it dispatches
+ * on. `Constant` is not among them: its value is already in `graph.constants`.
+ */
+export const SHAPE_RULE_OPS: ReadonlySet<string> = new Set(Object.keys(SHAPE_RULES));
