@@ -90,7 +90,7 @@ export interface PruneOptions {
   /** Merge: leave layers with unsafe paths unpruned (reported) instead of failing (the default). */
   skipUnsafe?: boolean;
   /**
-   * Merge: prune layers with unsafe paths without merging them (ALGORITHMS.md §2.6's fallback,
+   * Merge: prune layers with unsafe paths without merging them (docs/methods.md §2.6's fallback,
    * reported as a warning) instead of failing. Takes precedence over `skipUnsafe`.
    */
   pruneUnsafe?: boolean;

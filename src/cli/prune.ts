@@ -1,56 +1,138 @@
 import { dirname } from "node:path";
 import { loadModel, type MethodName, type PruneOptions, prune } from "../api.ts";
 import { PrunekitError } from "../errors.ts";
+import { METHOD_NAMES, METHODS } from "../methods/registry.ts";
 import { readInputFile, refuseOverwrite, writeFileAtomic } from "../node/files.ts";
 import { folderFileReader } from "../node/model-files.ts";
 import { oneOf, parseCli, parseNumberFlag, parsePairs } from "./args.ts";
 import { formatTable, human } from "./format.ts";
 import { progressBar } from "./progress.ts";
 
-const HELP = `Usage: prunekit prune <in.onnx> -o <out.onnx> --method <l1|l2|merge> --ratio R [options]
+/** One option flag of `prune`: the PruneOptions key it sets and how its text becomes the value. */
+export interface FlagSpec {
+  key: keyof PruneOptions;
+  help: string;
+  parse: (value: string | boolean | string[]) => unknown;
+}
 
-  -o, --output FILE        pruned model (written atomically; never the input file)
-  --method NAME            l1 | l2 (magnitude), merge (Neuron Merging, data-free)
-  --ratio R                fraction of channels removed per prunable layer, 0..1 (default 0.5)
-  --layer-ratio NAME=R     ratio for one layer (producer node name); repeatable
-  --layers NAME=P[,...]    exact kept channel count per layer (merge); repeatable
-  --exclude NAME           leave a layer unpruned; repeatable
-  --rounding MODE          round | floor | corrected (default: round for linear, floor for conv)
-  --report FILE            write the JSON report
-  merge only:
-  --criterion C            l1 | l2 | gm kept-set criterion (default l1)
-  --threshold T            cosine threshold t (default 0.1 for conv nets, 0.45 for MLPs)
-  --lambda L               weight of cosine distance vs. BN bias term (default 0.85)
-  --bn-formula F           exact | reference (default exact)
-  --no-merge               plain pruning with the same kept sets (baseline)
-  --skip-unsafe            leave layers whose path cannot absorb a merge unpruned instead of failing
-  --prune-unsafe           prune such layers without merging them (the paper's fallback) instead of failing
-  --quiet                  no progress or summary
-`;
+const str = (v: string | boolean | string[]) => v as string;
+
+/** The method option flags, each mapped to its PruneOptions key; which method takes which key is the registry's. */
+export const PRUNE_FLAGS: Readonly<Record<string, FlagSpec>> = {
+  ratio: {
+    key: "ratio",
+    help: "fraction of channels removed per prunable layer, 0..1 (default 0.5)",
+    parse: (v) => parseNumberFlag("--ratio", str(v), 0, 1),
+  },
+  "layer-ratio": {
+    key: "layerRatios",
+    help: "ratio for one layer (producer node name); repeatable",
+    parse: (v) => parsePairs("--layer-ratio", v as string[], 0, 1),
+  },
+  layers: {
+    key: "layers",
+    help: "exact kept channel count per layer (NAME=P[,...]); repeatable",
+    parse: (v) => parsePairs("--layers", v as string[], 1, 2 ** 31),
+  },
+  exclude: { key: "exclude", help: "leave a layer unpruned; repeatable", parse: (v) => v as string[] },
+  rounding: {
+    key: "rounding",
+    help: "auto | round | floor | corrected (default auto: round for linear, floor for conv)",
+    parse: (v) => oneOf("--rounding", v, ["auto", "round", "floor", "corrected"] as const),
+  },
+  criterion: {
+    key: "criterion",
+    help: "l1 | l2 | gm kept-set criterion (default l1)",
+    parse: (v) => oneOf("--criterion", v, ["l1", "l2", "gm"] as const),
+  },
+  threshold: {
+    key: "threshold",
+    help: "cosine threshold t (default 0.1 for conv nets, 0.45 for MLPs)",
+    parse: (v) => parseNumberFlag("--threshold", str(v), -1, 1),
+  },
+  lambda: {
+    key: "lambda",
+    help: "weight of cosine distance vs. BN bias term (default 0.85)",
+    parse: (v) => parseNumberFlag("--lambda", str(v), 0, 1),
+  },
+  "bn-formula": {
+    key: "bnFormula",
+    help: "exact | reference (default exact)",
+    parse: (v) => oneOf("--bn-formula", v, ["exact", "reference"] as const),
+  },
+  "no-merge": { key: "merge", help: "plain pruning with the same kept sets (baseline)", parse: () => false },
+  "skip-unsafe": {
+    key: "skipUnsafe",
+    help: "leave layers whose path cannot absorb a merge unpruned instead of failing",
+    parse: () => true,
+  },
+  "prune-unsafe": {
+    key: "pruneUnsafe",
+    help: "prune such layers without merging them (the paper's fallback) instead of failing",
+    parse: () => true,
+  },
+};
+
+const ARG_FLAGS: Record<string, string> = {
+  ratio: "R",
+  "layer-ratio": "NAME=R",
+  layers: "NAME=P",
+  exclude: "NAME",
+  rounding: "MODE",
+  criterion: "C",
+  threshold: "T",
+  lambda: "L",
+  "bn-formula": "F",
+};
+
+/** Methods that take an option key, from the registry. */
+function takers(key: string): MethodName[] {
+  return METHOD_NAMES.filter((m) => METHODS[m].optionKeys.includes(key));
+}
+
+function helpText(): string {
+  const line = (left: string, right: string) => `  ${left.padEnd(24)} ${right}\n`;
+  let out = `Usage: prunekit prune <in.onnx> -o <out.onnx> --method <${METHOD_NAMES.join("|")}> --ratio R [options]\n\n`;
+  out += line("-o, --output FILE", "pruned model (written atomically; never the input file)");
+  out += line("--method NAME", "one of:");
+  for (const m of METHOD_NAMES) out += line("", `${m}: ${METHODS[m].summary}`);
+  const all = METHOD_NAMES.length;
+  const common = Object.entries(PRUNE_FLAGS).filter(([, f]) => takers(f.key).length === all);
+  for (const [name, f] of common)
+    out += line(`--${name}${ARG_FLAGS[name] ? ` ${ARG_FLAGS[name]}` : ""}`, f.help);
+  out += line("--report FILE", "write the JSON report");
+  out += line("--quiet", "no progress or summary");
+  const byOwners = new Map<string, [string, FlagSpec][]>();
+  for (const [name, f] of Object.entries(PRUNE_FLAGS)) {
+    const who = takers(f.key);
+    if (who.length === all) continue;
+    const label = who.join(", ");
+    byOwners.set(label, [...(byOwners.get(label) ?? []), [name, f]]);
+  }
+  for (const [label, flags] of byOwners) {
+    out += `  ${label} only:\n`;
+    for (const [name, f] of flags)
+      out += line(`--${name}${ARG_FLAGS[name] ? ` ${ARG_FLAGS[name]}` : ""}`, f.help);
+  }
+  return out;
+}
 
 /** `prunekit prune`. */
 export async function pruneCommand(argv: string[]): Promise<number> {
-  const { values: v, positionals } = parseCli(argv, {
+  const flagConfig: Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }> = {
     output: { type: "string", short: "o" },
     method: { type: "string" },
-    ratio: { type: "string" },
-    "layer-ratio": { type: "string", multiple: true },
-    layers: { type: "string", multiple: true },
-    exclude: { type: "string", multiple: true },
-    rounding: { type: "string" },
     report: { type: "string" },
-    criterion: { type: "string" },
-    threshold: { type: "string" },
-    lambda: { type: "string" },
-    "bn-formula": { type: "string" },
-    "no-merge": { type: "boolean" },
-    "skip-unsafe": { type: "boolean" },
-    "prune-unsafe": { type: "boolean" },
     quiet: { type: "boolean", short: "q" },
     help: { type: "boolean", short: "h" },
-  });
+  };
+  for (const name of Object.keys(PRUNE_FLAGS)) {
+    const multiple = name === "layer-ratio" || name === "layers" || name === "exclude";
+    flagConfig[name] = ARG_FLAGS[name] === undefined ? { type: "boolean" } : { type: "string", multiple };
+  }
+  const { values: v, positionals } = parseCli(argv, flagConfig);
   if (v.help) {
-    process.stdout.write(HELP);
+    process.stdout.write(helpText());
     return 0;
   }
   const [input, ...extra] = positionals;
@@ -59,39 +141,22 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   const output = v.output as string | undefined;
   if (output === undefined)
     throw new PrunekitError("USAGE", "missing -o/--output: where should the pruned model go?");
-  const method = oneOf<MethodName>("--method", v.method, ["l1", "l2", "merge"]);
-  if (method === undefined) throw new PrunekitError("USAGE", "missing --method (l1, l2 or merge)");
-  if (method !== "merge") {
-    for (const f of [
-      "criterion",
-      "threshold",
-      "lambda",
-      "bn-formula",
-      "no-merge",
-      "skip-unsafe",
-      "prune-unsafe",
-      "layers",
-    ]) {
-      if (v[f] !== undefined) throw new PrunekitError("USAGE", `--${f} applies to --method merge only`);
-    }
-  }
+  const method = oneOf<MethodName>("--method", v.method, METHOD_NAMES);
+  if (method === undefined) throw new PrunekitError("USAGE", `missing --method (${METHOD_NAMES.join(", ")})`);
   const options: PruneOptions = { method };
-  if (v.ratio !== undefined) options.ratio = parseNumberFlag("--ratio", v.ratio as string, 0, 1);
-  if (v["layer-ratio"]) options.layerRatios = parsePairs("--layer-ratio", v["layer-ratio"] as string[], 0, 1);
-  if (v.layers) options.layers = parsePairs("--layers", v.layers as string[], 1, 2 ** 31);
-  if (v.exclude) options.exclude = v.exclude as string[];
-  const rounding = oneOf("--rounding", v.rounding, ["round", "floor", "corrected"] as const);
-  if (rounding) options.rounding = rounding;
-  const criterion = oneOf("--criterion", v.criterion, ["l1", "l2", "gm"] as const);
-  if (criterion) options.criterion = criterion;
-  if (v.threshold !== undefined)
-    options.threshold = parseNumberFlag("--threshold", v.threshold as string, -1, 1);
-  if (v.lambda !== undefined) options.lambda = parseNumberFlag("--lambda", v.lambda as string, 0, 1);
-  const bnFormula = oneOf("--bn-formula", v["bn-formula"], ["exact", "reference"] as const);
-  if (bnFormula) options.bnFormula = bnFormula;
-  if (v["no-merge"]) options.merge = false;
-  if (v["skip-unsafe"]) options.skipUnsafe = true;
-  if (v["prune-unsafe"]) options.pruneUnsafe = true;
+  const set = options as unknown as Record<string, unknown>;
+  for (const [name, f] of Object.entries(PRUNE_FLAGS)) {
+    const value = v[name];
+    if (value === undefined) continue;
+    if (!METHODS[method].optionKeys.includes(f.key)) {
+      const who = takers(f.key);
+      throw new PrunekitError(
+        "USAGE",
+        `--${name} applies to --method ${who.join(" or ")} only, not ${method}`,
+      );
+    }
+    set[f.key] = f.parse(value as string | boolean | string[]);
+  }
   const quiet = Boolean(v.quiet);
   if (!quiet) {
     options.onProgress = progressBar();

@@ -1,4 +1,4 @@
-// WARE, the weighted average reconstruction error of Neuron Merging (ALGORITHMS.md §2.8).
+// WARE, the weighted average reconstruction error of Neuron Merging (docs/methods.md §2.8).
 import { PrunekitError } from "../errors.ts";
 
 /** What to do with terms whose original output y is exactly 0 (§2.8: "skip, or add a tiny ε"). */
@@ -27,7 +27,7 @@ export const WARE_DEFAULT_EPSILON = 1e-8;
 
 /**
  * Weighted average reconstruction error between original and compressed network outputs (logits),
- * ALGORITHMS.md §2.8:  WARE = (1/(M·N)) · Σ_m Σ_i w_i · |ŷ_{m,i} − y_{m,i}| / |y_{m,i}|.
+ * docs/methods.md §2.8:  WARE = (1/(M·N)) · Σ_m Σ_i w_i · |ŷ_{m,i} − y_{m,i}| / |y_{m,i}|.
  * Accumulated in float64. Under `skip`, terms with y = 0 contribute nothing but the normaliser stays
  * M·N, exactly as the formula is written; `skippedTerms` says how many were left out, so a caller can
  * renormalise by M·N − skippedTerms if it prefers. Under `epsilon`, |y| = 0 is replaced by ε.

@@ -1,4 +1,4 @@
-// Parameter and MAC counts, with the convention of ALGORITHMS.md §0: multiply-accumulates of conv and
+// Parameter and MAC counts, with the convention of docs/methods.md §0: multiply-accumulates of conv and
 // linear layers only, batch 1 (symbolic dims count as 1):
 //   Conv          kh·kw·(C_in/groups)·C_out·H_out·W_out   (any number of spatial dims)
 //   ConvTranspose kh·kw·(C_out/groups)·C_in·H_in·W_in

@@ -1,4 +1,4 @@
-// Dependency groups: the sets of channels that must be pruned together (ALGORITHMS.md §1.1, §4.3).
+// Dependency groups: the sets of channels that must be pruned together (docs/methods.md §1.1, §4.3).
 //
 // Every activation value has a "channel space". Ops that keep channels apart (BN, activations, pools,
 // depthwise conv, residual joins) put their inputs and outputs in the same space (union-find). Three

@@ -48,7 +48,7 @@ export interface GroupMember {
   group?: number;
   /**
    * The producer whose output this member reads directly (e.g. the BN right after a conv), else
-   * undefined. Neuron Merging folds exactly this BN into its merge formula (ALGORITHMS.md §2.5).
+   * undefined. Neuron Merging folds exactly this BN into its merge formula (docs/methods.md §2.5).
    */
   follows: string | undefined;
 }
@@ -98,7 +98,7 @@ export interface GroupPathOp {
   opType: string;
   /** Channel behaviour from the op table. */
   kind: ChannelKind;
-  /** Same positively homogeneous function on every channel (op-rules.ts; ALGORITHMS.md §2.6). */
+  /** Same positively homogeneous function on every channel (op-rules.ts; docs/methods.md §2.6). */
   positivelyHomogeneous: boolean;
 }
 
@@ -128,7 +128,7 @@ export interface ReshapeRewrite {
 
 /**
  * One set of coupled channels: removing channel c removes output channel c of every producer, entry c
- * of every member's parameters and input slice c of every consumer (ALGORITHMS.md §1.2).
+ * of every member's parameters and input slice c of every consumer (docs/methods.md §1.2).
  */
 export interface DependencyGroup {
   /** Index in the array returned by {@link findDependencyGroups} (stable for a given model). */
@@ -175,7 +175,7 @@ const CHANNELWISE_KINDS: ReadonlySet<ChannelKind> = new Set<ChannelKind>([
 ]);
 
 /**
- * True iff Neuron Merging may fold removed channels into kept ones across this group (ALGORITHMS.md
+ * True iff Neuron Merging may fold removed channels into kept ones across this group (docs/methods.md
  * §2.6): every path op is channel-wise and positively homogeneous, the same on every channel, and every
  * consumer mixes channels (a normal conv or a linear layer). The BN right after the producer is handled
  * by the merge formula and is not a path op.
@@ -192,7 +192,7 @@ export function pathIsMergeSafe(group: DependencyGroup): boolean {
 
 /**
  * The first op between the group's producers and its consumers that a merge cannot be folded through
- * (not channel-wise, or not the same positively homogeneous function on every channel, ALGORITHMS.md
+ * (not channel-wise, or not the same positively homogeneous function on every channel, docs/methods.md
  * §2.6), or undefined when there is none.
  * @param group A dependency group.
  */
@@ -201,7 +201,7 @@ export function unsafePathOp(group: DependencyGroup): GroupPathOp | undefined {
 }
 
 /**
- * True iff the group is an inner layer (ALGORITHMS.md §0): one producer, no residual join, its
+ * True iff the group is an inner layer (docs/methods.md §0): one producer, no residual join, its
  * channels do not reach a graph output, and every consumer is a conv or linear layer. Neuron Merging
  * and EPruner prune only these.
  * @param group A dependency group.

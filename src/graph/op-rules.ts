@@ -3,7 +3,7 @@
 // An op missing from the table is never guessed to be element-wise: every group it touches is frozen
 // (STYLE.md, "Op knowledge lives in one table").
 //
-// "Positively homogeneous" is meant in the sense Neuron Merging needs (ALGORITHMS.md §2.6): the op
+// "Positively homogeneous" is meant in the sense Neuron Merging needs (docs/methods.md §2.6): the op
 // applies the *same* function f to every channel and f(s·x) = s·f(x) for s > 0, so a channel that is a
 // positive multiple of another stays one after the op.
 import {
@@ -298,7 +298,7 @@ const batchNorm: OpRule = {
       return barrier(node, ctx, "is in training mode (more than one output)");
     }
     // The shift β - γμ/σ makes BN not homogeneous; a BN right after the pruned conv is folded into the
-    // merge formula instead (ALGORITHMS.md §2.5), see DependencyGroup.members[].follows.
+    // merge formula instead (docs/methods.md §2.5), see DependencyGroup.members[].follows.
     return { kind: "channelwise-param", positivelyHomogeneous: false, params, dataInputs: [0] };
   },
 };
@@ -409,7 +409,7 @@ const prelu: OpRule = {
     if (where === "uniform") return { kind: "elementwise", positivelyHomogeneous: true, dataInputs: [0] };
     if (!isConstant(ctx, slope))
       return barrier(node, ctx, `has a per-channel slope "${slope}" computed at run time`);
-    // Per-channel slopes: a different function per channel (ALGORITHMS.md §2.6 forbids merging across it).
+    // Per-channel slopes: a different function per channel (docs/methods.md §2.6 forbids merging across it).
     return {
       kind: "channelwise-param",
       positivelyHomogeneous: false,
@@ -626,7 +626,7 @@ const mixesChannels = (why: string): OpRule => ({
 
 /**
  * The op table (default ONNX domain). Keys are op_type; ops in other domains are never looked up.
- * Positive homogeneity per ALGORITHMS.md §2.6: ReLU, LeakyReLU (one shared slope), max/avg/global
+ * Positive homogeneity per docs/methods.md §2.6: ReLU, LeakyReLU (one shared slope), max/avg/global
  * pools, Dropout, Identity, Flatten/Reshape and zero Pad are; Clip/ReLU6, Sigmoid, HardSwish,
  * HardSigmoid, Softmax and BN (shift) are not.
  */

@@ -1,4 +1,4 @@
-// Shared steps of every pruning method: how many filters to keep, and which (ALGORITHMS.md §2.3).
+// Shared steps of every pruning method: how many filters to keep, and which (docs/methods.md §2.3).
 import { PrunekitError } from "../errors.ts";
 import type { Wasm } from "../wasm/instance.ts";
 import { pairwiseSqEuclidean } from "../wasm/kernels/distance.ts";
@@ -6,7 +6,7 @@ import { type FilterVectors, filterVectorNorms } from "../wasm/kernels/filter-ve
 import { rowReduce } from "../wasm/kernels/reduce.ts";
 
 /**
- * Filter-importance criterion (ALGORITHMS.md §2.3):
+ * Filter-importance criterion (docs/methods.md §2.3):
  * - `l1`: keep the largest Σ|v_n|;
  * - `l2`: keep the largest ‖v_n‖₂;
  * - `gm`: l2 geometric-median style, d_n = Σ_m ‖v_n − v_m‖₂, keep the largest d_n
@@ -15,7 +15,7 @@ import { rowReduce } from "../wasm/kernels/reduce.ts";
 export type Criterion = "l1" | "l2" | "gm";
 
 /**
- * How P = N·(1 − r) becomes an integer (ALGORITHMS.md §2.3 "Float caveat"), evaluated in float64:
+ * How P = N·(1 − r) becomes an integer (docs/methods.md §2.3 "Float caveat"), evaluated in float64:
  * - `round`: half-to-even, exactly like Python's `round` (LeNet-style MLP recipes);
  * - `floor`: plain floor, so `floor(100·(1 − 0.9))` is 9 as in the reference (ResNet stage configs);
  * - `corrected`: snap values within 1e-9 of an integer to it, then floor, so 100·(1 − 0.9) gives 10.
@@ -24,7 +24,7 @@ export type Criterion = "l1" | "l2" | "gm";
  */
 export type KeptRounding = "round" | "floor" | "corrected";
 
-/** Distance to an integer below which `corrected` snaps (ALGORITHMS.md §2.3). */
+/** Distance to an integer below which `corrected` snaps (docs/methods.md §2.3). */
 const SNAP = 1e-9;
 
 /**
@@ -40,7 +40,7 @@ export function roundHalfEven(x: number): number {
 }
 
 /**
- * Number of filters to keep out of `n` when removing the fraction `ratioRemoved` (ALGORITHMS.md §2.3).
+ * Number of filters to keep out of `n` when removing the fraction `ratioRemoved` (docs/methods.md §2.3).
  * Computes `n * (1 - ratioRemoved)` in float64 exactly as the reference did, applies `rounding`, then
  * clamps to [1, n] (every pruned layer keeps at least one channel, §0).
  *
@@ -129,7 +129,7 @@ export function topIndicesInBlocks(scores: ArrayLike<number>, count: number, blo
 }
 
 /**
- * Importance score of every filter under `criterion` (larger = more important), ALGORITHMS.md §2.3.
+ * Importance score of every filter under `criterion` (larger = more important), docs/methods.md §2.3.
  * Norms run in the reduce kernels (f32); `gm` sums square roots of the f64 pairwise squared
  * distances from the distance kernel, in float64.
  *
@@ -198,7 +198,7 @@ export function topIndices(scores: ArrayLike<number>, count: number): number[] {
 
 /**
  * The kept set of one layer: the `count` most important filters under `criterion`, ascending
- * (ALGORITHMS.md §2.3; ties by lower index).
+ * (docs/methods.md §2.3; ties by lower index).
  *
  * @param vectors n x d, row-major, one flattened filter per row (see {@link filterScores}).
  * @param count P, in [1, n] (use {@link keptCount}); a multiple of `blocks`.

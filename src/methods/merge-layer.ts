@@ -10,7 +10,7 @@ import { type Criterion, selectKeptOfVectors } from "./criteria.ts";
 /** `merge`: fold removed neurons into partners (§2.2); `prune`: the plain-pruning baseline (Z rows 0). */
 export type MergeMode = "merge" | "prune";
 
-/** One layer to decompose (ALGORITHMS.md §2.2–§2.5). */
+/** One layer to decompose (docs/methods.md §2.2–§2.5). */
 export interface LayerDecompositionInput {
   /** filters x D float32, row-major: filter n's incoming weights, flattened (any fixed order, §0). */
   weights: Float32Array;
@@ -55,7 +55,7 @@ export interface LayerDecomposition {
 }
 
 /**
- * Decompose one layer (ALGORITHMS.md §2.2): choose the kept set, then for every removed filter the
+ * Decompose one layer (docs/methods.md §2.2): choose the kept set, then for every removed filter the
  * kept partner and scale z ≥ 0, from the layer's ORIGINAL weights.
  * - Without BN (§2.4) the vectors are w̃_n = [weights_n ; bias_n] (bias omitted if absent); they are
  *   used both for the criterion (§2.3) and for the cosine / norm ratio.

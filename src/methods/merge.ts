@@ -1,4 +1,4 @@
-// Neuron Merging (ALGORITHMS.md §2): data-free compensation of pruned neurons by folding each one into
+// Neuron Merging (docs/methods.md §2): data-free compensation of pruned neurons by folding each one into
 // a kept neuron's column of the consumer (scaling matrix Z, §2.2).
 import { PrunekitError } from "../errors.ts";
 import {
@@ -18,9 +18,9 @@ import type { MethodContext } from "./context.ts";
 import type { Criterion } from "./criteria.ts";
 import { decomposeLayer, type MergeMode } from "./merge-layer.ts";
 
-/** Cosine threshold for models with convolutions (ALGORITHMS.md §2.7: VGG-16, ResNet-56, WRN recipes). */
+/** Cosine threshold for models with convolutions (docs/methods.md §2.7: VGG-16, ResNet-56, WRN recipes). */
 export const MERGE_THRESHOLD_CONV = 0.1;
-/** Cosine threshold for MLPs (ALGORITHMS.md §2.7: LeNet-300-100, t = 0.45). */
+/** Cosine threshold for MLPs (docs/methods.md §2.7: LeNet-300-100, t = 0.45). */
 export const MERGE_THRESHOLD_MLP = 0.45;
 
 /** Options of {@link planMerge}: the widths (budget.ts) and the merge options. Layer names are producer node names. */
@@ -70,7 +70,7 @@ export const MERGE_DEFAULTS: MergeOptions = {
 const FC_OPS: ReadonlySet<string> = new Set(["Gemm", "MatMul"]);
 
 /**
- * Plan Neuron Merging for a whole model (ALGORITHMS.md §2): for every inner group (§0, §2.6) with a
+ * Plan Neuron Merging for a whole model (docs/methods.md §2): for every inner group (§0, §2.6) with a
  * merge-safe path, choose the kept filters of its producer and the scaling matrix Z from the
  * producer's ORIGINAL weights (§2.2 order of operations), folding a following BatchNorm in (§2.5).
  * Groups that are frozen, not inner, excluded or left at full width get no entry.
@@ -124,7 +124,7 @@ export async function planMerge(
     if (p >= group.channels) continue;
     let mode = o.mode;
     if (o.mode === "merge" && !pathIsMergeSafe(group)) {
-      const msg = `merge: layer "${name}" (${producer.opType}) cannot be merged: ${unsafeReason(group)} (ALGORITHMS.md §2.6)`;
+      const msg = `merge: layer "${name}" (${producer.opType}) cannot be merged: ${unsafeReason(group)} (docs/methods.md §2.6)`;
       if (o.pruneUnsafe) {
         warn(`${msg}; pruned without merging`);
         mode = "prune";

@@ -1,4 +1,4 @@
-// Structural surgery: turn a PrunePlan into per-tensor edits and apply them (ALGORITHMS.md §1.2, DESIGN.md "Compensation is a
+// Structural surgery: turn a PrunePlan into per-tensor edits and apply them (docs/methods.md §1.2, DESIGN.md "Compensation is a
 // first-class step"). Methods decide which channels to keep; this is the one place that edits tensors.
 //
 // For every planned group, channel c removed means: slice c of every producer's weight (output axis)
@@ -175,6 +175,19 @@ export function applyPlan(
     if (t !== undefined && t.dataType === DataType.FLOAT) largest = Math.max(largest, tensorElementCount(t));
   }
   scratch.input.buffer = new ArrayBuffer(largest * 4);
+  if (g0 !== graph) {
+    for (const [name, edit] of edits) {
+      const before = graph.constants.get(name)?.dims.map(Number) ?? [];
+      const after = g0.constants.get(name)?.dims.map(Number) ?? [];
+      if (before.join(",") !== after.join(",")) {
+        throw new PrunekitError(
+          "PLAN_INVALID",
+          `node "${edit.node}": the values patch changes the shape of "${name}" from [${before.join(", ")}] to [${after.join(", ")}], but the plan slices it; a tensor the plan edits must keep its shape`,
+          { node: edit.node, tensor: name },
+        );
+      }
+    }
+  }
   for (const [name, edit] of edits) {
     const original = g0.constants.get(name);
     if (original === undefined) {

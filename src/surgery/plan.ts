@@ -6,7 +6,7 @@ import { type DependencyGroup, pathIsMergeSafe } from "../graph/group.ts";
 
 /**
  * How one removed channel is folded into a kept one by the consumers of its group
- * (Neuron Merging's scaling matrix Z, ALGORITHMS.md §2.2, stored by rows: Z[from, into] = scale).
+ * (Neuron Merging's scaling matrix Z, docs/methods.md §2.2, stored by rows: Z[from, into] = scale).
  * For every consumer weight W' with input axis over the group's channels:
  *   W'_new[.., into, ..] = W'[.., into, ..] + Σ scale · W'[.., from, ..]   (then `from` is removed).
  */

@@ -1,6 +1,6 @@
 import { bnAffine, MERGE_BN_EXACT, MERGE_BN_REFERENCE } from "../../assembly/merge";
 
-// Sanity vector of ALGORITHMS.md §2.5 (expected values from the spec): s=1.7, γp=0.8, γk=1.9,
+// Sanity vector of docs/methods.md §2.5 (expected values from the spec): s=1.7, γp=0.8, γk=1.9,
 // βp=0.3, βk=−0.2, μp=0.5, μk=−0.4, var_p=2.0, var_k=0.6, ε=1e-5.
 function near(actual: f64, expected: f64): bool {
   return Math.abs(actual - expected) <= 5e-7;

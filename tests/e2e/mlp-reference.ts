@@ -1,5 +1,5 @@
 // An independent, plain-loop float64 Neuron Merging of a Gemm(transB=1)/ReLU MLP, written straight
-// from ALGORITHMS.md §2.2–§2.4 (and the reference code's LeNet branch): it shares no code with
+// from docs/methods.md §2.2–§2.4 (and the reference code's LeNet branch): it shares no code with
 // src/methods, so the end-to-end test can check the library against it on real trained weights.
 import { loadModel } from "../../src/api.ts";
 import { encodeModel } from "../../src/onnx/encode.ts";

@@ -20,8 +20,8 @@ import type { GroupPlan } from "../../src/surgery/plan.ts";
 import { getWasm } from "../../src/wasm/instance.ts";
 import { seededFloats } from "../helpers/arbitraries.ts";
 import { inputShape, runOrt } from "../onnx/fixtures.ts";
+import { assertOutputsClose, zeroRemoved } from "../surgery/harness.ts";
 import { NetBuilder } from "./net-builder.ts";
-import { assertOutputsClose, zeroRemoved } from "./surgery-harness.ts";
 
 /** Replace the builder's patterned weights by seeded random ones (BN variances positive). */
 function randomised(model: ModelProto, seed: number): ModelProto {

@@ -1,4 +1,4 @@
-// Plain-loop networks and the scaling matrix Z for Neuron Merging tests (ALGORITHMS.md §2.2).
+// Plain-loop networks and the scaling matrix Z for Neuron Merging tests (docs/methods.md §2.2).
 import type { ChannelMerge } from "../../src/surgery/plan.ts";
 
 /** Deterministic floats in [lo, hi) (mulberry32). */

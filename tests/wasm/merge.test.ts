@@ -159,7 +159,7 @@ test("plain selection: argmax cosine, lowest index on ties, threshold, z = norm 
   assert.deepEqual(Array.from(got.scale), [0.5, 0.75, 0, 0]);
 });
 
-// Sanity vector of ALGORITHMS.md §2.5 (expected values from the spec, not from this code):
+// Sanity vector of docs/methods.md §2.5 (expected values from the spec, not from this code):
 // s=1.7, γp=0.8, γk=1.9, βp=0.3, βk=−0.2, μp=0.5, μk=−0.4, var_p=2.0, var_k=0.6, ε=1e-5.
 const SANITY_P = { gamma: 0.8, beta: 0.3, mean: 0.5, var: 2.0 };
 const SANITY_K = { gamma: 1.9, beta: -0.2, mean: -0.4, var: 0.6 };

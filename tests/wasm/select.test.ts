@@ -161,7 +161,7 @@ test("rowMedians: NaN for a row holding NaN or for empty rows; adversarial order
   }
 });
 
-test("EPruner preferences: row medians of -squared distances (ALGORITHMS §3.8)", () => {
+test("EPruner preferences: row medians of -squared distances (docs/methods.md §3.8)", () => {
   const points = Float32Array.of(0, 0.1, 0.25, 5.0, 5.3, 9.0, 9.4, 20.0);
   const s = pairwiseSqEuclidean(w, points, 8, 1).map((d) => -d);
   const expected = [-26.545, -25.525, -24.0325, -20.96125, -21.15625, -46.28125, -51.54125, -220.545];

@@ -1,5 +1,5 @@
 // Neuron Merging kernels on a layer's filter vectors given as weight rows plus an optional appended
-// value per row (the bias of ALGORITHMS.md §2.4): the rows are copied straight into wasm memory, so
+// value per row (the bias of docs/methods.md §2.4): the rows are copied straight into wasm memory, so
 // the N x (D + 1) matrix is never built in JS, and only the rows a kernel reads are copied. Each result
 // is bit-identical to kernels/reduce.ts rowReduce / kernels/merge.ts mergePartners on the built matrix:
 // the same kernels run on the same row contents (row reductions and cosines are per row, independent
@@ -89,7 +89,7 @@ export function filterVectorNorms(
 }
 
 /**
- * Neuron Merging partner search of one layer (ALGORITHMS.md §2.4 / §2.5), as kernels/merge.ts mergePartners
+ * Neuron Merging partner search of one layer (docs/methods.md §2.4 / §2.5), as kernels/merge.ts mergePartners
  * on the built vectors, in one arena session: the removed and kept vectors are copied in (once each),
  * their L2 norms (reduce_row_l2), the removed x kept cosines (distance_cosine_cross), then
  * merge_select_plain, or merge_select_bn when `bn` is given.

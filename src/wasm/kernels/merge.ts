@@ -1,4 +1,4 @@
-// Wrappers of assembly/merge.ts: Neuron Merging partner selection (ALGORITHMS.md §2.4 / §2.5), from
+// Wrappers of assembly/merge.ts: Neuron Merging partner selection (docs/methods.md §2.4 / §2.5), from
 // precomputed cosines or from a layer's filter vectors.
 import { PrunekitError } from "../../errors.ts";
 import type { Arena, Buf } from "../arena.ts";
@@ -7,7 +7,7 @@ import { kernel, type Wasm, withArena } from "../instance.ts";
 import { distanceCosineCross } from "./distance.ts";
 import { reduceRows } from "./reduce.ts";
 
-/** BatchNorm formula of Neuron Merging (ALGORITHMS.md §2.5): exact identity or the published variant. */
+/** BatchNorm formula of Neuron Merging (docs/methods.md §2.5): exact identity or the published variant. */
 export type MergeBnFormula = "exact" | "reference";
 
 /** BatchNorm entries of every filter of a layer, original order (conv bias already folded into mean, §0). */
@@ -49,7 +49,7 @@ function checkMergeBufs(what: string, b: MergeSelectBufs): void {
 }
 
 /**
- * Best partner per removed filter for layers without BatchNorm (ALGORITHMS.md §2.4), on arena buffers.
+ * Best partner per removed filter for layers without BatchNorm (docs/methods.md §2.4), on arena buffers.
  * Index contents are trusted here (validated by the array-level wrappers).
  * @param threshold t: no merge when the best cosine is below it.
  * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch; `ARENA_MISUSE` on a dead or foreign buffer.
@@ -71,7 +71,7 @@ export function mergeSelectPlain(w: Wasm, b: MergeSelectBufs, threshold: number)
 }
 
 /**
- * Best partner per removed filter for conv -> BN -> activation (ALGORITHMS.md §2.5), on arena buffers.
+ * Best partner per removed filter for conv -> BN -> activation (docs/methods.md §2.5), on arena buffers.
  * @param bn gamma, beta, mean, var: N f64 each; scratch: 2 f64.
  * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch; `ARENA_MISUSE` on a dead or foreign buffer.
  */
@@ -239,7 +239,7 @@ export function mergePartnersBn(
 }
 
 /**
- * Full Neuron Merging partner search of one layer (ALGORITHMS.md §2.4 / §2.5) inside one arena
+ * Full Neuron Merging partner search of one layer (docs/methods.md §2.4 / §2.5) inside one arena
  * session: row norms (reduce_row_l2), cosines of removed x kept rows (distance_cosine_cross), then
  * merge_select_plain, or merge_select_bn when `bn` is given.
  * @param vectors n x d f32, row-major: one flattened filter per row (bias appended when no BN, §2.4).

@@ -1,5 +1,5 @@
 /**
- * Plain references for assembly/merge.ts (Neuron Merging partner selection, ALGORITHMS.md §2.4, §2.5).
+ * Plain references for assembly/merge.ts (Neuron Merging partner selection, docs/methods.md §2.4, §2.5).
  * Same inputs as the kernels: cos is removed x kept (row-major), norm and the BN arrays are indexed
  * by original filter index, removed/kept hold original indices. Everything is computed in float64.
  * Partner values are kept POSITIONS (0..kept.length-1) or -1.

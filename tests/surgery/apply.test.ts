@@ -11,10 +11,10 @@ import { makeFloat32Tensor } from "../../src/onnx/tensor.ts";
 import { validateModel } from "../../src/onnx/validate.ts";
 import { applyPlan } from "../../src/surgery/apply.ts";
 import type { GroupPlan } from "../../src/surgery/plan.ts";
+import { NetBuilder } from "../graph/net-builder.ts";
 import { seededFloats } from "../helpers/arbitraries.ts";
 import { inputShape, runOrt } from "../onnx/fixtures.ts";
-import { NetBuilder } from "./net-builder.ts";
-import { assertOutputsClose, zeroRemoved } from "./surgery-harness.ts";
+import { assertOutputsClose, zeroRemoved } from "./harness.ts";
 
 type Family = "chain" | "residual" | "concat" | "flatten" | "depthwise" | "projection";
 

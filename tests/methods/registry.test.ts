@@ -1,0 +1,89 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { test } from "node:test";
+import { loadModel, prune } from "../../src/api.ts";
+import { PRUNE_FLAGS } from "../../src/cli/prune.ts";
+import { isPrunekitError } from "../../src/errors.ts";
+import { BUDGET_OPTION_KEYS } from "../../src/methods/budget.ts";
+import { METHOD_NAMES, METHODS, methodEntry } from "../../src/methods/registry.ts";
+
+const vgg = () =>
+  loadModel(new Uint8Array(readFileSync(new URL("../fixtures/vgg_bn.onnx", import.meta.url))));
+
+/** A valid value for each public option key, used to probe which methods take it. */
+const SAMPLE: Record<string, unknown> = {
+  ratio: 0.25,
+  layerRatios: {},
+  layers: {},
+  exclude: [],
+  rounding: "floor",
+  criterion: "l2",
+  threshold: 0.2,
+  lambda: 0.5,
+  bnFormula: "reference",
+  merge: false,
+  skipUnsafe: true,
+  pruneUnsafe: true,
+};
+
+test("the method table: names, width options for every method, defaults holding every own option", () => {
+  assert.deepEqual(METHOD_NAMES, Object.keys(METHODS));
+  for (const name of METHOD_NAMES) {
+    const m = METHODS[name];
+    assert.equal(m.name, name);
+    assert.equal(typeof m.summary, "string");
+    assert.equal(m.needsData, false, `${name} is data-free`);
+    for (const k of BUDGET_OPTION_KEYS) assert.ok(m.optionKeys.includes(k), `${name} takes ${k}`);
+    for (const k of Object.keys(m.options(SAMPLE))) assert.ok(k in m.defaults, `${name}: ${k} has a default`);
+  }
+  assert.equal(methodEntry("merge"), METHODS.merge);
+  assert.throws(
+    () => methodEntry("toString"),
+    (e) => isPrunekitError(e) && e.code === "INVALID_ARGUMENT" && /expected l1, l2 or merge/.test(e.message),
+  );
+});
+
+test("every option key of every method has a CLI flag, and every prune flag sets a key some method takes", () => {
+  const flagKeys = new Set(Object.values(PRUNE_FLAGS).map((f) => f.key as string));
+  const all = new Set(METHOD_NAMES.flatMap((m) => METHODS[m].optionKeys));
+  assert.deepEqual(
+    [...all].filter((k) => !flagKeys.has(k)),
+    [],
+    "option keys without a flag",
+  );
+  assert.deepEqual(
+    [...flagKeys].filter((k) => !all.has(k)),
+    [],
+    "flags no method takes",
+  );
+  assert.deepEqual(Object.keys(SAMPLE).sort(), [...all].sort(), "the probe covers every key");
+});
+
+test("prune() takes exactly the table's keys per method and reports its defaults with the given values", async () => {
+  const model = await vgg();
+  for (const name of METHOD_NAMES) {
+    const m = METHODS[name];
+    for (const [key, value] of Object.entries(SAMPLE)) {
+      const run = prune(model, { method: name, [key]: value });
+      if (m.optionKeys.includes(key)) {
+        const { report } = await run;
+        const expected = { method: name, ...m.defaults, ...m.options({ [key]: value }) };
+        assert.deepEqual(report.options, expected, `${name} ${key}`);
+      } else {
+        await assert.rejects(
+          run,
+          (e) =>
+            isPrunekitError(e) &&
+            e.code === "INVALID_ARGUMENT" &&
+            e.message.includes(`option ${key} apply to method`) &&
+            e.message.includes(`not "${name}"`),
+          `${name} refuses ${key}`,
+        );
+      }
+    }
+  }
+  await assert.rejects(
+    prune(model, { method: "l1", ratio: 0.5, colour: "red" } as never),
+    (e) => isPrunekitError(e) && /unknown option colour for method "l1"/.test(e.message),
+  );
+});
