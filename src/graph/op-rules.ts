@@ -712,7 +712,12 @@ export const OP_RULES: Readonly<Record<string, OpRule>> = {
  * @returns Its channel behaviour.
  */
 export function classifyNode(node: GraphNode, ctx: OpRuleContext): OpBehaviour {
-  const rule = node.domain === "" ? OP_RULES[node.opType] : undefined;
+  const rule =
+    node.domain === ""
+      ? Object.hasOwn(OP_RULES, node.opType)
+        ? OP_RULES[node.opType]
+        : undefined
+      : undefined;
   if (rule === undefined) {
     const op = node.domain === "" ? node.opType : `${node.domain}::${node.opType}`;
     return {

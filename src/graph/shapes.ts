@@ -48,7 +48,12 @@ export function inferShapes(graph: Graph): ShapeInfo {
   for (const node of graph.order) {
     if (node.opType === "Constant" && node.domain === "") continue; // already in graph.constants
     let outs: (number[] | undefined)[] = [];
-    const rule = node.domain === "" ? SHAPE_RULES[node.opType] : undefined;
+    const rule =
+      node.domain === ""
+        ? Object.hasOwn(SHAPE_RULES, node.opType)
+          ? SHAPE_RULES[node.opType]
+          : undefined
+        : undefined;
     if (rule !== undefined) {
       try {
         outs = rule(node, ctx);

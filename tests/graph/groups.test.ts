@@ -38,6 +38,17 @@ test("an op not in the table between conv and consumer freezes the group, naming
   assert.equal(first.consumers.length, 0, "the conv after Einsum is not a consumer of the frozen group");
 });
 
+test("bug: an op type named like an Object property (toString, valueOf, constructor) is an unknown op, not a crash", () => {
+  for (const opType of ["toString", "valueOf", "constructor", "hasOwnProperty", "__proto__"]) {
+    const { first } = sandwich((b, x) => b.op(opType, [x], b.dims.get(x)!));
+    assert.ok(first.frozen, opType);
+    assert.ok(
+      first.frozenReasons.some((r) => r.includes(`(op ${opType}) is not in the op table`)),
+      `${opType}: ${first.frozenReasons.join("; ")}`,
+    );
+  }
+});
+
 test("a custom-domain op is never taken for its default-domain namesake", () => {
   const { first } = sandwich((b, x) => b.op("Relu", [x], b.dims.get(x)!, undefined, "com.example"));
   assert.ok(first.frozen);
