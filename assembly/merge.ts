@@ -1,5 +1,5 @@
 // Neuron Merging: pick, for every removed filter, the kept filter that absorbs it and the scale
-// (ALGORITHMS.md §2.2 scaling matrix Z, §2.4 layers without BN, §2.5 conv -> BN -> activation).
+// (docs/methods.md §2.2 scaling matrix Z, §2.4 layers without BN, §2.5 conv -> BN -> activation).
 //
 // Layout (all row-major, indices are original filter indices of the layer, 0..N-1):
 //
@@ -28,7 +28,7 @@ function finite(x: f64): bool {
 
 /**
  * Affine relation z_p = S * z_k + B between the BN outputs of pruned filter p and candidate k when
- * F_p = s * F_k (ALGORITHMS.md §2.5). Writes S to out and B to out + 8 (f64) and returns true, or
+ * F_p = s * F_k (docs/methods.md §2.5). Writes S to out and B to out + 8 (f64) and returns true, or
  * returns false when the candidate is invalid:
  * - both modes: gamma_p = 0 or gamma_k = 0 (constant channel), S or B not finite;
  * - exact: sigma = sqrt(var + eps) is 0 for either side (var = 0 uses sqrt(eps)), or S <= 0;
@@ -72,7 +72,7 @@ export function bnAffine(
 }
 
 /**
- * Best partner for layers without BatchNorm (ALGORITHMS.md §2.4): j* = argmax_j cos[r, j] over kept
+ * Best partner for layers without BatchNorm (docs/methods.md §2.4): j* = argmax_j cos[r, j] over kept
  * filters with non-zero norm (lowest j on ties); no merge if cos < threshold or the removed filter
  * has zero norm; otherwise scale = norm[removed[r]] / norm[kept[j*]] (in f64).
  */
@@ -117,7 +117,7 @@ export function merge_select_plain(
 }
 
 /**
- * Best partner for conv -> BN -> activation (ALGORITHMS.md §2.5), `formula` MERGE_BN_EXACT or
+ * Best partner for conv -> BN -> activation (docs/methods.md §2.5), `formula` MERGE_BN_EXACT or
  * MERGE_BN_REFERENCE. For removed p and each valid kept candidate j (non-zero norm, bnAffine valid):
  * bias_j = |B_j| / S_j, min-max normalised over the valid candidates (all 0 when max = min),
  * score_j = lambda (1 - cos[r, j]) + (1 - lambda) bhat_j, j* = argmin (lowest j on ties).

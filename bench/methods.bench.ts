@@ -148,7 +148,7 @@ console.log(
     `${reps} repetitions after ${warmup} warm-up\n`,
 );
 
-// The fixed-width recipe of ALGORITHMS.md §2.7 (conv1 64->32, conv8..conv13 512->256), scaled for smoke.
+// The fixed-width recipe of docs/methods.md §2.7 (conv1 64->32, conv8..conv13 512->256), scaled for smoke.
 const half = (name: string) => {
   const w = cfg.filter((v) => v !== "M")[Number(name.slice(4)) - 1] as number;
   return Math.max(1, w / 2);

@@ -1,5 +1,5 @@
 // Neuron Merging vs plain pruning on the trained conv + BatchNorm networks of tests/fixtures/trained/
-// (ALGORITHMS.md §2.5, §2.7, §2.8): a CIFAR-style VGG-16-BN and a CIFAR-style ResNet trained on
+// (docs/methods.md §2.5, §2.7, §2.8): a CIFAR-style VGG-16-BN and a CIFAR-style ResNet trained on
 // Fashion-MNIST padded to 32x32. For each model: the baseline accuracy, then for every configuration
 // (VGG-16: the published fixed-width recipe and uniform ratios; ResNet: uniform ratios, inner convs
 // only) three files written by the library — plain pruning (`merge: false`), merging with the exact BN

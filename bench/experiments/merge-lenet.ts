@@ -1,5 +1,5 @@
 // Neuron Merging vs plain pruning on the trained LeNet-300-100 (tests/fixtures/lenet300.onnx), the
-// experiment of ALGORITHMS.md §5 (first table): both hidden layers pruned at the same ratio, bias
+// experiment of docs/methods.md §5 (first table): both hidden layers pruned at the same ratio, bias
 // included, t = 0.45, P = round(N·(1 − r)) in float64 (§2.3, §2.7). Every compressed model is written
 // by the library (`prune(await loadModel(bytes), …)`) and run by onnxruntime-node on the FULL 10 000
 // test images; WARE (§2.8) compares its logits with the original model's.
@@ -58,7 +58,7 @@ const batch = Number(flags.batch ?? "1000");
 const RATIOS = [0.5, 0.6, 0.7, 0.8];
 const CRITERIA: Criterion[] = ["l1", "l2", "gm"];
 const THRESHOLD = 0.45;
-/** ALGORITHMS.md §5, LeNet-300-100 on FashionMNIST, l1-norm, t = 0.45, baseline 89.80. */
+/** docs/methods.md §5, LeNet-300-100 on FashionMNIST, l1-norm, t = 0.45, baseline 89.80. */
 const PAPER_L1: Record<number, { prune: number; merge: number }> = {
   0.5: { prune: 88.4, merge: 88.69 },
   0.6: { prune: 85.17, merge: 86.92 },

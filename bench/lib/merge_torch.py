@@ -1,6 +1,6 @@
 """Neuron Merging of a sequential CNN ONNX file (conv -> BN -> ReLU chains, then linear layers) in
 plain PyTorch: the straightforward implementation a user would otherwise write, for
-bench/methods.bench.ts --torch. Same steps and defaults as prunekit (ALGORITHMS.md §2): l1-norm kept set,
+bench/methods.bench.ts --torch. Same steps and defaults as prunekit (docs/methods.md §2): l1-norm kept set,
 P = floor (conv) / round (linear) of N(1 - r), §2.5 exact BN formula with lambda = 0.85, §2.4 for a
 linear layer without BN, t = 0.1; Z folded into the next layer's input axis, then sliced.
 

@@ -1,5 +1,5 @@
 // A CIFAR-style VGG-16-BN as ONNX bytes with seeded random weights, built in TS (no Python): the model
-// of the Neuron Merging VGG-16 recipe (ALGORITHMS.md §2.7). Node names are conv1..conv13, bn1..bn13,
+// of the Neuron Merging VGG-16 recipe (docs/methods.md §2.7). Node names are conv1..conv13, bn1..bn13,
 // relu1..relu13, pool1..pool5, flatten, fc1, relu14, fc2, so recipes name layers as the paper does.
 import { type BuildNode, buildModel } from "../../src/onnx/build.ts";
 import { encodeModel } from "../../src/onnx/encode.ts";
