@@ -398,3 +398,12 @@ export function numel(dims: readonly number[]): number {
   for (const d of dims) n *= d;
   return n;
 }
+
+/**
+ * The entry of a per-op table (keyed by ONNX op_type) for a node of the default domain; undefined for
+ * other domains and for op types the table does not own (so `toString` or `constructor` never reach
+ * Object.prototype).
+ */
+export function opTableEntry<T>(table: Readonly<Record<string, T>>, node: GraphNode): T | undefined {
+  return node.domain === "" && Object.hasOwn(table, node.opType) ? table[node.opType] : undefined;
+}

@@ -15,6 +15,7 @@ import {
   type GraphNode,
   inputAt,
   numel,
+  opTableEntry,
 } from "./ir.ts";
 import { readSmallFloats, type ShapeInfo } from "./shapes.ts";
 
@@ -712,12 +713,7 @@ export const OP_RULES: Readonly<Record<string, OpRule>> = {
  * @returns Its channel behaviour.
  */
 export function classifyNode(node: GraphNode, ctx: OpRuleContext): OpBehaviour {
-  const rule =
-    node.domain === ""
-      ? Object.hasOwn(OP_RULES, node.opType)
-        ? OP_RULES[node.opType]
-        : undefined
-      : undefined;
+  const rule = opTableEntry(OP_RULES, node);
   if (rule === undefined) {
     const op = node.domain === "" ? node.opType : `${node.domain}::${node.opType}`;
     return {

@@ -5,7 +5,16 @@
 // Formulas follow the ONNX operator spec (https://onnx.ai/onnx/operators/).
 import { DataType, type TensorProto, type ValueInfoProto } from "../onnx/proto-types.ts";
 import { readFloat32, readInt64 } from "../onnx/tensor.ts";
-import { attrInt, attrInts, attrString, type Graph, type GraphNode, inputAt, numel } from "./ir.ts";
+import {
+  attrInt,
+  attrInts,
+  attrString,
+  type Graph,
+  type GraphNode,
+  inputAt,
+  numel,
+  opTableEntry,
+} from "./ir.ts";
 
 /** What {@link inferShapes} knows about the values of a graph. */
 export interface ShapeInfo {
@@ -48,12 +57,7 @@ export function inferShapes(graph: Graph): ShapeInfo {
   for (const node of graph.order) {
     if (node.opType === "Constant" && node.domain === "") continue; // already in graph.constants
     let outs: (number[] | undefined)[] = [];
-    const rule =
-      node.domain === ""
-        ? Object.hasOwn(SHAPE_RULES, node.opType)
-          ? SHAPE_RULES[node.opType]
-          : undefined
-        : undefined;
+    const rule = opTableEntry(SHAPE_RULES, node);
     if (rule !== undefined) {
       try {
         outs = rule(node, ctx);

@@ -13,7 +13,7 @@ import { type FilterScratch, producerFilters } from "../graph/weights.ts";
 import { newFloat32Scratch, readFloat32 } from "../onnx/tensor.ts";
 import type { GroupPlan, PrunePlan } from "../surgery/plan.ts";
 import type { MergeBnFormula, MergeBnParams } from "../wasm/kernels/merge.ts";
-import { BUDGET_DEFAULTS, type BudgetOptions, checkBudget, groupKeptCount } from "./budget.ts";
+import { BUDGET_DEFAULTS, type BudgetOptions, checkBudget, groupKeptCount, isExcluded } from "./budget.ts";
 import type { MethodContext } from "./context.ts";
 import type { Criterion } from "./criteria.ts";
 import { decomposeLayer, type MergeMode } from "./merge-layer.ts";
@@ -116,10 +116,10 @@ export async function planMerge(
     const name = producer.node;
     const why = group.frozen ? group.frozenReasons.join("; ") : !isInner(group) ? notInnerReason(group) : "";
     if (why !== "") {
-      if (named.has(name) && !o.exclude.includes(name)) warn(`merge: layer "${name}" is not pruned: ${why}`);
+      if (named.has(name) && !isExcluded(group, o)) warn(`merge: layer "${name}" is not pruned: ${why}`);
       continue;
     }
-    if (o.exclude.includes(name)) continue;
+    if (isExcluded(group, o)) continue;
     const p = groupKeptCount(group, o, "merge");
     if (p >= group.channels) continue;
     let mode = o.mode;
