@@ -18,6 +18,7 @@
  * - `ARENA_MISUSE`: a WebAssembly arena was used against its rules: a mark released twice or given to
  *   another arena, `reset` while a region is live, a buffer used after its region was released, an
  *   async `withArena` body.
+ * - `ABORTED`: a long operation was cancelled through its `AbortSignal`.
  */
 export type PrunekitErrorCode =
   | "WASM_LOAD_FAILED"
@@ -34,7 +35,8 @@ export type PrunekitErrorCode =
   | "USAGE"
   | "DATA_INVALID"
   | "SINGULAR_SYSTEM"
-  | "ARENA_MISUSE";
+  | "ARENA_MISUSE"
+  | "ABORTED";
 
 /** Where an error happened, when known. */
 export interface PrunekitErrorDetails {

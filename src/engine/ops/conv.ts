@@ -1,0 +1,302 @@
+// Conv (2-D, any groups, strides, pads, dilations, auto_pad) at inference, with the BatchNormalization
+// that reads it folded into its weights and the activation after that fused into its epilogue:
+//   groups = 1, 1x1, stride 1, no pads: one GEMM per image straight on the input (no im2col);
+//   depthwise (groups = channels = filters): the direct conv_depthwise kernel;
+//   otherwise, per image and group: conv_im2col then the packed GEMM.
+// The epilogue (act_bias_rows) adds the bias and applies the activation in one pass over the output.
+import { attrFloat, attrInt, attrInts, attrString, type GraphNode } from "../../graph/ir.ts";
+import { gemmScratchLen } from "../../wasm/kernels/gemm.ts";
+import {
+  exportFn,
+  inputName,
+  type LowerContext,
+  type Lowering,
+  outputName,
+  product,
+  step,
+  unsupported,
+} from "../lower.ts";
+import { fuseActivation } from "./act.ts";
+
+/** Resolved 2-D window of a Conv or pool: kernel, strides, dilations and explicit pads. */
+export interface Window2d {
+  readonly kernelH: number;
+  readonly kernelW: number;
+  readonly strideH: number;
+  readonly strideW: number;
+  readonly dilationH: number;
+  readonly dilationW: number;
+  readonly padTop: number;
+  readonly padLeft: number;
+  readonly padBottom: number;
+  readonly padRight: number;
+}
+
+/**
+ * The window of a 2-D Conv / pool node over an input of height x width producing outH x outW, with
+ * auto_pad resolved to explicit pads (SAME_UPPER puts the odd pad at the end, SAME_LOWER at the start).
+ */
+export function window2d(
+  node: GraphNode,
+  kernel: readonly number[],
+  height: number,
+  width: number,
+  outH: number,
+  outW: number,
+): Window2d {
+  if (kernel.length !== 2) throw unsupported(node, `only 2-D windows are supported, got ${kernel.length}-D`);
+  const strides = attrInts(node, "strides", [1, 1]);
+  const dilations = attrInts(node, "dilations", [1, 1]);
+  const autoPad = attrString(node, "auto_pad", "NOTSET");
+  let pads = attrInts(node, "pads", [0, 0, 0, 0]);
+  const bad = (what: string, v: readonly number[], n: number, min: number) =>
+    v.length !== n || !v.every((x) => Number.isInteger(x) && x >= min)
+      ? unsupported(node, `attribute ${what} must be ${n} integers >= ${min}, got [${v.join(", ")}]`)
+      : undefined;
+  const err = bad("strides", strides, 2, 1) ?? bad("dilations", dilations, 2, 1) ?? bad("pads", pads, 4, 0);
+  if (err !== undefined) throw err;
+  if (autoPad === "SAME_UPPER" || autoPad === "SAME_LOWER") {
+    const total = (size: number, out: number, k: number, s: number, d: number) =>
+      Math.max(0, (out - 1) * s + (k - 1) * d + 1 - size);
+    const th = total(height, outH, kernel[0]!, strides[0]!, dilations[0]!);
+    const tw = total(width, outW, kernel[1]!, strides[1]!, dilations[1]!);
+    const begin = (t: number) => (autoPad === "SAME_UPPER" ? Math.floor(t / 2) : Math.ceil(t / 2));
+    pads = [begin(th), begin(tw), th - begin(th), tw - begin(tw)];
+  } else if (autoPad === "VALID") {
+    pads = [0, 0, 0, 0];
+  }
+  return {
+    kernelH: kernel[0]!,
+    kernelW: kernel[1]!,
+    strideH: strides[0]!,
+    strideW: strides[1]!,
+    dilationH: dilations[0]!,
+    dilationW: dilations[1]!,
+    padTop: pads[0]!,
+    padLeft: pads[1]!,
+    padBottom: pads[2]!,
+    padRight: pads[3]!,
+  };
+}
+
+/** BN parameters as a per-channel scale and shift: y = x*scale + shift, in f32 as norm_fold_bn_into_conv. */
+export function batchNormScaleShift(
+  ctx: LowerContext,
+  bn: GraphNode,
+  channels: number,
+): { scale: Float32Array; shift: Float32Array } | undefined {
+  const get = (i: number) => {
+    const name = bn.inputs[i];
+    return name === undefined || name === "" ? undefined : ctx.floatConst(name);
+  };
+  const gamma = get(1);
+  const beta = get(2);
+  const mean = get(3);
+  const variance = get(4);
+  if (gamma === undefined || beta === undefined || mean === undefined || variance === undefined)
+    return undefined;
+  if ([gamma, beta, mean, variance].some((t) => t.length !== channels)) return undefined;
+  const eps = Math.fround(attrFloat(bn, "epsilon", 1e-5));
+  const scale = new Float32Array(channels);
+  const shift = new Float32Array(channels);
+  for (let c = 0; c < channels; c++) {
+    const s = Math.fround(gamma[c]! / Math.fround(Math.sqrt(Math.fround(variance[c]! + eps))));
+    scale[c] = s;
+    shift[c] = Math.fround(beta[c]! - Math.fround(mean[c]! * s));
+  }
+  return { scale, shift };
+}
+
+/** True when a BatchNormalization node runs as inference (training_mode off, extra outputs unused). */
+export function isInferenceBatchNorm(bn: GraphNode): boolean {
+  if (bn.opType !== "BatchNormalization" || bn.domain !== "") return false;
+  if (attrInt(bn, "training_mode", 0) !== 0) return false;
+  return bn.outputs.slice(1).every((o) => o === "");
+}
+
+export const lowerConv = (ctx: LowerContext): Lowering => {
+  const node = ctx.node;
+  const x = inputName(ctx, 0);
+  const wName = inputName(ctx, 1);
+  const xDims = ctx.dims(x);
+  if (xDims.length !== 4)
+    throw unsupported(node, `only 2-D convolutions (NCHW input) are supported, got rank ${xDims.length}`);
+  const weight = ctx.floatConst(wName);
+  if (weight === undefined) throw unsupported(node, "its weight must be a constant (initializer)");
+  const wDims = ctx.dims(wName);
+  const [batch, channels, height, width] = xDims as [number, number, number, number];
+  const filters = wDims[0]!;
+  const groups = attrInt(node, "group", 1);
+  if (!Number.isInteger(groups) || groups < 1 || channels % groups !== 0 || filters % groups !== 0) {
+    throw unsupported(
+      node,
+      `group ${groups} does not divide ${channels} input channels and ${filters} filters`,
+    );
+  }
+  const cg = channels / groups;
+  if (wDims.length !== 4 || wDims[1] !== cg) {
+    throw unsupported(
+      node,
+      `weight dims [${wDims.join(", ")}] do not fit ${channels} channels in ${groups} groups`,
+    );
+  }
+  const kernel = attrInts(node, "kernel_shape", wDims.slice(2));
+  const y0 = outputName(node, 0);
+  const yDims = ctx.dims(y0);
+  const [outH, outW] = [yDims[2]!, yDims[3]!];
+  const win = window2d(node, kernel, height, width, outH, outW);
+  if (win.kernelH !== wDims[2] || win.kernelW !== wDims[3]) {
+    throw unsupported(
+      node,
+      `kernel_shape [${kernel.join(", ")}] differs from the weight's [${wDims.slice(2).join(", ")}]`,
+    );
+  }
+  const biasName = node.inputs[2];
+  let bias: Float32Array | undefined;
+  if (biasName !== undefined && biasName !== "") {
+    bias = ctx.floatConst(biasName);
+    if (bias === undefined || bias.length !== filters)
+      throw unsupported(node, "its bias must be a constant of one value per filter");
+  }
+
+  // Fold a BN that only this conv feeds.
+  let w = weight;
+  let output = y0;
+  const bn = ctx.soleConsumer(y0);
+  if (bn !== undefined && isInferenceBatchNorm(bn) && bn.inputs[0] === y0) {
+    const ss = batchNormScaleShift(ctx, bn, filters);
+    if (ss !== undefined) {
+      ctx.fuse(bn);
+      output = outputName(bn, 0);
+      const per = w.length / filters;
+      w = new Float32Array(w.length);
+      const b = new Float32Array(filters);
+      for (let f = 0; f < filters; f++) {
+        const s = ss.scale[f]!;
+        for (let i = 0; i < per; i++) w[f * per + i] = Math.fround(weight[f * per + i]! * s);
+        b[f] = Math.fround(Math.fround((bias?.[f] ?? 0) * s) + ss.shift[f]!);
+      }
+      bias = b;
+    }
+  }
+  const fusedAct = fuseActivation(ctx, output);
+  output = fusedAct.output;
+  const act = fusedAct.act;
+
+  const wRef = ctx.param(w);
+  const bRef = bias === undefined ? undefined : ctx.param(bias);
+  const hw = height * width;
+  const ohw = outH * outW;
+  const k = cg * win.kernelH * win.kernelW;
+  const mg = filters / groups;
+  const depthwise = groups === channels && filters === channels && groups > 1;
+  const pointwise =
+    groups === 1 &&
+    win.kernelH === 1 &&
+    win.kernelW === 1 &&
+    win.strideH === 1 &&
+    win.strideW === 1 &&
+    win.padTop + win.padLeft + win.padBottom + win.padRight === 0 &&
+    outH === height &&
+    outW === width;
+  const colLen = depthwise || pointwise ? 0 : Math.ceil((k * ohw) / 4) * 4;
+  const scratchLen = depthwise ? 0 : colLen + gemmScratchLen(mg, ohw, k);
+
+  return step([x], [output], scratchLen, (b) => {
+    const gemm = exportFn(b.exports, "gemm_nn");
+    const im2col = exportFn(b.exports, "conv_im2col");
+    const dw = exportFn(b.exports, "conv_depthwise");
+    const epilogue = exportFn(b.exports, "act_bias_rows");
+    const xp = b.ptr(x);
+    const yp = b.ptr(output);
+    const wp = b.param(wRef);
+    const bp = bRef === undefined ? 0 : b.param(bRef);
+    const col = b.scratchPtr;
+    const gemmScratch = b.scratchPtr + colLen * 4;
+    return () => {
+      for (let n = 0; n < batch; n++) {
+        const xn = xp + n * channels * hw * 4;
+        const yn = yp + n * filters * ohw * 4;
+        if (depthwise) {
+          dw(
+            xn,
+            wp,
+            yn,
+            channels,
+            height,
+            width,
+            win.kernelH,
+            win.kernelW,
+            win.strideH,
+            win.strideW,
+            win.padTop,
+            win.padLeft,
+            win.dilationH,
+            win.dilationW,
+            outH,
+            outW,
+          );
+        } else if (pointwise) {
+          gemm(wp, xn, yn, gemmScratch, filters, ohw, channels, channels, ohw, ohw, 1, 0);
+        } else {
+          for (let g = 0; g < groups; g++) {
+            im2col(
+              xn + g * cg * hw * 4,
+              cg,
+              height,
+              width,
+              win.kernelH,
+              win.kernelW,
+              win.strideH,
+              win.strideW,
+              win.padTop,
+              win.padLeft,
+              win.dilationH,
+              win.dilationW,
+              outH,
+              outW,
+              col,
+            );
+            gemm(wp + g * mg * k * 4, col, yn + g * mg * ohw * 4, gemmScratch, mg, ohw, k, k, ohw, ohw, 1, 0);
+          }
+        }
+        if (bp !== 0 || act.code !== 0) epilogue(yn, filters, ohw, bp, act.code, act.a0, act.a1);
+      }
+    };
+  });
+};
+
+/** A BatchNormalization that could not be folded into a conv: a per-channel affine step. */
+export const lowerBatchNorm = (ctx: LowerContext): Lowering => {
+  const node = ctx.node;
+  if (!isInferenceBatchNorm(node)) {
+    throw unsupported(
+      node,
+      "training-mode BatchNormalization (training_mode=1 or mean/var outputs) cannot run at inference; re-export with model.eval()",
+    );
+  }
+  const x = inputName(ctx, 0);
+  const dims = ctx.dims(x);
+  if (dims.length < 2) throw unsupported(node, "its input needs a channel axis");
+  const channels = dims[1]!;
+  const ss = batchNormScaleShift(ctx, node, channels);
+  if (ss === undefined)
+    throw unsupported(node, `its scale, bias, mean and var must be constants of ${channels} values`);
+  const scaleRef = ctx.param(ss.scale);
+  const shiftRef = ctx.param(ss.shift);
+  const { act, output } = fuseActivation(ctx, outputName(node, 0));
+  const batch = dims[0]!;
+  const plane = product(dims, 2);
+  return step([x], [output], 0, (b) => {
+    const affine = exportFn(b.exports, "norm_affine_channels");
+    const actApply = exportFn(b.exports, "act_apply");
+    const xp = b.ptr(x);
+    const yp = b.ptr(output);
+    const sp = b.param(scaleRef);
+    const hp = b.param(shiftRef);
+    return () => {
+      affine(xp, yp, batch, channels, plane, sp, hp);
+      if (act.code !== 0) actApply(yp, yp, batch * channels * plane, act.code, act.a0, act.a1);
+    };
+  });
+};
