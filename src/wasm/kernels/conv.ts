@@ -230,6 +230,14 @@ function resolveConv2d(spec: Conv2dSpec): ResolvedConv2d {
   checkSize(`${what} width`, width);
   checkSize(`${what} outChannels`, outChannels);
   checkPositive(`${what} groups`, groups);
+  checkPositive(`${what} kernelH`, kernelH);
+  checkPositive(`${what} kernelW`, kernelW);
+  checkPositive(`${what} strideH (strides[0])`, strideH);
+  checkPositive(`${what} strideW (strides[1])`, strideW);
+  checkPositive(`${what} dilationH (dilations[0])`, dilationH);
+  checkPositive(`${what} dilationW (dilations[1])`, dilationW);
+  checkSize(`${what} padTop (pads[0])`, padTop);
+  checkSize(`${what} padLeft (pads[1])`, padLeft);
   checkSize(`${what} pads[2] (bottom)`, padBottom);
   checkSize(`${what} pads[3] (right)`, padRight);
   if (channels % groups !== 0 || outChannels % groups !== 0) {
@@ -312,7 +320,7 @@ export function conv2d(
     const yb = arena.allocF32(batch * outChannels * pixels);
     if (groups > 1 && groups === channels && groups === outChannels) {
       const depthwise = kernel(w, "conv_depthwise");
-      const args = windowArgs(window);
+      const args = windowArgs({ ...window, channels }); // one depthwise call covers every channel
       for (let n = 0; n < batch; n++) depthwise(xb.ptr + n * inImage, wb.ptr, yb.ptr + n * outImage, ...args);
     } else {
       const gemmNN = kernel(w, "gemm_nn");
