@@ -4,6 +4,7 @@
 /** First free byte after static data; the TS arena starts here. */
 export const HEAP_BASE: usize = __heap_base;
 
+export { conv_depthwise, conv_im2col } from "./conv";
 export {
   distance_cosine,
   distance_cosine_cross,
@@ -12,6 +13,7 @@ export {
 } from "./distance";
 export { gemm_nn, gemm_nt, gemm_scratch_len, gemm_tn, gemm_tt } from "./gemm";
 export { MERGE_BN_EXACT, MERGE_BN_REFERENCE, merge_select_bn, merge_select_plain } from "./merge";
+export { norm_affine_channels, norm_fold_bn_into_conv } from "./norm";
 export { reduce_row_l1, reduce_row_l2, reduce_row_sum } from "./reduce";
 export {
   select_row_argmax,

@@ -1,0 +1,383 @@
+// Convolution kernels over one NCHW f32 image (the engine loops over the batch).
+//
+// Window geometry, shared by every kernel here: output pixel (oy, ox) and kernel tap (i, j) read
+//   iy = oy*strideH - padTop + i*dilationH,   ix = ox*strideW - padLeft + j*dilationW
+// and the tap is outside the image when iy is not in [0, height) or ix not in [0, width).
+//
+//   x (one image): channels x height x width, row-major; plane c starts at x + c*height*width*4.
+//   weights (depthwise): channels x kernelH x kernelW.
+//   y / col: see each kernel.
+//
+// Every position set along one axis is a contiguous run: for a fixed offset `off` and step `stride`,
+// the ox with 0 <= ox*stride + off < len are exactly [firstInside, endInside). The kernels split each
+// row into that run (bulk copies, SIMD, no bounds checks) and the clipped ends.
+
+/** Smallest t in [0, count] with t*stride + off >= 0 (count if none). stride >= 1. */
+function firstInside(off: i32, stride: i32, count: i32): i32 {
+  if (off >= 0) return 0;
+  return min(count, (stride - 1 - off) / stride);
+}
+
+/** One past the largest t < count with t*stride + off < len, but at least `lo`. stride >= 1. */
+function endInside(off: i32, stride: i32, len: i32, count: i32, lo: i32): i32 {
+  const room = len - 1 - off; // t*stride <= room
+  if (room < 0) return lo;
+  return max(lo, min(count, room / stride + 1));
+}
+
+/** Copy n f32 from src to dst (no overlap): SIMD for short runs, memory.copy for long ones. */
+function copyF32(dst: usize, src: usize, n: i32): void {
+  if (n >= 64) {
+    memory.copy(dst, src, (<usize>n) << 2);
+    return;
+  }
+  let k = 0;
+  for (; k + 4 <= n; k += 4) {
+    const off = (<usize>k) << 2;
+    v128.store(dst + off, v128.load(src + off));
+  }
+  for (; k < n; k++) store<f32>(dst + ((<usize>k) << 2), load<f32>(src + ((<usize>k) << 2)));
+}
+
+/** Write n zeros (+0.0f) at dst: SIMD for short runs, memory.fill for long ones. */
+function zeroF32(dst: usize, n: i32): void {
+  if (n >= 64) {
+    memory.fill(dst, 0, (<usize>n) << 2);
+    return;
+  }
+  const z = f32x4.splat(0);
+  let k = 0;
+  for (; k + 4 <= n; k += 4) v128.store(dst + ((<usize>k) << 2), z);
+  for (; k < n; k++) store<f32>(dst + ((<usize>k) << 2), 0);
+}
+
+/**
+ * One output row of im2col for one (c, i, j): dst[ox] = src[ox*stride + off] for ox in [lo, hi),
+ * 0 elsewhere in [0, outW). src is the input row; every read lies inside it.
+ */
+function im2colRow(src: usize, dst: usize, off: i32, stride: i32, lo: i32, hi: i32, outW: i32): void {
+  zeroF32(dst, lo);
+  if (stride === 1) {
+    copyF32(dst + ((<usize>lo) << 2), src + ((<usize>(lo + off)) << 2), hi - lo);
+  } else if (stride === 2) {
+    // Lanes ix, ix+2 come from a load at ix; ix+4, ix+6 from a load at ix+3 (lanes 1 and 3), so no
+    // read goes past ix+6, the last pixel this group needs.
+    let ox = lo;
+    for (; ox + 4 <= hi; ox += 4) {
+      const p = src + ((<usize>(ox * 2 + off)) << 2);
+      v128.store(dst + ((<usize>ox) << 2), f32x4.shuffle(v128.load(p), v128.load(p, 12), 0, 2, 5, 7));
+    }
+    for (; ox < hi; ox++)
+      store<f32>(dst + ((<usize>ox) << 2), load<f32>(src + ((<usize>(ox * 2 + off)) << 2)));
+  } else {
+    for (let ox = lo; ox < hi; ox++) {
+      store<f32>(dst + ((<usize>ox) << 2), load<f32>(src + ((<usize>(ox * stride + off)) << 2)));
+    }
+  }
+  zeroF32(dst + ((<usize>hi) << 2), outW - hi);
+}
+
+/**
+ * im2col of one image, for a convolution computed as gemm_nn(weights, col).
+ *
+ * Layout: x is channels x height x width (row-major). col is (channels*kernelH*kernelW) x (outH*outW),
+ * row-major: row (c*kernelH + i)*kernelW + j holds, for every output pixel oy*outW + ox, the input
+ * x[c, iy, ix] that tap (i, j) reads (geometry at the top of this file), or +0.0 where that pixel is
+ * outside the image (zero padding).
+ *
+ *   col row (c,i,j):  [ 0 0 | x[c,iy,ix0] x[c,iy,ix0+s] ... | 0 0 ]  for each oy, outW wide
+ *
+ * For a grouped convolution, call once per group with xPtr at the group's first channel and
+ * `channels` = channels per group. Stride 1 rows are block copies; stride 2 rows are SIMD gathers.
+ * Sizes: all >= 0; kernel, strides and dilations >= 1. x and col must not overlap.
+ */
+export function conv_im2col(
+  xPtr: usize,
+  channels: i32,
+  height: i32,
+  width: i32,
+  kernelH: i32,
+  kernelW: i32,
+  strideH: i32,
+  strideW: i32,
+  padTop: i32,
+  padLeft: i32,
+  dilationH: i32,
+  dilationW: i32,
+  outH: i32,
+  outW: i32,
+  colPtr: usize,
+): void {
+  const rowBytes = (<usize>width) << 2;
+  const planeBytes = <usize>height * rowBytes;
+  const outRowBytes = (<usize>outW) << 2;
+  let dst = colPtr;
+  for (let c = 0; c < channels; c++) {
+    const plane = xPtr + <usize>c * planeBytes;
+    for (let i = 0; i < kernelH; i++) {
+      const rowOff = i * dilationH - padTop;
+      const oyLo = firstInside(rowOff, strideH, outH);
+      const oyHi = endInside(rowOff, strideH, height, outH, oyLo);
+      for (let j = 0; j < kernelW; j++) {
+        const colOff = j * dilationW - padLeft;
+        const oxLo = firstInside(colOff, strideW, outW);
+        const oxHi = endInside(colOff, strideW, width, outW, oxLo);
+        zeroF32(dst, oyLo * outW);
+        dst += <usize>oyLo * outRowBytes;
+        for (let oy = oyLo; oy < oyHi; oy++) {
+          im2colRow(
+            plane + <usize>(oy * strideH + rowOff) * rowBytes,
+            dst,
+            colOff,
+            strideW,
+            oxLo,
+            oxHi,
+            outW,
+          );
+          dst += outRowBytes;
+        }
+        zeroF32(dst, (outH - oyHi) * outW);
+        dst += <usize>(outH - oyHi) * outRowBytes;
+      }
+    }
+  }
+}
+
+/** Four input pixels p, p + stride, p + 2*stride, p + 3*stride (stride in elements, >= 1). */
+function loadStrided(p: usize, stride: i32): v128 {
+  if (stride === 1) return v128.load(p);
+  if (stride === 2) return f32x4.shuffle(v128.load(p), v128.load(p, 12), 0, 2, 5, 7);
+  const s = (<usize>stride) << 2;
+  let v = v128.load32_zero(p);
+  v = v128.load32_lane(p + s, v, 1);
+  v = v128.load32_lane(p + 2 * s, v, 2);
+  return v128.load32_lane(p + 3 * s, v, 3);
+}
+
+/**
+ * One depthwise output pixel, scalar, skipping the taps outside the image: the sum over rows
+ * i in [iLo, iHi) (already clipped) and every j whose column is inside, in ascending (i, j) order.
+ */
+function depthwisePixel(
+  rowPtr: usize,
+  wc: usize,
+  width: i32,
+  kernelW: i32,
+  dilationH: i32,
+  dilationW: i32,
+  ix0: i32,
+  iLo: i32,
+  iHi: i32,
+): f32 {
+  const jLo = firstInside(ix0, dilationW, kernelW);
+  const jHi = endInside(ix0, dilationW, width, kernelW, jLo);
+  const rowStep = <usize>dilationH * ((<usize>width) << 2);
+  let acc: f32 = 0;
+  let row = rowPtr + <usize>iLo * rowStep;
+  for (let i = iLo; i < iHi; i++) {
+    const wr = wc + ((<usize>(i * kernelW)) << 2);
+    for (let j = jLo; j < jHi; j++) {
+      acc += load<f32>(wr + ((<usize>j) << 2)) * load<f32>(row + ((<usize>(ix0 + j * dilationW)) << 2));
+    }
+    row += rowStep;
+  }
+  return acc;
+}
+
+/**
+ * 3x3 depthwise row where all three tap rows are inside (r0, r1, r2 point at them), stride 1 or 2,
+ * columns [lo, hi) interior. Weights are hoisted; eight outputs per step for two independent chains.
+ * Same order as depthwisePixel: acc = 0, then taps (0,0), (0,1), ..., (2,2).
+ */
+function depthwise3x3Row(
+  r0: usize,
+  r1: usize,
+  r2: usize,
+  wc: usize,
+  yRow: usize,
+  strideW: i32,
+  padLeft: i32,
+  dilationW: i32,
+  lo: i32,
+  hi: i32,
+): i32 {
+  const w0 = v128.load32_splat(wc);
+  const w1 = v128.load32_splat(wc, 4);
+  const w2 = v128.load32_splat(wc, 8);
+  const w3 = v128.load32_splat(wc, 12);
+  const w4 = v128.load32_splat(wc, 16);
+  const w5 = v128.load32_splat(wc, 20);
+  const w6 = v128.load32_splat(wc, 24);
+  const w7 = v128.load32_splat(wc, 28);
+  const w8 = v128.load32_splat(wc, 32);
+  const d1 = (<usize>dilationW) << 2;
+  const d2 = d1 << 1;
+  const zero = f32x4.splat(0);
+  let ox = lo;
+  if (strideW === 1) {
+    for (; ox + 8 <= hi; ox += 8) {
+      const off = (<usize>(ox - padLeft)) << 2;
+      let a = f32x4.add(zero, f32x4.mul(w0, v128.load(r0 + off)));
+      let b = f32x4.add(zero, f32x4.mul(w0, v128.load(r0 + off, 16)));
+      a = f32x4.add(a, f32x4.mul(w1, v128.load(r0 + off + d1)));
+      b = f32x4.add(b, f32x4.mul(w1, v128.load(r0 + off + d1, 16)));
+      a = f32x4.add(a, f32x4.mul(w2, v128.load(r0 + off + d2)));
+      b = f32x4.add(b, f32x4.mul(w2, v128.load(r0 + off + d2, 16)));
+      a = f32x4.add(a, f32x4.mul(w3, v128.load(r1 + off)));
+      b = f32x4.add(b, f32x4.mul(w3, v128.load(r1 + off, 16)));
+      a = f32x4.add(a, f32x4.mul(w4, v128.load(r1 + off + d1)));
+      b = f32x4.add(b, f32x4.mul(w4, v128.load(r1 + off + d1, 16)));
+      a = f32x4.add(a, f32x4.mul(w5, v128.load(r1 + off + d2)));
+      b = f32x4.add(b, f32x4.mul(w5, v128.load(r1 + off + d2, 16)));
+      a = f32x4.add(a, f32x4.mul(w6, v128.load(r2 + off)));
+      b = f32x4.add(b, f32x4.mul(w6, v128.load(r2 + off, 16)));
+      a = f32x4.add(a, f32x4.mul(w7, v128.load(r2 + off + d1)));
+      b = f32x4.add(b, f32x4.mul(w7, v128.load(r2 + off + d1, 16)));
+      a = f32x4.add(a, f32x4.mul(w8, v128.load(r2 + off + d2)));
+      b = f32x4.add(b, f32x4.mul(w8, v128.load(r2 + off + d2, 16)));
+      v128.store(yRow + ((<usize>ox) << 2), a);
+      v128.store(yRow + ((<usize>ox) << 2), b, 16);
+    }
+    for (; ox + 4 <= hi; ox += 4) {
+      const off = (<usize>(ox - padLeft)) << 2;
+      let a = f32x4.add(zero, f32x4.mul(w0, v128.load(r0 + off)));
+      a = f32x4.add(a, f32x4.mul(w1, v128.load(r0 + off + d1)));
+      a = f32x4.add(a, f32x4.mul(w2, v128.load(r0 + off + d2)));
+      a = f32x4.add(a, f32x4.mul(w3, v128.load(r1 + off)));
+      a = f32x4.add(a, f32x4.mul(w4, v128.load(r1 + off + d1)));
+      a = f32x4.add(a, f32x4.mul(w5, v128.load(r1 + off + d2)));
+      a = f32x4.add(a, f32x4.mul(w6, v128.load(r2 + off)));
+      a = f32x4.add(a, f32x4.mul(w7, v128.load(r2 + off + d1)));
+      a = f32x4.add(a, f32x4.mul(w8, v128.load(r2 + off + d2)));
+      v128.store(yRow + ((<usize>ox) << 2), a);
+    }
+  } else {
+    // Stride 2: four outputs read pixels ix, ix+2, ix+4, ix+6 of each tap (see loadStrided).
+    for (; ox + 4 <= hi; ox += 4) {
+      const off = (<usize>(ox * 2 - padLeft)) << 2;
+      let a = f32x4.add(zero, f32x4.mul(w0, loadStrided(r0 + off, 2)));
+      a = f32x4.add(a, f32x4.mul(w1, loadStrided(r0 + off + d1, 2)));
+      a = f32x4.add(a, f32x4.mul(w2, loadStrided(r0 + off + d2, 2)));
+      a = f32x4.add(a, f32x4.mul(w3, loadStrided(r1 + off, 2)));
+      a = f32x4.add(a, f32x4.mul(w4, loadStrided(r1 + off + d1, 2)));
+      a = f32x4.add(a, f32x4.mul(w5, loadStrided(r1 + off + d2, 2)));
+      a = f32x4.add(a, f32x4.mul(w6, loadStrided(r2 + off, 2)));
+      a = f32x4.add(a, f32x4.mul(w7, loadStrided(r2 + off + d1, 2)));
+      a = f32x4.add(a, f32x4.mul(w8, loadStrided(r2 + off + d2, 2)));
+      v128.store(yRow + ((<usize>ox) << 2), a);
+    }
+  }
+  return ox;
+}
+
+/**
+ * Depthwise convolution of one image (groups = channels, one filter per channel), no bias.
+ *
+ * Layout: x is channels x height x width, w is channels x kernelH x kernelW, y is channels x outH x
+ * outW, all row-major. y[c, oy, ox] = sum of w[c, i, j] * x[c, iy, ix] over the taps inside the
+ * image (geometry at the top of this file), in ascending i then ascending j, starting from +0.0f,
+ * one f32 multiply then one f32 add per term (no FMA). Taps outside the image are skipped, not added
+ * as zero, so a plain-TS reference can reproduce the bits.
+ *
+ * Where every tap of a row of outputs is inside (the interior), four output columns are computed per
+ * f32x4 in the same order; 3x3 kernels with stride 1 or 2 take a path with the weights in registers.
+ * Sizes: all >= 0; kernel, strides and dilations >= 1. x and y must not overlap; w must not overlap y.
+ */
+export function conv_depthwise(
+  xPtr: usize,
+  wPtr: usize,
+  yPtr: usize,
+  channels: i32,
+  height: i32,
+  width: i32,
+  kernelH: i32,
+  kernelW: i32,
+  strideH: i32,
+  strideW: i32,
+  padTop: i32,
+  padLeft: i32,
+  dilationH: i32,
+  dilationW: i32,
+  outH: i32,
+  outW: i32,
+): void {
+  const rowBytes = (<usize>width) << 2;
+  const planeBytes = <usize>height * rowBytes;
+  const taps = kernelH * kernelW;
+  // Interior columns: the first tap (j = 0) and the last (j = kernelW-1) are both inside.
+  const oxLo = firstInside(-padLeft, strideW, outW);
+  const oxHi = endInside((kernelW - 1) * dilationW - padLeft, strideW, width, outW, oxLo);
+  const fast3x3 = kernelH === 3 && kernelW === 3 && (strideW === 1 || strideW === 2);
+  const rowStep = <usize>dilationH * rowBytes;
+  const zero = f32x4.splat(0);
+  for (let c = 0; c < channels; c++) {
+    const plane = xPtr + <usize>c * planeBytes;
+    const wc = wPtr + ((<usize>(c * taps)) << 2);
+    for (let oy = 0; oy < outH; oy++) {
+      const iy0 = oy * strideH - padTop;
+      const iLo = firstInside(iy0, dilationH, kernelH);
+      const iHi = endInside(iy0, dilationH, height, kernelH, iLo);
+      // rowPtr is the (possibly outside) tap row i = 0; only rows iLo..iHi-1 are ever read.
+      const rowPtr = plane + <usize>iy0 * rowBytes;
+      const yRow = yPtr + (<usize>c * <usize>outH + <usize>oy) * ((<usize>outW) << 2);
+      let ox = 0;
+      for (; ox < oxLo; ox++) {
+        const v = depthwisePixel(
+          rowPtr,
+          wc,
+          width,
+          kernelW,
+          dilationH,
+          dilationW,
+          ox * strideW - padLeft,
+          iLo,
+          iHi,
+        );
+        store<f32>(yRow + ((<usize>ox) << 2), v);
+      }
+      if (fast3x3 && iLo === 0 && iHi === 3) {
+        ox = depthwise3x3Row(
+          rowPtr,
+          rowPtr + rowStep,
+          rowPtr + 2 * rowStep,
+          wc,
+          yRow,
+          strideW,
+          padLeft,
+          dilationW,
+          ox,
+          oxHi,
+        );
+      } else {
+        for (; ox + 4 <= oxHi; ox += 4) {
+          const ix0 = ox * strideW - padLeft;
+          let acc = zero;
+          let row = rowPtr + <usize>iLo * rowStep;
+          for (let i = iLo; i < iHi; i++) {
+            const wr = wc + ((<usize>(i * kernelW)) << 2);
+            for (let j = 0; j < kernelW; j++) {
+              const xv = loadStrided(row + ((<usize>(ix0 + j * dilationW)) << 2), strideW);
+              acc = f32x4.add(acc, f32x4.mul(v128.load32_splat(wr + ((<usize>j) << 2)), xv));
+            }
+            row += rowStep;
+          }
+          v128.store(yRow + ((<usize>ox) << 2), acc);
+        }
+      }
+      for (; ox < outW; ox++) {
+        const v = depthwisePixel(
+          rowPtr,
+          wc,
+          width,
+          kernelW,
+          dilationH,
+          dilationW,
+          ox * strideW - padLeft,
+          iLo,
+          iHi,
+        );
+        store<f32>(yRow + ((<usize>ox) << 2), v);
+      }
+    }
+  }
+}

@@ -1,0 +1,392 @@
+// Wrappers of assembly/conv.ts (im2col, depthwise) and the array-level conv2d built on them and on
+// the packed GEMM: groups = 1 as im2col + gemm (1x1 stride-1 unpadded convs as gemm on x directly),
+// depthwise via conv_depthwise, other grouped convs as one im2col + gemm per group.
+import { PrunekitError } from "../../errors.ts";
+import type { Buf } from "../arena.ts";
+import { checkLength, checkSize } from "../check.ts";
+import { kernel, type Wasm, withArena } from "../instance.ts";
+import { gemmScratchLen } from "./gemm.ts";
+
+/**
+ * The window geometry of one NCHW image. Output pixel (oy, ox) and tap (i, j) read input pixel
+ * iy = oy*strideH - padTop + i*dilationH, ix = ox*strideW - padLeft + j*dilationW (zero, or skipped,
+ * outside the image). outH and outW are given, not derived: any value >= 0 is valid.
+ */
+export interface ConvWindow {
+  readonly channels: number;
+  readonly height: number;
+  readonly width: number;
+  readonly kernelH: number;
+  readonly kernelW: number;
+  readonly strideH: number;
+  readonly strideW: number;
+  readonly padTop: number;
+  readonly padLeft: number;
+  readonly dilationH: number;
+  readonly dilationW: number;
+  readonly outH: number;
+  readonly outW: number;
+}
+
+const I32_MAX = 0x7fffffff;
+
+function checkPositive(what: string, n: number): void {
+  checkSize(what, n);
+  if (n < 1) throw new PrunekitError("INVALID_ARGUMENT", `${what}: expected an integer >= 1, got ${n}`);
+}
+
+/** Validate a window: sizes >= 0, kernel/stride/dilation >= 1, and every index the kernels form fits in i32. */
+function checkWindow(what: string, g: ConvWindow): void {
+  for (const key of ["channels", "height", "width", "padTop", "padLeft", "outH", "outW"] as const) {
+    checkSize(`${what} ${key}`, g[key]);
+  }
+  for (const key of ["kernelH", "kernelW", "strideH", "strideW", "dilationH", "dilationW"] as const) {
+    checkPositive(`${what} ${key}`, g[key]);
+  }
+  const reachH = Math.max(0, g.outH - 1) * g.strideH + (g.kernelH - 1) * g.dilationH + g.padTop + g.height;
+  const reachW = Math.max(0, g.outW - 1) * g.strideW + (g.kernelW - 1) * g.dilationW + g.padLeft + g.width;
+  if (reachH > I32_MAX || reachW > I32_MAX) {
+    throw new PrunekitError(
+      "INVALID_ARGUMENT",
+      `${what}: the window reaches ${Math.max(reachH, reachW)} pixels, beyond the int32 range of the kernels`,
+    );
+  }
+}
+
+/** Elements of the im2col matrix of one image: (channels*kernelH*kernelW) x (outH*outW). */
+export function convIm2colLen(g: ConvWindow): number {
+  return g.channels * g.kernelH * g.kernelW * g.outH * g.outW;
+}
+
+function windowArgs(g: ConvWindow): number[] {
+  return [
+    g.channels,
+    g.height,
+    g.width,
+    g.kernelH,
+    g.kernelW,
+    g.strideH,
+    g.strideW,
+    g.padTop,
+    g.padLeft,
+    g.dilationH,
+    g.dilationW,
+    g.outH,
+    g.outW,
+  ];
+}
+
+/**
+ * im2col on arena buffers (one WASM call): col[((c*kernelH + i)*kernelW + j)*outH*outW + oy*outW + ox]
+ * = x[c, iy, ix], or 0 outside the image.
+ * @param x at least channels x height x width elements (one image, or one group's channels of it).
+ * @param col exactly `convIm2colLen(window)` elements; must not overlap x.
+ * @throws PrunekitError `INVALID_ARGUMENT` on a bad window or length; `ARENA_MISUSE` on a dead or foreign buffer.
+ */
+export function convIm2colBuffers(w: Wasm, x: Buf, col: Buf, window: ConvWindow): void {
+  checkWindow("convIm2col", window);
+  const xLen = window.channels * window.height * window.width;
+  if (x.length < xLen) checkLength("convIm2col x", x, xLen);
+  checkLength("convIm2col col", col, convIm2colLen(window));
+  w.arena.checkLive("convIm2col", x, col);
+  kernel(w, "conv_im2col")(x.ptr, ...windowArgs(window), col.ptr);
+}
+
+/**
+ * im2col of one image given as a JS array.
+ * @param x channels x height x width.
+ * @returns (channels*kernelH*kernelW) x (outH*outW), row-major.
+ * @throws PrunekitError `INVALID_ARGUMENT` on a bad window or length.
+ * @example
+ * // 1 channel 2x2, 2x2 kernel, pad 1 on top/left, 2x2 output: rows are taps, columns are pixels.
+ * convIm2col(w, Float32Array.of(1, 2, 3, 4), { channels: 1, height: 2, width: 2, kernelH: 2, kernelW: 2,
+ *   strideH: 1, strideW: 1, padTop: 1, padLeft: 1, dilationH: 1, dilationW: 1, outH: 2, outW: 2 });
+ * // [0,0,0,1, 0,0,1,2, 0,1,0,3, 1,2,3,4]
+ */
+export function convIm2col(w: Wasm, x: Float32Array, window: ConvWindow): Float32Array {
+  checkWindow("convIm2col", window);
+  checkLength("convIm2col x", x, window.channels * window.height * window.width);
+  return withArena(w, (arena) => {
+    const xb = arena.copyInF32(x);
+    const col = arena.allocF32(convIm2colLen(window));
+    convIm2colBuffers(w, xb, col, window);
+    return arena.viewF32(col).slice();
+  });
+}
+
+/**
+ * Depthwise convolution of one image on arena buffers (one WASM call), no bias:
+ * y[c, oy, ox] = sum over in-image taps (i ascending, then j) of weight[c, i, j] * x[c, iy, ix], in f32.
+ * @param x channels x height x width. @param weight channels x kernelH x kernelW.
+ * @param y channels x outH x outW; must not overlap x or weight.
+ * @throws PrunekitError `INVALID_ARGUMENT` on a bad window, length or overlap; `ARENA_MISUSE` on a dead or foreign buffer.
+ */
+export function convDepthwiseBuffers(w: Wasm, x: Buf, weight: Buf, y: Buf, window: ConvWindow): void {
+  checkWindow("convDepthwise", window);
+  const { channels, height, width, kernelH, kernelW, outH, outW } = window;
+  checkLength("convDepthwise x", x, channels * height * width);
+  checkLength("convDepthwise weight", weight, channels * kernelH * kernelW);
+  checkLength("convDepthwise y", y, channels * outH * outW);
+  if (overlaps(y, x) || overlaps(y, weight)) {
+    throw new PrunekitError("INVALID_ARGUMENT", "convDepthwise: y must not overlap x or weight");
+  }
+  w.arena.checkLive("convDepthwise", x, weight, y);
+  kernel(w, "conv_depthwise")(x.ptr, weight.ptr, y.ptr, ...windowArgs(window));
+}
+
+/**
+ * Depthwise convolution of one image given as JS arrays, no bias.
+ * @param x channels x height x width. @param weight channels x kernelH x kernelW.
+ * @returns channels x outH x outW.
+ * @throws PrunekitError `INVALID_ARGUMENT` on a bad window or length.
+ * @example
+ * // One 3x3 channel of ones, 3x3 kernel of ones, pad 1: each output counts its in-image taps.
+ * convDepthwise(w, new Float32Array(9).fill(1), new Float32Array(9).fill(1), { channels: 1, height: 3,
+ *   width: 3, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1, dilationH: 1,
+ *   dilationW: 1, outH: 3, outW: 3 }); // [4,6,4, 6,9,6, 4,6,4]
+ */
+export function convDepthwise(
+  w: Wasm,
+  x: Float32Array,
+  weight: Float32Array,
+  window: ConvWindow,
+): Float32Array {
+  checkWindow("convDepthwise", window);
+  const { channels, height, width, kernelH, kernelW, outH, outW } = window;
+  checkLength("convDepthwise x", x, channels * height * width);
+  checkLength("convDepthwise weight", weight, channels * kernelH * kernelW);
+  return withArena(w, (arena) => {
+    const xb = arena.copyInF32(x);
+    const wb = arena.copyInF32(weight);
+    const yb = arena.allocF32(channels * outH * outW);
+    convDepthwiseBuffers(w, xb, wb, yb, window);
+    return arena.viewF32(yb).slice();
+  });
+}
+
+function overlaps(a: Buf, b: Buf): boolean {
+  return a.length > 0 && b.length > 0 && a.ptr < b.ptr + b.length * 4 && b.ptr < a.ptr + a.length * 4;
+}
+
+/** A 2-D convolution as ONNX Conv defines it: NCHW input, OIHW weights (outChannels x channels/groups x kernelH x kernelW). */
+export interface Conv2dSpec {
+  readonly batch: number;
+  readonly channels: number;
+  readonly height: number;
+  readonly width: number;
+  readonly outChannels: number;
+  readonly kernelH: number;
+  readonly kernelW: number;
+  /** [strideH, strideW]; default [1, 1]. */
+  readonly strides?: readonly [number, number];
+  /** [top, left, bottom, right] (ONNX order: begins, then ends); default zeros. */
+  readonly pads?: readonly [number, number, number, number];
+  /** [dilationH, dilationW]; default [1, 1]. */
+  readonly dilations?: readonly [number, number];
+  /** Divides channels and outChannels; default 1. */
+  readonly groups?: number;
+}
+
+/**
+ * Output length along one axis (ONNX Conv, explicit pads):
+ * floor((len + padBegin + padEnd - dilation*(kernel - 1) - 1) / stride) + 1.
+ * May be <= 0 when the dilated kernel does not fit the padded input.
+ */
+export function convOutputLen(
+  len: number,
+  kernel: number,
+  stride: number,
+  padBegin: number,
+  padEnd: number,
+  dilation: number,
+): number {
+  return Math.floor((len + padBegin + padEnd - dilation * (kernel - 1) - 1) / stride) + 1;
+}
+
+/** A validated Conv2dSpec with the defaults filled in and the output size derived. */
+interface ResolvedConv2d {
+  readonly batch: number;
+  readonly channels: number;
+  readonly outChannels: number;
+  readonly groups: number;
+  readonly height: number;
+  readonly width: number;
+  readonly outH: number;
+  readonly outW: number;
+  /** The window of one group: channels = channels/groups. */
+  readonly window: ConvWindow;
+}
+
+function resolveConv2d(spec: Conv2dSpec): ResolvedConv2d {
+  const what = "conv2d";
+  const { batch, channels, height, width, outChannels, kernelH, kernelW } = spec;
+  const [strideH, strideW] = spec.strides ?? [1, 1];
+  const [padTop, padLeft, padBottom, padRight] = spec.pads ?? [0, 0, 0, 0];
+  const [dilationH, dilationW] = spec.dilations ?? [1, 1];
+  const groups = spec.groups ?? 1;
+  checkSize(`${what} batch`, batch);
+  checkSize(`${what} channels`, channels);
+  checkSize(`${what} height`, height);
+  checkSize(`${what} width`, width);
+  checkSize(`${what} outChannels`, outChannels);
+  checkPositive(`${what} groups`, groups);
+  checkPositive(`${what} kernelH`, kernelH);
+  checkPositive(`${what} kernelW`, kernelW);
+  checkPositive(`${what} strideH (strides[0])`, strideH);
+  checkPositive(`${what} strideW (strides[1])`, strideW);
+  checkPositive(`${what} dilationH (dilations[0])`, dilationH);
+  checkPositive(`${what} dilationW (dilations[1])`, dilationW);
+  checkSize(`${what} padTop (pads[0])`, padTop);
+  checkSize(`${what} padLeft (pads[1])`, padLeft);
+  checkSize(`${what} pads[2] (bottom)`, padBottom);
+  checkSize(`${what} pads[3] (right)`, padRight);
+  if (channels % groups !== 0 || outChannels % groups !== 0) {
+    throw new PrunekitError(
+      "INVALID_ARGUMENT",
+      `${what}: groups ${groups} must divide channels ${channels} and outChannels ${outChannels}`,
+    );
+  }
+  const outH = convOutputLen(height, kernelH, strideH, padTop, padBottom, dilationH);
+  const outW = convOutputLen(width, kernelW, strideW, padLeft, padRight, dilationW);
+  const window: ConvWindow = {
+    channels: channels / groups,
+    height,
+    width,
+    kernelH,
+    kernelW,
+    strideH,
+    strideW,
+    padTop,
+    padLeft,
+    dilationH,
+    dilationW,
+    outH: Math.max(outH, 0),
+    outW: Math.max(outW, 0),
+  };
+  checkWindow(what, window);
+  if (outH < 1 || outW < 1) {
+    throw new PrunekitError(
+      "INVALID_ARGUMENT",
+      `${what}: the dilated ${kernelH}x${kernelW} kernel does not fit the padded ${height}x${width} input (output ${outH}x${outW}); use smaller dilations or more padding`,
+    );
+  }
+  return { batch, channels, outChannels, groups, height, width, outH, outW, window };
+}
+
+/** Output shape [batch, outChannels, outH, outW] of a conv2d. @throws PrunekitError `INVALID_ARGUMENT` on a bad spec. */
+export function conv2dOutputShape(spec: Conv2dSpec): [number, number, number, number] {
+  const r = resolveConv2d(spec);
+  return [r.batch, r.outChannels, r.outH, r.outW];
+}
+
+/**
+ * A full 2-D convolution (ONNX Conv) of a batch given as JS arrays, with optional bias.
+ *
+ * Paths: depthwise (groups = channels = outChannels) runs conv_depthwise per image; groups = 1
+ * runs im2col + gemm_nn per image, except 1x1 stride-1 unpadded kernels, which run gemm_nn on the
+ * image directly; any other grouping runs im2col + gemm_nn per image and group on the group's
+ * channel block. The bias is added afterwards by norm_affine_channels (scale 1).
+ *
+ * @param x batch x channels x height x width. @param weight outChannels x channels/groups x kernelH x kernelW.
+ * @param bias outChannels values, or undefined for none.
+ * @returns batch x outChannels x outH x outW (see `conv2dOutputShape`).
+ * @throws PrunekitError `INVALID_ARGUMENT` on a bad spec or array length.
+ * @example
+ * // 3x3 image 1..9, one 2x2 filter of ones, no padding: sums of each 2x2 block.
+ * conv2d(w, { batch: 1, channels: 1, height: 3, width: 3, outChannels: 1, kernelH: 2, kernelW: 2 },
+ *   Float32Array.of(1, 2, 3, 4, 5, 6, 7, 8, 9), new Float32Array(4).fill(1)); // [12, 16, 24, 28]
+ */
+export function conv2d(
+  w: Wasm,
+  spec: Conv2dSpec,
+  x: Float32Array,
+  weight: Float32Array,
+  bias?: Float32Array,
+): Float32Array {
+  const r = resolveConv2d(spec);
+  const { batch, channels, outChannels, groups, height, width, outH, outW, window } = r;
+  const cPerGroup = window.channels;
+  const mPerGroup = outChannels / groups;
+  const depth = cPerGroup * window.kernelH * window.kernelW; // K of each GEMM
+  const pixels = outH * outW; // N of each GEMM
+  checkLength("conv2d x", x, batch * channels * height * width);
+  checkLength("conv2d weight", weight, outChannels * depth);
+  if (bias !== undefined) checkLength("conv2d bias", bias, outChannels);
+  const inImage = channels * height * width * 4; // bytes
+  const outImage = outChannels * pixels * 4;
+  return withArena(w, (arena) => {
+    const xb = arena.copyInF32(x);
+    const wb = arena.copyInF32(weight);
+    const yb = arena.allocF32(batch * outChannels * pixels);
+    if (groups > 1 && groups === channels && groups === outChannels) {
+      const depthwise = kernel(w, "conv_depthwise");
+      const args = windowArgs({ ...window, channels }); // one depthwise call covers every channel
+      for (let n = 0; n < batch; n++) depthwise(xb.ptr + n * inImage, wb.ptr, yb.ptr + n * outImage, ...args);
+    } else {
+      const gemmNN = kernel(w, "gemm_nn");
+      const scratch = arena.allocF32(gemmScratchLen(mPerGroup, pixels, depth));
+      const g = window;
+      const direct =
+        groups === 1 &&
+        g.kernelH === 1 &&
+        g.kernelW === 1 &&
+        g.strideH === 1 &&
+        g.strideW === 1 &&
+        g.padTop === 0 &&
+        g.padLeft === 0 &&
+        outH === height &&
+        outW === width;
+      if (direct) {
+        // A 1x1 unpadded stride-1 conv is Y (M x HW) = W (M x C) * X (C x HW): X is already the col matrix.
+        for (let n = 0; n < batch; n++) {
+          gemmNN(
+            wb.ptr,
+            xb.ptr + n * inImage,
+            yb.ptr + n * outImage,
+            scratch.ptr,
+            outChannels,
+            pixels,
+            channels,
+            channels,
+            pixels,
+            pixels,
+            1,
+            0,
+          );
+        }
+      } else {
+        const im2col = kernel(w, "conv_im2col");
+        const col = arena.allocF32(depth * pixels);
+        const args = windowArgs(window);
+        const groupIn = cPerGroup * height * width * 4;
+        const groupWeight = mPerGroup * depth * 4;
+        const groupOut = mPerGroup * pixels * 4;
+        for (let n = 0; n < batch; n++) {
+          for (let grp = 0; grp < groups; grp++) {
+            im2col(xb.ptr + n * inImage + grp * groupIn, ...args, col.ptr);
+            gemmNN(
+              wb.ptr + grp * groupWeight,
+              col.ptr,
+              yb.ptr + n * outImage + grp * groupOut,
+              scratch.ptr,
+              mPerGroup,
+              pixels,
+              depth,
+              depth,
+              pixels,
+              pixels,
+              1,
+              0,
+            );
+          }
+        }
+      }
+    }
+    if (bias !== undefined) {
+      const ones = arena.copyInF32(new Float32Array(outChannels).fill(1));
+      const shift = arena.copyInF32(bias);
+      kernel(w, "norm_affine_channels")(yb.ptr, yb.ptr, batch, outChannels, pixels, ones.ptr, shift.ptr);
+    }
+    return arena.viewF32(yb).slice();
+  });
+}

@@ -1,0 +1,153 @@
+/**
+ * Plain references for assembly/conv.ts, plus a naive direct convolution for the array-level conv2d.
+ *
+ * Layouts are NCHW, row-major. Output pixel (oy, ox) and kernel tap (i, j) read input pixel
+ *   iy = oy*strideH - padTop + i*dilationH,  ix = ox*strideW - padLeft + j*dilationW,
+ * which is outside the image when iy is not in [0, height) or ix not in [0, width).
+ * convIm2col and convDepthwise round exactly as the kernels do (Math.fround after every operation),
+ * so they are bit-exact; conv2d sums in f64.
+ */
+
+/** The window geometry of one image (same fields as the wrappers' `ConvWindow`). */
+export interface ConvWindowReference {
+  channels: number;
+  height: number;
+  width: number;
+  kernelH: number;
+  kernelW: number;
+  strideH: number;
+  strideW: number;
+  padTop: number;
+  padLeft: number;
+  dilationH: number;
+  dilationW: number;
+  outH: number;
+  outW: number;
+}
+
+/**
+ * im2col of one image x (channels x height x width): a (channels*kernelH*kernelW) x (outH*outW)
+ * matrix with col[((c*kernelH + i)*kernelW + j)*outH*outW + oy*outW + ox] = x[c, iy, ix], 0 outside.
+ */
+export function convIm2col(x: ArrayLike<number>, g: ConvWindowReference): Float32Array {
+  const { channels, height, width, kernelH, kernelW, outH, outW } = g;
+  const col = new Float32Array(channels * kernelH * kernelW * outH * outW);
+  for (let c = 0; c < channels; c++) {
+    for (let i = 0; i < kernelH; i++) {
+      for (let j = 0; j < kernelW; j++) {
+        const row = ((c * kernelH + i) * kernelW + j) * outH * outW;
+        for (let oy = 0; oy < outH; oy++) {
+          for (let ox = 0; ox < outW; ox++) {
+            const iy = oy * g.strideH - g.padTop + i * g.dilationH;
+            const ix = ox * g.strideW - g.padLeft + j * g.dilationW;
+            const inside = iy >= 0 && iy < height && ix >= 0 && ix < width;
+            col[row + oy * outW + ox] = inside ? x[(c * height + iy) * width + ix]! : 0;
+          }
+        }
+      }
+    }
+  }
+  return col;
+}
+
+/**
+ * Depthwise convolution of one image, no bias: y[c, oy, ox] = sum over i ascending, then j
+ * ascending, of w[c, i, j] * x[c, iy, ix], skipping taps outside the image, starting from 0 and
+ * rounding to f32 after every multiply and every add (the kernel's order, so the bits match).
+ * @param x channels x height x width. @param w channels x kernelH x kernelW.
+ * @returns channels x outH x outW.
+ */
+export function convDepthwise(
+  x: ArrayLike<number>,
+  w: ArrayLike<number>,
+  g: ConvWindowReference,
+): Float32Array {
+  const { channels, height, width, kernelH, kernelW, outH, outW } = g;
+  const y = new Float32Array(channels * outH * outW);
+  for (let c = 0; c < channels; c++) {
+    for (let oy = 0; oy < outH; oy++) {
+      for (let ox = 0; ox < outW; ox++) {
+        let acc = 0;
+        for (let i = 0; i < kernelH; i++) {
+          for (let j = 0; j < kernelW; j++) {
+            const iy = oy * g.strideH - g.padTop + i * g.dilationH;
+            const ix = ox * g.strideW - g.padLeft + j * g.dilationW;
+            if (iy < 0 || iy >= height || ix < 0 || ix >= width) continue;
+            const term = Math.fround(
+              w[(c * kernelH + i) * kernelW + j]! * x[(c * height + iy) * width + ix]!,
+            );
+            acc = Math.fround(acc + term);
+          }
+        }
+        y[(c * outH + oy) * outW + ox] = acc;
+      }
+    }
+  }
+  return y;
+}
+
+/** A full 2-D convolution (ONNX Conv, NCHW, OIHW weights), every field given. */
+export interface Conv2dReferenceSpec {
+  batch: number;
+  channels: number;
+  height: number;
+  width: number;
+  outChannels: number;
+  kernelH: number;
+  kernelW: number;
+  /** [strideH, strideW] */
+  strides: readonly [number, number];
+  /** [top, left, bottom, right] */
+  pads: readonly [number, number, number, number];
+  /** [dilationH, dilationW] */
+  dilations: readonly [number, number];
+  groups: number;
+}
+
+/**
+ * Naive direct convolution with f64 sums: y[n, m, oy, ox] = bias[m] + sum over the group's input
+ * channels c, taps i, j (inside the image) of weight[m, c, i, j] * x[n, g*C/groups + c, iy, ix],
+ * where g = floor(m / (outChannels/groups)).
+ * @param x batch x channels x height x width. @param weight outChannels x channels/groups x kernelH x kernelW.
+ * @param bias outChannels values, or undefined for none.
+ * @returns batch x outChannels x outH x outW, outH = floor((height + top + bottom - dilationH*(kernelH-1) - 1)/strideH) + 1.
+ */
+export function conv2d(
+  spec: Conv2dReferenceSpec,
+  x: ArrayLike<number>,
+  weight: ArrayLike<number>,
+  bias?: ArrayLike<number>,
+): Float64Array {
+  const { batch, channels, height, width, outChannels, kernelH, kernelW, groups } = spec;
+  const [strideH, strideW] = spec.strides;
+  const [padTop, padLeft, padBottom, padRight] = spec.pads;
+  const [dilationH, dilationW] = spec.dilations;
+  const outH = Math.floor((height + padTop + padBottom - dilationH * (kernelH - 1) - 1) / strideH) + 1;
+  const outW = Math.floor((width + padLeft + padRight - dilationW * (kernelW - 1) - 1) / strideW) + 1;
+  const cPerGroup = channels / groups;
+  const mPerGroup = outChannels / groups;
+  const y = new Float64Array(batch * outChannels * outH * outW);
+  for (let n = 0; n < batch; n++) {
+    for (let m = 0; m < outChannels; m++) {
+      const c0 = Math.floor(m / mPerGroup) * cPerGroup;
+      for (let oy = 0; oy < outH; oy++) {
+        for (let ox = 0; ox < outW; ox++) {
+          let s = bias === undefined ? 0 : bias[m]!;
+          for (let c = 0; c < cPerGroup; c++) {
+            for (let i = 0; i < kernelH; i++) {
+              for (let j = 0; j < kernelW; j++) {
+                const iy = oy * strideH - padTop + i * dilationH;
+                const ix = ox * strideW - padLeft + j * dilationW;
+                if (iy < 0 || iy >= height || ix < 0 || ix >= width) continue;
+                const wv = weight[((m * cPerGroup + c) * kernelH + i) * kernelW + j]!;
+                s += wv * x[((n * channels + c0 + c) * height + iy) * width + ix]!;
+              }
+            }
+          }
+          y[((n * outChannels + m) * outH + oy) * outW + ox] = s;
+        }
+      }
+    }
+  }
+  return y;
+}

@@ -1,0 +1,403 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import fc from "fast-check";
+import { getWasm, withArena } from "../../src/wasm/instance.ts";
+import {
+  type ConvWindow,
+  conv2d,
+  conv2dOutputShape,
+  convDepthwise,
+  convDepthwiseBuffers,
+  convIm2col,
+  convIm2colBuffers,
+  convOutputLen,
+} from "../../src/wasm/kernels/conv.ts";
+import * as reference from "../../src/wasm/reference/conv.ts";
+import { f32Array } from "../helpers/arbitraries.ts";
+import { assertBitExact } from "../helpers/exact.ts";
+
+const w = await getWasm();
+
+/**
+ * A window with ragged sizes: tiny images (1x1), kernels larger than the image (with enough
+ * padding), asymmetric pads, dilation 1-2, strides 1-3, widths that cross the 4- and 8-wide SIMD
+ * groups. outH/outW follow the ONNX formula with separate end pads.
+ */
+function convWindow(maxChannels = 5, maxSide = 27): fc.Arbitrary<ConvWindow> {
+  const side = fc.oneof(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: maxSide }));
+  return fc
+    .record({
+      channels: fc.integer({ min: 1, max: maxChannels }),
+      height: side,
+      width: side,
+      kernelH: fc.oneof(fc.constant(3), fc.integer({ min: 1, max: 6 })),
+      kernelW: fc.oneof(fc.constant(3), fc.integer({ min: 1, max: 6 })),
+      strideH: fc.integer({ min: 1, max: 3 }),
+      strideW: fc.integer({ min: 1, max: 3 }),
+      padTop: fc.integer({ min: 0, max: 3 }),
+      padLeft: fc.integer({ min: 0, max: 3 }),
+      padBottom: fc.integer({ min: 0, max: 3 }),
+      padRight: fc.integer({ min: 0, max: 3 }),
+      dilationH: fc.integer({ min: 1, max: 2 }),
+      dilationW: fc.integer({ min: 1, max: 2 }),
+    })
+    .map(({ padBottom, padRight, ...g }) => ({
+      ...g,
+      outH: convOutputLen(g.height, g.kernelH, g.strideH, g.padTop, padBottom, g.dilationH),
+      outW: convOutputLen(g.width, g.kernelW, g.strideW, g.padLeft, padRight, g.dilationW),
+    }))
+    .filter((g) => g.outH >= 1 && g.outW >= 1);
+}
+
+const withImage = (g: ConvWindow) => f32Array(g.channels * g.height * g.width).map((x) => ({ g, x }));
+
+test("convIm2col is bit-exact with the reference on ragged windows", () => {
+  fc.assert(
+    fc.property(convWindow().chain(withImage), ({ g, x }) =>
+      assertBitExact(convIm2col(w, x, g), reference.convIm2col(x, g)),
+    ),
+  );
+});
+
+test("convIm2col accepts any outH/outW: pixels past the image are zeros", () => {
+  const arb = convWindow(3, 9).chain((g) =>
+    fc
+      .record({ outH: fc.integer({ min: 0, max: 12 }), outW: fc.integer({ min: 0, max: 12 }) })
+      .map((o) => ({ ...g, ...o })),
+  );
+  fc.assert(
+    fc.property(arb.chain(withImage), ({ g, x }) =>
+      assertBitExact(convIm2col(w, x, g), reference.convIm2col(x, g)),
+    ),
+  );
+});
+
+test("convIm2colBuffers works on one group's channels in the middle of an image", () => {
+  const arb = fc
+    .record({ groups: fc.integer({ min: 2, max: 4 }), g: convWindow(3, 13) })
+    .chain(({ groups, g }) =>
+      fc
+        .record({
+          group: fc.integer({ min: 0, max: groups - 1 }),
+          x: f32Array(groups * g.channels * g.height * g.width),
+        })
+        .map((r) => ({ ...r, groups, g })),
+    );
+  fc.assert(
+    fc.property(arb, ({ group, x, g }) => {
+      const planeLen = g.height * g.width;
+      const slice = x.subarray(group * g.channels * planeLen, (group + 1) * g.channels * planeLen);
+      const got = withArena(w, (arena) => {
+        const xb = arena.copyInF32(x);
+        const col = arena.allocF32(g.channels * g.kernelH * g.kernelW * g.outH * g.outW);
+        convIm2colBuffers(
+          w,
+          { ptr: xb.ptr + group * g.channels * planeLen * 4, length: slice.length },
+          col,
+          g,
+        );
+        return arena.viewF32(col).slice();
+      });
+      return assertBitExact(got, reference.convIm2col(slice, g));
+    }),
+  );
+});
+
+test("convDepthwise is bit-exact with the reference on ragged windows", () => {
+  const arb = convWindow(5, 40).chain((g) =>
+    fc
+      .record({
+        x: f32Array(g.channels * g.height * g.width),
+        weight: f32Array(g.channels * g.kernelH * g.kernelW),
+      })
+      .map((r) => ({ ...r, g })),
+  );
+  fc.assert(
+    fc.property(arb, ({ g, x, weight }) =>
+      assertBitExact(convDepthwise(w, x, weight, g), reference.convDepthwise(x, weight, g)),
+    ),
+  );
+});
+
+test("convDepthwise is bit-exact on MobileNet-like 3x3 layers, stride 1 and 2, pad 1", () => {
+  for (const [side, stride, dilation] of [
+    [56, 1, 1],
+    [57, 2, 1],
+    [29, 2, 2],
+    [14, 1, 2],
+    [7, 2, 1],
+  ] as const) {
+    const channels = 3;
+    const outLen = convOutputLen(side, 3, stride, dilation, dilation, dilation);
+    const g: ConvWindow = {
+      channels,
+      height: side,
+      width: side,
+      kernelH: 3,
+      kernelW: 3,
+      strideH: stride,
+      strideW: stride,
+      padTop: dilation,
+      padLeft: dilation,
+      dilationH: dilation,
+      dilationW: dilation,
+      outH: outLen,
+      outW: outLen,
+    };
+    const x = Float32Array.from({ length: channels * side * side }, (_, i) => Math.sin(i * 0.37));
+    const weight = Float32Array.from({ length: channels * 9 }, (_, i) => Math.cos(i * 1.3));
+    assertBitExact(convDepthwise(w, x, weight, g), reference.convDepthwise(x, weight, g));
+  }
+});
+
+const ones3x3: ConvWindow = {
+  channels: 1,
+  height: 3,
+  width: 3,
+  kernelH: 3,
+  kernelW: 3,
+  strideH: 1,
+  strideW: 1,
+  padTop: 1,
+  padLeft: 1,
+  dilationH: 1,
+  dilationW: 1,
+  outH: 3,
+  outW: 3,
+};
+const image1to9 = Float32Array.of(1, 2, 3, 4, 5, 6, 7, 8, 9);
+
+test("convDepthwise on a 3x3 image 1..9 with a 3x3 kernel of ones and pad 1 gives the neighbourhood sums", () => {
+  assert.deepEqual(
+    Array.from(convDepthwise(w, image1to9, new Float32Array(9).fill(1), ones3x3)),
+    [12, 21, 16, 27, 45, 33, 24, 39, 28],
+  );
+});
+
+test("convDepthwise with a horizontal-gradient kernel, stride 2, pad 1 on a 3x3 image", () => {
+  // Each kernel row is [-1, 0, 1]: output (oy, ox) is centred at (2oy, 2ox); taps outside are skipped.
+  const weight = Float32Array.of(-1, 0, 1, -1, 0, 1, -1, 0, 1);
+  const g = { ...ones3x3, strideH: 2, strideW: 2, outH: 2, outW: 2 };
+  assert.deepEqual(Array.from(convDepthwise(w, image1to9, weight, g)), [2 + 5, -(2 + 5), 5 + 8, -(5 + 8)]);
+});
+
+test("convIm2col of a 2x2 image with a 2x2 kernel, pad 1 top/left, has one row per tap", () => {
+  const g = { ...ones3x3, height: 2, width: 2, kernelH: 2, kernelW: 2, outH: 2, outW: 2 };
+  // Tap (i, j) at output (oy, ox) reads pixel (oy - 1 + i, ox - 1 + j).
+  assert.deepEqual(
+    Array.from(convIm2col(w, Float32Array.of(1, 2, 3, 4), g)),
+    [0, 0, 0, 1, 0, 0, 1, 2, 0, 1, 0, 3, 1, 2, 3, 4],
+  );
+});
+
+test("convIm2col with stride 2 and dilation 2 picks every other pixel", () => {
+  // 1 x 1 x 5: kernel 1x2 with dilation 2 reads (ix, ix+2); stride 2, no pad: ox = 0, 1.
+  const g: ConvWindow = {
+    ...ones3x3,
+    height: 1,
+    width: 5,
+    kernelH: 1,
+    kernelW: 2,
+    strideW: 2,
+    padTop: 0,
+    padLeft: 0,
+    dilationW: 2,
+    outH: 1,
+    outW: 2,
+  };
+  assert.deepEqual(Array.from(convIm2col(w, Float32Array.of(10, 11, 12, 13, 14), g)), [10, 12, 12, 14]);
+});
+
+interface Conv2dCase {
+  spec: reference.Conv2dReferenceSpec;
+  x: Float32Array;
+  weight: Float32Array;
+  bias: Float32Array | undefined;
+}
+
+/** A conv2d case: groups 1, depthwise (groups = channels = outChannels) or grouped (1 < groups < channels). */
+function conv2dCase(): fc.Arbitrary<Conv2dCase> {
+  return fc
+    .record({
+      kind: fc.constantFrom("dense", "depthwise", "grouped", "pointwise"),
+      batch: fc.integer({ min: 1, max: 3 }),
+      groups: fc.integer({ min: 2, max: 4 }),
+      cPerGroup: fc.integer({ min: 1, max: 6 }),
+      mPerGroup: fc.integer({ min: 1, max: 7 }),
+      window: convWindow(1, 14),
+      padBottom: fc.integer({ min: 0, max: 3 }),
+      padRight: fc.integer({ min: 0, max: 3 }),
+      hasBias: fc.boolean(),
+    })
+    .map(({ kind, batch, groups, cPerGroup, mPerGroup, window: g, padBottom, padRight, hasBias }) => {
+      const pointwise = kind === "pointwise";
+      const nGroups = kind === "dense" || pointwise ? 1 : kind === "depthwise" ? groups + 2 : groups;
+      const cg = kind === "depthwise" ? 1 : cPerGroup;
+      const mg = kind === "depthwise" ? 1 : mPerGroup;
+      const spec: reference.Conv2dReferenceSpec = {
+        batch,
+        channels: nGroups * cg,
+        height: g.height,
+        width: g.width,
+        outChannels: nGroups * mg,
+        kernelH: pointwise ? 1 : g.kernelH,
+        kernelW: pointwise ? 1 : g.kernelW,
+        strides: pointwise ? [1, 1] : [g.strideH, g.strideW],
+        pads: pointwise ? [0, 0, 0, 0] : [g.padTop, g.padLeft, padBottom, padRight],
+        dilations: [g.dilationH, g.dilationW],
+        groups: nGroups,
+      };
+      return { spec, hasBias };
+    })
+    .filter(({ spec }) => {
+      const outH = convOutputLen(
+        spec.height,
+        spec.kernelH,
+        spec.strides[0],
+        spec.pads[0],
+        spec.pads[2],
+        spec.dilations[0],
+      );
+      const outW = convOutputLen(
+        spec.width,
+        spec.kernelW,
+        spec.strides[1],
+        spec.pads[1],
+        spec.pads[3],
+        spec.dilations[1],
+      );
+      return outH >= 1 && outW >= 1;
+    })
+    .chain(({ spec, hasBias }) =>
+      fc
+        .record({
+          x: f32Array(spec.batch * spec.channels * spec.height * spec.width),
+          weight: f32Array((spec.outChannels * spec.channels * spec.kernelH * spec.kernelW) / spec.groups),
+          bias: hasBias
+            ? f32Array(spec.outChannels).map((b): Float32Array | undefined => b)
+            : fc.constant(undefined),
+        })
+        .map((r) => ({ spec, ...r })),
+    );
+}
+
+/**
+ * Assert |got - want| <= 1e-5 * magnitude element-wise, where magnitude is the same convolution of
+ * |x|, |weight| and |bias|: the sum of the absolute terms, which bounds any summation order's error.
+ */
+function assertConvClose(got: Float32Array, c: Conv2dCase): true {
+  const want = reference.conv2d(c.spec, c.x, c.weight, c.bias);
+  const abs = (a: Float32Array) => a.map(Math.abs);
+  const magnitude = reference.conv2d(
+    c.spec,
+    abs(c.x),
+    abs(c.weight),
+    c.bias === undefined ? undefined : abs(c.bias),
+  );
+  assert.equal(got.length, want.length);
+  for (let i = 0; i < got.length; i++) {
+    const tol = 1e-5 * magnitude[i]! + 1e-30;
+    if (!(Math.abs(got[i]! - want[i]!) <= tol))
+      assert.fail(`index ${i}: got ${got[i]}, expected ${want[i]} (tol ${tol})`);
+  }
+  return true;
+}
+
+test("conv2d matches the naive direct convolution (dense, 1x1, depthwise, grouped; with and without bias)", () => {
+  fc.assert(fc.property(conv2dCase(), (c) => assertConvClose(conv2d(w, c.spec, c.x, c.weight, c.bias), c)));
+});
+
+test("conv2d depthwise gives exactly conv_depthwise per image, plus the bias", () => {
+  const spec = {
+    batch: 2,
+    channels: 3,
+    height: 9,
+    width: 11,
+    outChannels: 3,
+    kernelH: 3,
+    kernelW: 3,
+    pads: [1, 1, 1, 1],
+    groups: 3,
+  } as const;
+  const x = Float32Array.from({ length: 2 * 3 * 99 }, (_, i) => Math.sin(i));
+  const weight = Float32Array.from({ length: 27 }, (_, i) => Math.cos(i));
+  const bias = Float32Array.of(0.5, -1, 2);
+  const got = conv2d(w, spec, x, weight, bias);
+  const g: ConvWindow = { ...ones3x3, height: 9, width: 11, outH: 9, outW: 11 };
+  for (let n = 0; n < 2; n++) {
+    for (let c = 0; c < 3; c++) {
+      const plane = reference.convDepthwise(
+        x.subarray((n * 3 + c) * 99, (n * 3 + c + 1) * 99),
+        weight.subarray(c * 9, c * 9 + 9),
+        { ...g, channels: 1 },
+      );
+      const want = plane.map((v) => Math.fround(v + bias[c]!));
+      assertBitExact(got.subarray((n * 3 + c) * 99, (n * 3 + c + 1) * 99), want);
+    }
+  }
+});
+
+test("conv2d of a 3x3 image, 2 channels, 2x2 kernel and bias, by hand", () => {
+  // Channel 0 is 1..9 with a kernel of ones (2x2 block sums 12, 16, 24, 28); channel 1 is all ones with
+  // kernel [[2, 0], [0, 0]] (adds 2); bias 0.5.
+  const x = Float32Array.of(...image1to9, ...new Float32Array(9).fill(1));
+  const weight = Float32Array.of(1, 1, 1, 1, 2, 0, 0, 0);
+  const spec = { batch: 1, channels: 2, height: 3, width: 3, outChannels: 1, kernelH: 2, kernelW: 2 };
+  assert.deepEqual(conv2dOutputShape(spec), [1, 1, 2, 2]);
+  assert.deepEqual(Array.from(conv2d(w, spec, x, weight, Float32Array.of(0.5))), [14.5, 18.5, 26.5, 30.5]);
+});
+
+test("conv2d 1x1 (the direct GEMM path) is the channel mix at every pixel", () => {
+  // y[m, p] = sum_c W[m, c] x[c, p]: W = [[1, 2], [-1, 0], [0, 3]], x = [[1, 2, 3], [4, 5, 6]] (1 x 3 image).
+  const spec = { batch: 1, channels: 2, height: 1, width: 3, outChannels: 3, kernelH: 1, kernelW: 1 };
+  const got = conv2d(w, spec, Float32Array.of(1, 2, 3, 4, 5, 6), Float32Array.of(1, 2, -1, 0, 0, 3));
+  assert.deepEqual(Array.from(got), [9, 12, 15, -1, -2, -3, 12, 15, 18]);
+});
+
+test("conv2dOutputShape follows the ONNX formula with separate begin and end pads", () => {
+  // height 7, kernel 3, dilation 2 (extent 5), pads 1 + 0, stride 2: floor((7 + 1 - 5) / 2) + 1 = 2.
+  // width 4, kernel 2, pads 0 + 3, stride 3: floor((4 + 3 - 2) / 3) + 1 = 2.
+  const spec = { batch: 3, channels: 2, height: 7, width: 4, outChannels: 5, kernelH: 3, kernelW: 2 };
+  const geometry = { strides: [2, 3], pads: [1, 0, 0, 3], dilations: [2, 1] } as const;
+  assert.deepEqual(conv2dOutputShape({ ...spec, ...geometry }), [3, 5, 2, 2]);
+});
+
+test("conv2d and the window wrappers refuse bad arguments, naming them", () => {
+  const spec = { batch: 1, channels: 4, height: 5, width: 5, outChannels: 4, kernelH: 3, kernelW: 3 };
+  const x = new Float32Array(100);
+  const weight = new Float32Array(4 * 4 * 9);
+  const code = { code: "INVALID_ARGUMENT" };
+  assert.throws(() => conv2d(w, spec, new Float32Array(99), weight), {
+    ...code,
+    message: /conv2d x: expected 100/,
+  });
+  assert.throws(() => conv2d(w, spec, x, new Float32Array(3)), { ...code, message: /conv2d weight/ });
+  assert.throws(() => conv2d(w, spec, x, weight, new Float32Array(3)), { ...code, message: /conv2d bias/ });
+  assert.throws(() => conv2d(w, { ...spec, groups: 3 }, x, weight), {
+    ...code,
+    message: /groups 3 must divide/,
+  });
+  assert.throws(() => conv2d(w, { ...spec, strides: [0, 1] }, x, weight), { ...code, message: /strideH/ });
+  assert.throws(() => conv2d(w, { ...spec, kernelH: 7, kernelW: 7 }, x, weight), {
+    ...code,
+    message: /does not fit/,
+  });
+  assert.throws(() => conv2d(w, { ...spec, pads: [0, 0, -1, 0] }, x, weight), {
+    ...code,
+    message: /pads\[2\]/,
+  });
+  assert.throws(() => convIm2col(w, new Float32Array(8), ones3x3), { ...code, message: /convIm2col x/ });
+  assert.throws(() => convIm2col(w, image1to9, { ...ones3x3, dilationW: 0 }), {
+    ...code,
+    message: /dilationW/,
+  });
+  assert.throws(() => convDepthwise(w, image1to9, new Float32Array(8), ones3x3), {
+    ...code,
+    message: /convDepthwise weight/,
+  });
+  withArena(w, (arena) => {
+    const xb = arena.copyInF32(image1to9);
+    const wb = arena.copyInF32(new Float32Array(9));
+    assert.throws(() => convDepthwiseBuffers(w, xb, wb, xb, ones3x3), { ...code, message: /overlap/ });
+  });
+});
