@@ -6,15 +6,36 @@ export const HEAP_BASE: usize = __heap_base;
 
 export { conv_depthwise, conv_im2col } from "./conv";
 export {
+  ACT_CLIP,
+  ACT_HARD_SIGMOID,
+  ACT_HARD_SWISH,
+  ACT_LEAKY_RELU,
+  ACT_NONE,
+  ACT_RELU,
+  ACT_SIGMOID,
+  ACT_TANH,
+  act_apply,
+  act_bias_cols,
+  act_bias_rows,
+} from "./act";
+export {
   distance_cosine,
   distance_cosine_cross,
   distance_gram,
   distance_pairwise_sq_euclidean,
 } from "./distance";
+export { ELTWISE_ADD, ELTWISE_DIV, ELTWISE_MUL, ELTWISE_SUB, eltwise_binary } from "./eltwise";
 export { gemm_nn, gemm_nt, gemm_scratch_len, gemm_tn, gemm_tt } from "./gemm";
 export { MERGE_BN_EXACT, MERGE_BN_REFERENCE, merge_select_bn, merge_select_plain } from "./merge";
 export { norm_affine_channels, norm_fold_bn_into_conv } from "./norm";
-export { reduce_row_l1, reduce_row_l2, reduce_row_sum } from "./reduce";
+export { pool_avg_2d, pool_global_avg, pool_global_max, pool_max_2d } from "./pool";
+export {
+  reduce_row_l1,
+  reduce_row_l2,
+  reduce_row_log_softmax,
+  reduce_row_softmax,
+  reduce_row_sum,
+} from "./reduce";
 export {
   select_row_argmax,
   select_row_argmax_masked,

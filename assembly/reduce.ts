@@ -56,3 +56,96 @@ export function reduce_row_l2(xPtr: usize, outPtr: usize, rows: i32, cols: i32):
     store<f32>(outPtr + ((<usize>r) << 2), Mathf.sqrt(s));
   }
 }
+
+// Row softmax and log-softmax (ONNX Softmax / LogSoftmax over the last axis), numerically stable:
+// m = max_c x[r, c] (IEEE maximum; order-independent); e_c = exp(x[r, c] - m) (Mathf.exp per lane);
+// s = the sum of the e_c in the fixed order above (lanes (l0 + l1) + (l2 + l3), then the tail).
+// Softmax: y = e_c / s. Log-softmax: y = (x[r, c] - m) - log(s). A row holding +-Inf or NaN gives NaN.
+
+function hmax(v: v128): f32 {
+  return Mathf.max(
+    Mathf.max(f32x4.extract_lane(v, 0), f32x4.extract_lane(v, 1)),
+    Mathf.max(f32x4.extract_lane(v, 2), f32x4.extract_lane(v, 3)),
+  );
+}
+
+function rowMax(row: usize, cols: i32): f32 {
+  let acc = f32x4.splat(-Infinity);
+  let c = 0;
+  for (; c + 4 <= cols; c += 4) acc = f32x4.max(acc, v128.load(row + ((<usize>c) << 2)));
+  let m = hmax(acc);
+  for (; c < cols; c++) m = Mathf.max(m, load<f32>(row + ((<usize>c) << 2)));
+  return m;
+}
+
+function expF32x4(v: v128): v128 {
+  let r = f32x4.splat(Mathf.exp(f32x4.extract_lane(v, 0)));
+  r = f32x4.replace_lane(r, 1, Mathf.exp(f32x4.extract_lane(v, 1)));
+  r = f32x4.replace_lane(r, 2, Mathf.exp(f32x4.extract_lane(v, 2)));
+  return f32x4.replace_lane(r, 3, Mathf.exp(f32x4.extract_lane(v, 3)));
+}
+
+/**
+ * y[r] = softmax(x[r]) for x, y rows x cols, row-major (stable form and sum order above).
+ * x and y may be the same buffer.
+ */
+export function reduce_row_softmax(xPtr: usize, yPtr: usize, rows: i32, cols: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const xr = xPtr + <usize>r * <usize>cols * 4;
+    const yr = yPtr + <usize>r * <usize>cols * 4;
+    const m = rowMax(xr, cols);
+    const vm = f32x4.splat(m);
+    let acc = f32x4.splat(0);
+    let c = 0;
+    for (; c + 4 <= cols; c += 4) {
+      const e = expF32x4(f32x4.sub(v128.load(xr + ((<usize>c) << 2)), vm));
+      v128.store(yr + ((<usize>c) << 2), e);
+      acc = f32x4.add(acc, e);
+    }
+    let s = hsum(acc);
+    for (; c < cols; c++) {
+      const e = Mathf.exp(load<f32>(xr + ((<usize>c) << 2)) - m);
+      store<f32>(yr + ((<usize>c) << 2), e);
+      s += e;
+    }
+    const vs = f32x4.splat(s);
+    c = 0;
+    for (; c + 4 <= cols; c += 4) {
+      v128.store(yr + ((<usize>c) << 2), f32x4.div(v128.load(yr + ((<usize>c) << 2)), vs));
+    }
+    for (; c < cols; c++) store<f32>(yr + ((<usize>c) << 2), load<f32>(yr + ((<usize>c) << 2)) / s);
+  }
+}
+
+/**
+ * y[r] = log_softmax(x[r]) = (x[r] - m) - log(sum exp(x[r] - m)) for x, y rows x cols, row-major.
+ * x and y may be the same buffer.
+ */
+export function reduce_row_log_softmax(xPtr: usize, yPtr: usize, rows: i32, cols: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const xr = xPtr + <usize>r * <usize>cols * 4;
+    const yr = yPtr + <usize>r * <usize>cols * 4;
+    const m = rowMax(xr, cols);
+    const vm = f32x4.splat(m);
+    let acc = f32x4.splat(0);
+    let c = 0;
+    for (; c + 4 <= cols; c += 4) {
+      const t = f32x4.sub(v128.load(xr + ((<usize>c) << 2)), vm);
+      v128.store(yr + ((<usize>c) << 2), t);
+      acc = f32x4.add(acc, expF32x4(t));
+    }
+    let s = hsum(acc);
+    for (; c < cols; c++) {
+      const t = load<f32>(xr + ((<usize>c) << 2)) - m;
+      store<f32>(yr + ((<usize>c) << 2), t);
+      s += Mathf.exp(t);
+    }
+    const ls = Mathf.log(s);
+    const vls = f32x4.splat(ls);
+    c = 0;
+    for (; c + 4 <= cols; c += 4) {
+      v128.store(yr + ((<usize>c) << 2), f32x4.sub(v128.load(yr + ((<usize>c) << 2)), vls));
+    }
+    for (; c < cols; c++) store<f32>(yr + ((<usize>c) << 2), load<f32>(yr + ((<usize>c) << 2)) - ls);
+  }
+}

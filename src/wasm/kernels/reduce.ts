@@ -45,3 +45,48 @@ export function rowReduce(
     return arena.viewF32(out).slice();
   });
 }
+
+/** Which row softmax to compute. */
+export type RowSoftmax = "softmax" | "logSoftmax";
+
+const SOFTMAX_EXPORTS: Record<RowSoftmax, string> = {
+  softmax: "reduce_row_softmax",
+  logSoftmax: "reduce_row_log_softmax",
+};
+
+/**
+ * Row softmax or log-softmax on arena buffers (rows x cols, row-major; x and y may be the same
+ * buffer), numerically stable: m = row max, s = sum of exp(x - m) in the lane order of this family;
+ * softmax y = exp(x - m) / s, log-softmax y = (x - m) - log(s).
+ * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch; `ARENA_MISUSE` on a dead or foreign buffer.
+ */
+export function softmaxRows(w: Wasm, kind: RowSoftmax, x: Buf, y: Buf, rows: number, cols: number): void {
+  checkSize("softmaxRows rows", rows);
+  checkSize("softmaxRows cols", cols);
+  checkLength("softmaxRows x", x, rows * cols);
+  checkLength("softmaxRows y", y, rows * cols);
+  w.arena.checkLive("softmaxRows", x, y);
+  kernel(w, SOFTMAX_EXPORTS[kind])(x.ptr, y.ptr, rows, cols);
+}
+
+/**
+ * Row softmax or log-softmax of a JS array: copies in, one kernel call, copies out.
+ * @param x rows x cols, row-major.
+ * @returns rows x cols values.
+ * @example
+ * rowSoftmax(w, "softmax", Float32Array.of(0, 0), 1, 2); // [0.5, 0.5]
+ */
+export function rowSoftmax(
+  w: Wasm,
+  kind: RowSoftmax,
+  x: Float32Array,
+  rows: number,
+  cols: number,
+): Float32Array {
+  checkLength("rowSoftmax x", x, rows * cols);
+  return withArena(w, (arena) => {
+    const xb = arena.copyInF32(x);
+    softmaxRows(w, kind, xb, xb, rows, cols);
+    return arena.viewF32(xb).slice();
+  });
+}

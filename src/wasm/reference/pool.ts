@@ -1,0 +1,115 @@
+/**
+ * Plain references for assembly/pool.ts, bit-exact with it: x is planes x height x width, y is
+ * planes x outH x outW; window position (kh, kw) of output (oh, ow) is the input
+ * (oh*strideH - padTop + kh*dilationH, ow*strideW - padLeft + kw*dilationW), read only inside the image.
+ */
+const f = Math.fround;
+
+/** MaxPool: the maximum of the in-image window positions (-Inf if there are none). */
+export function poolMax2d(
+  x: ArrayLike<number>,
+  planes: number,
+  height: number,
+  width: number,
+  kernelH: number,
+  kernelW: number,
+  strideH: number,
+  strideW: number,
+  padTop: number,
+  padLeft: number,
+  dilationH: number,
+  dilationW: number,
+  outH: number,
+  outW: number,
+): Float32Array {
+  const y = new Float32Array(planes * outH * outW);
+  for (let p = 0; p < planes; p++) {
+    for (let oh = 0; oh < outH; oh++) {
+      for (let ow = 0; ow < outW; ow++) {
+        let m = Number.NEGATIVE_INFINITY;
+        for (let kh = 0; kh < kernelH; kh++) {
+          const ih = oh * strideH - padTop + kh * dilationH;
+          if (ih < 0 || ih >= height) continue;
+          for (let kw = 0; kw < kernelW; kw++) {
+            const iw = ow * strideW - padLeft + kw * dilationW;
+            if (iw >= 0 && iw < width) m = Math.max(m, f(x[(p * height + ih) * width + iw]!));
+          }
+        }
+        y[(p * outH + oh) * outW + ow] = m;
+      }
+    }
+  }
+  return y;
+}
+
+/**
+ * AveragePool: the in-image values summed in f32 (kh ascending, then kw), divided once by the count:
+ * in-image positions, or with countIncludePad positions inside
+ * [-padTop, height+padBottom) x [-padLeft, width+padRight).
+ */
+export function poolAvg2d(
+  x: ArrayLike<number>,
+  planes: number,
+  height: number,
+  width: number,
+  kernelH: number,
+  kernelW: number,
+  strideH: number,
+  strideW: number,
+  padTop: number,
+  padLeft: number,
+  padBottom: number,
+  padRight: number,
+  outH: number,
+  outW: number,
+  countIncludePad: boolean,
+): Float32Array {
+  const y = new Float32Array(planes * outH * outW);
+  for (let p = 0; p < planes; p++) {
+    for (let oh = 0; oh < outH; oh++) {
+      for (let ow = 0; ow < outW; ow++) {
+        let s = 0;
+        let inImage = 0;
+        let inPadded = 0;
+        for (let kh = 0; kh < kernelH; kh++) {
+          const ih = oh * strideH - padTop + kh;
+          for (let kw = 0; kw < kernelW; kw++) {
+            const iw = ow * strideW - padLeft + kw;
+            if (ih >= -padTop && ih < height + padBottom && iw >= -padLeft && iw < width + padRight)
+              inPadded++;
+            if (ih < 0 || ih >= height || iw < 0 || iw >= width) continue;
+            s = f(s + x[(p * height + ih) * width + iw]!);
+            inImage++;
+          }
+        }
+        y[(p * outH + oh) * outW + ow] = f(s / (countIncludePad ? inPadded : inImage));
+      }
+    }
+  }
+  return y;
+}
+
+/** y[p] = mean of plane p: lanes l = i mod 4 over the multiple-of-4 prefix, (l0+l1)+(l2+l3), tail, divide. */
+export function poolGlobalAvg(x: ArrayLike<number>, planes: number, planeLen: number): Float32Array {
+  const y = new Float32Array(planes);
+  const body = planeLen - (planeLen % 4);
+  for (let p = 0; p < planes; p++) {
+    const lanes = [0, 0, 0, 0];
+    for (let i = 0; i < body; i++) lanes[i % 4] = f(lanes[i % 4]! + x[p * planeLen + i]!);
+    let s = f(f(f(lanes[0]! + lanes[1]!) + f(lanes[2]! + lanes[3]!)));
+    for (let i = body; i < planeLen; i++) s = f(s + x[p * planeLen + i]!);
+    y[p] = f(s / f(planeLen));
+  }
+  return y;
+}
+
+/** y[p] = max of plane p (-Inf for an empty plane). */
+export function poolGlobalMax(x: ArrayLike<number>, planes: number, planeLen: number): Float32Array {
+  const y = new Float32Array(planes);
+  for (let p = 0; p < planes; p++) {
+    let m = Number.NEGATIVE_INFINITY;
+    for (let i = 0; i < planeLen; i++) m = Math.max(m, f(x[p * planeLen + i]!));
+    y[p] = m;
+  }
+  return y;
+}
