@@ -1,0 +1,122 @@
+// Compile's contracts besides numerical agreement (tests/engine/forward.test.ts): typed errors for what
+// it cannot run, the memory plan never overlapping live values, and the engine's activation / eltwise
+// codes agreeing with the module's.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import fc from "fast-check";
+import { compileModel, planOffsets } from "../../src/engine/compile.ts";
+import { ACT } from "../../src/engine/ops/act.ts";
+import { ELTWISE } from "../../src/engine/ops/eltwise.ts";
+import { PrunekitError } from "../../src/errors.ts";
+import { buildGraph } from "../../src/graph/ir.ts";
+import { buildModel } from "../../src/onnx/build.ts";
+import { createWasm } from "../../src/wasm/instance.ts";
+
+const wasm = await createWasm();
+
+const isCode = (code: string, text: RegExp) => (e: unknown) =>
+  e instanceof PrunekitError && e.code === code && text.test(e.message);
+
+test("an op outside the engine's table is ONNX_UNSUPPORTED naming the node and the op", () => {
+  const model = buildModel({
+    inputs: [{ name: "x", shape: ["N", 3, 4, 4] }],
+    outputs: [{ name: "y" }],
+    nodes: [{ name: "lrn1", opType: "LRN", inputs: ["x"], outputs: ["y"], attributes: { size: 3 } }],
+  });
+  assert.throws(() => compileModel(wasm, buildGraph(model)), isCode("ONNX_UNSUPPORTED", /"lrn1" \(LRN\)/));
+});
+
+test("a training-mode BatchNormalization is refused with the way out", () => {
+  const model = buildModel({
+    inputs: [{ name: "x", shape: ["N", 2, 3, 3] }],
+    outputs: [{ name: "y" }],
+    initializers: ["s", "b", "m", "v"].map((name) => ({ name, dims: [2], data: [1, 1] })),
+    nodes: [
+      {
+        name: "bn",
+        opType: "BatchNormalization",
+        inputs: ["x", "s", "b", "m", "v"],
+        outputs: ["y", "rm", "rv"],
+        attributes: { training_mode: 1 },
+      },
+    ],
+  });
+  assert.throws(
+    () => compileModel(wasm, buildGraph(model)),
+    isCode("ONNX_UNSUPPORTED", /"bn".*model\.eval\(\)/),
+  );
+});
+
+test("a bad batch and a wrong-sized input are INVALID_ARGUMENT", () => {
+  const model = buildModel({
+    inputs: [{ name: "x", shape: ["N", 5] }],
+    outputs: [{ name: "y" }],
+    nodes: [{ name: "r", opType: "Relu", inputs: ["x"], outputs: ["y"] }],
+  });
+  const graph = buildGraph(model);
+  assert.throws(() => compileModel(wasm, graph, { batch: 0 }), isCode("INVALID_ARGUMENT", /batch/));
+  const c = compileModel(wasm, graph, { batch: 2 });
+  try {
+    assert.throws(
+      () => c.run({ x: new Float32Array(9) }),
+      isCode("INVALID_ARGUMENT", /"x" has 9 values, expected 10/),
+    );
+    assert.deepEqual(
+      [...c.run({ x: Float32Array.of(-1, 2, -3, 4, 0, 5, -6, 7, 8, -9) }).y!],
+      [0, 2, 0, 4, 0, 5, 0, 7, 8, 0],
+    );
+  } finally {
+    c.dispose();
+  }
+});
+
+test("the engine's ACT and ELTWISE codes are the module's", () => {
+  const value = (name: string) => {
+    const g = wasm.exports[name];
+    return g instanceof WebAssembly.Global ? g.value : g;
+  };
+  const actNames: Record<keyof typeof ACT, string> = {
+    none: "ACT_NONE",
+    relu: "ACT_RELU",
+    leakyRelu: "ACT_LEAKY_RELU",
+    clip: "ACT_CLIP",
+    sigmoid: "ACT_SIGMOID",
+    hardSigmoid: "ACT_HARD_SIGMOID",
+    hardSwish: "ACT_HARD_SWISH",
+    tanh: "ACT_TANH",
+  };
+  for (const [k, name] of Object.entries(actNames))
+    assert.equal(value(name), ACT[k as keyof typeof ACT], name);
+  for (const [k, code] of Object.entries(ELTWISE)) assert.equal(value(`ELTWISE_${k.toUpperCase()}`), code, k);
+});
+
+test("planOffsets never overlaps two storages that are alive at the same step", () => {
+  const storage = fc.record({
+    bytes: fc.integer({ min: 1, max: 64 }).map((n) => n * 16),
+    from: fc.integer({ min: -1, max: 20 }),
+    len: fc.integer({ min: 0, max: 10 }),
+  });
+  fc.assert(
+    fc.property(fc.array(storage, { minLength: 1, maxLength: 40 }), (raw) => {
+      const storages = raw.map((s, i) => ({
+        name: `v${i}`,
+        bytes: s.bytes,
+        from: s.from,
+        to: s.from + s.len,
+      }));
+      const { offsets, totalBytes } = planOffsets(storages);
+      for (const a of storages) {
+        const oa = offsets.get(a.name)!;
+        assert.ok(oa % 16 === 0 && oa + a.bytes <= totalBytes);
+        for (const b of storages) {
+          if (a === b || a.to < b.from || b.to < a.from) continue;
+          const ob = offsets.get(b.name)!;
+          assert.ok(
+            oa + a.bytes <= ob || ob + b.bytes <= oa,
+            `${a.name} and ${b.name} overlap while both alive`,
+          );
+        }
+      }
+    }),
+  );
+});
