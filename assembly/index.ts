@@ -5,6 +5,11 @@
 export const HEAP_BASE: usize = __heap_base;
 
 export {
+  affinity_exemplars,
+  affinity_iterate,
+  affinity_iterate_scratch_bytes,
+} from "./affinity";
+export {
   distance_cosine,
   distance_cosine_cross,
   distance_gram,
