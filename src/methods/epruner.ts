@@ -32,7 +32,7 @@ export type EPrunerInit = "exemplar" | "reference" | "random";
 
 /** The published "larger β for later blocks" rule (§3.5): layers from `fromIndex` on use `beta`. */
 export interface LateBeta {
-  /** 0-based index among the layers EPruner clusters, in model order (§3.9.1). */
+  /** 0-based index among the layers EPruner clusters, in model order (§3.11.1). */
   fromIndex: number;
   /** β from that layer on. */
   beta: number;
@@ -111,7 +111,7 @@ interface Layer {
 const CONV = "Conv";
 
 /**
- * The layers EPruner clusters by default (§3.5, §3.9.1): every inner conv (§0) whose path to its
+ * The layers EPruner clusters by default (§3.5, §3.11.1): every inner conv (§0) whose path to its
  * consumers is merge-safe (§2.6), not frozen, without grouped-conv blocks (adaptive widths cannot keep
  * equal counts per block), in model order: the inner convs of residual blocks, every conv of a plain
  * chain except one whose output is a model output.

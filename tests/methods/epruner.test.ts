@@ -1,4 +1,4 @@
-// EPruner as a method (docs/methods.md §3, §3.9, §3.10): which layers, widths from the exemplars,
+// EPruner as a method (docs/methods.md §3, §3.9-§3.11): which layers, widths from the exemplars,
 // β rules, layer names, init modes, exemplar merging counts, the budget search; through prune().
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
