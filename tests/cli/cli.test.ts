@@ -325,8 +325,7 @@ test("prune --method epruner: beta flags by weight name, --merge, a report with 
   assert.equal(report.method, "epruner");
   assert.equal(report.layers.length, 8);
   const byWeight = new Map(report.layers.map((l: { weight: string }) => [l.weight, l]));
-  const l10 = byWeight.get("layer1.0.conv1.weight") as Record<string, unknown>;
-  assert.equal(l10.beta, 3);
+  assert.equal((byWeight.get("layer1.0.conv1.weight") as { beta: number }).beta, 3);
   assert.equal((byWeight.get("layer3.0.conv1.weight") as { beta: number }).beta, 2);
   assert.ok(!byWeight.has("layer2.0.conv1.weight"));
   for (const l of report.layers) {
@@ -338,67 +337,7 @@ test("prune --method epruner: beta flags by weight name, --merge, a report with 
   }
   const y = await runModel(out, [2, 1, 32, 32]);
   assert.equal(y.length, 20);
-  // The external-data original and the pruned file at ratio 0 agree.
-  const same = join(dir, "elsewhere", "same.onnx");
-  assert.equal(
-    cli("prune", join(dir, "model.onnx"), "-o", same, "--method", "l1", "--ratio", "0", "--quiet").status,
-    0,
-  );
-  assert.deepEqual(
-    await runModel(same, [2, 3, 32, 32]),
-    await runModel(join(fixtures, "resnet_bn.onnx"), [2, 3, 32, 32]),
-  );
-});
-
-test("prune --method epruner: beta flags by weight name, --merge, a report with exemplars and labels; --target-params reports the chosen beta", async () => {
-  const dir = tmp();
-  const input = join(fixtures, "trained/resnet20_fmnist.onnx");
-  const out = join(dir, "ep.onnx");
-  const reportPath = join(dir, "ep.json");
-  const r = cli(
-    "prune",
-    input,
-    "-o",
-    out,
-    "--method",
-    "epruner",
-    "--beta",
-    "1",
-    "--layer-beta",
-    "layer1.0.conv1.weight=3",
-    "--late-beta",
-    "6=2",
-    "--exclude",
-    "layer2.0.conv1.weight",
-    "--merge",
-    "--report",
-    reportPath,
-  );
-  assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /beta 1\n/);
-  const report = JSON.parse(readFileSync(reportPath, "utf8"));
-  assert.equal(report.method, "epruner");
-  assert.equal(report.layers.length, 8);
-  const byWeight = new Map(report.layers.map((l: { weight: string }) => [l.weight, l]));
-  const l10 = byWeight.get("layer1.0.conv1.weight") as Record<string, unknown>;
-  assert.equal(l10.beta, 3);
-  assert.equal((byWeight.get("layer3.0.conv1.weight") as { beta: number }).beta, 2);
-  assert.ok(!byWeight.has("layer2.0.conv1.weight"));
-  for (const l of report.layers) {
-    assert.deepEqual(l.exemplars, l.kept);
-    assert.equal(l.labels.length, l.channelsBefore);
-    assert.equal(typeof l.iterations, "number");
-    assert.equal(l.converged, true);
-    assert.equal(l.merged + l.dropped, l.channelsBefore - l.channelsAfter);
-  }
-  const y = await runModel(out, [2, 1, 32, 32]).catch(async () => {
-    const s = await ort.InferenceSession.create(out);
-    const o = await s.run({
-      [s.inputNames[0]!]: new ort.Tensor("float32", seededFloats(3, 2048), [2, 1, 32, 32]),
-    });
-    return o[s.outputNames[0]!]!.data as Float32Array;
-  });
-  assert.equal(y.length, 20);
+  assert.ok(y.every(Number.isFinite));
   const t = cli(
     "prune",
     input,
