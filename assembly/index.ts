@@ -19,6 +19,11 @@ export {
   act_bias_rows,
 } from "./act";
 export {
+  affinity_exemplars,
+  affinity_iterate,
+  affinity_iterate_scratch_bytes,
+} from "./affinity";
+export {
   distance_cosine,
   distance_cosine_cross,
   distance_gram,

@@ -6,6 +6,7 @@ import { inferShapes } from "./graph/shapes.ts";
 import type { BudgetRounding } from "./methods/budget.ts";
 import type { MethodContext } from "./methods/context.ts";
 import type { Criterion } from "./methods/criteria.ts";
+import type { EPrunerInit, LateBeta } from "./methods/epruner.ts";
 import { type MethodName, methodEntry, refuseForeignOptions } from "./methods/registry.ts";
 import { encodeModel } from "./onnx/encode.ts";
 import { inlineExternalData } from "./onnx/external-data.ts";
@@ -15,6 +16,7 @@ import type { ExternalTensorData } from "./onnx/tensor.ts";
 import type { ProgressEvent } from "./progress.ts";
 import { applyPlan } from "./surgery/apply.ts";
 import { getWasm } from "./wasm/instance.ts";
+import type { NoConvergenceMode } from "./wasm/kernels/affinity.ts";
 
 /** A loaded, validated model with its graph analysis. */
 export interface Model {
@@ -85,7 +87,10 @@ export interface PruneOptions {
   lambda?: number;
   /** Merge: BatchNorm formula. */
   bnFormula?: "exact" | "reference";
-  /** Merge: false gives plain pruning with the same kept sets. */
+  /**
+   * Merge: false gives plain pruning with the same kept sets. EPruner: true folds every cluster member
+   * into its exemplar (default false).
+   */
   merge?: boolean;
   /** Merge: leave layers with unsafe paths unpruned (reported) instead of failing (the default). */
   skipUnsafe?: boolean;
@@ -94,6 +99,24 @@ export interface PruneOptions {
    * reported as a warning) instead of failing. Takes precedence over `skipUnsafe`.
    */
   pruneUnsafe?: boolean;
+  /** EPruner: β of the preferences β·(row median) (default 0.75); larger prunes more. */
+  beta?: number;
+  /** EPruner: β per layer (node or weight tensor name), overriding `beta` and `lateBeta`. */
+  layerBetas?: Record<string, number>;
+  /** EPruner: β for the clustered layers from index `fromIndex` on (0-based, model order). */
+  lateBeta?: LateBeta;
+  /** EPruner: initialisation of the pruned network (default `exemplar`). */
+  init?: EPrunerInit;
+  /** EPruner: the largest fraction of the original learnable parameters; searches the global β. */
+  targetParams?: number;
+  /** EPruner: the largest fraction of the original MACs; searches the global β. */
+  targetMacs?: number;
+  /** EPruner: what a layer whose affinity propagation does not converge gets (default `lastIteration`). */
+  onNoConvergence?: NoConvergenceMode;
+  /** EPruner: seed of affinity propagation's tie-breaking noise (off when not given). */
+  noiseSeed?: number;
+  /** EPruner: seed of the fresh weights of `init: "random"` and `"reference"` (default 0). */
+  seed?: number;
   /** Progress of long steps. */
   onProgress?: (event: ProgressEvent) => void;
   /** Non-fatal findings. */
@@ -116,6 +139,16 @@ export interface LayerReport {
   merged: number;
   /** Removed channels dropped. */
   dropped: number;
+  /** EPruner: exemplar indices, ascending (= kept). */
+  exemplars?: number[];
+  /** EPruner: cluster label of every filter (position of its exemplar in `exemplars`). */
+  labels?: number[];
+  /** EPruner: iterations of affinity propagation. */
+  iterations?: number;
+  /** EPruner: whether affinity propagation converged. */
+  converged?: boolean;
+  /** EPruner: the β this layer used. */
+  beta?: number;
 }
 
 /** Totals before or after pruning. */
@@ -142,6 +175,8 @@ export interface PruneReport {
   after: SizeReport;
   /** One entry per pruned producer. */
   layers: LayerReport[];
+  /** What the method reports about the whole plan (EPruner: the β used, and the budget search). */
+  details?: Record<string, unknown>;
   /** Non-fatal findings, e.g. layers left unpruned and why. */
   warnings: string[];
   /** Milliseconds per phase. */
@@ -198,7 +233,7 @@ export async function prune(model: Model, options: PruneOptions): Promise<PruneR
   const used = { ...entry.defaults, ...methodOptions };
   timings.decomposition = now() - t;
   t = now();
-  const surgery = applyPlan(model.graph, model.groups, plan);
+  const surgery = applyPlan(model.graph, model.groups, plan, plan.values ? { values: plan.values } : {});
   timings.surgery = now() - t;
   t = now();
   // Self-contained output: untouched external tensors are inlined (their files would not follow the output).
@@ -223,6 +258,7 @@ export async function prune(model: Model, options: PruneOptions): Promise<PruneR
         kept: [...gp.keep],
         merged: s.merged,
         dropped: s.dropped,
+        ...(gp.details as Partial<LayerReport> | undefined),
       });
     }
   }
@@ -233,6 +269,7 @@ export async function prune(model: Model, options: PruneOptions): Promise<PruneR
     before: sizeOf(model.counts),
     after: sizeOf(pruned.counts),
     layers,
+    ...(plan.details ? { details: { ...plan.details } } : {}),
     warnings,
     timings,
   };

@@ -18,6 +18,8 @@
  * - `ARENA_MISUSE`: a WebAssembly arena was used against its rules: a mark released twice or given to
  *   another arena, `reset` while a region is live, a buffer used after its region was released, an
  *   async `withArena` body.
+ * - `NOT_CONVERGED`: an iterative computation (EPruner's affinity propagation) stopped at its iteration
+ *   cap without converging, and the caller asked for an error in that case.
  * - `ABORTED`: a long operation was cancelled through its `AbortSignal`.
  */
 export type PrunekitErrorCode =
@@ -36,6 +38,7 @@ export type PrunekitErrorCode =
   | "DATA_INVALID"
   | "SINGULAR_SYSTEM"
   | "ARENA_MISUSE"
+  | "NOT_CONVERGED"
   | "ABORTED";
 
 /** Where an error happened, when known. */

@@ -13,6 +13,8 @@ export interface FlagSpec {
   key: keyof PruneOptions;
   help: string;
   parse: (value: string | boolean | string[]) => unknown;
+  /** Repeatable (values arrive as a list). */
+  multiple?: boolean;
 }
 
 const str = (v: string | boolean | string[]) => v as string;
@@ -26,7 +28,7 @@ export const PRUNE_FLAGS: Readonly<Record<string, FlagSpec>> = {
   },
   "layer-ratio": {
     key: "layerRatios",
-    help: "ratio for one layer (producer node name); repeatable",
+    help: "ratio for one layer (node or weight tensor name); repeatable",
     parse: (v) => parsePairs("--layer-ratio", v as string[], 0, 1),
   },
   layers: {
@@ -34,7 +36,12 @@ export const PRUNE_FLAGS: Readonly<Record<string, FlagSpec>> = {
     help: "exact kept channel count per layer (NAME=P[,...]); repeatable",
     parse: (v) => parsePairs("--layers", v as string[], 1, 2 ** 31),
   },
-  exclude: { key: "exclude", help: "leave a layer unpruned; repeatable", parse: (v) => v as string[] },
+  exclude: {
+    key: "exclude",
+    help: "leave a layer (node or weight tensor name) unpruned; repeatable",
+    parse: (v) => v as string[],
+    multiple: true,
+  },
   rounding: {
     key: "rounding",
     help: "auto | round | floor | corrected (default auto: round for linear, floor for conv)",
@@ -61,6 +68,66 @@ export const PRUNE_FLAGS: Readonly<Record<string, FlagSpec>> = {
     parse: (v) => oneOf("--bn-formula", v, ["exact", "reference"] as const),
   },
   "no-merge": { key: "merge", help: "plain pruning with the same kept sets (baseline)", parse: () => false },
+  beta: {
+    key: "beta",
+    help: "preference coefficient: p = beta * row median of similarities (default 0.75; larger prunes more)",
+    parse: (v) => parseNumberFlag("--beta", str(v), 0, 1e6),
+  },
+  "layer-beta": {
+    key: "layerBetas",
+    help: "beta for one layer (node or weight tensor name); repeatable",
+    parse: (v) => parsePairs("--layer-beta", v as string[], 0, 1e6),
+    multiple: true,
+  },
+  "late-beta": {
+    key: "lateBeta",
+    help: "beta B for the clustered layers from 0-based index I on (the published later-blocks rule)",
+    parse: (v) => {
+      const [index, beta] = Object.entries(parsePairs("--late-beta", [str(v)], 0, 1e6))[0] ?? [];
+      const fromIndex = Number(index);
+      if (!Number.isInteger(fromIndex) || fromIndex < 0 || beta === undefined)
+        throw new PrunekitError(
+          "USAGE",
+          `--late-beta expects FROM_INDEX=B with an integer index, got "${str(v)}"`,
+        );
+      return { fromIndex, beta };
+    },
+  },
+  init: {
+    key: "init",
+    help: "exemplar | reference | random initialisation of the pruned layers (default exemplar)",
+    parse: (v) => oneOf("--init", v, ["exemplar", "reference", "random"] as const),
+  },
+  merge: {
+    key: "merge",
+    help: "fold every cluster member into its exemplar in the consumers (exemplar merging)",
+    parse: () => true,
+  },
+  "target-params": {
+    key: "targetParams",
+    help: "search the global beta for params <= F of the original (F in (0, 1])",
+    parse: (v) => parseNumberFlag("--target-params", str(v), 1e-9, 1),
+  },
+  "target-macs": {
+    key: "targetMacs",
+    help: "search the global beta for MACs <= F of the original (F in (0, 1])",
+    parse: (v) => parseNumberFlag("--target-macs", str(v), 1e-9, 1),
+  },
+  "on-no-convergence": {
+    key: "onNoConvergence",
+    help: "lastIteration | keepAll | error when affinity propagation does not converge (default lastIteration)",
+    parse: (v) => oneOf("--on-no-convergence", v, ["lastIteration", "keepAll", "error"] as const),
+  },
+  "noise-seed": {
+    key: "noiseSeed",
+    help: "seed of affinity propagation's tie-breaking noise (off by default)",
+    parse: (v) => parseNumberFlag("--noise-seed", str(v), 0, 2 ** 32 - 1),
+  },
+  seed: {
+    key: "seed",
+    help: "seed of the fresh weights of --init random / reference (default 0)",
+    parse: (v) => parseNumberFlag("--seed", str(v), 0, 2 ** 32 - 1),
+  },
   "skip-unsafe": {
     key: "skipUnsafe",
     help: "leave layers whose path cannot absorb a merge unpruned instead of failing",
@@ -83,6 +150,15 @@ const ARG_FLAGS: Record<string, string> = {
   threshold: "T",
   lambda: "L",
   "bn-formula": "F",
+  beta: "B",
+  "layer-beta": "NAME=B",
+  "late-beta": "I=B",
+  init: "MODE",
+  "target-params": "F",
+  "target-macs": "F",
+  "on-no-convergence": "MODE",
+  "noise-seed": "S",
+  seed: "S",
 };
 
 /** Methods that take an option key, from the registry. */
@@ -127,7 +203,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     help: { type: "boolean", short: "h" },
   };
   for (const name of Object.keys(PRUNE_FLAGS)) {
-    const multiple = name === "layer-ratio" || name === "layers" || name === "exclude";
+    const multiple = name === "layer-ratio" || name === "layers" || PRUNE_FLAGS[name]!.multiple === true;
     flagConfig[name] = ARG_FLAGS[name] === undefined ? { type: "boolean" } : { type: "string", multiple };
   }
   const { values: v, positionals } = parseCli(argv, flagConfig);
@@ -189,6 +265,9 @@ export async function pruneCommand(argv: string[]): Promise<number> {
       `${formatTable(["layer", "before", "after", "merged", "dropped"], rows, [false, true, true, true, true])}\n` +
         `params ${human(report.before.params)} -> ${human(report.after.params)} (-${pct(report.after.params, report.before.params)}%), ` +
         `MACs ${human(report.before.macs)} -> ${human(report.after.macs)} (-${pct(report.after.macs, report.before.macs)}%)\n` +
+        (typeof report.details?.beta === "number"
+          ? `beta ${report.details.beta}${report.details.search ? " (chosen by the budget search)" : ""}\n`
+          : "") +
         (report.warnings.length > 0
           ? `${report.warnings.length} warning(s), see above and in the report\n`
           : "") +

@@ -44,6 +44,12 @@ export interface ModelCounts {
   floatInitializerParams: number;
 }
 
+/**
+ * Entries removed from constant tensors by a hypothetical pruning: tensor name → axis → entries
+ * removed along it (methods/budget.ts builds it from kept counts per group).
+ */
+export type AxisRemovals = ReadonlyMap<string, ReadonlyMap<number, number>>;
+
 /** MACs of one layer from its input, weight and output dims (batch 1; see the file comment). */
 type LayerMacs = (node: GraphNode, x: number[], w: number[], y: number[]) => number;
 
@@ -77,15 +83,24 @@ export const COUNT_PARAM_OPS: ReadonlySet<string> = new Set(PARAM_INPUTS.keys())
  * Count parameters and MACs of a graph.
  * @param graph The graph (src/graph/ir.ts).
  * @param shapes Shapes from {@link inferShapes}; computed when omitted.
+ * @param removed Count as if these entries were removed (a plan not applied yet): parameters from
+ *   the shrunk dims, MACs scaled like the layer's weight.
  * @returns Per-layer and total counts.
  * @example
  * const { macs, convLinearParams } = countModel(buildGraph(model));
  */
-export function countModel(graph: Graph, shapes: ShapeInfo = inferShapes(graph)): ModelCounts {
+export function countModel(
+  graph: Graph,
+  shapes: ShapeInfo = inferShapes(graph),
+  removed?: AxisRemovals,
+): ModelCounts {
   const dims = (name: string | undefined) => (name === undefined ? undefined : shapes.shapes.get(name));
   const constSize = (name: string | undefined) => {
     const t = name === undefined ? undefined : graph.constants.get(name);
-    return t === undefined ? 0 : numel(t.dims);
+    if (t === undefined) return 0;
+    const cut = name === undefined ? undefined : removed?.get(name);
+    if (cut === undefined) return numel(t.dims);
+    return t.dims.reduce((p: number, d, axis) => p * Math.max(0, Number(d) - (cut.get(axis) ?? 0)), 1);
   };
   const layers: LayerCount[] = [];
   const learnable = new Set<string>();
@@ -108,7 +123,20 @@ export function countModel(graph: Graph, shapes: ShapeInfo = inferShapes(graph))
     const x = dims(inputAt(node, 0));
     const w = dims(inputAt(node, 1));
     const y = dims(node.outputs[0]);
-    const macs = x !== undefined && w !== undefined && y !== undefined ? layerMacs(node, x, w, y) : undefined;
+    const fullMacs =
+      x !== undefined && w !== undefined && y !== undefined ? layerMacs(node, x, w, y) : undefined;
+    // Every formula of the layer table is numel(W) times dims that pruning leaves alone (output
+    // pixels, batch rows), so removed weight entries scale MACs by the same factor.
+    const wName = inputAt(node, 1);
+    const wFull = wName === undefined ? 0 : numel(graph.constants.get(wName)?.dims ?? []);
+    const macs =
+      fullMacs !== undefined &&
+      removed !== undefined &&
+      wName !== undefined &&
+      removed.has(wName) &&
+      wFull > 0
+        ? (fullMacs * constSize(wName)) / wFull
+        : fullMacs;
     layers.push({
       node: node.name,
       opType: node.opType,

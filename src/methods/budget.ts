@@ -3,7 +3,10 @@
 // count (docs/methods.md §2.3). Every method reads its counts here; a global MACs or parameter target
 // (Gate Decorator's FLOPs target, §4.5) will be one more budget kind next to these.
 import { PrunekitError } from "../errors.ts";
+import { type AxisRemovals, countModel } from "../graph/count.ts";
 import type { DependencyGroup } from "../graph/group.ts";
+import type { Graph } from "../graph/ir.ts";
+import type { ShapeInfo } from "../graph/shapes.ts";
 import { blockKeptCount, type KeptRounding, keptCount } from "./criteria.ts";
 
 /** Rounding of N·(1 − r) (criteria.ts KeptRounding), or `auto`: the published recipes' choice per layer. */
@@ -104,24 +107,67 @@ export function checkBudget(groups: DependencyGroup[], o: BudgetOptions, method:
   if (!Array.isArray(o.exclude)) {
     throw new PrunekitError("INVALID_ARGUMENT", `${method}: exclude must be a list of layer names`);
   }
-  checkLayerNames(groups, Object.keys(o.layerRatios), "layer ratio");
-  checkLayerNames(groups, Object.keys(o.layers), "layers");
-  checkLayerNames(groups, o.exclude, "exclude");
+  for (const n of Object.keys(o.layerRatios)) layerNodeName(groups, n, "layer ratio");
+  for (const n of Object.keys(o.layers)) layerNodeName(groups, n, "layers");
+  for (const n of o.exclude) layerNodeName(groups, n, "exclude");
 }
 
-/** Check that every layer named in an option exists as a producer of some group. */
-function checkLayerNames(groups: DependencyGroup[], names: string[], option: string): void {
-  const known = new Set(groups.flatMap((g) => g.producers.map((p) => p.node)));
-  for (const n of names) {
-    if (!known.has(n)) {
-      const sample = [...known].slice(0, 8).join(", ");
-      throw new PrunekitError(
-        "INVALID_ARGUMENT",
-        `${option}: no prunable layer named "${n}" (layers: ${sample}${known.size > 8 ? ", ..." : ""})`,
-        { node: n },
-      );
-    }
+/**
+ * The producer node a layer name means: the node's own name (as `prunekit info` shows it) or the name
+ * of its weight tensor (the PyTorch parameter name, e.g. `features.24.weight`).
+ *
+ * @param groups the model's dependency groups (their producers are the layers that can be named).
+ * @param name a node or weight tensor name.
+ * @param option the option or flag that named it, for the message.
+ * @returns the producer's node name.
+ * @throws PrunekitError `INVALID_ARGUMENT` for an unknown name, listing the layers that exist.
+ * @example
+ * layerNodeName(groups, "features.24.weight", "exclude"); // "/features/features.24/Conv"
+ */
+export function layerNodeName(groups: DependencyGroup[], name: string, option: string): string {
+  const producers = groups.flatMap((g) => g.producers);
+  const hit = producers.find((p) => p.node === name) ?? producers.find((p) => p.weight === name);
+  if (hit !== undefined) return hit.node;
+  const seen = new Set<string>();
+  const names: string[] = [];
+  for (const p of producers) {
+    if (seen.has(p.node)) continue;
+    seen.add(p.node);
+    names.push(p.node === p.weight ? p.node : `${p.node} (weight ${p.weight})`);
   }
+  const shown = names.slice(0, 12).join(", ");
+  throw new PrunekitError(
+    "INVALID_ARGUMENT",
+    `${option}: no prunable layer named "${name}" (a layer is named by its node name or its weight tensor name); the ${names.length} prunable layers are ${shown}${names.length > 12 ? ", ... (prunekit info lists them all)" : ""}`,
+    { node: name },
+  );
+}
+
+/**
+ * Check budget options ({@link checkBudget}) and return them with every layer name turned into its
+ * producer's node name ({@link layerNodeName}), so that the rest of a method can compare node names.
+ *
+ * @param groups the model's dependency groups.
+ * @param o the options, defaults filled in (not modified).
+ * @param method the method's name, for messages.
+ * @throws PrunekitError `INVALID_ARGUMENT` as {@link checkBudget}.
+ * @example
+ * const o = resolveBudget(groups, { ...BUDGET_DEFAULTS, exclude: ["conv1.weight"] }, "l1");
+ * o.exclude; // ["/conv1/Conv"]
+ */
+export function resolveBudget<T extends BudgetOptions>(groups: DependencyGroup[], o: T, method: string): T {
+  checkBudget(groups, o, method);
+  const byNode = <V>(rec: Record<string, V>, option: string): Record<string, V> => {
+    const out: Record<string, V> = {};
+    for (const [n, v] of Object.entries(rec)) out[layerNodeName(groups, n, option)] = v;
+    return out;
+  };
+  return {
+    ...o,
+    layerRatios: byNode(o.layerRatios, "layer ratio"),
+    layers: byNode(o.layers, "layers"),
+    exclude: o.exclude.map((n) => layerNodeName(groups, n, "exclude")),
+  };
 }
 
 /** True if any producer of the group is excluded. */
@@ -183,4 +229,124 @@ export function groupKeptCount(group: DependencyGroup, o: BudgetOptions, method:
   }
   const rounding = o.rounding === "auto" ? defaultRounding(group) : o.rounding;
   return blockKeptCount(keptCount(n, ratio, rounding), group.blocks);
+}
+
+/** A global size target: the pruned model's parameters or MACs as a fraction of the original's. */
+export interface SizeTarget {
+  /** `params`: learnable parameters (graph/count.ts learnableParams); `macs`: conv and linear MACs. */
+  kind: "params" | "macs";
+  /** Fraction of the original, in (0, 1]. */
+  fraction: number;
+}
+
+/**
+ * The entries a plan would remove from each tensor, from kept counts per group (the same slices
+ * surgery makes, docs/methods.md §1.2): producers' output axes and biases, members' parameter axes,
+ * consumers' input axes (a grouped consumer loses the same share from each of its blocks).
+ *
+ * @param groups the model's dependency groups.
+ * @param kept kept channel count by group id (groups not listed keep all).
+ */
+export function keptRemovals(groups: DependencyGroup[], kept: ReadonlyMap<number, number>): AxisRemovals {
+  const out = new Map<string, Map<number, number>>();
+  const cut = (tensor: string, axis: number, n: number) => {
+    let m = out.get(tensor);
+    if (m === undefined) {
+      m = new Map();
+      out.set(tensor, m);
+    }
+    m.set(axis, (m.get(axis) ?? 0) + n);
+  };
+  for (const [id, k] of kept) {
+    const g = groups[id];
+    if (g === undefined || k >= g.channels) continue;
+    const r = g.channels - k;
+    for (const p of g.producers) {
+      cut(p.weight, p.outputAxis, r);
+      if (p.bias !== undefined) cut(p.bias, 0, r);
+    }
+    for (const m of g.members) for (const q of m.params) cut(q.tensor, q.axis, r * m.blockSize);
+    for (const c of g.consumers) cut(c.weight, c.inputAxis, (r * c.blockSize) / (c.group ?? 1));
+  }
+  return out;
+}
+
+/**
+ * Parameters and MACs of the model a set of kept counts would give, without building it.
+ *
+ * @param graph the model graph.
+ * @param shapes its shapes (graph/shapes.ts inferShapes; computed once by the caller).
+ * @param groups its dependency groups.
+ * @param kept kept channel count by group id.
+ * @returns learnable parameters and MACs, as graph/count.ts counts them for the pruned model.
+ * @example
+ * plannedSize(graph, shapes, groups, new Map([[0, 16]])); // { params, macs } with group 0 at 16
+ */
+export function plannedSize(
+  graph: Graph,
+  shapes: ShapeInfo,
+  groups: DependencyGroup[],
+  kept: ReadonlyMap<number, number>,
+): { params: number; macs: number } {
+  const c = countModel(graph, shapes, keptRemovals(groups, kept));
+  return { params: c.learnableParams, macs: c.macs };
+}
+
+/** The outcome of {@link bisectForTarget}. */
+export interface BisectResult<T> {
+  /** The chosen value of the searched knob. */
+  x: number;
+  /** What the evaluation gave there. */
+  value: T;
+  /** The size fraction reached there (≤ the target unless `met` is false). */
+  fraction: number;
+  /** False when even the strongest pruning searched does not reach the target. */
+  met: boolean;
+  /** Evaluations made. */
+  evaluations: number;
+}
+
+/**
+ * Bisection on a pruning knob x ≥ 0 (EPruner's global β; a ratio for other methods) whose size
+ * fraction falls as x grows: the smallest x (to `tolerance`) whose fraction is ≤ `target`, i.e. the
+ * least pruning that meets the budget. The upper end starts at `start` and doubles until the
+ * target is met or `limit` is passed. The size need not fall strictly; where it does not, the search
+ * returns one x that meets the target with a smaller-x neighbour that does not.
+ *
+ * @param evaluate plans at x: the plan's value and its size fraction of the original.
+ * @param target the fraction to reach, in (0, 1].
+ * @param options start of the upper end, its limit, and the tolerance on x.
+ * @throws PrunekitError `INVALID_ARGUMENT` for a target outside (0, 1].
+ * @example
+ * const r = await bisectForTarget(async (beta) => { const p = plan(beta); return { value: p, fraction: size(p) }; }, 0.5);
+ */
+export async function bisectForTarget<T>(
+  evaluate: (x: number) => Promise<{ value: T; fraction: number }> | { value: T; fraction: number },
+  target: number,
+  options: { start?: number; limit?: number; tolerance?: number; lower?: number } = {},
+): Promise<BisectResult<T>> {
+  if (!(target > 0 && target <= 1)) {
+    throw new PrunekitError("INVALID_ARGUMENT", `size target must be a fraction in (0, 1], got ${target}`);
+  }
+  const tolerance = options.tolerance ?? 1e-3;
+  const limit = options.limit ?? 64;
+  let evaluations = 0;
+  const at = async (x: number) => {
+    evaluations++;
+    return { x, ...(await evaluate(x)) };
+  };
+  let lo = await at(options.lower ?? 0);
+  if (lo.fraction <= target) return { ...lo, met: true, evaluations };
+  let hi = await at(options.start ?? 1);
+  while (hi.fraction > target) {
+    if (hi.x >= limit) return { ...hi, met: false, evaluations };
+    lo = hi;
+    hi = await at(Math.min(limit, hi.x * 2));
+  }
+  while (hi.x - lo.x > tolerance) {
+    const mid = await at((lo.x + hi.x) / 2);
+    if (mid.fraction <= target) hi = mid;
+    else lo = mid;
+  }
+  return { ...hi, met: true, evaluations };
 }

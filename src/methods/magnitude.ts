@@ -6,7 +6,7 @@ import type { Graph } from "../graph/ir.ts";
 import { producerFilters } from "../graph/weights.ts";
 import type { PrunePlan } from "../surgery/plan.ts";
 import { rowReduce } from "../wasm/kernels/reduce.ts";
-import { BUDGET_DEFAULTS, type BudgetOptions, checkBudget, groupKeptCount, isExcluded } from "./budget.ts";
+import { BUDGET_DEFAULTS, type BudgetOptions, groupKeptCount, isExcluded, resolveBudget } from "./budget.ts";
 import type { MethodContext } from "./context.ts";
 import { topIndicesInBlocks } from "./criteria.ts";
 
@@ -38,14 +38,15 @@ export async function planMagnitude(
   options: Partial<MagnitudeOptions>,
   ctx: MethodContext,
 ): Promise<PrunePlan> {
-  const o: MagnitudeOptions = { ...MAGNITUDE_DEFAULTS, ...options };
-  if (o.criterion !== "l1" && o.criterion !== "l2") {
+  const given: MagnitudeOptions = { ...MAGNITUDE_DEFAULTS, ...options };
+  if (given.criterion !== "l1" && given.criterion !== "l2") {
     throw new PrunekitError(
       "INVALID_ARGUMENT",
-      `magnitude: criterion must be "l1" or "l2", got ${String(o.criterion)}`,
+      `magnitude: criterion must be "l1" or "l2", got ${String(given.criterion)}`,
     );
   }
-  checkBudget(groups, o, o.criterion);
+  // Layer names may be node or weight tensor names; from here on they are node names.
+  const o = resolveBudget(groups, given, given.criterion);
   const plan: PrunePlan = { method: o.criterion, groups: [] };
   const candidates = groups.filter((g) => !g.frozen && !isExcluded(g, o));
   let done = 0;

@@ -13,7 +13,7 @@ import { type FilterScratch, producerFilters } from "../graph/weights.ts";
 import { newFloat32Scratch, readFloat32 } from "../onnx/tensor.ts";
 import type { GroupPlan, PrunePlan } from "../surgery/plan.ts";
 import type { MergeBnFormula, MergeBnParams } from "../wasm/kernels/merge.ts";
-import { BUDGET_DEFAULTS, type BudgetOptions, checkBudget, groupKeptCount, isExcluded } from "./budget.ts";
+import { BUDGET_DEFAULTS, type BudgetOptions, groupKeptCount, isExcluded, resolveBudget } from "./budget.ts";
 import type { MethodContext } from "./context.ts";
 import type { Criterion } from "./criteria.ts";
 import { decomposeLayer, type MergeMode } from "./merge-layer.ts";
@@ -94,9 +94,10 @@ export async function planMerge(
   options: Partial<MergeOptions>,
   ctx: MethodContext,
 ): Promise<PrunePlan> {
-  const o: MergeOptions = { ...MERGE_DEFAULTS, ...options };
-  checkMergeOptions(o);
-  checkBudget(groups, o, "merge");
+  const given: MergeOptions = { ...MERGE_DEFAULTS, ...options };
+  checkMergeOptions(given);
+  // Layer names may be node or weight tensor names; from here on they are node names.
+  const o = resolveBudget(groups, given, "merge");
   const threshold =
     o.threshold === "auto"
       ? groups.every((g) => g.producers.every((p) => FC_OPS.has(p.opType)))
@@ -223,7 +224,7 @@ function unsafeReason(g: DependencyGroup): string {
  * channel), its bias, and the BN right after it (§2.5), sliced to the group's channels. `weights` may
  * be a view of `scratch`.
  */
-function readLayer(
+export function readLayer(
   graph: Graph,
   group: DependencyGroup,
   producer: GroupProducer,

@@ -7,11 +7,12 @@ import type { Graph } from "../graph/ir.ts";
 import type { PrunePlan } from "../surgery/plan.ts";
 import { BUDGET_OPTION_KEYS } from "./budget.ts";
 import type { MethodContext } from "./context.ts";
+import { EPRUNER_DEFAULTS, type EPrunerOptions, planEPruner } from "./epruner.ts";
 import { MAGNITUDE_DEFAULTS, type MagnitudeOptions, planMagnitude } from "./magnitude.ts";
 import { MERGE_DEFAULTS, type MergeOptions, planMerge } from "./merge.ts";
 
 /** Names of the pruning methods. */
-export type MethodName = "l1" | "l2" | "merge";
+export type MethodName = "l1" | "l2" | "merge" | "epruner";
 
 /** Options as the public API takes them (`PruneOptions` without `method` and the callbacks). */
 export type PublicOptions = Readonly<Record<string, unknown>>;
@@ -46,6 +47,20 @@ function pick(given: PublicOptions, keys: readonly string[]): Record<string, unk
   return out;
 }
 
+const EPRUNER_KEYS = [
+  "beta",
+  "layerBetas",
+  "lateBeta",
+  "exclude",
+  "init",
+  "merge",
+  "targetParams",
+  "targetMacs",
+  "onNoConvergence",
+  "noiseSeed",
+  "seed",
+] as const;
+
 const MERGE_KEYS = ["criterion", "threshold", "lambda", "bnFormula", "skipUnsafe", "pruneUnsafe"] as const;
 
 function magnitude(criterion: "l1" | "l2"): MethodEntry {
@@ -79,6 +94,17 @@ export const METHODS: Readonly<Record<MethodName, MethodEntry>> = {
       return o;
     },
     plan: (graph, groups, options, ctx) => planMerge(graph, groups, options as Partial<MergeOptions>, ctx),
+  },
+  epruner: {
+    name: "epruner",
+    summary:
+      "EPruner (Lin et al., TNNLS): affinity propagation on each conv's filters keeps the exemplars, so widths adapt per layer (beta); data-free",
+    needsData: false,
+    defaults: { ...EPRUNER_DEFAULTS },
+    optionKeys: EPRUNER_KEYS,
+    options: (given) => pick(given, EPRUNER_KEYS),
+    plan: (graph, groups, options, ctx) =>
+      planEPruner(graph, groups, options as Partial<EPrunerOptions>, ctx),
   },
 };
 

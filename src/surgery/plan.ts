@@ -3,6 +3,7 @@
 // writer of plans (methods, tests, users) is held to the same rules.
 import { PrunekitError } from "../errors.ts";
 import { type DependencyGroup, pathIsMergeSafe } from "../graph/group.ts";
+import type { TensorValues } from "./model-patch.ts";
 
 /**
  * How one removed channel is folded into a kept one by the consumers of its group
@@ -27,6 +28,11 @@ export interface GroupPlan {
   keep: number[];
   /** Optional compensation; every `from` must be a removed channel and every `into` a kept one. */
   merges?: ChannelMerge[];
+  /**
+   * Facts the method reports about this group (EPruner: exemplars, labels, iterations, converged,
+   * beta); copied into the report's layer entries. Surgery ignores them.
+   */
+  details?: Readonly<Record<string, unknown>>;
 }
 
 /** The output of every method: kept channels per group plus optional compensation. Surgery applies it. */
@@ -35,6 +41,13 @@ export interface PrunePlan {
   method: string;
   /** One entry per group to change. */
   groups: GroupPlan[];
+  /**
+   * New data for named tensors in their ORIGINAL shapes (re-initialised or trained weights), patched
+   * before the slices (surgery/apply.ts SurgeryOptions.values).
+   */
+  values?: TensorValues;
+  /** Facts the method reports about the whole plan (EPruner's budget search: the β it chose). */
+  details?: Readonly<Record<string, unknown>>;
 }
 
 /**

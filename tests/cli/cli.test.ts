@@ -294,3 +294,72 @@ test("prune of a model with external data writes a self-contained model that run
     await runModel(join(fixtures, "resnet_bn.onnx"), [2, 3, 32, 32]),
   );
 });
+
+test("prune --method epruner: beta flags by weight name, --merge, a report with exemplars and labels; --target-params reports the chosen beta", async () => {
+  const dir = tmp();
+  const input = join(fixtures, "trained/resnet20_fmnist.onnx");
+  const out = join(dir, "ep.onnx");
+  const reportPath = join(dir, "ep.json");
+  const r = cli(
+    "prune",
+    input,
+    "-o",
+    out,
+    "--method",
+    "epruner",
+    "--beta",
+    "1",
+    "--layer-beta",
+    "layer1.0.conv1.weight=3",
+    "--late-beta",
+    "6=2",
+    "--exclude",
+    "layer2.0.conv1.weight",
+    "--merge",
+    "--report",
+    reportPath,
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /beta 1\n/);
+  const report = JSON.parse(readFileSync(reportPath, "utf8"));
+  assert.equal(report.method, "epruner");
+  assert.equal(report.layers.length, 8);
+  const byWeight = new Map(report.layers.map((l: { weight: string }) => [l.weight, l]));
+  assert.equal((byWeight.get("layer1.0.conv1.weight") as { beta: number }).beta, 3);
+  assert.equal((byWeight.get("layer3.0.conv1.weight") as { beta: number }).beta, 2);
+  assert.ok(!byWeight.has("layer2.0.conv1.weight"));
+  for (const l of report.layers) {
+    assert.deepEqual(l.exemplars, l.kept);
+    assert.equal(l.labels.length, l.channelsBefore);
+    assert.equal(typeof l.iterations, "number");
+    assert.equal(l.converged, true);
+    assert.equal(l.merged + l.dropped, l.channelsBefore - l.channelsAfter);
+  }
+  const y = await runModel(out, [2, 1, 32, 32]);
+  assert.equal(y.length, 20);
+  assert.ok(y.every(Number.isFinite));
+  const t = cli(
+    "prune",
+    input,
+    "-o",
+    join(dir, "t.onnx"),
+    "--method",
+    "epruner",
+    "--target-params",
+    "0.5",
+    "--report",
+    join(dir, "t.json"),
+    "--quiet",
+  );
+  assert.equal(t.status, 0, t.stderr);
+  const tr = JSON.parse(readFileSync(join(dir, "t.json"), "utf8"));
+  assert.ok(tr.after.params <= 0.5 * tr.before.params);
+  assert.equal(typeof tr.details.beta, "number");
+  assert.equal(tr.details.search.met, true);
+  const help = cli("prune", "--help");
+  assert.match(help.stdout, /epruner only:[\s\S]*--beta B[\s\S]*--late-beta I=B[\s\S]*--target-macs F/);
+  assert.doesNotMatch(help.stdout, /finetune/);
+  const bad = cli("prune", input, "-o", join(dir, "b.onnx"), "--method", "epruner", "--ratio", "0.5");
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /--ratio applies to --method l1 or l2 or merge only, not epruner/);
+});

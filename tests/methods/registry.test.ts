@@ -24,7 +24,19 @@ const SAMPLE: Record<string, unknown> = {
   merge: false,
   skipUnsafe: true,
   pruneUnsafe: true,
+  beta: 1.5,
+  layerBetas: {},
+  lateBeta: { fromIndex: 2, beta: 2 },
+  init: "reference",
+  targetParams: 0.9,
+  targetMacs: 0.9,
+  onNoConvergence: "keepAll",
+  noiseSeed: 3,
+  seed: 5,
 };
+
+/** EPruner's widths adapt (the exemplar count per layer): of the width options it takes exclusions only. */
+const ADAPTIVE_WIDTHS: readonly string[] = ["epruner"];
 
 test("the method table: names, width options for every method, defaults holding every own option", () => {
   assert.deepEqual(METHOD_NAMES, Object.keys(METHODS));
@@ -33,13 +45,19 @@ test("the method table: names, width options for every method, defaults holding 
     assert.equal(m.name, name);
     assert.equal(typeof m.summary, "string");
     assert.equal(m.needsData, false, `${name} is data-free`);
-    for (const k of BUDGET_OPTION_KEYS) assert.ok(m.optionKeys.includes(k), `${name} takes ${k}`);
+    for (const k of BUDGET_OPTION_KEYS) {
+      const takes = !ADAPTIVE_WIDTHS.includes(name) || k === "exclude";
+      assert.equal(m.optionKeys.includes(k), takes, `${name} ${takes ? "takes" : "refuses"} ${k}`);
+    }
     for (const k of Object.keys(m.options(SAMPLE))) assert.ok(k in m.defaults, `${name}: ${k} has a default`);
   }
   assert.equal(methodEntry("merge"), METHODS.merge);
   assert.throws(
     () => methodEntry("toString"),
-    (e) => isPrunekitError(e) && e.code === "INVALID_ARGUMENT" && /expected l1, l2 or merge/.test(e.message),
+    (e) =>
+      isPrunekitError(e) &&
+      e.code === "INVALID_ARGUMENT" &&
+      /expected l1, l2, merge or epruner/.test(e.message),
   );
 });
 

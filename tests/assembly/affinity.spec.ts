@@ -1,0 +1,34 @@
+import {
+  affinity_exemplars,
+  affinity_iterate,
+  affinity_iterate_scratch_bytes,
+} from "../../assembly/affinity";
+
+describe("affinity", () => {
+  it("sizes its scratch in whole f64 words", () => {
+    expect(affinity_iterate_scratch_bytes(3, 15) % 8).toBe(0);
+    expect(affinity_iterate_scratch_bytes(3, 15)).toBeGreaterThanOrEqual(16 * 3 + 4 * 3 + 3 * 15 + 24);
+  });
+
+  it("joins two points under the one that prefers itself more", () => {
+    // S = [[-20, -9], [-9, -30]]
+    const s = memory.data(32, 8);
+    store<f64>(s, -20);
+    store<f64>(s + 8, -9);
+    store<f64>(s + 16, -9);
+    store<f64>(s + 24, -30);
+    const r = memory.data(32, 8);
+    const a = memory.data(32, 8);
+    const flags = memory.data(8, 8);
+    const scratch = memory.data(160, 8); // >= affinity_iterate_scratch_bytes(2, 15) = 96
+    const out = memory.data(8, 8);
+    affinity_iterate(s, r, a, flags, scratch, 2, 200, 15, 0.5, out);
+    expect(load<i32>(out + 4)).toBe(1);
+    const ex = memory.data(8, 8);
+    const labels = memory.data(8, 8);
+    const tmp = memory.data(36, 8);
+    expect(affinity_exemplars(s, flags, 2, ex, labels, tmp)).toBe(1);
+    expect(load<i32>(ex)).toBe(0);
+    expect(load<i32>(labels + 4)).toBe(0);
+  });
+});
