@@ -4,7 +4,6 @@
 /** First free byte after static data; the TS arena starts here. */
 export const HEAP_BASE: usize = __heap_base;
 
-export { conv_depthwise, conv_im2col } from "./conv";
 export {
   ACT_CLIP,
   ACT_HARD_SIGMOID,
@@ -23,6 +22,7 @@ export {
   affinity_iterate,
   affinity_iterate_scratch_bytes,
 } from "./affinity";
+export { conv_depthwise, conv_im2col } from "./conv";
 export {
   distance_cosine,
   distance_cosine_cross,
