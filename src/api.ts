@@ -1,3 +1,14 @@
+import type { RawImages } from "./data/images.ts";
+import { type Preprocessing, planPreprocessing, preprocessBatch } from "./data/preprocess.ts";
+import { type CompiledModel, compileModel } from "./engine/compile.ts";
+import {
+  compareCompiled,
+  type EvaluationResult,
+  evaluateCompiled,
+  type LabeledSource,
+  type OutputKind,
+} from "./engine/evaluate.ts";
+import { PrunekitError } from "./errors.ts";
 import { countModel, type ModelCounts } from "./graph/count.ts";
 import { findDependencyGroups } from "./graph/find-groups.ts";
 import { type DependencyGroup, isInner, pathIsMergeSafe } from "./graph/group.ts";
@@ -15,7 +26,7 @@ import type { ModelProto } from "./onnx/proto-types.ts";
 import type { ExternalTensorData } from "./onnx/tensor.ts";
 import type { ProgressEvent } from "./progress.ts";
 import { applyPlan } from "./surgery/apply.ts";
-import { getWasm } from "./wasm/instance.ts";
+import { createWasm, getWasm, type Wasm } from "./wasm/instance.ts";
 import type { NoConvergenceMode } from "./wasm/kernels/affinity.ts";
 
 /** A loaded, validated model with its graph analysis. */
@@ -366,4 +377,141 @@ export function describeModel(model: Model): ModelDescription {
       frozenReasons: g.frozenReasons,
     })),
   };
+}
+
+/** Options of {@link evaluate} and {@link compare}. */
+export interface EvaluateModelOptions {
+  /** Images per forward run (default 64). */
+  batch?: number;
+  /** Evaluate the first N images only. */
+  limit?: number;
+  /** Per-channel (or one) mean and std applied after scaling pixels to [0, 1]; default 0 and 1. */
+  mean?: readonly number[];
+  std?: readonly number[];
+  /** What the model's first output holds (default: detected from a final Softmax / LogSoftmax). */
+  outputKind?: OutputKind;
+  onProgress?: (event: ProgressEvent) => void;
+  signal?: AbortSignal;
+  /** Module instance to run on; by default a private one (createWasm), released afterwards. */
+  wasm?: Wasm;
+}
+
+/** {@link evaluate}'s result: accuracy, loss, speed, and the preprocessing that was applied. */
+export interface EvaluateModelResult extends Omit<EvaluationResult, "predictions" | "outputs"> {
+  /** One line saying how the images were preprocessed (padding, scaling, normalisation, channels). */
+  preprocessing: string;
+  /** Predicted class of every image. */
+  predictions: Int32Array;
+}
+
+function outputKindOf(graph: Graph): OutputKind {
+  const name = graph.outputs[0]?.name ?? "";
+  const op = graph.tensors.get(name)?.producer?.opType;
+  return op === "Softmax" ? "probabilities" : op === "LogSoftmax" ? "log-probabilities" : "logits";
+}
+
+function imageSource(images: RawImages, plan: Preprocessing): LabeledSource {
+  return {
+    count: images.count,
+    fill: (start, n, out) => preprocessBatch(images, plan, start, n, out),
+    label: (i) => images.labels[i]!,
+  };
+}
+
+async function withCompiled<T>(
+  models: readonly Model[],
+  options: EvaluateModelOptions,
+  body: (compiled: CompiledModel[]) => Promise<T>,
+): Promise<T> {
+  const wasm = options.wasm ?? (await createWasm());
+  const compiled: CompiledModel[] = [];
+  try {
+    for (const m of models) compiled.push(compileModel(wasm, m.graph, { batch: options.batch ?? 64 }));
+    return await body(compiled);
+  } finally {
+    for (const c of compiled) c.dispose();
+  }
+}
+
+function planFor(c: CompiledModel, images: RawImages, options: EvaluateModelOptions): Preprocessing {
+  const dims = c.inputs[0]?.dims ?? [];
+  if (dims.length !== 4) {
+    throw new PrunekitError(
+      "INVALID_ARGUMENT",
+      `evaluation needs a model with one image input [batch, channels, height, width], got [${dims.join(", ")}]`,
+    );
+  }
+  return planPreprocessing(
+    images,
+    { channels: dims[1]!, height: dims[2]!, width: dims[3]! },
+    {
+      ...(options.mean === undefined ? {} : { mean: options.mean }),
+      ...(options.std === undefined ? {} : { std: options.std }),
+    },
+  );
+}
+
+/**
+ * Top-1 / top-5 accuracy, mean cross-entropy and speed of a classifier on labelled images, computed by
+ * prunekit's own engine (the same in Node, Deno and browsers).
+ * @throws PrunekitError `ONNX_UNSUPPORTED` for an op the engine cannot run, `INVALID_ARGUMENT` for
+ *   images that do not fit the model's input, `ABORTED` when `signal` fires.
+ * @example
+ * const r = await evaluate(model, images, { mean: [0.286], std: [0.353] }); // r.top1 in [0, 1]
+ */
+export async function evaluate(
+  model: Model,
+  images: RawImages,
+  options: EvaluateModelOptions = {},
+): Promise<EvaluateModelResult> {
+  return withCompiled([model], options, async ([c]) => {
+    const plan = planFor(c!, images, options);
+    const { outputs: _outputs, ...r } = await evaluateCompiled(c!, imageSource(images, plan), {
+      ...(options.limit === undefined ? {} : { limit: options.limit }),
+      outputKind: options.outputKind ?? outputKindOf(model.graph),
+      ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+    return { ...r, preprocessing: plan.summary };
+  });
+}
+
+/** {@link compare}'s result. */
+export interface CompareModelsResult {
+  a: EvaluateModelResult;
+  b: EvaluateModelResult;
+  agreement: number;
+  ware: number;
+  maxAbsDiff: number;
+  meanAbsDiff: number;
+}
+
+/**
+ * Evaluate two models (typically the original and the pruned one) on the same images: accuracy of both,
+ * prediction agreement, WARE (docs/methods.md §2.8) and max / mean |Δ output|.
+ * @throws PrunekitError as {@link evaluate}; `INVALID_ARGUMENT` when the models' inputs or outputs differ.
+ */
+export async function compare(
+  a: Model,
+  b: Model,
+  images: RawImages,
+  options: EvaluateModelOptions = {},
+): Promise<CompareModelsResult> {
+  return withCompiled([a, b], options, async ([ca, cb]) => {
+    const plan = planFor(ca!, images, options);
+    if (ca!.inputs[0]!.dims.join() !== cb!.inputs[0]!.dims.join()) {
+      throw new PrunekitError(
+        "INVALID_ARGUMENT",
+        `the models' inputs differ: [${ca!.inputs[0]!.dims.join(", ")}] and [${cb!.inputs[0]!.dims.join(", ")}]`,
+      );
+    }
+    const r = await compareCompiled(ca!, cb!, imageSource(images, plan), {
+      ...(options.limit === undefined ? {} : { limit: options.limit }),
+      outputKind: options.outputKind ?? outputKindOf(a.graph),
+      ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+    const strip = ({ outputs: _o, ...rest }: EvaluationResult) => ({ ...rest, preprocessing: plan.summary });
+    return { ...r, a: strip(r.a), b: strip(r.b) };
+  });
 }

@@ -20,6 +20,8 @@
  *   async `withArena` body.
  * - `NOT_CONVERGED`: an iterative computation (EPruner's affinity propagation) stopped at its iteration
  *   cap without converging, and the caller asked for an error in that case.
+ * - `DOWNLOAD_FAILED`: a dataset download failed: an HTTP error status, a network error or cut
+ *   connection that retries did not overcome, or a checksum that does not match the published one.
  * - `ABORTED`: a long operation was cancelled through its `AbortSignal`.
  */
 export type PrunekitErrorCode =
@@ -39,6 +41,7 @@ export type PrunekitErrorCode =
   | "SINGULAR_SYSTEM"
   | "ARENA_MISUSE"
   | "NOT_CONVERGED"
+  | "DOWNLOAD_FAILED"
   | "ABORTED";
 
 /** Where an error happened, when known. */

@@ -5,7 +5,9 @@ const HELP = `prunekit: structural pruning of convolutional networks (ONNX in, O
 
 Usage:
   prunekit info <model.onnx> [--json]
-  prunekit prune <in.onnx> -o <out.onnx> --method <l1|l2|merge> --ratio R [options]
+  prunekit prune <in.onnx> -o <out.onnx> --method <l1|l2|merge|epruner> [options]
+  prunekit eval <model.onnx> --data SPEC [--limit N] [--json]
+  prunekit compare <a.onnx> <b.onnx> --data SPEC [--limit N] [--json]
   prunekit --help | --version
 
 Run "prunekit <command> --help" for the options of one command.
@@ -18,6 +20,8 @@ export type Command = (argv: string[]) => Promise<number>;
 const COMMANDS: Record<string, () => Promise<Command>> = {
   info: async () => (await import("./info.ts")).infoCommand,
   prune: async () => (await import("./prune.ts")).pruneCommand,
+  eval: async () => (await import("./eval.ts")).evalCommand,
+  compare: async () => (await import("./compare.ts")).compareCommand,
 };
 
 /**
