@@ -15,6 +15,7 @@
 /** Smallest t in [0, count] with t*stride + off >= 0 (count if none). stride >= 1. */
 function firstInside(off: i32, stride: i32, count: i32): i32 {
   if (off >= 0) return 0;
+  if (stride === 1) return min(count, -off); // the common case, without a division
   return min(count, (stride - 1 - off) / stride);
 }
 
@@ -22,7 +23,7 @@ function firstInside(off: i32, stride: i32, count: i32): i32 {
 function endInside(off: i32, stride: i32, len: i32, count: i32, lo: i32): i32 {
   const room = len - 1 - off; // t*stride <= room
   if (room < 0) return lo;
-  return max(lo, min(count, room / stride + 1));
+  return max(lo, min(count, (stride === 1 ? room : room / stride) + 1));
 }
 
 /** Copy n f32 from src to dst (no overlap): SIMD for short runs, memory.copy for long ones. */
@@ -238,7 +239,10 @@ function depthwise3x3Row(
       v128.store(yRow + ((<usize>ox) << 2), a);
       v128.store(yRow + ((<usize>ox) << 2), b, 16);
     }
-    for (; ox + 4 <= hi; ox += 4) {
+    // The last group may overlap the previous one (it recomputes the same bits), so no interior
+    // pixel is left to the scalar path.
+    for (; ox < hi && hi - lo >= 4; ox += 4) {
+      if (ox > hi - 4) ox = hi - 4;
       const off = (<usize>(ox - padLeft)) << 2;
       let a = f32x4.add(zero, f32x4.mul(w0, v128.load(r0 + off)));
       a = f32x4.add(a, f32x4.mul(w1, v128.load(r0 + off + d1)));
@@ -253,7 +257,8 @@ function depthwise3x3Row(
     }
   } else {
     // Stride 2: four outputs read pixels ix, ix+2, ix+4, ix+6 of each tap (see loadStrided).
-    for (; ox + 4 <= hi; ox += 4) {
+    for (; ox < hi && hi - lo >= 4; ox += 4) {
+      if (ox > hi - 4) ox = hi - 4; // overlapping last group, as above
       const off = (<usize>(ox * 2 - padLeft)) << 2;
       let a = f32x4.add(zero, f32x4.mul(w0, loadStrided(r0 + off, 2)));
       a = f32x4.add(a, f32x4.mul(w1, loadStrided(r0 + off + d1, 2)));
@@ -349,7 +354,8 @@ export function conv_depthwise(
           oxHi,
         );
       } else {
-        for (; ox + 4 <= oxHi; ox += 4) {
+        for (; ox < oxHi && oxHi - oxLo >= 4; ox += 4) {
+          if (ox > oxHi - 4) ox = oxHi - 4; // overlapping last group (same bits), see depthwise3x3Row
           const ix0 = ox * strideW - padLeft;
           let acc = zero;
           let row = rowPtr + <usize>iLo * rowStep;

@@ -17,8 +17,17 @@ import * as tf from "@tensorflow/tfjs-core";
 import * as ort from "onnxruntime-node";
 import type { Buf } from "../src/wasm/arena.ts";
 import { createWasm, getWasm, type Wasm } from "../src/wasm/instance.ts";
+import {
+  type Conv2dSpec,
+  type ConvWindow,
+  conv2dOutputShape,
+  convDepthwiseBuffers,
+  convIm2colBuffers,
+  convIm2colLen,
+} from "../src/wasm/kernels/conv.ts";
 import { gemmBuffers, gemmScratchLen } from "../src/wasm/kernels/gemm.ts";
 import { relaxedSimdSupported } from "../src/wasm/load.ts";
+import * as convReference from "../src/wasm/reference/conv.ts";
 import * as reference from "../src/wasm/reference/gemm.ts";
 import { seededFloats } from "../tests/helpers/arbitraries.ts";
 import { type PeakProbe, peakProbe } from "./lib/peak.ts";
@@ -260,6 +269,157 @@ let referenceRow: { ms: number; oursMs: number } | undefined;
   referenceRow = { ms: median(t), oursMs };
 }
 
+// --- convolution layers: our conv kernels against the plain TS references ------------------------
+// A dense 3x3 layer runs as conv_im2col + gemm_nn (the engine's path), a depthwise one as
+// conv_depthwise, each on buffers already in the arena; the references are the naive direct
+// convolution (f64 sums) and the bit-exact depthwise reference. FLOPs are 2 x MACs.
+
+interface ConvShape {
+  name: string;
+  spec: Conv2dSpec;
+}
+
+const CONV_SHAPES: ConvShape[] = smoke
+  ? [
+      {
+        name: "smoke 3x3 conv 5->6, 7x7",
+        spec: {
+          batch: 1,
+          channels: 5,
+          height: 7,
+          width: 7,
+          outChannels: 6,
+          kernelH: 3,
+          kernelW: 3,
+          pads: [1, 1, 1, 1],
+        },
+      },
+      {
+        name: "smoke depthwise 3x3, 5 ch 9x9",
+        spec: {
+          batch: 1,
+          channels: 5,
+          height: 9,
+          width: 9,
+          outChannels: 5,
+          kernelH: 3,
+          kernelW: 3,
+          pads: [1, 1, 1, 1],
+          groups: 5,
+        },
+      },
+    ]
+  : [
+      {
+        name: "3x3 conv 64->64, 16x16, pad 1 (im2col + gemm)",
+        spec: {
+          batch: 1,
+          channels: 64,
+          height: 16,
+          width: 16,
+          outChannels: 64,
+          kernelH: 3,
+          kernelW: 3,
+          pads: [1, 1, 1, 1],
+        },
+      },
+      {
+        name: "depthwise 3x3, 96 ch, 56x56, pad 1",
+        spec: {
+          batch: 1,
+          channels: 96,
+          height: 56,
+          width: 56,
+          outChannels: 96,
+          kernelH: 3,
+          kernelW: 3,
+          pads: [1, 1, 1, 1],
+          groups: 96,
+        },
+      },
+    ];
+
+interface ConvRow {
+  shape: ConvShape;
+  flops: number;
+  oursMs: number;
+  referenceMs: number;
+}
+
+const convRows: ConvRow[] = [];
+for (const shape of CONV_SHAPES) {
+  const { spec } = shape;
+  const [, outChannels, outH, outW] = conv2dOutputShape(spec);
+  const groups = spec.groups ?? 1;
+  const depthwise = groups > 1;
+  const cPerGroup = spec.channels / groups;
+  const window: ConvWindow = {
+    channels: spec.channels,
+    height: spec.height,
+    width: spec.width,
+    kernelH: spec.kernelH,
+    kernelW: spec.kernelW,
+    strideH: 1,
+    strideW: 1,
+    padTop: spec.pads?.[0] ?? 0,
+    padLeft: spec.pads?.[1] ?? 0,
+    dilationH: 1,
+    dilationW: 1,
+    outH,
+    outW,
+  };
+  const depth = cPerGroup * spec.kernelH * spec.kernelW;
+  const pixels = outH * outW;
+  const xData = seededFloats(3, spec.channels * spec.height * spec.width);
+  const wData = seededFloats(4, outChannels * depth);
+  const mark = w.arena.mark();
+  const x = w.arena.copyInF32(xData);
+  const weight = w.arena.copyInF32(wData);
+  const y = w.arena.allocF32(outChannels * pixels);
+  let ours: () => Float32Array;
+  let ref: () => ArrayLike<number>;
+  if (depthwise) {
+    ours = () => {
+      convDepthwiseBuffers(w, x, weight, y, window);
+      return w.arena.viewF32(y).slice();
+    };
+    ref = () => convReference.convDepthwise(xData, wData, window);
+  } else {
+    const col = w.arena.allocF32(convIm2colLen(window));
+    const scratch = w.arena.allocF32(gemmScratchLen(outChannels, pixels, depth));
+    ours = () => {
+      convIm2colBuffers(w, x, col, window);
+      gemmBuffers(w, { m: outChannels, n: pixels, k: depth }, weight, col, y, scratch);
+      return w.arena.viewF32(y).slice();
+    };
+    const full = {
+      ...spec,
+      strides: [1, 1] as const,
+      pads: spec.pads ?? ([0, 0, 0, 0] as const),
+      dilations: [1, 1] as const,
+      groups,
+    };
+    ref = () => convReference.conv2d(full, xData, wData);
+  }
+  const diff = maxRelDiff(ours(), Float32Array.from(ref()));
+  if (!(diff < 1e-4)) throw new Error(`${shape.name}: ours differs from the reference by ${diff}`);
+  const oursTimes: number[] = [];
+  for (let r = 0; r < warmup + reps; r++) {
+    const t0 = performance.now();
+    ours();
+    if (r >= warmup) oursTimes.push(performance.now() - t0);
+  }
+  const refTimes: number[] = [];
+  for (let r = 0; r < (smoke ? 1 : 3); r++) {
+    const t0 = performance.now();
+    ref();
+    refTimes.push(performance.now() - t0);
+  }
+  const flops = 2 * outChannels * pixels * depth;
+  convRows.push({ shape, flops, oursMs: median(oursTimes), referenceMs: median(refTimes) });
+  w.arena.release(mark);
+}
+
 // --- report ---------------------------------------------------------------------------------
 
 const flopsOf = (s: Shape): number => 2 * s.m * s.n * s.k;
@@ -406,6 +566,16 @@ const absLine =
       (fmaPeak === undefined ? "" : ` and the fma loop at ${fmaPeak.toFixed(1)} GFLOP/s`) +
       `; the fastest any of our GEMM runs went, on any shape and build, was ${fastestGemm.toFixed(1)} GFLOP/s.`;
 
+const convLines = [
+  "| layer | ours ms | GFLOP/s | TS reference ms | GFLOP/s | speed-up |",
+  "|---|---:|---:|---:|---:|---:|",
+  ...convRows.map(
+    (r) =>
+      `| ${r.shape.name} | ${fmtMs(r.oursMs)} | ${(r.flops / (r.oursMs * 1e6)).toFixed(1)} | ${fmtMs(r.referenceMs)} | ${(r.flops / (r.referenceMs * 1e6)).toFixed(2)} | ${ratio(r.referenceMs / r.oursMs)} |`,
+  ),
+];
+const convTable = convLines.join("\n");
+
 const cpu = os.cpus()[0]?.model ?? "unknown CPU";
 const when = new Date().toISOString().slice(0, 10);
 const env = `${when}, ${cpu}, ${os.cpus().length} cores, Node ${process.version}, ${os.platform()} ${os.arch()}`;
@@ -417,6 +587,7 @@ if (peakTable !== "") console.log(peakTable);
 console.log(targetTable);
 if (absLine !== "") console.log(absLine);
 console.log(refLine);
+console.log(convTable);
 
 if (write) {
   const readme = `# Benchmarks
@@ -462,6 +633,15 @@ ${ABS_TARGET} GFLOP/s on 512^3. The last columns set the rate ${TARGET}x tfjs ne
 ${targetTable}
 
 ${absLine}
+
+## Convolution layers
+
+Our conv kernels on buffers already in the arena (a dense 3x3 layer as \`conv_im2col\` + \`gemm_nn\`,
+the engine's path; a depthwise layer as \`conv_depthwise\`), median of ${reps} runs, against the plain
+TS references (the naive direct convolution with f64 sums; the bit-exact depthwise reference). FLOPs are
+2 x MACs; batch 1.
+
+${convTable}
 
 ## How it was measured
 
