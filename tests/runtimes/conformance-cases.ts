@@ -11,6 +11,15 @@
 
 import { createWasm, getWasm, type Wasm } from "../../src/wasm/instance.ts";
 import {
+  type ConvWindow,
+  conv2d,
+  conv2dOutputShape,
+  convDepthwise,
+  convIm2col,
+  convIm2colLen,
+  convOutputLen,
+} from "../../src/wasm/kernels/conv.ts";
+import {
   cosineSimilarity,
   cosineSimilarityCross,
   gramMatrix,
@@ -30,6 +39,7 @@ import {
   mergePartnersBn,
   mergePartnersPlain,
 } from "../../src/wasm/kernels/merge.ts";
+import { normAffineChannels, normFoldBnIntoConv } from "../../src/wasm/kernels/norm.ts";
 import { type RowReduction, rowReduce } from "../../src/wasm/kernels/reduce.ts";
 import {
   rowArgmax,
@@ -450,6 +460,149 @@ function selectCases(): ConformanceCase[] {
   ];
 }
 
+/** Fixed-seed floats in [-2, 2) with signed zeros mixed in (no overflow, so no NaN). */
+function convFloats(seed: number, len: number): Float32Array {
+  const out = seededFloats(seed, len);
+  for (let i = 0; i < len; i++) out[i] = i % 11 === 0 ? (i % 22 === 0 ? 0 : -0) : out[i]! * 2;
+  return out;
+}
+
+/** A window whose outH/outW follow the ONNX formula. */
+function convWindow(
+  channels: number,
+  height: number,
+  width: number,
+  kernel: number,
+  stride: number,
+  pads: readonly [number, number, number, number],
+  dilation: number,
+): ConvWindow {
+  return {
+    channels,
+    height,
+    width,
+    kernelH: kernel,
+    kernelW: kernel,
+    strideH: stride,
+    strideW: stride,
+    padTop: pads[0],
+    padLeft: pads[1],
+    dilationH: dilation,
+    dilationW: dilation,
+    outH: convOutputLen(height, kernel, stride, pads[0], pads[2], dilation),
+    outW: convOutputLen(width, kernel, stride, pads[1], pads[3], dilation),
+  };
+}
+
+/** Stride 1, 2 and 3, dilation 2, asymmetric pads, a row long enough for the bulk-copy path. */
+const CONV_WINDOWS: readonly ConvWindow[] = [
+  convWindow(3, 9, 10, 3, 1, [1, 1, 1, 1], 1),
+  convWindow(2, 11, 13, 3, 2, [2, 1, 0, 2], 2),
+  convWindow(2, 8, 9, 5, 3, [2, 2, 2, 2], 1),
+  convWindow(1, 3, 70, 3, 1, [1, 1, 1, 1], 1),
+  convWindow(4, 30, 29, 3, 2, [1, 1, 1, 1], 1),
+];
+
+function convNormCases(): ConformanceCase[] {
+  return [
+    {
+      name: "convIm2col on padded, strided and dilated windows",
+      covers: ["convIm2col", "convIm2colBuffers", "convIm2colLen", "convOutputLen"],
+      run: (w) =>
+        CONV_WINDOWS.map((g, i) => {
+          const col = convIm2col(w, convFloats(900 + i, g.channels * g.height * g.width), g);
+          if (col.length !== convIm2colLen(g)) throw new Error("convIm2col: unexpected length");
+          return col;
+        }),
+    },
+    {
+      name: "convDepthwise on padded, strided and dilated windows",
+      covers: ["convDepthwise", "convDepthwiseBuffers"],
+      run: (w) =>
+        CONV_WINDOWS.map((g, i) =>
+          convDepthwise(
+            w,
+            convFloats(910 + i, g.channels * g.height * g.width),
+            convFloats(920 + i, g.channels * g.kernelH * g.kernelW),
+            g,
+          ),
+        ),
+    },
+    {
+      name: "conv2d dense, pointwise, depthwise and grouped, with bias",
+      covers: ["conv2d", "conv2dOutputShape"],
+      run: (w) =>
+        (
+          [
+            [1, 6, 5, 3, [1, 1, 1, 1]],
+            [1, 6, 7, 1, [0, 0, 0, 0]],
+            [6, 6, 6, 3, [1, 1, 1, 1]],
+            [2, 6, 4, 3, [0, 1, 2, 1]],
+          ] as const
+        ).map(([groups, channels, outChannels, kernel, pads], i) => {
+          const spec = {
+            batch: 2,
+            channels,
+            height: 9,
+            width: 10,
+            outChannels,
+            kernelH: kernel,
+            kernelW: kernel,
+            pads,
+            groups,
+          };
+          const [batch, m, outH, outW] = conv2dOutputShape(spec);
+          const y = conv2d(
+            w,
+            spec,
+            convFloats(930 + i, 2 * channels * 90),
+            convFloats(940 + i, (outChannels * channels * kernel * kernel) / groups),
+            convFloats(950 + i, outChannels),
+          );
+          if (y.length !== batch * m * outH * outW) throw new Error("conv2d: unexpected length");
+          return y;
+        }),
+    },
+    {
+      name: "normFoldBnIntoConv and normAffineChannels on ragged sizes",
+      covers: [
+        "normFoldBnIntoConv",
+        "normFoldBnIntoConvBuffers",
+        "normAffineChannels",
+        "normAffineChannelsBuffers",
+      ],
+      run: (w) => {
+        const [outChannels, perChannelLen] = [7, 27];
+        const bn = {
+          gamma: convFloats(960, outChannels),
+          beta: convFloats(961, outChannels),
+          mean: convFloats(962, outChannels),
+          variance: convFloats(963, outChannels).map((v) => Math.abs(v) + 0.1),
+        };
+        const folded = normFoldBnIntoConv(
+          w,
+          convFloats(964, outChannels * perChannelLen),
+          convFloats(965, outChannels),
+          outChannels,
+          perChannelLen,
+          bn,
+          1e-5,
+        );
+        const y = normAffineChannels(
+          w,
+          convFloats(966, 3 * 5 * 13),
+          3,
+          5,
+          13,
+          convFloats(967, 5),
+          convFloats(968, 5),
+        );
+        return [folded.weight, folded.bias, y];
+      },
+    },
+  ];
+}
+
 /** Every case, in a fixed order. Add new kernel families here. */
 export const CASES: readonly ConformanceCase[] = [
   ...reduceCases(),
@@ -457,6 +610,7 @@ export const CASES: readonly ConformanceCase[] = [
   ...distanceCases(),
   ...selectCases(),
   ...mergeCases(),
+  ...convNormCases(),
 ];
 
 function toHex(bytes: ArrayBuffer): string {
