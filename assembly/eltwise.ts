@@ -176,12 +176,17 @@ export function eltwise_binary(
       offA += idx * load<i32>(at(aStridesPtr, d));
       offB += idx * load<i32>(at(bStridesPtr, d));
     }
-    const yStart = o * runLen;
-    binaryRun(op, at(aPtr, offA), sa, at(bPtr, offB), sb, at(yPtr, yStart), runLen);
-    const done = yStart + runLen;
-    if (act !== ACT_NONE && (done - actFrom >= ACT_BLOCK_LEN || o === runs - 1)) {
-      actSpan(at(yPtr, actFrom), at(yPtr, actFrom), done - actFrom, act, a0, a1);
-      actFrom = done;
+    // A long run goes in chunks, so that the activation pass finds each chunk still in cache.
+    const chunk = act === ACT_NONE ? runLen : ACT_BLOCK_LEN;
+    for (let c = 0; c < runLen; c += chunk) {
+      const len = min(chunk, runLen - c);
+      const yStart = o * runLen + c;
+      binaryRun(op, at(aPtr, offA + c * sa), sa, at(bPtr, offB + c * sb), sb, at(yPtr, yStart), len);
+      const done = yStart + len;
+      if (act !== ACT_NONE && (done - actFrom >= ACT_BLOCK_LEN || done === total)) {
+        actSpan(at(yPtr, actFrom), at(yPtr, actFrom), done - actFrom, act, a0, a1);
+        actFrom = done;
+      }
     }
   }
 }

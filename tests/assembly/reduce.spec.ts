@@ -1,4 +1,9 @@
-import { reduce_row_l2, reduce_row_sum } from "../../assembly/reduce";
+import {
+  reduce_row_l2,
+  reduce_row_log_softmax,
+  reduce_row_softmax,
+  reduce_row_sum,
+} from "../../assembly/reduce";
 
 describe("reduce", () => {
   it("sums a ragged row in the fixed lane order", () => {
@@ -14,5 +19,16 @@ describe("reduce", () => {
     const out = memory.data(8);
     reduce_row_l2(x, out, 1, 0);
     expect(load<f32>(out)).toBe(0.0);
+  });
+
+  it("softmax of a uniform ragged row is 1/5 everywhere, in place; log-softmax of [0, 0] is -ln 2", () => {
+    const x = memory.data(32);
+    for (let i = 0; i < 5; i++) store<f32>(x + ((<usize>i) << 2), 7);
+    reduce_row_softmax(x, x, 1, 5);
+    for (let i = 0; i < 5; i++) expect(load<f32>(x + ((<usize>i) << 2))).toBe(<f32>0.2);
+    store<f32>(x, 0);
+    store<f32>(x + 4, 0);
+    reduce_row_log_softmax(x, x, 1, 2);
+    expect(load<f32>(x)).toBe(-Mathf.log(2));
   });
 });

@@ -10,6 +10,7 @@
 // is neither covered nor listed in NOT_KERNELS.
 
 import { createWasm, getWasm, type Wasm } from "../../src/wasm/instance.ts";
+import { type Activation, actApply, actBiasCols, actBiasRows } from "../../src/wasm/kernels/act.ts";
 import {
   type ConvWindow,
   conv2d,
@@ -25,6 +26,7 @@ import {
   gramMatrix,
   pairwiseSqEuclidean,
 } from "../../src/wasm/kernels/distance.ts";
+import { type EltwiseOp, eltwiseBroadcast } from "../../src/wasm/kernels/eltwise.ts";
 import {
   type FilterVectors,
   filterVectorNorms,
@@ -40,7 +42,14 @@ import {
   mergePartnersPlain,
 } from "../../src/wasm/kernels/merge.ts";
 import { normAffineChannels, normFoldBnIntoConv } from "../../src/wasm/kernels/norm.ts";
-import { type RowReduction, rowReduce } from "../../src/wasm/kernels/reduce.ts";
+import {
+  type Pool2dSpec,
+  poolAvg2d,
+  poolGlobalAvg,
+  poolGlobalMax,
+  poolMax2d,
+} from "../../src/wasm/kernels/pool.ts";
+import { type RowReduction, rowReduce, rowSoftmax } from "../../src/wasm/kernels/reduce.ts";
 import {
   rowArgmax,
   rowArgmaxMasked,
@@ -603,6 +612,131 @@ function convNormCases(): ConformanceCase[] {
   ];
 }
 
+/** Every activation kind, with parameters where it has them. */
+const ACTIVATIONS: readonly Activation[] = [
+  { kind: "none" },
+  { kind: "relu" },
+  { kind: "leakyRelu", alpha: 0.1 },
+  { kind: "clip", min: -0.5, max: 6 },
+  { kind: "sigmoid" },
+  { kind: "hardSigmoid", alpha: 0.2, beta: 0.5 },
+  { kind: "hardSwish" },
+  { kind: "tanh" },
+];
+
+function actCases(): ConformanceCase[] {
+  // Seeded values times 10^-3 .. 10^3, so sigmoid and tanh see saturated and tiny inputs.
+  const x = scaledFloats(900, 3 * 37);
+  return ACTIVATIONS.map(
+    (act): ConformanceCase => ({
+      name: `activation ${act.kind}: apply and the row / column bias epilogues`,
+      covers: [
+        "actApply",
+        "actApplyBuffers",
+        "actBiasRows",
+        "actBiasRowsBuffers",
+        "actBiasCols",
+        "actBiasColsBuffers",
+        "activationCode",
+      ],
+      run: (w) => [
+        actApply(w, x, act),
+        actBiasRows(w, x, 3, 37, seededFloats(901, 3), act),
+        actBiasCols(w, x, 3, 37, seededFloats(902, 37), act),
+        actBiasCols(w, x, 37, 3, undefined, act),
+      ],
+    }),
+  );
+}
+
+function eltwiseCases(): ConformanceCase[] {
+  const dims = [2, 5, 3, 7];
+  const patterns: readonly (readonly number[])[] = [dims, [1, 5, 1, 1], [], [7], [2, 1, 3, 1]];
+  const ops: readonly EltwiseOp[] = ["add", "sub", "mul", "div"];
+  return ops.map(
+    (op): ConformanceCase => ({
+      name: `eltwise ${op} with same-shape, per-channel, scalar, row and mixed broadcasts`,
+      covers: ["eltwiseBroadcast", "eltwiseBinaryBuffers", "broadcastStrides"],
+      run: (w) => {
+        const a = scaledFloats(910, 2 * 5 * 3 * 7);
+        return patterns.flatMap((bDims, i) => {
+          const b = seededFloats(
+            911 + i,
+            bDims.reduce((n, d) => n * d, 1),
+          ).map((v) => v + 2);
+          return [
+            eltwiseBroadcast(w, op, a, dims, b, bDims, { act: { kind: "relu" } }),
+            eltwiseBroadcast(w, op, b, bDims, a, dims),
+          ];
+        });
+      },
+    }),
+  );
+}
+
+function poolCases(): ConformanceCase[] {
+  const base: Pool2dSpec = { planes: 6, height: 13, width: 17, kernelH: 3, kernelW: 3 };
+  const specs: readonly Pool2dSpec[] = [
+    base,
+    { ...base, strideH: 2, strideW: 2, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1 },
+    {
+      ...base,
+      kernelH: 2,
+      kernelW: 4,
+      strideH: 3,
+      strideW: 3,
+      padTop: 1,
+      padLeft: 0,
+      padBottom: 0,
+      padRight: 2,
+    },
+    { ...base, kernelH: 13, kernelW: 17 },
+  ];
+  const x = scaledFloats(920, 6 * 13 * 17);
+  return [
+    {
+      name: "poolMax2d with strides, asymmetric pads, dilation and a whole-image kernel",
+      covers: ["poolMax2d", "poolMax2dBuffers", "resolvePool2d"],
+      run: (w) =>
+        [...specs, { ...specs[1]!, dilationH: 2, dilationW: 2 }].map((spec) => poolMax2d(w, x, spec)),
+    },
+    {
+      name: "poolAvg2d with and without count_include_pad",
+      covers: ["poolAvg2d", "poolAvg2dBuffers", "resolvePool2d"],
+      run: (w) =>
+        specs.flatMap((spec) => [poolAvg2d(w, x, spec), poolAvg2d(w, x, spec, { countIncludePad: true })]),
+    },
+    {
+      name: "poolGlobalAvg and poolGlobalMax on ragged planes",
+      covers: ["poolGlobalAvg", "poolGlobalAvgBuffers", "poolGlobalMax", "poolGlobalMaxBuffers"],
+      run: (w) =>
+        [1, 7, 49, 197].flatMap((planeLen, i) => {
+          const v = scaledFloats(930 + i, 5 * planeLen);
+          return [poolGlobalAvg(w, v, 5, planeLen), poolGlobalMax(w, v, 5, planeLen)];
+        }),
+    },
+  ];
+}
+
+function softmaxCases(): ConformanceCase[] {
+  return (["softmax", "logSoftmax"] as const).map(
+    (kind): ConformanceCase => ({
+      name: `rowSoftmax ${kind} on seeded inputs`,
+      covers: ["rowSoftmax", "softmaxRows"],
+      run: (w) =>
+        REDUCE_SHAPES.map(([rows, cols], i) =>
+          rowSoftmax(
+            w,
+            kind,
+            seededFloats(940 + i, rows * cols).map((v) => v * 30),
+            rows,
+            cols,
+          ),
+        ),
+    }),
+  );
+}
+
 /** Every case, in a fixed order. Add new kernel families here. */
 export const CASES: readonly ConformanceCase[] = [
   ...reduceCases(),
@@ -611,6 +745,10 @@ export const CASES: readonly ConformanceCase[] = [
   ...selectCases(),
   ...mergeCases(),
   ...convNormCases(),
+  ...actCases(),
+  ...eltwiseCases(),
+  ...poolCases(),
+  ...softmaxCases(),
 ];
 
 function toHex(bytes: ArrayBuffer): string {
