@@ -11,6 +11,7 @@
 
 import { createWasm, getWasm, type Wasm } from "../../src/wasm/instance.ts";
 import { type Activation, actApply, actBiasCols, actBiasRows } from "../../src/wasm/kernels/act.ts";
+import { affinityPropagation } from "../../src/wasm/kernels/affinity.ts";
 import {
   type ConvWindow,
   conv2d,
@@ -103,7 +104,14 @@ export interface ConformanceReport {
 }
 
 /** Functions of src/wasm/kernels/ that are plumbing, not kernels, and need no case. */
-export const NOT_KERNELS: readonly string[] = ["checkMergeBn"];
+export const NOT_KERNELS: readonly string[] = [
+  "checkMergeBn",
+  // Plain-TS policy around the affinity kernels (option checks, §3.7 shortcuts), no WASM call.
+  "checkAffinityOptions",
+  "allEqualSimilarities",
+  "degenerateResult",
+  "finishAffinity",
+];
 
 /** Load the relaxed build where the runtime has relaxed SIMD and check one ragged GEMM against the reference. */
 async function relaxedReport(): Promise<ConformanceReport["relaxed"]> {
@@ -749,7 +757,37 @@ export const CASES: readonly ConformanceCase[] = [
   ...eltwiseCases(),
   ...poolCases(),
   ...softmaxCases(),
+  ...affinityCases(),
 ];
+
+/** Affinity propagation on seeded filters of ragged sizes (EPruner §3.2-§3.3), as EPruner builds it. */
+function affinityCases(): ConformanceCase[] {
+  return [
+    {
+      name: "affinityPropagation on seeded layers, beta 0.5 / 0.75 / 1.5",
+      covers: ["affinityPropagation", "affinityIterate", "affinityExemplars", "affinityIterateScratchLen"],
+      run: (w) =>
+        [
+          [37, 50],
+          [64, 9],
+          [129, 27],
+        ].flatMap(([n, d], i) => {
+          const x = seededFloats(900 + i, n! * d!);
+          const s = pairwiseSqEuclidean(w, x, n!, d!).map((v) => -v);
+          const med = rowMedians(w, s, n!, n!);
+          return [0.5, 0.75, 1.5].map((beta) => {
+            const r = affinityPropagation(
+              w,
+              s,
+              Array.from(med, (m) => beta * m),
+              n!,
+            );
+            return Int32Array.from([r.iterations, r.converged ? 1 : 0, ...r.exemplars, ...r.labels]);
+          });
+        }),
+    },
+  ];
+}
 
 function toHex(bytes: ArrayBuffer): string {
   return Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");

@@ -12,6 +12,9 @@ export const PRUNE_CASES: { fixture: string; options: Parameters<typeof prune>[1
     options: { method: "merge", ratio: 0.6, bnFormula: "reference", criterion: "gm" },
   },
   { fixture: "mlp.onnx", options: { method: "merge", ratio: 0.7, merge: false } },
+  { fixture: "resnet_bn.onnx", options: { method: "epruner", beta: 1.5, merge: true } },
+  { fixture: "vgg_bn.onnx", options: { method: "epruner", beta: 1, init: "random", seed: 3 } },
+  { fixture: "vgg_bn.onnx", options: { method: "epruner", targetMacs: 0.6, init: "reference" } },
 ];
 
 /** What each runtime reports per case. */
