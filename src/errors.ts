@@ -18,6 +18,9 @@
  * - `ARENA_MISUSE`: a WebAssembly arena was used against its rules: a mark released twice or given to
  *   another arena, `reset` while a region is live, a buffer used after its region was released, an
  *   async `withArena` body.
+ * - `DOWNLOAD_FAILED`: a dataset download failed: an HTTP error status, a network error or cut
+ *   connection that retries did not overcome, or a checksum that does not match the published one.
+ * - `ABORTED`: an operation was cancelled through its `AbortSignal`.
  */
 export type PrunekitErrorCode =
   | "WASM_LOAD_FAILED"
@@ -34,7 +37,9 @@ export type PrunekitErrorCode =
   | "USAGE"
   | "DATA_INVALID"
   | "SINGULAR_SYSTEM"
-  | "ARENA_MISUSE";
+  | "ARENA_MISUSE"
+  | "DOWNLOAD_FAILED"
+  | "ABORTED";
 
 /** Where an error happened, when known. */
 export interface PrunekitErrorDetails {
