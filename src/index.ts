@@ -18,6 +18,20 @@ export {
   type SizeReport,
 } from "./api.ts";
 export {
+  DATA_CACHE_DIR_ENV,
+  DATASET_FILES,
+  type DatasetFile,
+  DOWNLOAD_NAMES,
+  type DownloadedFile,
+  type DownloadIo,
+  type DownloadName,
+  type DownloadOptions,
+  type DownloadResult,
+  downloadDataset,
+} from "./data/download.ts";
+export {
+  FASHION_MNIST_DEFAULT_DIR,
+  FASHION_MNIST_DIR_ENV,
   type FashionMnistOptions,
   type FashionMnistSplit,
   fashionMnistDir,
@@ -26,6 +40,27 @@ export {
   type ReadDataFile,
 } from "./data/fashion-mnist.ts";
 export { readIdx } from "./data/idx.ts";
+export {
+  type DataSplit,
+  type ImagesFromArraysInit,
+  imagesFromArrays,
+  limitImages,
+  type RawImages,
+} from "./data/images.ts";
+export {
+  type Preprocessing,
+  type PreprocessOptions,
+  planPreprocessing,
+  preprocessBatch,
+} from "./data/preprocess.ts";
+export {
+  DATA_SPEC_FORMS,
+  type DataKind,
+  type DataSpec,
+  type LoadImagesOptions,
+  loadImages,
+  parseDataSpec,
+} from "./data/spec.ts";
 export { type WareOptions, type WareResult, ware } from "./engine/metrics.ts";
 export {
   isPrunekitError,

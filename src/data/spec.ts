@@ -2,11 +2,10 @@
 // dataset one names, finding Fashion-MNIST by itself when no folder is given.
 import { PrunekitError } from "../errors.ts";
 import { loadCifar10 } from "./cifar10.ts";
-import { datasetCacheDir } from "./download.ts";
 import { FASHION_MNIST_DEFAULT_DIR, FASHION_MNIST_DIR_ENV, type ReadDataFile } from "./fashion-mnist.ts";
 import { loadIdxImages } from "./idx-images.ts";
 import type { DataSplit, RawImages } from "./images.ts";
-import { FilesNotFound } from "./read-files.ts";
+import { FilesNotFound, joinDataPath } from "./read-files.ts";
 
 /** The datasets a spec can name. */
 export type DataKind = "fashion-mnist" | "mnist" | "cifar10";
@@ -123,7 +122,7 @@ export async function loadImages(spec: DataSpec, options: LoadImagesOptions): Pr
             : []),
           ...(cacheDir === undefined
             ? []
-            : [{ dir: datasetCacheDir(cacheDir, spec.kind), why: "download cache" }]),
+            : [{ dir: joinDataPath(cacheDir, spec.kind), why: "download cache" }]),
         ];
   const looked: string[] = [];
   let first: FilesNotFound | undefined;

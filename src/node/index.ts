@@ -1,7 +1,19 @@
-// Node and Deno helpers: load a model from a path (with its external data), write one atomically.
+// Node and Deno helpers: load a model from a path (with its external data), write one atomically;
+// datasets from disk and the download I/O.
 import { dirname } from "node:path";
 import { type LoadModelOptions, loadModel, type Model } from "../api.ts";
 import { readInputFile, writeFileAtomic } from "./files.ts";
+
+export {
+  defaultDataCacheDir,
+  type LoadImagesFromDiskOptions,
+  loadImagesFromDisk,
+  type NodeDataIo,
+  nodeDataIo,
+  nodeReadDataFile,
+} from "./data-files.ts";
+export { nodeDownloadIo } from "./download-files.ts";
+
 import { folderFileReader } from "./model-files.ts";
 
 /**
