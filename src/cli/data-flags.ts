@@ -2,8 +2,8 @@
 import { dirname } from "node:path";
 import { loadModel, type Model } from "../api.ts";
 import type { RawImages } from "../data/images.ts";
-import { loadImages, parseDataSpec } from "../data/spec.ts";
 import { PrunekitError } from "../errors.ts";
+import { loadImagesFromDisk } from "../node/data-files.ts";
 import { readInputFile } from "../node/files.ts";
 import { folderFileReader } from "../node/model-files.ts";
 import { oneOf, parseNumberFlag } from "./args.ts";
@@ -68,13 +68,7 @@ export async function readDataFlags(values: Record<string, unknown>, command: st
   if (!Number.isInteger(batch)) throw new PrunekitError("USAGE", "--batch must be an integer");
   const mean = numberList("--mean", values.mean as string | undefined);
   const std = numberList("--std", values.std as string | undefined);
-  const { readFile } = await import("node:fs/promises");
-  const images = await loadImages(parseDataSpec(values.data), {
-    split,
-    ...(limit === undefined ? {} : { limit }),
-    readFile: async (p: string) => new Uint8Array(await readFile(p)),
-    env: process.env,
-  });
+  const images = await loadImagesFromDisk(values.data, { split, ...(limit === undefined ? {} : { limit }) });
   return {
     images,
     batch,

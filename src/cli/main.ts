@@ -8,6 +8,7 @@ Usage:
   prunekit prune <in.onnx> -o <out.onnx> --method <l1|l2|merge|epruner> [options]
   prunekit eval <model.onnx> --data SPEC [--limit N] [--json]
   prunekit compare <a.onnx> <b.onnx> --data SPEC [--limit N] [--json]
+  prunekit download <fashion-mnist|cifar10> [--cache DIR]
   prunekit --help | --version
 
 Run "prunekit <command> --help" for the options of one command.
@@ -22,6 +23,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   prune: async () => (await import("./prune.ts")).pruneCommand,
   eval: async () => (await import("./eval.ts")).evalCommand,
   compare: async () => (await import("./compare.ts")).compareCommand,
+  download: async () => (await import("./download.ts")).downloadCommand,
 };
 
 /**
