@@ -35,6 +35,7 @@ const FLOORS: readonly (readonly string[])[] = [
 /** The CLI's shared helpers; every other file in src/cli/ except main.ts is a command. */
 const CLI_HELPERS: readonly string[] = [
   "cli/args.ts",
+  "cli/data-flags.ts",
   "cli/format.ts",
   "cli/progress.ts",
   "cli/report-error.ts",
