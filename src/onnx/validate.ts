@@ -2,6 +2,7 @@
 // code (graph/, methods/, surgery) can trust dims, data lengths and graph structure.
 import { PrunekitError } from "../errors.ts";
 import { externalDataRef, usesExternalData } from "./external-data.ts";
+import { MinHeap } from "./min-heap.ts";
 import {
   type AttributeProto,
   DataType,
@@ -437,43 +438,4 @@ function cycleError(nodes: NodeProto[], producer: Map<string, number>, pending: 
     `graph has a cycle: ${cycle.map((i) => nodeLabel(nodes[i] as NodeProto, i)).join(" -> ")}; an ONNX graph must be acyclic`,
     { node: first.name },
   );
-}
-
-/** A binary min-heap of node indices. */
-class MinHeap {
-  private readonly items: number[] = [];
-  get size(): number {
-    return this.items.length;
-  }
-  push(x: number): void {
-    const a = this.items;
-    a.push(x);
-    let i = a.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if ((a[parent] as number) <= x) break;
-      a[i] = a[parent] as number;
-      i = parent;
-    }
-    a[i] = x;
-  }
-  pop(): number {
-    const a = this.items;
-    const top = a[0] as number;
-    const last = a.pop() as number;
-    if (a.length > 0) {
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= a.length) break;
-        const r = l + 1;
-        const child = r < a.length && (a[r] as number) < (a[l] as number) ? r : l;
-        if ((a[child] as number) >= last) break;
-        a[i] = a[child] as number;
-        i = child;
-      }
-      a[i] = last;
-    }
-    return top;
-  }
 }
