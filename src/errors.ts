@@ -69,7 +69,8 @@ export class PrunekitError extends Error {
   readonly tensor: string | undefined;
 
   constructor(code: PrunekitErrorCode, message: string, details: PrunekitErrorDetails = {}) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    // One line, always: names and paths from a model or a command line may hold line breaks.
+    super(escapeControl(message), details.cause === undefined ? undefined : { cause: details.cause });
     this.name = "PrunekitError";
     this.code = code;
     this.node = details.node;
@@ -80,4 +81,33 @@ export class PrunekitError extends Error {
 /** True if `e` is a PrunekitError (also across module copies). */
 export function isPrunekitError(e: unknown): e is PrunekitError {
   return e instanceof PrunekitError || (e instanceof Error && e.name === "PrunekitError" && "code" in e);
+}
+
+/**
+ * `text` with control characters (line breaks, tabs, escape sequences, U+2028/2029) written as JSON
+ * escapes, so that a message built from a hostile name stays on one line.
+ *
+ * @example
+ * escapeControl("a\nb"); // "a\\nb"
+ */
+export function escapeControl(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => {
+    const short = CONTROL_ESCAPES[c];
+    return short ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
+  });
+}
+
+const CONTROL_ESCAPES: Readonly<Record<string, string>> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
+/**
+ * A name or path from a model or a command line, quoted for a message: JSON string syntax (quotes,
+ * backslashes and control characters escaped), cut to 200 characters.
+ *
+ * @example
+ * `node ${quoteName("conv\n1")}`; // 'node "conv\\n1"'
+ */
+export function quoteName(name: string | undefined): string {
+  const s = name ?? "";
+  return escapeControl(JSON.stringify(s.length > 200 ? `${s.slice(0, 200)}...` : s));
 }

@@ -372,6 +372,7 @@ function freezeSharedTensors(graph: Graph, groups: DependencyGroup[]): void {
       ...g.consumers.map((c): [string, string] => [c.weight, c.node]),
       ...g.reshapes.map((r): [string, string] => [r.shapeTensor, r.node]),
     ];
+    const reasons = new Set(g.frozenReasons);
     for (const [tensor, node] of edited) {
       if (tensor === undefined) continue;
       const other = graph.tensors
@@ -379,7 +380,10 @@ function freezeSharedTensors(graph: Graph, groups: DependencyGroup[]): void {
         ?.consumers.find((n) => n.name !== node && !isConstantIdentity(n));
       if (other === undefined) continue;
       const reason = `frozen: tensor "${tensor}" is also read by node "${other.name}" (op ${other.opType}); pruning node "${node}" would change it there too`;
-      if (!g.frozenReasons.includes(reason)) g.frozenReasons.push(reason);
+      if (!reasons.has(reason)) {
+        reasons.add(reason);
+        g.frozenReasons.push(reason);
+      }
       g.frozen = true;
     }
   }
@@ -395,12 +399,19 @@ function assembleGroups(
   const spaceOrigins = new Map<string, Origin[]>();
   const spaceFacts = new Map<string, Fact[]>();
   const spaceTensors = new Map<string, string[]>();
+  // Appending in place keeps this linear in the number of values (copying the lists was quadratic
+  // in the length of a chain of channel-preserving nodes).
+  const appendTo = <T>(map: Map<string, T[]>, key: string, items: readonly T[]): void => {
+    const list = map.get(key);
+    if (list === undefined) map.set(key, items.slice());
+    else for (const x of items) list.push(x);
+  };
   for (const t of axes.keys()) {
     const r = uf.find(t);
-    spaceOrigins.set(r, [...(spaceOrigins.get(r) ?? []), ...(origins.get(t) ?? [])]);
+    appendTo(spaceOrigins, r, origins.get(t) ?? []);
     const f = facts.get(t);
-    if (f) spaceFacts.set(r, [...(spaceFacts.get(r) ?? []), ...f]);
-    spaceTensors.set(r, [...(spaceTensors.get(r) ?? []), t]);
+    if (f) appendTo(spaceFacts, r, f);
+    appendTo(spaceTensors, r, [t]);
   }
 
   // Spaces with producers become groups, ordered by their first producer.
@@ -495,6 +506,7 @@ function assembleGroups(
   for (const [space, roots] of conflictRoots) {
     for (const m of roots) groups.get(m.root)!.frozenReasons.push(conflicts.get(space)!);
   }
+  const pathOpNodes = new Map<DependencyGroup, Set<string>>();
   for (const space of spaceTensors.keys()) {
     const maps = resolve(space);
     const conflict = conflicts.get(space);
@@ -514,9 +526,15 @@ function assembleGroups(
           case "consumer":
             g.consumers.push({ ...f.consumer, channelOffset: m.offset, blockSize: m.block, via: m.via });
             break;
-          case "pathOp":
-            if (!g.pathOps.some((p) => p.node === f.op.node)) g.pathOps.push(f.op);
+          case "pathOp": {
+            const seen = pathOpNodes.get(g) ?? new Set<string>();
+            pathOpNodes.set(g, seen);
+            if (!seen.has(f.op.node)) {
+              seen.add(f.op.node);
+              g.pathOps.push(f.op);
+            }
             break;
+          }
           case "freeze":
             g.frozenReasons.push(f.reason);
             break;

@@ -2,6 +2,7 @@
 // `proto` fields point into the ModelProto it was built from, so encoding the model after surgery keeps
 // everything prunekit did not touch byte-for-byte.
 import { PrunekitError } from "../errors.ts";
+import { MinHeap } from "../onnx/min-heap.ts";
 import {
   type AttributeProto,
   AttributeType,
@@ -260,25 +261,20 @@ function topologicalOrder(nodes: GraphNode[], tensors: Map<string, TensorRef>): 
     if (n === 0) ready.push(node.index);
   }
   const order: GraphNode[] = [];
-  // `ready` is kept sorted descending so pop() yields the smallest index.
-  ready.sort((a, b) => b - a);
-  while (ready.length > 0) {
-    const node = nodes[ready.pop()!]!;
+  // Smallest ready index first (the file's order when it is topological), in O(n log n).
+  const heap = new MinHeap();
+  for (const i of ready) heap.push(i);
+  while (heap.size > 0) {
+    const node = nodes[heap.pop()]!;
     order.push(node);
-    const released = new Set<GraphNode>();
     for (const out of node.outputs) {
       if (out === "") continue;
       for (const c of tensors.get(out)!.consumers) {
         // A consumer reading two outputs of this node counted them as two dependencies.
         const left = pending.get(c)! - 1;
         pending.set(c, left);
-        if (left === 0) released.add(c);
+        if (left === 0) heap.push(c.index);
       }
-    }
-    for (const c of released) {
-      let i = ready.length;
-      while (i > 0 && ready[i - 1]! < c.index) i--;
-      ready.splice(i, 0, c.index);
     }
   }
   if (order.length !== nodes.length) {

@@ -1,19 +1,21 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, open, readFile, realpath, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
-import { PrunekitError } from "../errors.ts";
+import { PrunekitError, quoteName } from "../errors.ts";
 
 /** Read a whole file, turning fs errors into IO_ERROR with the path in the message. */
 export async function readInputFile(path: string, what = "input"): Promise<Uint8Array> {
   try {
     const info = await stat(path);
-    if (!info.isFile()) throw new PrunekitError("IO_ERROR", `${what} "${path}" is not a regular file`);
-    return new Uint8Array(await readFile(path));
+    if (!info.isFile())
+      throw new PrunekitError("IO_ERROR", `${what} ${quoteName(path)} is not a regular file`);
+    const buffer = await readFile(path);
+    return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
   } catch (e) {
     if (e instanceof PrunekitError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === "ENOENT" ? "does not exist" : code === "EACCES" ? "is not readable" : String(e);
-    throw new PrunekitError("IO_ERROR", `cannot read ${what} "${path}": ${why}`, { cause: e });
+    throw new PrunekitError("IO_ERROR", `cannot read ${what} ${quoteName(path)}: ${why}`, { cause: e });
   }
 }
 
@@ -29,7 +31,7 @@ async function sameFile(a: string, b: string): Promise<boolean> {
 export async function refuseOverwrite(path: string, protect: string[]): Promise<void> {
   for (const p of protect) {
     if (await sameFile(path, p)) {
-      throw new PrunekitError("USAGE", `refusing to overwrite "${p}"; choose another output path`);
+      throw new PrunekitError("USAGE", `refusing to overwrite ${quoteName(p)}; choose another output path`);
     }
   }
 }
@@ -47,7 +49,7 @@ export async function writeFileAtomic(
     if (await sameFile(path, p)) {
       throw new PrunekitError(
         "USAGE",
-        `refusing to overwrite the input file "${p}"; choose another output path`,
+        `refusing to overwrite the input file ${quoteName(p)}; choose another output path`,
       );
     }
   }
@@ -64,8 +66,12 @@ export async function writeFileAtomic(
     }
     await rename(tmp, path);
   } catch (e) {
-    await rm(tmp, { force: true });
+    // Best effort: when the folder cannot exist (a regular file on the way: ENOTDIR) there is no
+    // temporary file either, and the cleanup's own error must not hide the real one.
+    await rm(tmp, { force: true }).catch(() => {});
     if (e instanceof PrunekitError) throw e;
-    throw new PrunekitError("IO_ERROR", `cannot write "${path}": ${(e as Error).message}`, { cause: e });
+    throw new PrunekitError("IO_ERROR", `cannot write ${quoteName(path)}: ${(e as Error).message}`, {
+      cause: e,
+    });
   }
 }

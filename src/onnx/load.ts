@@ -1,4 +1,4 @@
-import { isPrunekitError, PrunekitError } from "../errors.ts";
+import { isPrunekitError, PrunekitError, quoteName } from "../errors.ts";
 import { type DecodeOptions, decodeModel } from "./decode.ts";
 import { externalDataRef, usesExternalData } from "./external-data.ts";
 import type { ModelProto, TensorProto } from "./proto-types.ts";
@@ -6,11 +6,22 @@ import { type ExternalTensorData, rawDataByteLength, tensorElementCount, tensorL
 import { forEachTensor, type ValidateOptions, validateModel } from "./validate.ts";
 
 /**
- * Reads a file of the model's folder. `relativePath` is already sanitised: "/"-separated, no ".",
- * "..", absolute or drive-letter parts. Node and Deno get one from `folderFileReader`
- * (src/node/model-files.ts).
+ * The part of an external data file a tensor needs: `byteLength` bytes from `byteOffset`.
  */
-export type ReadModelFile = (relativePath: string) => Promise<Uint8Array>;
+export interface FileRange {
+  /** First byte. */
+  byteOffset: number;
+  /** Number of bytes. */
+  byteLength: number;
+}
+
+/**
+ * Reads a file of the model's folder. `relativePath` is already sanitised: "/"-separated, no ".",
+ * "..", absolute or drive-letter parts. With `range`, it returns exactly those bytes (and only reads
+ * them: a 4 KB tensor in a 2 GB file costs 4 KB), or throws when the file is shorter; without it, the
+ * whole file. Node and Deno get one from `folderFileReader` (src/node/model-files.ts).
+ */
+export type ReadModelFile = (relativePath: string, range?: FileRange) => Promise<Uint8Array>;
 
 /** Options of {@link loadOnnx}: decode and validation limits, and access to external data files. */
 export interface LoadOnnxOptions extends DecodeOptions, ValidateOptions {
@@ -59,40 +70,37 @@ async function readExternalData(
   });
   const out = new Map<TensorProto, Uint8Array>();
   if (tensors.length === 0) return out;
-  const files = new Map<string, Uint8Array>();
   for (const t of tensors) {
     const ref = externalDataRef(t);
     if (readFile === undefined) {
       throw new PrunekitError(
         "EXTERNAL_DATA",
-        `model uses external data file "${ref.path}" (${tensorLabel(t)}); load it with its folder in Node or Deno (loadOnnxFile), browsers cannot read external data`,
+        `model uses external data file ${quoteName(ref.path)} (${tensorLabel(t)}); load it with its folder in Node or Deno (loadOnnxFile), browsers cannot read external data`,
         { tensor: t.name },
       );
-    }
-    let file = files.get(ref.path);
-    if (file === undefined) {
-      try {
-        file = await readFile(ref.path);
-      } catch (e) {
-        if (isPrunekitError(e)) throw e;
-        throw new PrunekitError(
-          "EXTERNAL_DATA",
-          `${tensorLabel(t)}: cannot read external data file "${ref.path}" (${e instanceof Error ? e.message : String(e)}); keep the file next to the model`,
-          { tensor: t.name, cause: e },
-        );
-      }
-      files.set(ref.path, file);
     }
     // validateModel checked that a stated length equals this.
     const byteLength = rawDataByteLength(t.dataType, tensorElementCount(t)) as number;
-    if (ref.byteOffset + byteLength > file.length) {
+    let bytes: Uint8Array;
+    try {
+      bytes = await readFile(ref.path, { byteOffset: ref.byteOffset, byteLength });
+    } catch (e) {
+      if (isPrunekitError(e))
+        throw new PrunekitError(e.code, `${tensorLabel(t)}: ${e.message}`, { tensor: t.name, cause: e });
       throw new PrunekitError(
         "EXTERNAL_DATA",
-        `${tensorLabel(t)}: external data at offset ${ref.byteOffset} with ${byteLength} bytes goes past the end of "${ref.path}" (${file.length} bytes)`,
+        `${tensorLabel(t)}: cannot read external data file ${quoteName(ref.path)} (${e instanceof Error ? e.message : String(e)}); keep the file next to the model`,
+        { tensor: t.name, cause: e },
+      );
+    }
+    if (bytes.length !== byteLength) {
+      throw new PrunekitError(
+        "EXTERNAL_DATA",
+        `${tensorLabel(t)}: external data at offset ${ref.byteOffset} with ${byteLength} bytes goes past the end of ${quoteName(ref.path)} (got ${bytes.length} bytes)`,
         { tensor: t.name },
       );
     }
-    out.set(t, file.subarray(ref.byteOffset, ref.byteOffset + byteLength));
+    out.set(t, bytes);
   }
   return out;
 }

@@ -1,4 +1,4 @@
-import { PrunekitError } from "../errors.ts";
+import { PrunekitError, quoteName } from "../errors.ts";
 import { DataType, type TensorProto } from "./proto-types.ts";
 
 /**
@@ -63,7 +63,7 @@ export function rawDataByteLength(dataType: number | undefined, elementCount: nu
 
 /** `tensor "name"` for messages. */
 export function tensorLabel(t: TensorProto): string {
-  return `tensor "${t.name ?? ""}"`;
+  return `tensor ${quoteName(t.name)}`;
 }
 
 /**

@@ -1,7 +1,8 @@
 // Validation of untrusted models: everything later code relies on is checked here once, so inner
 // code (graph/, methods/, surgery) can trust dims, data lengths and graph structure.
-import { PrunekitError } from "../errors.ts";
+import { PrunekitError, quoteName } from "../errors.ts";
 import { externalDataRef, usesExternalData } from "./external-data.ts";
+import { MinHeap } from "./min-heap.ts";
 import {
   type AttributeProto,
   DataType,
@@ -12,6 +13,7 @@ import {
   type TensorProto,
 } from "./proto-types.ts";
 import { dataTypeName, isKnownDataType, rawDataByteLength, tensorLabel } from "./tensor.ts";
+import { validateOps } from "./validate-ops.ts";
 
 /** Limits for {@link validateModel}. */
 export interface ValidateOptions {
@@ -83,21 +85,19 @@ export function validateModel(model: ModelProto, options: ValidateOptions = {}):
     }
   });
   forEachSparseTensor(model, (s) =>
-    checkDims(s.dims, `sparse tensor "${quote(s.values?.name)}"`, limits.maxTensorElements, s.values?.name),
+    checkDims(s.dims, `sparse tensor ${quoteName(s.values?.name)}`, limits.maxTensorElements, s.values?.name),
   );
-  return { nodeOrder: checkGraph(graph) };
+  const nodeOrder = checkGraph(graph);
+  validateOps(graph, nodeLabel);
+  return { nodeOrder };
 }
 
 /** Human label of a node: `Conv "stem.conv"`, or `Conv node #3` when it has no name. */
 export function nodeLabel(node: NodeProto, index: number): string {
   const op = node.opType === undefined || node.opType === "" ? "(no op_type)" : node.opType;
-  return node.name === undefined || node.name === "" ? `${op} node #${index}` : `${op} "${quote(node.name)}"`;
-}
-
-/** Shorten user-controlled names in messages. */
-function quote(name: string | undefined): string {
-  const s = name ?? "";
-  return s.length > 200 ? `${s.slice(0, 200)}...` : s;
+  return node.name === undefined || node.name === ""
+    ? `${op} node #${index}`
+    : `${op} ${quoteName(node.name)}`;
 }
 
 /**
@@ -313,7 +313,7 @@ function checkGraph(graph: GraphProto): number[] {
     const name = t.name ?? "";
     if (name === "") throw new PrunekitError("ONNX_INVALID", "graph has an initializer without a name", {});
     if (initializerNames.has(name)) {
-      throw new PrunekitError("ONNX_INVALID", `initializer "${quote(name)}" is defined twice`, {
+      throw new PrunekitError("ONNX_INVALID", `initializer ${quoteName(name)} is defined twice`, {
         tensor: name,
       });
     }
@@ -329,7 +329,7 @@ function checkGraph(graph: GraphProto): number[] {
     const name = input.name ?? "";
     if (name === "") throw new PrunekitError("ONNX_INVALID", "graph has an input without a name", {});
     if (inputNames.has(name)) {
-      throw new PrunekitError("ONNX_INVALID", `graph input "${quote(name)}" is listed twice`, {
+      throw new PrunekitError("ONNX_INVALID", `graph input ${quoteName(name)} is listed twice`, {
         tensor: name,
       });
     }
@@ -351,7 +351,7 @@ function checkGraph(graph: GraphProto): number[] {
             : `${nodeLabel(nodes[previous] as NodeProto, previous)}`;
         throw new PrunekitError(
           "ONNX_INVALID",
-          `${nodeLabel(node, i)}: output "${quote(output)}" is already produced by ${by}; every value must have one producer`,
+          `${nodeLabel(node, i)}: output ${quoteName(output)} is already produced by ${by}; every value must have one producer`,
           { node: node.name, tensor: output },
         );
       }
@@ -370,7 +370,7 @@ function checkGraph(graph: GraphProto): number[] {
       if (from === undefined) {
         throw new PrunekitError(
           "ONNX_INVALID",
-          `${nodeLabel(node, i)}: input "${quote(input)}" is not produced by any node, graph input or initializer`,
+          `${nodeLabel(node, i)}: input ${quoteName(input)} is not produced by any node, graph input or initializer`,
           { node: node.name, tensor: input },
         );
       }
@@ -386,7 +386,7 @@ function checkGraph(graph: GraphProto): number[] {
     if (!producer.has(name)) {
       throw new PrunekitError(
         "ONNX_INVALID",
-        `graph output "${quote(name)}" is not produced by any node, graph input or initializer`,
+        `graph output ${quoteName(name)} is not produced by any node, graph input or initializer`,
         { tensor: name },
       );
     }
@@ -437,43 +437,4 @@ function cycleError(nodes: NodeProto[], producer: Map<string, number>, pending: 
     `graph has a cycle: ${cycle.map((i) => nodeLabel(nodes[i] as NodeProto, i)).join(" -> ")}; an ONNX graph must be acyclic`,
     { node: first.name },
   );
-}
-
-/** A binary min-heap of node indices. */
-class MinHeap {
-  private readonly items: number[] = [];
-  get size(): number {
-    return this.items.length;
-  }
-  push(x: number): void {
-    const a = this.items;
-    a.push(x);
-    let i = a.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if ((a[parent] as number) <= x) break;
-      a[i] = a[parent] as number;
-      i = parent;
-    }
-    a[i] = x;
-  }
-  pop(): number {
-    const a = this.items;
-    const top = a[0] as number;
-    const last = a.pop() as number;
-    if (a.length > 0) {
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= a.length) break;
-        const r = l + 1;
-        const child = r < a.length && (a[r] as number) < (a[l] as number) ? r : l;
-        if ((a[child] as number) >= last) break;
-        a[i] = a[child] as number;
-        i = child;
-      }
-      a[i] = last;
-    }
-    return top;
-  }
 }

@@ -225,6 +225,9 @@ function gatherKept(
     outLen *= k.length;
     stride *= dims[a]!;
   }
+  // An empty axis (validation refuses them in weights, but this must terminate on any input): nothing
+  // to copy, and the odometer below would never wrap.
+  if (outLen === 0) return new Float32Array(0);
   if (scratch.buffer.byteLength < outLen * 4) scratch.buffer = new ArrayBuffer(outLen * 4);
   const out = new Float32Array(scratch.buffer, 0, outLen);
   // Consecutive kept indices of the last pruned axis are one contiguous block (a flattened conv
