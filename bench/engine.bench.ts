@@ -17,7 +17,9 @@ const wasm = await createWasm();
 const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1 });
 
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
-console.log(`host: ${cpus()[0]?.model} x${cpus().length}, Node ${process.version}, V8 ${process.versions.v8}`);
+console.log(
+  `host: ${cpus()[0]?.model} x${cpus().length}, Node ${process.version}, V8 ${process.versions.v8}`,
+);
 console.log("| model | batch | prunekit engine (img/s) | onnxruntime-node (img/s) | ratio engine / ort |");
 console.log("| --- | --- | --- | --- | --- |");
 for (const batch of [1, 64]) {
@@ -31,12 +33,16 @@ for (const batch of [1, 64]) {
     for (let i = 0; i < iters; i++) compiled.run({ input: x });
     ours.push((iters * batch * 1000) / (performance.now() - t));
     t = performance.now();
-    for (let i = 0; i < iters; i++) await session.run({ input: new ort.Tensor("float32", x, [batch, 1, 32, 32]) });
+    for (let i = 0; i < iters; i++)
+      await session.run({ input: new ort.Tensor("float32", x, [batch, 1, 32, 32]) });
     theirs.push((iters * batch * 1000) / (performance.now() - t));
   }
   const ratios = ours.map((o, i) => o / theirs[i]!);
-  const fmt = (v: number[]) => `${median(v).toFixed(0)} (${Math.min(...v).toFixed(0)}–${Math.max(...v).toFixed(0)})`;
-  console.log(`| ResNet-20 (1x32x32) | ${batch} | ${fmt(ours)} | ${fmt(theirs)} | ${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}) |`);
+  const fmt = (v: number[]) =>
+    `${median(v).toFixed(0)} (${Math.min(...v).toFixed(0)}–${Math.max(...v).toFixed(0)})`;
+  console.log(
+    `| ResNet-20 (1x32x32) | ${batch} | ${fmt(ours)} | ${fmt(theirs)} | ${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}) |`,
+  );
   compiled.dispose();
 }
 await session.release();
