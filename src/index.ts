@@ -2,7 +2,12 @@
 // Works unchanged in Node 20+, Deno 2 and browsers (file helpers for Node/Deno are in ./node/index.ts).
 
 export {
+  type CompareModelsResult,
+  compare,
   describeModel,
+  type EvaluateModelOptions,
+  type EvaluateModelResult,
+  evaluate,
   type GroupSummary,
   type LayerReport,
   type LoadModelOptions,
@@ -61,6 +66,7 @@ export {
   loadImages,
   parseDataSpec,
 } from "./data/spec.ts";
+export { type CompiledModel, type CompileOptions, compileModel } from "./engine/compile.ts";
 export { type WareOptions, type WareResult, ware } from "./engine/metrics.ts";
 export {
   isPrunekitError,

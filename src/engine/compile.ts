@@ -53,8 +53,8 @@ export interface CompiledModel {
   dispose(): void;
 }
 
-/** Ops that only pass their input through (compile makes their output an alias). */
-const FLOAT_TYPES = new Set<number>([DataType.FLOAT]);
+/** Constant types readFloat32 converts to float32. */
+const FLOAT_TYPES = new Set<number>([DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16]);
 
 /**
  * Compile a graph for the engine.
@@ -112,11 +112,7 @@ export function compileModel(wasm: Wasm, graph: Graph, options: CompileOptions =
         if (t === undefined) return undefined;
         let data = floatCache.get(name);
         if (data === undefined) {
-          if (
-            !FLOAT_TYPES.has(t.dataType ?? 0) &&
-            t.dataType !== DataType.DOUBLE &&
-            t.dataType !== DataType.FLOAT16
-          ) {
+          if (!FLOAT_TYPES.has(t.dataType ?? 0)) {
             throw unsupported(node, `constant ${quoteName(name)} is not a float tensor`);
           }
           data = readFloat32(t, graph.externalData);
