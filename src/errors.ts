@@ -23,6 +23,7 @@
  * - `DOWNLOAD_FAILED`: a dataset download failed: an HTTP error status, a network error or cut
  *   connection that retries did not overcome, or a checksum that does not match the published one.
  * - `ABORTED`: a long operation was cancelled through its `AbortSignal`.
+ * - `CHECKPOINT_INVALID`: a training checkpoint is unreadable, corrupt, or of another model or run.
  */
 export type PrunekitErrorCode =
   | "WASM_LOAD_FAILED"
@@ -42,7 +43,8 @@ export type PrunekitErrorCode =
   | "ARENA_MISUSE"
   | "NOT_CONVERGED"
   | "DOWNLOAD_FAILED"
-  | "ABORTED";
+  | "ABORTED"
+  | "CHECKPOINT_INVALID";
 
 /** Where an error happened, when known. */
 export interface PrunekitErrorDetails {

@@ -8,6 +8,8 @@ export interface ProgressEvent {
   done: number;
   /** Units in this phase (0 if unknown). */
   total: number;
+  /** A short status to show next to the bar, e.g. "epoch 2/5 loss 0.412 acc 86.1 % 812 img/s ETA 1:20". */
+  detail?: string;
 }
 
 /** Receives progress events. */

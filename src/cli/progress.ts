@@ -18,6 +18,7 @@ export function progressBar(stream: NodeJS.WriteStream = process.stderr): (e: Pr
     const filled = Math.round(frac * width);
     const bar = `${"#".repeat(filled)}${"-".repeat(width - filled)}`;
     const count = e.total > 0 ? `${e.done}/${e.total}` : `${e.done}`;
-    stream.write(`\r${e.phase.padEnd(14)} [${bar}] ${count}\x1b[K${finished ? "\n" : ""}`);
+    const detail = e.detail === undefined ? "" : ` ${e.detail}`;
+    stream.write(`\r${e.phase.padEnd(14)} [${bar}] ${count}${detail}\x1b[K${finished ? "\n" : ""}`);
   };
 }

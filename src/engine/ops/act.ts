@@ -36,7 +36,7 @@ export interface Activation {
 export const NO_ACTIVATION: Activation = { code: ACT.none, a0: 0, a1: 0 };
 
 /** The kernel activation a node computes, or undefined when it is not one (or its parameters are not constants). */
-export function activationOf(ctx: LowerContext, node: GraphNode): Activation | undefined {
+export function activationOf(ctx: Pick<LowerContext, "floatConst">, node: GraphNode): Activation | undefined {
   if (node.domain !== "") return undefined;
   switch (node.opType) {
     case "Relu":

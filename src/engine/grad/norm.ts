@@ -1,0 +1,114 @@
+// BatchNormalization for training, as nn.BatchNorm2d in train(): the batch mean and the biased batch
+// variance normalise (norm_bn_train_forward), the running statistics are updated with ONNX's momentum m
+// (PyTorch's 1 − m, 0.1 by default) and the unbiased variance:
+//   running_mean = m·running_mean + (1 − m)·mean,  running_var = m·running_var + (1 − m)·var·M/(M − 1)
+// with M = N·H·W values per channel; the backward is norm_bn_train_backward. Outside training (a forward
+// with `training: false`) it normalises with the running statistics, as at inference.
+import { PrunekitError } from "../../errors.ts";
+import { attrFloat, attrInt } from "../../graph/ir.ts";
+import { exportFn, outputName, product, quoteName, unsupported } from "../lower.ts";
+import type { TrainLowerContext, TrainLowering } from "../tape.ts";
+import { trainInput } from "./common.ts";
+
+export const trainBatchNorm = (ctx: TrainLowerContext): TrainLowering => {
+  const node = ctx.node;
+  const x = trainInput(ctx, 0);
+  for (const o of node.outputs.slice(1)) {
+    if (o !== "")
+      throw unsupported(node, `its statistics output ${quoteName(o)} is used; re-export with model.eval()`);
+  }
+  const dims = ctx.dims(x);
+  if (dims.length < 2) throw unsupported(node, "its input needs a channel axis");
+  const [batch, channels] = [dims[0]!, dims[1]!];
+  const plane = product(dims, 2);
+  const count = batch * plane;
+  if (count < 2) {
+    throw new PrunekitError(
+      "INVALID_ARGUMENT",
+      `node ${quoteName(node.name)} (BatchNormalization) needs more than one value per channel to train (batch ${batch} × ${plane} pixels); use a larger batch`,
+      { node: node.name },
+    );
+  }
+  const names = [1, 2, 3, 4].map((i) => trainInput(ctx, i));
+  for (const n of names) {
+    if (!ctx.isConst(n) || product(ctx.dims(n)) !== channels) {
+      throw unsupported(node, `${quoteName(n)} must be an initializer of ${channels} values`);
+    }
+  }
+  const gamma = ctx.param(names[0]!, "bn-scale");
+  const beta = ctx.param(names[1]!, "bn-bias");
+  const runMean = ctx.param(names[2]!, "running-mean");
+  const runVar = ctx.param(names[3]!, "running-var");
+  if (attrInt(node, "spatial", 1) !== 1) throw unsupported(node, "spatial=0 is not supported");
+  const eps = Math.fround(attrFloat(node, "epsilon", 1e-5));
+  const momentum = attrFloat(node, "momentum", 0.9);
+  const keep = Math.fround(momentum);
+  const take = Math.fround(1 - momentum);
+  const unbias = count / (count - 1);
+  const y = outputName(node, 0);
+  const stats = ctx.state(4 * channels); // mean, var, invStd, then scratch for eval scale/shift
+  return {
+    kind: "step",
+    reads: [x],
+    writes: [y],
+    saved: [x],
+    gradOf: [x],
+    scratchLen: 2 * channels,
+    bind(b) {
+      const trainForward = exportFn(b.exports, "norm_bn_train_forward");
+      const trainBackward = exportFn(b.exports, "norm_bn_train_backward");
+      const affine = exportFn(b.exports, "norm_affine_channels");
+      const xp = b.ptr(x);
+      const yp = b.ptr(y);
+      const s = b.state(stats);
+      const meanP = s;
+      const varP = s + channels * 4;
+      const invP = s + 2 * channels * 4;
+      const gp = b.param(gamma);
+      const bp = b.param(beta);
+      const rm = b.param(runMean) / 4;
+      const rv = b.param(runVar) / 4;
+      const forward = () => {
+        if (b.mode.training) {
+          trainForward(xp, yp, gp, bp, meanP, varP, invP, batch, channels, plane, eps);
+          const m = b.f32();
+          for (let c = 0; c < channels; c++) {
+            const mean = m[meanP / 4 + c]!;
+            const v = Math.fround(m[varP / 4 + c]! * unbias);
+            m[rm + c] = Math.fround(Math.fround(keep * m[rm + c]!) + Math.fround(take * mean));
+            m[rv + c] = Math.fround(Math.fround(keep * m[rv + c]!) + Math.fround(take * v));
+          }
+        } else {
+          const m = b.f32();
+          const scale = b.scratchPtr;
+          const shift = b.scratchPtr + channels * 4;
+          for (let c = 0; c < channels; c++) {
+            const k = Math.fround(m[gp / 4 + c]! / Math.fround(Math.sqrt(Math.fround(m[rv + c]! + eps))));
+            m[scale / 4 + c] = k;
+            m[shift / 4 + c] = Math.fround(m[bp / 4 + c]! - Math.fround(m[rm + c]! * k));
+          }
+          affine(xp, yp, batch, channels, plane, scale, shift);
+        }
+      };
+      const dyp = b.dy(y);
+      const dxp = b.grad(x);
+      const backward = () => {
+        // dx in place of dy when the input's gradient is not wanted (dy is dead after this step).
+        trainBackward(
+          xp,
+          dyp,
+          gp,
+          meanP,
+          invP,
+          dxp === 0 ? dyp : dxp,
+          b.paramGrad(gamma),
+          b.paramGrad(beta),
+          batch,
+          channels,
+          plane,
+        );
+      };
+      return { forward, backward };
+    },
+  };
+};
