@@ -1,5 +1,11 @@
 import type { RawImages } from "./data/images.ts";
 import { type Preprocessing, planPreprocessing, preprocessBatch } from "./data/preprocess.ts";
+import {
+  type Checkpoint,
+  decodeCheckpoint,
+  type EpochRecord,
+  encodeCheckpoint,
+} from "./engine/checkpoint.ts";
 import { type CompiledModel, compileModel } from "./engine/compile.ts";
 import {
   compareCompiled,
@@ -8,6 +14,7 @@ import {
   type LabeledSource,
   type OutputKind,
 } from "./engine/evaluate.ts";
+import { type TrainOptions, trainModel } from "./engine/train.ts";
 import { PrunekitError } from "./errors.ts";
 import { countModel, type ModelCounts } from "./graph/count.ts";
 import { findDependencyGroups } from "./graph/find-groups.ts";
@@ -26,6 +33,7 @@ import type { ModelProto } from "./onnx/proto-types.ts";
 import type { ExternalTensorData } from "./onnx/tensor.ts";
 import type { ProgressEvent } from "./progress.ts";
 import { applyPlan } from "./surgery/apply.ts";
+import { patchValues } from "./surgery/model-patch.ts";
 import { createWasm, getWasm, type Wasm } from "./wasm/instance.ts";
 import type { NoConvergenceMode } from "./wasm/kernels/affinity.ts";
 
@@ -514,4 +522,161 @@ export async function compare(
     const strip = ({ outputs: _o, ...rest }: EvaluationResult) => ({ ...rest, preprocessing: plan.summary });
     return { ...r, a: strip(r.a), b: strip(r.b) };
   });
+}
+
+/** Options of {@link finetune}. */
+export interface FinetuneOptions
+  extends Omit<TrainOptions, "evaluate" | "fingerprint" | "regularize" | "frozen" | "onCheckpoint"> {
+  /** The training images. */
+  data: RawImages;
+  /** Images to measure accuracy on before, after, and every `evalEvery` epochs (optional). */
+  test?: RawImages;
+  /** Evaluate on the first N test images only. */
+  evalLimit?: number;
+  /** Per-channel (or one) mean and std after scaling pixels to [0, 1]; default 0 and 1. */
+  mean?: readonly number[];
+  std?: readonly number[];
+  /** Receives the run's state after every epoch, as checkpoint bytes (write them atomically). */
+  onCheckpoint?: (bytes: Uint8Array, epoch: number) => Promise<void>;
+  /** Checkpoint bytes to continue from (a run with the same settings; see onCheckpoint). */
+  resumeFrom?: Uint8Array;
+}
+
+/** What {@link finetune} did. */
+export interface FinetuneReport {
+  epochs: number;
+  batch: number;
+  /** The options in effect (defaults filled in). */
+  options: Record<string, unknown>;
+  /** How training images were preprocessed. */
+  preprocessing: string;
+  trainImages: number;
+  history: EpochRecord[];
+  /** Test top-1 before and after training, when test images were given. */
+  before?: number;
+  after?: number;
+  testImages?: number;
+  /** Training images per second (this call). */
+  imagesPerSecond: number;
+  seconds: number;
+  warnings: string[];
+}
+
+/** The result of {@link finetune}. */
+export interface FinetuneResult {
+  /** The trained model, analysed (same graph, names, opset and metadata; new tensor values). */
+  model: Model;
+  bytes: Uint8Array;
+  report: FinetuneReport;
+}
+
+/**
+ * Fine-tune a classifier with SGD (PyTorch semantics: torch.optim.SGD, nn.BatchNorm2d in train mode)
+ * on prunekit's own training engine, and write the trained values back into an otherwise unchanged
+ * model.
+ * @throws PrunekitError `ONNX_UNSUPPORTED` for an op the training engine cannot differentiate,
+ *   `INVALID_ARGUMENT` for bad options or images that do not fit, `CHECKPOINT_INVALID` for a checkpoint
+ *   of another model or run, `ABORTED` when `signal` fires (nothing is returned).
+ * @example
+ * const { bytes, report } = await finetune(model, { data: train, test, epochs: 2, lr: 0.01 });
+ */
+export async function finetune(model: Model, options: FinetuneOptions): Promise<FinetuneResult> {
+  const started = now();
+  const wasm = await createWasm();
+  const batch = options.batch ?? 64;
+  const dims = model.graph.inputs[0]?.type?.tensorType?.shape?.dim?.map((d) => Number(d.dimValue ?? 0)) ?? [];
+  if (model.graph.inputs.length !== 1 || dims.length !== 4 || dims.slice(1).some((d) => !(d > 0))) {
+    throw new PrunekitError(
+      "INVALID_ARGUMENT",
+      `fine-tuning needs a model with one image input [batch, channels, height, width] of known size, got [${dims.join(", ")}]`,
+    );
+  }
+  const norm = {
+    ...(options.mean === undefined ? {} : { mean: options.mean }),
+    ...(options.std === undefined ? {} : { std: options.std }),
+  };
+  const plan = planPreprocessing(
+    options.data,
+    { channels: dims[1]!, height: dims[2]!, width: dims[3]! },
+    norm,
+  );
+  const evalOptions: EvaluateModelOptions = {
+    batch: Math.max(batch, 64),
+    ...norm,
+    ...(options.evalLimit === undefined ? {} : { limit: options.evalLimit }),
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+    wasm,
+  };
+  const test = options.test;
+  const measure = async (m: Model) =>
+    test === undefined ? undefined : (await evaluate(m, test, evalOptions)).top1;
+  const before = await measure(model);
+  const schedule = options.schedule ?? { kind: "constant" };
+  const used = {
+    epochs: options.epochs,
+    batch,
+    lr: options.lr ?? 0.01,
+    schedule,
+    warmupEpochs: options.warmupEpochs ?? 0,
+    momentum: options.momentum ?? 0.9,
+    weightDecay: options.weightDecay ?? 5e-4,
+    nesterov: options.nesterov ?? false,
+    noDecayBnBias: options.noDecayBnBias ?? false,
+    seed: options.seed ?? 0,
+    shuffle: options.shuffle ?? true,
+    augment: options.augment ?? true,
+  };
+  const { epochs: _e, ...fingerprintOptions } = used;
+  const fingerprint = {
+    ...fingerprintOptions,
+    model: { nodes: model.graph.order.length, params: model.counts.learnableParams },
+    data: { name: options.data.name, count: options.data.count, preprocessing: plan.summary },
+  };
+  const resume =
+    options.resumeFrom === undefined ? undefined : decodeCheckpoint(options.resumeFrom, "the checkpoint");
+  const trained = await trainModel(wasm, model.graph, options.data, plan, {
+    ...used,
+    ...(options.evalEvery === undefined ? {} : { evalEvery: options.evalEvery }),
+    ...(test === undefined
+      ? {}
+      : {
+          evaluate: async (values: Map<string, Float32Array>) =>
+            (await evaluate(withValues(model, values), test, evalOptions)).top1,
+        }),
+    fingerprint,
+    ...(resume === undefined ? {} : { resume }),
+    ...(options.onCheckpoint === undefined
+      ? {}
+      : { onCheckpoint: (c: Checkpoint) => options.onCheckpoint!(encodeCheckpoint(c), c.epoch) }),
+    ...(options.onEpoch === undefined ? {} : { onEpoch: options.onEpoch }),
+    ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+  });
+  const out = withValues(model, trained.values);
+  const after = await measure(out);
+  const bytes = encodeModel(inlineExternalData(out.proto, model.graph.externalData));
+  return {
+    model: out,
+    bytes,
+    report: {
+      epochs: options.epochs,
+      batch,
+      options: used,
+      preprocessing: plan.summary,
+      trainImages: options.data.count,
+      history: trained.history,
+      ...(before === undefined ? {} : { before }),
+      ...(after === undefined ? {} : { after }),
+      ...(test === undefined ? {} : { testImages: Math.min(test.count, options.evalLimit ?? test.count) }),
+      imagesPerSecond: trained.imagesPerSecond,
+      seconds: (now() - started) / 1000,
+      warnings: trained.warnings,
+    },
+  };
+}
+
+/** The model with new values for named tensors (surgery's values patch), analysed. */
+function withValues(model: Model, values: Map<string, Float32Array>): Model {
+  const patch = new Map([...values].map(([name, data]) => [name, { data }]));
+  return analyse(patchValues(model.graph, patch), model.graph.externalData);
 }

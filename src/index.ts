@@ -8,6 +8,10 @@ export {
   type EvaluateModelOptions,
   type EvaluateModelResult,
   evaluate,
+  type FinetuneOptions,
+  type FinetuneReport,
+  type FinetuneResult,
+  finetune,
   type GroupSummary,
   type LayerReport,
   type LoadModelOptions,
@@ -66,8 +70,11 @@ export {
   loadImages,
   parseDataSpec,
 } from "./data/spec.ts";
+export type { EpochRecord } from "./engine/checkpoint.ts";
 export { type CompiledModel, type CompileOptions, compileModel } from "./engine/compile.ts";
 export { type WareOptions, type WareResult, ware } from "./engine/metrics.ts";
+export { SCHEDULES, type Schedule } from "./engine/optim.ts";
+export { compileTrainer, type Trainer, type TrainerOptions, type TrainParam } from "./engine/tape.ts";
 export {
   isPrunekitError,
   PrunekitError,

@@ -8,6 +8,7 @@ Usage:
   prunekit prune <in.onnx> -o <out.onnx> --method <l1|l2|merge|epruner> [options]
   prunekit eval <model.onnx> --data SPEC [--limit N] [--json]
   prunekit compare <a.onnx> <b.onnx> --data SPEC [--limit N] [--json]
+  prunekit finetune <model.onnx> -o <out.onnx> --data SPEC --epochs N [--lr X] [options]
   prunekit download <fashion-mnist|cifar10> [--cache DIR]
   prunekit --help | --version
 
@@ -24,6 +25,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   eval: async () => (await import("./eval.ts")).evalCommand,
   compare: async () => (await import("./compare.ts")).compareCommand,
   download: async () => (await import("./download.ts")).downloadCommand,
+  finetune: async () => (await import("./finetune.ts")).finetuneCommand,
 };
 
 /**
