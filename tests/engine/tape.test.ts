@@ -1,0 +1,215 @@
+// The training executor against finite differences (whole networks) and against PyTorch (SGD and
+// BatchNorm semantics, values recorded by tests/fixtures/train_reference.py).
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { test } from "node:test";
+import { sgdStep } from "../../src/engine/optim.ts";
+import { compileTrainer, type Trainer } from "../../src/engine/tape.ts";
+import { isPrunekitError } from "../../src/errors.ts";
+import { buildGraph, type Graph } from "../../src/graph/ir.ts";
+import { decodeModel } from "../../src/onnx/decode.ts";
+import type { ModelProto } from "../../src/onnx/proto-types.ts";
+import { makeFloat32Tensor } from "../../src/onnx/tensor.ts";
+import { createWasm } from "../../src/wasm/instance.ts";
+import { seededNormals } from "../../src/wasm/seeded-random.ts";
+import { NetBuilder } from "../graph/net-builder.ts";
+
+/** Replace every float initializer with seeded values: weights ~ N(0, 1/fan_in), BN var in [0.5, 1.5]. */
+function randomize(model: ModelProto, seed: number): ModelProto {
+  const init = model.graph!.initializer.map((t, i) => {
+    if (t.dataType !== 1) return t;
+    const dims = (t.dims ?? []).map(Number);
+    const len = dims.reduce((a, b) => a * b, 1);
+    const z = seededNormals(seed * 1000 + i, len);
+    const name = t.name ?? "";
+    const fanIn = dims.length > 1 ? dims.slice(1).reduce((a, b) => a * b, 1) : 1;
+    const data = Array.from(z, (v) =>
+      name.startsWith("var")
+        ? 1 + 0.5 * Math.tanh(v)
+        : name.startsWith("g")
+          ? 1 + 0.3 * v
+          : v / Math.sqrt(fanIn),
+    );
+    return makeFloat32Tensor(name, dims, data);
+  });
+  return { ...model, graph: { ...model.graph!, initializer: init } };
+}
+
+function meanCrossEntropy(logits: Float32Array, labels: Int32Array, classes: number): number {
+  let s = 0;
+  for (let r = 0; r < labels.length; r++) {
+    const row = Array.from(logits.subarray(r * classes, (r + 1) * classes));
+    const m = Math.max(...row);
+    const lse = m + Math.log(row.reduce((a, v) => a + Math.exp(v - m), 0));
+    s += lse - row[labels[r]!]!;
+  }
+  return s / labels.length;
+}
+
+/** Central differences of the mean loss for up to `per` entries of every trainable parameter. */
+function checkGradients(t: Trainer, x: Float32Array, labels: Int32Array, classes: number, per = 12): void {
+  t.step(x, labels);
+  const store = t.store;
+  const failures: string[] = [];
+  for (const p of store.params) {
+    if (!p.trainable) continue;
+    const grad = store.readGrad(p.name);
+    const base = store.read(p.name);
+    const scale = Math.max(1e-3, ...Array.from(grad, Math.abs));
+    const picks = new Set<number>();
+    for (let k = 0; k < Math.min(per, p.length); k++) picks.add(Math.floor((k * 7919 + 13) % p.length));
+    for (const i of picks) {
+      const eps = 1e-2 * Math.max(1, Math.abs(base[i]!));
+      const at = (d: number) => {
+        const w = base.slice();
+        w[i] = base[i]! + d;
+        store.write(p.name, w);
+        return meanCrossEntropy(t.forward(x), labels, classes);
+      };
+      const fd = (at(eps) - at(-eps)) / (2 * eps);
+      store.write(p.name, base);
+      if (Math.abs(fd - grad[i]!) > 2e-3 + 3e-2 * scale) {
+        failures.push(`${p.name}[${i}]: backward ${grad[i]}, finite differences ${fd}`);
+      }
+    }
+  }
+  assert.deepEqual(failures, []);
+}
+
+function inputAndLabels(n: number, perImage: number, classes: number, seed: number) {
+  const x = Float32Array.from(seededNormals(seed, n * perImage));
+  const labels = Int32Array.from({ length: n }, (_, i) => (i * 7 + seed) % classes);
+  return { x, labels };
+}
+
+test("backward: a conv-BN-residual-pool-linear network agrees with finite differences", async () => {
+  const nb = new NetBuilder("x", [3, 6, 6]);
+  const a = nb.relu(nb.bn(nb.conv("x", 4, { bias: true })));
+  const b = nb.bn(nb.conv(a, 4));
+  const r = nb.relu(nb.add(a, b));
+  const p = nb.maxpool(r);
+  const d = nb.relu(nb.bn(nb.conv(p, 4, { group: 4 })));
+  const e = nb.conv(d, 5, { k: 1, bias: true });
+  const out = nb.gemm(nb.flatten(nb.gap(e)), 3);
+  const graph = buildGraph(randomize(nb.model([out]), 1));
+  const wasm = await createWasm();
+  const t = compileTrainer(wasm, graph, { batch: 3 });
+  const { x, labels } = inputAndLabels(3, 3 * 36, 3, 2);
+  checkGradients(t, x, labels, 3);
+  t.dispose();
+  t.store.dispose();
+});
+
+test("backward: concat, average pooling, strided and grouped convs, other activations, MatMul + bias", async () => {
+  const nb = new NetBuilder("x", [4, 7, 7]);
+  const a = nb.unary("LeakyRelu", nb.conv("x", 4, { stride: 2 }), { alpha: { f: 0.1 } });
+  const b = nb.unary("HardSwish", nb.conv("x", 2, { k: 1, stride: 2, bias: true }));
+  const c = nb.concat([a, b]);
+  const g = nb.unary("Sigmoid", nb.conv(c, 6, { group: 2, bias: true }));
+  const avg = nb.op("AveragePool", [g], [6, 2, 2], { kernel_shape: [2, 2], strides: [2, 2] });
+  const th = nb.unary("Tanh", avg);
+  const flat = nb.flatten(th);
+  const w = nb.weight("mm", [24, 4]);
+  const mm = nb.op("MatMul", [flat, w], [4]);
+  const bias = nb.weight("mb", [4]);
+  const out = nb.op("Add", [mm, bias], [4]);
+  const graph = buildGraph(randomize(nb.model([out]), 3));
+  const wasm = await createWasm();
+  const t = compileTrainer(wasm, graph, { batch: 2 });
+  const { x, labels } = inputAndLabels(2, 4 * 49, 4, 5);
+  checkGradients(t, x, labels, 4);
+  t.dispose();
+  t.store.dispose();
+});
+
+test("backward: a value read by two consumers gets the sum of their gradients", async () => {
+  const nb = new NetBuilder("x", [2, 4, 4]);
+  const a = nb.conv("x", 3, { bias: true });
+  const s = nb.add(nb.relu(a), nb.unary("Sigmoid", a)); // a is read twice
+  const out = nb.gemm(nb.flatten(nb.gap(nb.add(s, s))), 2); // and s by one Add twice
+  const graph = buildGraph(randomize(nb.model([out]), 4));
+  const t = compileTrainer(await createWasm(), graph, { batch: 2 });
+  const { x, labels } = inputAndLabels(2, 32, 2, 6);
+  checkGradients(t, x, labels, 2);
+  t.dispose();
+  t.store.dispose();
+});
+
+interface Expected {
+  input: number[];
+  inputDims: number[];
+  labels: number[];
+  initial: Record<string, number[]>;
+  sgd: { losses: number[]; state: Record<string, number[]> };
+  nesterov: { losses: number[]; state: Record<string, number[]> };
+}
+
+const fixture = (name: string) => new URL(`../fixtures/${name}`, import.meta.url);
+
+for (const variant of ["sgd", "nesterov"] as const) {
+  test(`SGD and BatchNorm: 3 steps equal torch.optim.SGD and nn.BatchNorm2d (${variant})`, async () => {
+    const expected = JSON.parse(readFileSync(fixture("train_tiny.expected.json"), "utf8")) as Expected;
+    const graph: Graph = buildGraph(decodeModel(readFileSync(fixture("train_tiny.onnx"))));
+    const t = compileTrainer(await createWasm(), graph, { batch: expected.inputDims[0]! });
+    const x = Float32Array.from(expected.input);
+    const labels = Int32Array.from(expected.labels);
+    for (const [name, values] of Object.entries(expected.initial)) {
+      assert.deepEqual(Array.from(t.store.read(name)), Array.from(Float32Array.from(values)), name);
+    }
+    const losses: number[] = [];
+    for (let s = 0; s < 3; s++) {
+      losses.push(t.step(x, labels).loss);
+      sgdStep(
+        t.store,
+        { lr: 0.1, momentum: 0.9, weightDecay: 5e-4, nesterov: variant === "nesterov" },
+        () => false,
+      );
+    }
+    const want = expected[variant];
+    losses.forEach((l, i) =>
+      assert.ok(Math.abs(l - want.losses[i]!) < 1e-5, `loss ${i}: ${l} vs ${want.losses[i]}`),
+    );
+    for (const [name, values] of Object.entries(want.state)) {
+      const got = t.store.read(name);
+      const worst = values.reduce((m, v, i) => Math.max(m, Math.abs(v - got[i]!)), 0);
+      assert.ok(worst < 2e-5, `${name}: largest difference from PyTorch ${worst}`);
+    }
+    t.dispose();
+    t.store.dispose();
+  });
+}
+
+test("frozen parameters keep their values exactly: no step, no decay, no momentum", async () => {
+  const graph = buildGraph(decodeModel(readFileSync(fixture("train_tiny.onnx"))));
+  const t = compileTrainer(await createWasm(), graph, { batch: 4 });
+  const { x, labels } = inputAndLabels(4, 72, 3, 9);
+  t.setFrozen((p) => p.role === "weight");
+  const before = t.store.read("conv1.weight");
+  const fcBefore = t.store.read("fc.bias");
+  for (let s = 0; s < 2; s++) {
+    t.step(x, labels);
+    sgdStep(t.store, { lr: 0.1 }, (n) => t.isFrozen(n));
+  }
+  assert.deepEqual(t.store.read("conv1.weight"), before);
+  assert.notDeepEqual(t.store.read("fc.bias"), fcBefore);
+  t.dispose();
+  t.store.dispose();
+});
+
+test("training refuses an op it cannot differentiate, naming the node", async () => {
+  const nb = new NetBuilder("x", [2, 4, 4]);
+  const a = nb.conv("x", 2);
+  const m = nb.op("Mul", [a, a], [2, 4, 4]);
+  const out = nb.gemm(nb.flatten(nb.gap(m)), 2);
+  const graph = buildGraph(nb.model([out]));
+  const wasm = await createWasm();
+  assert.throws(
+    () => compileTrainer(wasm, graph, { batch: 2 }),
+    (e: unknown) =>
+      isPrunekitError(e) &&
+      e.code === "ONNX_UNSUPPORTED" &&
+      /Mul/.test(e.message) &&
+      /node "Mul_/.test(e.message),
+  );
+  assert.equal(wasm.arena.usedBytes, 0);
+});
