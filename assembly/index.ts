@@ -22,7 +22,13 @@ export {
   affinity_iterate,
   affinity_iterate_scratch_bytes,
 } from "./affinity";
-export { conv_depthwise, conv_im2col } from "./conv";
+export {
+  conv_col2im,
+  conv_depthwise,
+  conv_depthwise_grad_input,
+  conv_depthwise_grad_weight,
+  conv_im2col,
+} from "./conv";
 export {
   distance_cosine,
   distance_cosine_cross,

@@ -16,7 +16,10 @@ import {
   type ConvWindow,
   conv2d,
   conv2dOutputShape,
+  convCol2im,
   convDepthwise,
+  convDepthwiseGradInput,
+  convDepthwiseGradWeight,
   convIm2col,
   convIm2colLen,
   convOutputLen,
@@ -544,6 +547,28 @@ function convNormCases(): ConformanceCase[] {
             g,
           ),
         ),
+    },
+    {
+      name: "convCol2im on padded, strided and dilated windows",
+      covers: ["convCol2im", "convCol2imBuffers"],
+      run: (w) => CONV_WINDOWS.map((g, i) => convCol2im(w, convFloats(970 + i, convIm2colLen(g)), g)),
+    },
+    {
+      name: "convDepthwiseGradInput and convDepthwiseGradWeight on padded, strided and dilated windows",
+      covers: [
+        "convDepthwiseGradInput",
+        "convDepthwiseGradInputBuffers",
+        "convDepthwiseGradWeight",
+        "convDepthwiseGradWeightBuffers",
+      ],
+      run: (w) =>
+        CONV_WINDOWS.flatMap((g, i) => {
+          const dy = convFloats(980 + i, g.channels * g.outH * g.outW);
+          return [
+            convDepthwiseGradInput(w, dy, convFloats(920 + i, g.channels * g.kernelH * g.kernelW), g),
+            convDepthwiseGradWeight(w, convFloats(910 + i, g.channels * g.height * g.width), dy, g),
+          ];
+        }),
     },
     {
       name: "conv2d dense, pointwise, depthwise and grouped, with bias",
