@@ -14,6 +14,7 @@ export {
   ACT_SIGMOID,
   ACT_TANH,
   act_apply,
+  act_backward,
   act_bias_cols,
   act_bias_rows,
 } from "./act";

@@ -10,7 +10,13 @@
 // is neither covered nor listed in NOT_KERNELS.
 
 import { createWasm, getWasm, type Wasm } from "../../src/wasm/instance.ts";
-import { type Activation, actApply, actBiasCols, actBiasRows } from "../../src/wasm/kernels/act.ts";
+import {
+  type Activation,
+  actApply,
+  actBackward,
+  actBiasCols,
+  actBiasRows,
+} from "../../src/wasm/kernels/act.ts";
 import { affinityPropagation } from "../../src/wasm/kernels/affinity.ts";
 import {
   type ConvWindow,
@@ -682,6 +688,20 @@ function actCases(): ConformanceCase[] {
   );
 }
 
+function actBackwardCases(): ConformanceCase[] {
+  // The same inputs as actCases, with the kink points mixed in.
+  const x = scaledFloats(900, 3 * 37);
+  for (const [i, v] of [0, -0, -3, 3, -0.5, 6, -1, 1].entries()) x[i * 13] = v;
+  const dy = seededFloats(903, x.length);
+  return [
+    {
+      name: "actBackward for every activation, at the kinks and saturated",
+      covers: ["actBackward", "actBackwardBuffers"],
+      run: (w) => ACTIVATIONS.map((act) => actBackward(w, x, dy, act)),
+    },
+  ];
+}
+
 function eltwiseCases(): ConformanceCase[] {
   const dims = [2, 5, 3, 7];
   const patterns: readonly (readonly number[])[] = [dims, [1, 5, 1, 1], [], [7], [2, 1, 3, 1]];
@@ -779,6 +799,7 @@ export const CASES: readonly ConformanceCase[] = [
   ...mergeCases(),
   ...convNormCases(),
   ...actCases(),
+  ...actBackwardCases(),
   ...eltwiseCases(),
   ...poolCases(),
   ...softmaxCases(),
