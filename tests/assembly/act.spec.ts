@@ -1,8 +1,8 @@
 import {
+  ACT_CLIP,
   ACT_HARD_SWISH,
   ACT_LEAKY_RELU,
   ACT_RELU,
-  ACT_CLIP,
   ACT_TANH,
   act_backward,
   act_bias_rows,

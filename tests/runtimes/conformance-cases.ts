@@ -55,9 +55,14 @@ import { normAffineChannels, normFoldBnIntoConv } from "../../src/wasm/kernels/n
 import {
   type Pool2dSpec,
   poolAvg2d,
+  poolAvg2dBackward,
   poolGlobalAvg,
+  poolGlobalAvgBackward,
   poolGlobalMax,
+  poolGlobalMaxBackward,
   poolMax2d,
+  poolMax2dBackward,
+  resolvePool2d,
 } from "../../src/wasm/kernels/pool.ts";
 import { type RowReduction, rowReduce, rowSoftmax } from "../../src/wasm/kernels/reduce.ts";
 import {
@@ -766,6 +771,40 @@ function poolCases(): ConformanceCase[] {
         [1, 7, 49, 197].flatMap((planeLen, i) => {
           const v = scaledFloats(930 + i, 5 * planeLen);
           return [poolGlobalAvg(w, v, 5, planeLen), poolGlobalMax(w, v, 5, planeLen)];
+        }),
+    },
+    {
+      name: "poolMax2dBackward and poolAvg2dBackward on the same specs",
+      covers: [
+        "poolMax2dBackward",
+        "poolMax2dBackwardBuffers",
+        "poolAvg2dBackward",
+        "poolAvg2dBackwardBuffers",
+      ],
+      run: (w) =>
+        specs.flatMap((spec, i) => {
+          const s = resolvePool2d("conformance", spec);
+          const dy = seededFloats(935 + i, s.planes * s.outH * s.outW);
+          return [
+            poolMax2dBackward(w, x, dy, spec),
+            poolAvg2dBackward(w, dy, spec),
+            poolAvg2dBackward(w, dy, spec, { countIncludePad: true }),
+          ];
+        }),
+    },
+    {
+      name: "poolGlobalAvgBackward and poolGlobalMaxBackward on ragged planes",
+      covers: [
+        "poolGlobalAvgBackward",
+        "poolGlobalAvgBackwardBuffers",
+        "poolGlobalMaxBackward",
+        "poolGlobalMaxBackwardBuffers",
+      ],
+      run: (w) =>
+        [1, 7, 49, 197].flatMap((planeLen, i) => {
+          const v = scaledFloats(930 + i, 5 * planeLen);
+          const dy = seededFloats(945 + i, 5);
+          return [poolGlobalAvgBackward(w, dy, 5, planeLen), poolGlobalMaxBackward(w, v, dy, 5, planeLen)];
         }),
     },
   ];

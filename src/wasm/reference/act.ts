@@ -3,7 +3,8 @@
  * Math.fround in the kernel's order, so results are bit-exact with the kernel except for sigmoid and
  * tanh (Math.exp / Math.tanh in f64, then rounded: within a few f32 ulps of Mathf.exp / Mathf.tanh).
  * Codes: 0 none, 1 relu, 2 leaky relu (a0 = alpha), 3 clip (a0 = min, a1 = max), 4 sigmoid,
- * 5 hard sigmoid (a0 = alpha, a1 = beta), 6 hard swish, 7 tanh; other codes: none.
+ * 5 hard sigmoid (a0 = alpha, a1 = beta), 6 hard swish, 7 tanh; other codes: none. The backward
+ * (actBackward, at the end) computes in f64.
  */
 const f = Math.fround;
 
