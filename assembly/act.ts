@@ -245,3 +245,140 @@ export function act_bias_cols(
     actSpan(block, block, (r1 - r0) * cols, act, a0, a1);
   }
 }
+
+// ---- backward (training) ----
+//
+// act_backward: dx = dy * f'(x), x the activation's INPUT, with PyTorch's conventions at the kinks
+// (the derivative of the branch that excludes the kink point, as its *_backward kernels do):
+//   ACT_NONE         dx = dy
+//   ACT_RELU         dx = x > 0 ? dy : 0                         (threshold_backward)
+//   ACT_LEAKY_RELU   dx = x > 0 ? dy : a0 * dy                   (leaky_relu_backward)
+//   ACT_CLIP         dx = a0 < x < a1 ? dy : 0                   (hardtanh_backward: 0 at x <= a0 or x >= a1)
+//   ACT_SIGMOID      dx = dy * s(1 - s), as dy * (e / ((1 + e) * (1 + e))) with e = exp(-|x|)
+//   ACT_TANH         dx = dy * (1 - t^2), as dy * (4e / ((1 + e) * (1 + e))) with e = exp(-2|x|)
+//   ACT_HARD_SIGMOID dx = 0 < v < 1 ? a0 * dy : 0, v = a0 * x + a1 rounded as the forward does
+//   ACT_HARD_SWISH   dx = x < -3 ? 0 : x <= 3 ? dy * (x / 3 + 0.5) : dy   (hardswish_backward)
+// The sigmoid and tanh forms equal s(1 - s) and 1 - t^2 but keep their relative accuracy where the
+// derivative is tiny (|x| large), where 1 - s or 1 - t*t would cancel to 0. Comparisons with NaN are
+// false, so a NaN x gives 0 (relu, clip, hard sigmoid), a0 * dy (leaky), dy (hard swish) or NaN
+// (sigmoid, tanh). Unknown codes are treated as ACT_NONE.
+
+/** e / ((1 + e) * (1 + e)) with e = exp(-|x|): sigmoid'(x), never NaN unless x is. */
+function sigmoidGradF32(x: f32): f32 {
+  const e = Mathf.exp(-Mathf.abs(x));
+  const d = <f32>1 + e;
+  return e / (d * d);
+}
+
+/** 4e / ((1 + e) * (1 + e)) with e = exp(-2|x|): tanh'(x) = 1 - tanh(x)^2. */
+function tanhGradF32(x: f32): f32 {
+  const e = Mathf.exp(<f32>-2 * Mathf.abs(x));
+  const d = <f32>1 + e;
+  return (<f32>4 * e) / (d * d);
+}
+
+/** dy * f'(x) for one value (codes above). */
+function actGradF32(x: f32, dy: f32, act: i32, a0: f32, a1: f32): f32 {
+  switch (act) {
+    case ACT_RELU:
+      return x > 0 ? dy : 0;
+    case ACT_LEAKY_RELU:
+      return x > 0 ? dy : a0 * dy;
+    case ACT_CLIP:
+      return x > a0 && x < a1 ? dy : 0;
+    case ACT_SIGMOID:
+      return dy * sigmoidGradF32(x);
+    case ACT_HARD_SIGMOID: {
+      const v = a0 * x + a1;
+      return v > 0 && v < 1 ? a0 * dy : 0;
+    }
+    case ACT_HARD_SWISH:
+      return x < -3 ? 0 : x <= 3 ? dy * (x / 3 + <f32>0.5) : dy;
+    case ACT_TANH:
+      return dy * tanhGradF32(x);
+    default:
+      return dy;
+  }
+}
+
+/**
+ * dx[i] = dy[i] * f'(x[i]) for i < len, where x is the activation's input and act, a0, a1 are exactly
+ * what act_apply takes (formulas above). dx may be the same buffer as dy or as x (in place); no other
+ * overlap. SIMD per code (sigmoid and tanh scalar: exp dominates), scalar tail.
+ */
+export function act_backward(
+  xPtr: usize,
+  dyPtr: usize,
+  dxPtr: usize,
+  len: i32,
+  act: i32,
+  a0: f32,
+  a1: f32,
+): void {
+  let i = 0;
+  const zero = f32x4.splat(0);
+  switch (act) {
+    case ACT_RELU: {
+      for (; i + 4 <= len; i += 4) {
+        const keep = f32x4.gt(v128.load(at(xPtr, i)), zero);
+        v128.store(at(dxPtr, i), v128.and(v128.load(at(dyPtr, i)), keep));
+      }
+      break;
+    }
+    case ACT_LEAKY_RELU: {
+      const vA = f32x4.splat(a0);
+      for (; i + 4 <= len; i += 4) {
+        const dy = v128.load(at(dyPtr, i));
+        const pos = f32x4.gt(v128.load(at(xPtr, i)), zero);
+        v128.store(at(dxPtr, i), v128.bitselect(dy, f32x4.mul(vA, dy), pos));
+      }
+      break;
+    }
+    case ACT_CLIP: {
+      const vLo = f32x4.splat(a0);
+      const vHi = f32x4.splat(a1);
+      for (; i + 4 <= len; i += 4) {
+        const x = v128.load(at(xPtr, i));
+        const inside = v128.and(f32x4.gt(x, vLo), f32x4.lt(x, vHi));
+        v128.store(at(dxPtr, i), v128.and(v128.load(at(dyPtr, i)), inside));
+      }
+      break;
+    }
+    case ACT_HARD_SIGMOID: {
+      const vA = f32x4.splat(a0);
+      const vB = f32x4.splat(a1);
+      const one = f32x4.splat(1);
+      for (; i + 4 <= len; i += 4) {
+        const v = f32x4.add(f32x4.mul(vA, v128.load(at(xPtr, i))), vB);
+        const inside = v128.and(f32x4.gt(v, zero), f32x4.lt(v, one));
+        v128.store(at(dxPtr, i), v128.and(f32x4.mul(vA, v128.load(at(dyPtr, i))), inside));
+      }
+      break;
+    }
+    case ACT_HARD_SWISH: {
+      const three = f32x4.splat(3);
+      const minusThree = f32x4.splat(-3);
+      const half = f32x4.splat(0.5);
+      for (; i + 4 <= len; i += 4) {
+        const x = v128.load(at(xPtr, i));
+        const dy = v128.load(at(dyPtr, i));
+        const mid = f32x4.mul(dy, f32x4.add(f32x4.div(x, three), half));
+        // x <= 3: the middle branch; otherwise (x > 3 or NaN) dy; then x < -3 zeroes.
+        const r = v128.bitselect(mid, dy, f32x4.le(x, three));
+        v128.store(at(dxPtr, i), v128.andnot(r, f32x4.lt(x, minusThree)));
+      }
+      break;
+    }
+    case ACT_SIGMOID:
+    case ACT_TANH:
+      break;
+    default: {
+      // ACT_NONE and unknown codes: a copy (memory.copy handles dx = dy).
+      if (dxPtr !== dyPtr && len > 0) memory.copy(dxPtr, dyPtr, (<usize>len) << 2);
+      return;
+    }
+  }
+  for (; i < len; i++) {
+    store<f32>(at(dxPtr, i), actGradF32(load<f32>(at(xPtr, i)), load<f32>(at(dyPtr, i)), act, a0, a1));
+  }
+}

@@ -387,3 +387,237 @@ export function conv_depthwise(
     }
   }
 }
+
+// ---- backward (training) ----
+//
+// The adjoints of the forward kernels above, with the same geometry. Each input pixel a tap reads is
+// a contiguous run per (c, i, j, oy) row (see firstInside / endInside), so every kernel below walks
+// (c, i, j, oy) and scatters or gathers along that run: SIMD where the run is contiguous in both
+// buffers (stride 1), scalar otherwise. A pixel receives at most one term per (i, j), so the order of
+// the terms each output element sums is (i, j) ascending (col2im: (i, j, oy, ox) ascending), fixed.
+
+/** dst[k] += src[k] for k < n (no overlap): f32x4 main loop, scalar tail. */
+function addSpanF32(dst: usize, src: usize, n: i32): void {
+  let k = 0;
+  for (; k + 4 <= n; k += 4) {
+    const off = (<usize>k) << 2;
+    v128.store(dst + off, f32x4.add(v128.load(dst + off), v128.load(src + off)));
+  }
+  for (; k < n; k++) {
+    const off = (<usize>k) << 2;
+    store<f32>(dst + off, load<f32>(dst + off) + load<f32>(src + off));
+  }
+}
+
+/** dst[k] += s * src[k] for k < n (no overlap), one f32 multiply then one add (no FMA). */
+function addScaledSpanF32(dst: usize, src: usize, s: f32, n: i32): void {
+  const vs = f32x4.splat(s);
+  let k = 0;
+  for (; k + 4 <= n; k += 4) {
+    const off = (<usize>k) << 2;
+    v128.store(dst + off, f32x4.add(v128.load(dst + off), f32x4.mul(vs, v128.load(src + off))));
+  }
+  for (; k < n; k++) {
+    const off = (<usize>k) << 2;
+    store<f32>(dst + off, load<f32>(dst + off) + s * load<f32>(src + off));
+  }
+}
+
+/**
+ * col2im of one image, the adjoint of conv_im2col (same geometry and parameter meaning, col last in
+ * im2col, first here): x[c, iy, ix] += every col entry that conv_im2col would have copied from
+ * x[c, iy, ix]; entries of padding positions are dropped.
+ *
+ *   col row (c,i,j), output row oy:  [ dropped | scattered onto x[c, iy, ix0 : ix0 + s*(n-1)] | dropped ]
+ *
+ * ACCUMULATES into x (the caller zeroes it first for a plain col2im). Each x element sums its terms
+ * in (i, j, oy, ox) ascending order (c, i, j, oy, ox is the loop order), one f32 add each; stride-1 rows
+ * are f32x4 adds. With gemm_tn (dcol = W^T dy) this gives the input gradient of a conv; for a grouped
+ * conv, call once per group with the group's pointers. Sizes: as conv_im2col. x and col must not overlap.
+ */
+export function conv_col2im(
+  colPtr: usize,
+  channels: i32,
+  height: i32,
+  width: i32,
+  kernelH: i32,
+  kernelW: i32,
+  strideH: i32,
+  strideW: i32,
+  padTop: i32,
+  padLeft: i32,
+  dilationH: i32,
+  dilationW: i32,
+  outH: i32,
+  outW: i32,
+  xPtr: usize,
+): void {
+  const rowBytes = (<usize>width) << 2;
+  const planeBytes = <usize>height * rowBytes;
+  const outRowBytes = (<usize>outW) << 2;
+  const colRowBytes = <usize>outH * outRowBytes;
+  let src = colPtr;
+  for (let c = 0; c < channels; c++) {
+    const plane = xPtr + <usize>c * planeBytes;
+    for (let i = 0; i < kernelH; i++) {
+      const rowOff = i * dilationH - padTop;
+      const oyLo = firstInside(rowOff, strideH, outH);
+      const oyHi = endInside(rowOff, strideH, height, outH, oyLo);
+      for (let j = 0; j < kernelW; j++) {
+        const colOff = j * dilationW - padLeft;
+        const oxLo = firstInside(colOff, strideW, outW);
+        const oxHi = endInside(colOff, strideW, width, outW, oxLo);
+        for (let oy = oyLo; oy < oyHi; oy++) {
+          const xRow = plane + <usize>(oy * strideH + rowOff) * rowBytes;
+          const colRow = src + <usize>oy * outRowBytes;
+          if (strideW === 1) {
+            addSpanF32(xRow + ((<usize>(oxLo + colOff)) << 2), colRow + ((<usize>oxLo) << 2), oxHi - oxLo);
+          } else {
+            for (let ox = oxLo; ox < oxHi; ox++) {
+              const p = xRow + ((<usize>(ox * strideW + colOff)) << 2);
+              store<f32>(p, load<f32>(p) + load<f32>(colRow + ((<usize>ox) << 2)));
+            }
+          }
+        }
+        src += colRowBytes;
+      }
+    }
+  }
+}
+
+/**
+ * Input gradient of conv_depthwise for one image (same layout and geometry): dx is OVERWRITTEN with
+ *   dx[c, iy, ix] = sum over the (i, j, oy, ox) that read x[c, iy, ix] of w[c, i, j] * dy[c, oy, ox],
+ * starting from +0.0f, terms in (i, j) ascending order, one f32 multiply then one add each (no FMA).
+ * Stride-1 rows are f32x4. dy is channels x outH x outW, w channels x kernelH x kernelW, dx channels x
+ * height x width. Sizes: as conv_depthwise. dx must not overlap dy or w.
+ */
+export function conv_depthwise_grad_input(
+  dyPtr: usize,
+  wPtr: usize,
+  dxPtr: usize,
+  channels: i32,
+  height: i32,
+  width: i32,
+  kernelH: i32,
+  kernelW: i32,
+  strideH: i32,
+  strideW: i32,
+  padTop: i32,
+  padLeft: i32,
+  dilationH: i32,
+  dilationW: i32,
+  outH: i32,
+  outW: i32,
+): void {
+  const rowBytes = (<usize>width) << 2;
+  const planeBytes = <usize>height * rowBytes;
+  const outRowBytes = (<usize>outW) << 2;
+  const taps = kernelH * kernelW;
+  zeroF32(dxPtr, channels * height * width);
+  for (let c = 0; c < channels; c++) {
+    const plane = dxPtr + <usize>c * planeBytes;
+    const dyPlane = dyPtr + <usize>c * <usize>outH * outRowBytes;
+    const wc = wPtr + ((<usize>(c * taps)) << 2);
+    for (let i = 0; i < kernelH; i++) {
+      const rowOff = i * dilationH - padTop;
+      const oyLo = firstInside(rowOff, strideH, outH);
+      const oyHi = endInside(rowOff, strideH, height, outH, oyLo);
+      for (let j = 0; j < kernelW; j++) {
+        const colOff = j * dilationW - padLeft;
+        const oxLo = firstInside(colOff, strideW, outW);
+        const oxHi = endInside(colOff, strideW, width, outW, oxLo);
+        const wv = load<f32>(wc + ((<usize>(i * kernelW + j)) << 2));
+        for (let oy = oyLo; oy < oyHi; oy++) {
+          const dxRow = plane + <usize>(oy * strideH + rowOff) * rowBytes;
+          const dyRow = dyPlane + <usize>oy * outRowBytes;
+          if (strideW === 1) {
+            addScaledSpanF32(
+              dxRow + ((<usize>(oxLo + colOff)) << 2),
+              dyRow + ((<usize>oxLo) << 2),
+              wv,
+              oxHi - oxLo,
+            );
+          } else {
+            for (let ox = oxLo; ox < oxHi; ox++) {
+              const p = dxRow + ((<usize>(ox * strideW + colOff)) << 2);
+              store<f32>(p, load<f32>(p) + wv * load<f32>(dyRow + ((<usize>ox) << 2)));
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Weight gradient of conv_depthwise for one image (same layout and geometry), ACCUMULATED:
+ *   dw[c, i, j] += sum over the in-image (oy, ox) of x[c, iy, ix] * dy[c, oy, ox],
+ * so calling it once per image sums over the batch (the caller zeroes dw first). The sum for one
+ * (c, i, j) runs over its rows oy ascending: the first multiple of 4 of each row's run of ox into four
+ * f32x4 lanes (strided loads for stride > 1, as conv_depthwise), the rest into a scalar s in ox order;
+ * then dw += ((l0 + l1) + (l2 + l3)) + s. dw is channels x kernelH x kernelW. Sizes: as conv_depthwise.
+ * dw must not overlap x or dy.
+ */
+export function conv_depthwise_grad_weight(
+  xPtr: usize,
+  dyPtr: usize,
+  dwPtr: usize,
+  channels: i32,
+  height: i32,
+  width: i32,
+  kernelH: i32,
+  kernelW: i32,
+  strideH: i32,
+  strideW: i32,
+  padTop: i32,
+  padLeft: i32,
+  dilationH: i32,
+  dilationW: i32,
+  outH: i32,
+  outW: i32,
+): void {
+  const rowBytes = (<usize>width) << 2;
+  const planeBytes = <usize>height * rowBytes;
+  const outRowBytes = (<usize>outW) << 2;
+  const taps = kernelH * kernelW;
+  const step = (<usize>(strideW * 4)) << 2; // bytes between x pixels of 4 consecutive outputs
+  for (let c = 0; c < channels; c++) {
+    const plane = xPtr + <usize>c * planeBytes;
+    const dyPlane = dyPtr + <usize>c * <usize>outH * outRowBytes;
+    const wc = dwPtr + ((<usize>(c * taps)) << 2);
+    for (let i = 0; i < kernelH; i++) {
+      const rowOff = i * dilationH - padTop;
+      const oyLo = firstInside(rowOff, strideH, outH);
+      const oyHi = endInside(rowOff, strideH, height, outH, oyLo);
+      for (let j = 0; j < kernelW; j++) {
+        const colOff = j * dilationW - padLeft;
+        const oxLo = firstInside(colOff, strideW, outW);
+        const oxHi = endInside(colOff, strideW, width, outW, oxLo);
+        let acc = f32x4.splat(0);
+        let s: f32 = 0;
+        for (let oy = oyLo; oy < oyHi; oy++) {
+          const xRow = plane + <usize>(oy * strideH + rowOff) * rowBytes;
+          const dyRow = dyPlane + <usize>oy * outRowBytes;
+          let ox = oxLo;
+          let xp = xRow + ((<usize>(ox * strideW + colOff)) << 2);
+          for (; ox + 4 <= oxHi; ox += 4) {
+            acc = f32x4.add(acc, f32x4.mul(loadStrided(xp, strideW), v128.load(dyRow + ((<usize>ox) << 2))));
+            xp += step;
+          }
+          for (; ox < oxHi; ox++) {
+            s +=
+              load<f32>(xRow + ((<usize>(ox * strideW + colOff)) << 2)) *
+              load<f32>(dyRow + ((<usize>ox) << 2));
+          }
+        }
+        const p = wc + ((<usize>(i * kernelW + j)) << 2);
+        const lanes =
+          f32x4.extract_lane(acc, 0) +
+          f32x4.extract_lane(acc, 1) +
+          (f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3));
+        store<f32>(p, load<f32>(p) + (lanes + s));
+      }
+    }
+  }
+}

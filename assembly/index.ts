@@ -14,6 +14,7 @@ export {
   ACT_SIGMOID,
   ACT_TANH,
   act_apply,
+  act_backward,
   act_bias_cols,
   act_bias_rows,
 } from "./act";
@@ -22,7 +23,13 @@ export {
   affinity_iterate,
   affinity_iterate_scratch_bytes,
 } from "./affinity";
-export { conv_depthwise, conv_im2col } from "./conv";
+export {
+  conv_col2im,
+  conv_depthwise,
+  conv_depthwise_grad_input,
+  conv_depthwise_grad_weight,
+  conv_im2col,
+} from "./conv";
 export {
   distance_cosine,
   distance_cosine_cross,
@@ -33,7 +40,16 @@ export { ELTWISE_ADD, ELTWISE_DIV, ELTWISE_MUL, ELTWISE_SUB, eltwise_binary } fr
 export { gemm_nn, gemm_nt, gemm_scratch_len, gemm_tn, gemm_tt } from "./gemm";
 export { MERGE_BN_EXACT, MERGE_BN_REFERENCE, merge_select_bn, merge_select_plain } from "./merge";
 export { norm_affine_channels, norm_fold_bn_into_conv } from "./norm";
-export { pool_avg_2d, pool_global_avg, pool_global_max, pool_max_2d } from "./pool";
+export {
+  pool_avg_2d,
+  pool_avg_2d_backward,
+  pool_global_avg,
+  pool_global_avg_backward,
+  pool_global_max,
+  pool_global_max_backward,
+  pool_max_2d,
+  pool_max_2d_backward,
+} from "./pool";
 export {
   reduce_row_l1,
   reduce_row_l2,

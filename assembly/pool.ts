@@ -237,3 +237,186 @@ export function pool_global_max(xPtr: usize, yPtr: usize, planes: i32, planeLen:
     store<f32>(at(yPtr, p), m);
   }
 }
+
+// ---- backward (training) ----
+//
+// dx has x's layout (planes x height x width), dy has y's (planes x outH x outW). Every kernel here
+// writes all of dx: it is zeroed (or overwritten), then outputs are visited in (p, oh, ow) order and
+// each adds its share of dy into dx, so the sums are in a fixed order.
+//
+// Max: the gradient of output (oh, ow) goes to its window's argmax, PyTorch's rule (max_pool2d's
+// backward, adaptive_max_pool2d's for the global pool): scan the in-image positions kh then kw
+// ascending, starting from the first in-image position with best = -Inf, and move to a position when
+// its value is > best or is NaN. Without NaN that is the first maximum, the element whose value the
+// forward returned; with NaN the forward returns NaN and the last NaN of the window takes the gradient,
+// as in PyTorch. A window with no in-image position passes no gradient.
+// Average: output (oh, ow) adds g = dy / count, with the forward's count, to every in-image position
+// of its window (the adjoint of the forward: padding positions drop their share).
+
+/** Write n zeros at dst (f32x4, scalar tail). */
+function zeroSpan(dst: usize, n: i32): void {
+  const z = f32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) v128.store(at(dst, i), z);
+  for (; i < n; i++) store<f32>(at(dst, i), 0);
+}
+
+/** dst[i] += g for i < n (f32x4, scalar tail). */
+function addScalarSpan(dst: usize, n: i32, g: f32): void {
+  const vg = f32x4.splat(g);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) v128.store(at(dst, i), f32x4.add(v128.load(at(dst, i)), vg));
+  for (; i < n; i++) store<f32>(at(dst, i), load<f32>(at(dst, i)) + g);
+}
+
+/**
+ * MaxPool backward (layout, argmax rule and order above): dx is zeroed, then dx[argmax] += dy[out]
+ * for every output. Same parameters as pool_max_2d plus dy and dx. dx must not overlap x or dy.
+ */
+export function pool_max_2d_backward(
+  xPtr: usize,
+  dyPtr: usize,
+  dxPtr: usize,
+  planes: i32,
+  height: i32,
+  width: i32,
+  kernelH: i32,
+  kernelW: i32,
+  strideH: i32,
+  strideW: i32,
+  padTop: i32,
+  padLeft: i32,
+  dilationH: i32,
+  dilationW: i32,
+  outH: i32,
+  outW: i32,
+): void {
+  const planeLen = height * width;
+  zeroSpan(dxPtr, planes * planeLen);
+  for (let p = 0; p < planes; p++) {
+    const xPlane = xPtr + <usize>p * <usize>planeLen * 4;
+    const dxPlane = dxPtr + <usize>p * <usize>planeLen * 4;
+    const dyPlane = dyPtr + <usize>p * <usize>outH * <usize>outW * 4;
+    for (let oh = 0; oh < outH; oh++) {
+      const ih0 = oh * strideH - padTop;
+      for (let ow = 0; ow < outW; ow++) {
+        const iw0 = ow * strideW - padLeft;
+        let best = -Infinity as f32;
+        let arg = -1;
+        for (let kh = 0; kh < kernelH; kh++) {
+          const ih = ih0 + kh * dilationH;
+          if (ih < 0 || ih >= height) continue;
+          const row = ih * width;
+          for (let kw = 0; kw < kernelW; kw++) {
+            const iw = iw0 + kw * dilationW;
+            if (iw < 0 || iw >= width) continue;
+            const v = load<f32>(at(xPlane, row + iw));
+            if (arg < 0) arg = row + iw; // the first in-image position, in case all are -Inf
+            if (v > best || F32.isNaN(v)) {
+              best = v;
+              arg = row + iw;
+            }
+          }
+        }
+        if (arg >= 0) {
+          const d = at(dxPlane, arg);
+          store<f32>(d, load<f32>(d) + load<f32>(at(dyPlane, oh * outW + ow)));
+        }
+      }
+    }
+  }
+}
+
+/**
+ * AveragePool backward, the adjoint of pool_avg_2d (same parameters, divisor and countIncludePad
+ * rules, incl. ceil-mode windows past the pads): dx is zeroed, then each output adds dy / count to the
+ * in-image positions of its window (each window row is one f32x4 run). dx must not overlap dy.
+ */
+export function pool_avg_2d_backward(
+  dyPtr: usize,
+  dxPtr: usize,
+  planes: i32,
+  height: i32,
+  width: i32,
+  kernelH: i32,
+  kernelW: i32,
+  strideH: i32,
+  strideW: i32,
+  padTop: i32,
+  padLeft: i32,
+  padBottom: i32,
+  padRight: i32,
+  outH: i32,
+  outW: i32,
+  countIncludePad: i32,
+): void {
+  const includePad = countIncludePad !== 0;
+  const planeLen = height * width;
+  zeroSpan(dxPtr, planes * planeLen);
+  for (let p = 0; p < planes; p++) {
+    const dxPlane = dxPtr + <usize>p * <usize>planeLen * 4;
+    const dyPlane = dyPtr + <usize>p * <usize>outH * <usize>outW * 4;
+    for (let oh = 0; oh < outH; oh++) {
+      const ih0 = oh * strideH - padTop;
+      const khLo = max(0, -ih0);
+      const khHi = min(kernelH, height - ih0);
+      if (khHi <= khLo) continue;
+      const rowsCounted = includePad
+        ? max(0, min(kernelH, height + padBottom - ih0) - max(0, -padTop - ih0))
+        : khHi - khLo;
+      for (let ow = 0; ow < outW; ow++) {
+        const iw0 = ow * strideW - padLeft;
+        const kwLo = max(0, -iw0);
+        const kwHi = min(kernelW, width - iw0);
+        if (kwHi <= kwLo) continue;
+        const colsCounted = includePad
+          ? max(0, min(kernelW, width + padRight - iw0) - max(0, -padLeft - iw0))
+          : kwHi - kwLo;
+        const g = load<f32>(at(dyPlane, oh * outW + ow)) / <f32>(rowsCounted * colsCounted);
+        for (let kh = khLo; kh < khHi; kh++) {
+          addScalarSpan(at(dxPlane, (ih0 + kh) * width + iw0 + kwLo), kwHi - kwLo, g);
+        }
+      }
+    }
+  }
+}
+
+/** GlobalAveragePool backward: dx[p, i] = dy[p] / planeLen (as f32) for i < planeLen (overwrites dx). */
+export function pool_global_avg_backward(dyPtr: usize, dxPtr: usize, planes: i32, planeLen: i32): void {
+  for (let p = 0; p < planes; p++) {
+    const g = load<f32>(at(dyPtr, p)) / <f32>planeLen;
+    const vg = f32x4.splat(g);
+    const plane = dxPtr + <usize>p * <usize>planeLen * 4;
+    let i = 0;
+    for (; i + 4 <= planeLen; i += 4) v128.store(at(plane, i), vg);
+    for (; i < planeLen; i++) store<f32>(at(plane, i), g);
+  }
+}
+
+/**
+ * GlobalMaxPool backward: dx is zero except at the argmax of each plane (the rule above: the first
+ * maximum, or the last NaN), which gets dy[p]. dx must not overlap x or dy.
+ */
+export function pool_global_max_backward(
+  xPtr: usize,
+  dyPtr: usize,
+  dxPtr: usize,
+  planes: i32,
+  planeLen: i32,
+): void {
+  zeroSpan(dxPtr, planes * planeLen);
+  for (let p = 0; p < planes; p++) {
+    if (planeLen <= 0) continue;
+    const plane = xPtr + <usize>p * <usize>planeLen * 4;
+    let best = -Infinity as f32;
+    let arg = 0;
+    for (let i = 0; i < planeLen; i++) {
+      const v = load<f32>(at(plane, i));
+      if (v > best || F32.isNaN(v)) {
+        best = v;
+        arg = i;
+      }
+    }
+    store<f32>(at(dxPtr + <usize>p * <usize>planeLen * 4, arg), load<f32>(at(dyPtr, p)));
+  }
+}

@@ -1,7 +1,10 @@
 import {
+  ACT_CLIP,
   ACT_HARD_SWISH,
   ACT_LEAKY_RELU,
   ACT_RELU,
+  ACT_TANH,
+  act_backward,
   act_bias_rows,
   actF32,
   hardSwishF32,
@@ -53,5 +56,40 @@ describe("act", () => {
     act_bias_rows(y, 2, 5, 0, ACT_RELU, 0, 0);
     expect(get(y, 0)).toBe(2.0);
     expect(get(y, 9)).toBe(8.0);
+  });
+});
+
+describe("act backward", () => {
+  it("relu, clip and hard swish at their kinks, SIMD body and scalar tail, in place", () => {
+    const x = memory.data(5 * 4);
+    const dy = memory.data(5 * 4);
+    const xs: f32[] = [-3, 0, 1, 3, 6];
+    for (let i = 0; i < 5; i++) {
+      put(x, i, xs[i]);
+      put(dy, i, 3);
+    }
+    act_backward(x, dy, dy, 5, ACT_RELU, 0, 0);
+    const relu: f32[] = [0, 0, 3, 3, 3];
+    for (let i = 0; i < 5; i++) expect(get(dy, i)).toBe(relu[i]);
+    act_backward(x, dy, dy, 5, ACT_CLIP, 0, 3); // 0 < x < 3 only
+    const clip: f32[] = [0, 0, 3, 0, 0];
+    for (let i = 0; i < 5; i++) expect(get(dy, i)).toBe(clip[i]);
+    for (let i = 0; i < 5; i++) put(dy, i, 3);
+    act_backward(x, dy, dy, 5, ACT_HARD_SWISH, 0, 0);
+    const hs: f32[] = [-1.5, 1.5, 3 * (<f32>1 / 3 + 0.5), 4.5, 3];
+    for (let i = 0; i < 5; i++) expect(get(dy, i)).toBe(hs[i]);
+  });
+
+  it("tanh backward is 1 at 0 and tiny but not 0 at 20", () => {
+    const x = memory.data(8);
+    const dy = memory.data(8);
+    put(x, 0, 0);
+    put(x, 1, 20);
+    put(dy, 0, 1);
+    put(dy, 1, 1);
+    const dx = memory.data(8);
+    act_backward(x, dy, dx, 2, ACT_TANH, 0, 0);
+    expect(get(dx, 0)).toBe(1);
+    expect(get(dx, 1) > 0).toBe(true);
   });
 });

@@ -1,4 +1,10 @@
-import { conv_depthwise, conv_im2col } from "../../assembly/conv";
+import {
+  conv_col2im,
+  conv_depthwise,
+  conv_depthwise_grad_input,
+  conv_depthwise_grad_weight,
+  conv_im2col,
+} from "../../assembly/conv";
 
 function at(ptr: usize, i: i32): f32 {
   return load<f32>(ptr + ((<usize>i) << 2));
@@ -57,5 +63,50 @@ describe("conv", () => {
     conv_depthwise(x, w, y, 1, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 3, 3);
     const want: f32[] = [4, 6, 4, 6, 9, 6, 4, 6, 4];
     for (let k = 0; k < 9; k++) expect(at(y, k)).toBe(want[k]);
+  });
+});
+
+describe("conv backward", () => {
+  it("col2im of all ones counts, per pixel, the col entries im2col copied from it", () => {
+    const col = memory.data(16 * 4);
+    for (let i = 0; i < 16; i++) store<f32>(col + ((<usize>i) << 2), 1);
+    const x = memory.data(16);
+    for (let i = 0; i < 4; i++) store<f32>(x + ((<usize>i) << 2), 0);
+    conv_col2im(col, 1, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 2, 2, x);
+    const want: f32[] = [4, 2, 2, 1];
+    for (let k = 0; k < 4; k++) expect(at(x, k)).toBe(want[k]);
+    conv_col2im(col, 1, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 2, 2, x); // accumulates
+    for (let k = 0; k < 4; k++) expect(at(x, k)).toBe(want[k] * 2);
+  });
+
+  it("depthwise input gradient of a 3x3 kernel of ones, pad 1, dy of ones, on a 3 x 10 row (SIMD + tail)", () => {
+    const dy = memory.data(30 * 4);
+    for (let i = 0; i < 30; i++) store<f32>(dy + ((<usize>i) << 2), 1);
+    const w = memory.data(36);
+    for (let i = 0; i < 9; i++) store<f32>(w + ((<usize>i) << 2), 1);
+    const dx = memory.data(30 * 4);
+    conv_depthwise_grad_input(dy, w, dx, 1, 3, 10, 3, 3, 1, 1, 1, 1, 1, 1, 3, 10);
+    // Pixel (r, c) is read by (rows in range) x (cols in range) outputs.
+    for (let r = 0; r < 3; r++) {
+      for (let c = 0; c < 10; c++) {
+        const rows: i32 = r === 1 ? 3 : 2;
+        const cols: i32 = c === 0 || c === 9 ? 2 : 3;
+        expect(at(dx, r * 10 + c)).toBe(<f32>(rows * cols));
+      }
+    }
+  });
+
+  it("depthwise weight gradient accumulates x . dy per tap, stride 2", () => {
+    const x = memory.data(12 * 4);
+    fillColumnIndex(x, 1, 12); // x[c] = c
+    const dy = memory.data(6 * 4);
+    for (let i = 0; i < 6; i++) store<f32>(dy + ((<usize>i) << 2), 1);
+    const dw = memory.data(2 * 4);
+    store<f32>(dw, 100);
+    store<f32>(dw + 4, 0);
+    conv_depthwise_grad_weight(x, dy, dw, 1, 1, 12, 1, 2, 1, 2, 0, 0, 1, 1, 1, 6);
+    // Tap j reads columns 2*ox + j: 0+2+...+10 = 30, 1+3+...+11 = 36.
+    expect(at(dw, 0)).toBe(130);
+    expect(at(dw, 1)).toBe(36);
   });
 });

@@ -10,13 +10,22 @@
 // is neither covered nor listed in NOT_KERNELS.
 
 import { createWasm, getWasm, type Wasm } from "../../src/wasm/instance.ts";
-import { type Activation, actApply, actBiasCols, actBiasRows } from "../../src/wasm/kernels/act.ts";
+import {
+  type Activation,
+  actApply,
+  actBackward,
+  actBiasCols,
+  actBiasRows,
+} from "../../src/wasm/kernels/act.ts";
 import { affinityPropagation } from "../../src/wasm/kernels/affinity.ts";
 import {
   type ConvWindow,
   conv2d,
   conv2dOutputShape,
+  convCol2im,
   convDepthwise,
+  convDepthwiseGradInput,
+  convDepthwiseGradWeight,
   convIm2col,
   convIm2colLen,
   convOutputLen,
@@ -46,9 +55,14 @@ import { normAffineChannels, normFoldBnIntoConv } from "../../src/wasm/kernels/n
 import {
   type Pool2dSpec,
   poolAvg2d,
+  poolAvg2dBackward,
   poolGlobalAvg,
+  poolGlobalAvgBackward,
   poolGlobalMax,
+  poolGlobalMaxBackward,
   poolMax2d,
+  poolMax2dBackward,
+  resolvePool2d,
 } from "../../src/wasm/kernels/pool.ts";
 import { type RowReduction, rowReduce, rowSoftmax } from "../../src/wasm/kernels/reduce.ts";
 import {
@@ -546,6 +560,28 @@ function convNormCases(): ConformanceCase[] {
         ),
     },
     {
+      name: "convCol2im on padded, strided and dilated windows",
+      covers: ["convCol2im", "convCol2imBuffers"],
+      run: (w) => CONV_WINDOWS.map((g, i) => convCol2im(w, convFloats(970 + i, convIm2colLen(g)), g)),
+    },
+    {
+      name: "convDepthwiseGradInput and convDepthwiseGradWeight on padded, strided and dilated windows",
+      covers: [
+        "convDepthwiseGradInput",
+        "convDepthwiseGradInputBuffers",
+        "convDepthwiseGradWeight",
+        "convDepthwiseGradWeightBuffers",
+      ],
+      run: (w) =>
+        CONV_WINDOWS.flatMap((g, i) => {
+          const dy = convFloats(980 + i, g.channels * g.outH * g.outW);
+          return [
+            convDepthwiseGradInput(w, dy, convFloats(920 + i, g.channels * g.kernelH * g.kernelW), g),
+            convDepthwiseGradWeight(w, convFloats(910 + i, g.channels * g.height * g.width), dy, g),
+          ];
+        }),
+    },
+    {
       name: "conv2d dense, pointwise, depthwise and grouped, with bias",
       covers: ["conv2d", "conv2dOutputShape"],
       run: (w) =>
@@ -657,6 +693,20 @@ function actCases(): ConformanceCase[] {
   );
 }
 
+function actBackwardCases(): ConformanceCase[] {
+  // The same inputs as actCases, with the kink points mixed in.
+  const x = scaledFloats(900, 3 * 37);
+  for (const [i, v] of [0, -0, -3, 3, -0.5, 6, -1, 1].entries()) x[i * 13] = v;
+  const dy = seededFloats(903, x.length);
+  return [
+    {
+      name: "actBackward for every activation, at the kinks and saturated",
+      covers: ["actBackward", "actBackwardBuffers"],
+      run: (w) => ACTIVATIONS.map((act) => actBackward(w, x, dy, act)),
+    },
+  ];
+}
+
 function eltwiseCases(): ConformanceCase[] {
   const dims = [2, 5, 3, 7];
   const patterns: readonly (readonly number[])[] = [dims, [1, 5, 1, 1], [], [7], [2, 1, 3, 1]];
@@ -723,6 +773,40 @@ function poolCases(): ConformanceCase[] {
           return [poolGlobalAvg(w, v, 5, planeLen), poolGlobalMax(w, v, 5, planeLen)];
         }),
     },
+    {
+      name: "poolMax2dBackward and poolAvg2dBackward on the same specs",
+      covers: [
+        "poolMax2dBackward",
+        "poolMax2dBackwardBuffers",
+        "poolAvg2dBackward",
+        "poolAvg2dBackwardBuffers",
+      ],
+      run: (w) =>
+        specs.flatMap((spec, i) => {
+          const s = resolvePool2d("conformance", spec);
+          const dy = seededFloats(935 + i, s.planes * s.outH * s.outW);
+          return [
+            poolMax2dBackward(w, x, dy, spec),
+            poolAvg2dBackward(w, dy, spec),
+            poolAvg2dBackward(w, dy, spec, { countIncludePad: true }),
+          ];
+        }),
+    },
+    {
+      name: "poolGlobalAvgBackward and poolGlobalMaxBackward on ragged planes",
+      covers: [
+        "poolGlobalAvgBackward",
+        "poolGlobalAvgBackwardBuffers",
+        "poolGlobalMaxBackward",
+        "poolGlobalMaxBackwardBuffers",
+      ],
+      run: (w) =>
+        [1, 7, 49, 197].flatMap((planeLen, i) => {
+          const v = scaledFloats(930 + i, 5 * planeLen);
+          const dy = seededFloats(945 + i, 5);
+          return [poolGlobalAvgBackward(w, dy, 5, planeLen), poolGlobalMaxBackward(w, v, dy, 5, planeLen)];
+        }),
+    },
   ];
 }
 
@@ -754,6 +838,7 @@ export const CASES: readonly ConformanceCase[] = [
   ...mergeCases(),
   ...convNormCases(),
   ...actCases(),
+  ...actBackwardCases(),
   ...eltwiseCases(),
   ...poolCases(),
   ...softmaxCases(),

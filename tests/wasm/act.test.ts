@@ -15,6 +15,8 @@ import {
   type Activation,
   actApply,
   actApplyBuffers,
+  actBackward,
+  actBackwardBuffers,
   actBiasCols,
   actBiasColsBuffers,
   actBiasRows,
@@ -22,7 +24,7 @@ import {
   activationCode,
 } from "../../src/wasm/kernels/act.ts";
 import * as reference from "../../src/wasm/reference/act.ts";
-import { size } from "../helpers/arbitraries.ts";
+import { f32Array, size } from "../helpers/arbitraries.ts";
 import { assertSameF32, assertUlps, wideF32, wideF32Array } from "../helpers/f32.ts";
 
 const w = await getWasm();
@@ -240,4 +242,206 @@ test("the wrappers refuse bad activations and sizes, naming the argument", () =>
     () => withArena(w, (arena) => actApplyBuffers(w, arena.allocF32(4), arena.allocF32(3), undefined)),
     /actApplyBuffers y: expected 4/,
   );
+});
+
+// ---- backward ----
+
+/** Every activation kind with finite parameters in [-4, 4]. */
+function finiteActivation(): fc.Arbitrary<Activation> {
+  const p = fc.oneof(fc.float({ min: -4, max: 4, noNaN: true }), fc.constantFrom(0, 0.5, 1));
+  return fc.oneof(
+    fc.constant<Activation>({ kind: "none" }),
+    fc.constant<Activation>({ kind: "relu" }),
+    p.map((alpha): Activation => ({ kind: "leakyRelu", alpha })),
+    fc.tuple(p, p).map(([a, b]): Activation => ({ kind: "clip", min: Math.min(a, b), max: Math.max(a, b) })),
+    fc.constant<Activation>({ kind: "sigmoid" }),
+    fc.tuple(p, p).map(([alpha, beta]): Activation => ({ kind: "hardSigmoid", alpha, beta })),
+    fc.constant<Activation>({ kind: "hardSwish" }),
+    fc.constant<Activation>({ kind: "tanh" }),
+  );
+}
+
+/** The kernel's code with its parameters as the kernel sees them (f32). */
+function f32Code(a: Activation): { act: number; a0: number; a1: number } {
+  const { act, a0, a1 } = activationCode(a);
+  return { act, a0: Math.fround(a0), a1: Math.fround(a1) };
+}
+
+/** The activation in f64 (for finite differences). */
+function actF64(x: number, act: number, a0: number, a1: number): number {
+  switch (act) {
+    case ACT_RELU:
+      return Math.max(x, 0);
+    case ACT_LEAKY_RELU:
+      return x < 0 ? a0 * x : x;
+    case ACT_CLIP:
+      return Math.min(Math.max(x, a0), a1);
+    case ACT_SIGMOID:
+      return 1 / (1 + Math.exp(-x));
+    case ACT_HARD_SIGMOID:
+      return Math.max(0, Math.min(1, a0 * x + a1));
+    case ACT_HARD_SWISH:
+      return x * Math.max(0, Math.min(1, x / 6 + 0.5));
+    case ACT_TANH:
+      return Math.tanh(x);
+    default:
+      return x;
+  }
+}
+
+/** The x where the activation has a kink (none for the smooth ones). */
+function kinks(act: number, a0: number, a1: number): number[] {
+  switch (act) {
+    case ACT_RELU:
+    case ACT_LEAKY_RELU:
+      return [0];
+    case ACT_CLIP:
+      return [a0, a1];
+    case ACT_HARD_SIGMOID:
+      return a0 === 0 ? [] : [-a1 / a0, (1 - a1) / a0];
+    case ACT_HARD_SWISH:
+      return [-3, 3];
+    default:
+      return [];
+  }
+}
+
+const nearKink = (x: number, ks: number[], eps: number) => ks.some((k) => Math.abs(x - k) <= eps);
+
+/** x in [-30, 30] (saturating sigmoid and tanh), with the kink points of every code mixed in. */
+const backwardCase = fc.tuple(finiteActivation(), size(70)).chain(([a, len]) =>
+  fc.record({
+    a: fc.constant(a),
+    x: fc
+      .array(
+        fc.oneof(fc.float({ min: -30, max: 30, noNaN: true }), fc.constantFrom(0, -0, -3, 3, 0.5, -0.5, 1)),
+        {
+          minLength: len,
+          maxLength: len,
+        },
+      )
+      .map((v) => Float32Array.from(v)),
+    dy: f32Array(len),
+  }),
+);
+
+test("actBackward matches the f64 reference for every activation, on ragged lengths and at the kinks", () => {
+  fc.assert(
+    fc.property(backwardCase, ({ a, x, dy }) => {
+      const { act, a0, a1 } = f32Code(a);
+      const got = actBackward(w, x, dy, a);
+      const want = reference.actBackward(x, dy, act, a0, a1);
+      let dyMax = 1e-30;
+      for (const v of dy) dyMax = Math.max(dyMax, Math.abs(v));
+      const tol = 1e-5 * dyMax * Math.max(1.5, Math.abs(a0));
+      const ks = act === ACT_HARD_SIGMOID ? kinks(act, a0, a1) : [];
+      for (let i = 0; i < x.length; i++) {
+        // Hard sigmoid decides on a0*x + a1 rounded to f32 in the kernel, in f64 in the reference.
+        if (nearKink(x[i]!, ks, 1e-5 * Math.max(1, Math.abs(x[i]!)))) continue;
+        const d = Math.abs(got[i]! - want[i]!);
+        if (!(d <= tol)) assert.fail(`${a.kind} x=${x[i]} dy=${dy[i]}: got ${got[i]}, expected ${want[i]}`);
+      }
+      return true;
+    }),
+  );
+});
+
+test("the reference backward is the central difference of the f64 forward, away from the kinks", () => {
+  fc.assert(
+    fc.property(backwardCase, ({ a, x, dy }) => {
+      const { act, a0, a1 } = f32Code(a);
+      const want = reference.actBackward(x, dy, act, a0, a1);
+      const ks = kinks(act, a0, a1);
+      const h = 1e-6;
+      for (let i = 0; i < x.length; i++) {
+        const v = x[i]!;
+        if (nearKink(v, ks, 1e-3)) continue;
+        const numeric = (dy[i]! * (actF64(v + h, act, a0, a1) - actF64(v - h, act, a0, a1))) / (2 * h);
+        const tol = 1e-6 * Math.abs(dy[i]!) * Math.max(1, Math.abs(a0));
+        if (!(Math.abs(numeric - want[i]!) <= tol)) {
+          assert.fail(`${a.kind} x=${v}: reference ${want[i]}, central difference ${numeric}`);
+        }
+      }
+      return true;
+    }),
+  );
+});
+
+test("actBackwardBuffers in place (dx = dy) and into a separate buffer agree and leave x alone", () => {
+  fc.assert(
+    fc.property(backwardCase, ({ a, x, dy }) => {
+      const [inPlace, separate, xAfter, dyAfter] = withArena(w, (arena) => {
+        const xb = arena.copyInF32(x);
+        const dyb = arena.copyInF32(dy);
+        const dxb = arena.allocF32(x.length);
+        actBackwardBuffers(w, xb, dyb, dxb, a);
+        const sep = arena.viewF32(dxb).slice();
+        const dyCopy = arena.viewF32(dyb).slice();
+        actBackwardBuffers(w, xb, dyb, dyb, a);
+        return [arena.viewF32(dyb).slice(), sep, arena.viewF32(xb).slice(), dyCopy];
+      });
+      assertSameF32(xAfter, x, "x");
+      assertSameF32(dyAfter, dy, "dy");
+      return assertSameF32(inPlace, separate);
+    }),
+  );
+});
+
+test("act backward by hand: PyTorch's choices at the kinks, saturation, NaN", () => {
+  const x = Float32Array.of(-3, -1, 0, -0, 0.5, 1, 3, 6, Number.NaN);
+  const dy = new Float32Array(x.length).fill(2);
+  const run = (a: Activation) => Array.from(actBackward(w, x, dy, a));
+  assert.deepEqual(run({ kind: "relu" }), [0, 0, 0, 0, 2, 2, 2, 2, 0]);
+  assert.deepEqual(run({ kind: "leakyRelu", alpha: 0.5 }), [1, 1, 1, 1, 2, 2, 2, 2, 1]);
+  // hardtanh_backward: 0 at x <= min or x >= max.
+  assert.deepEqual(run({ kind: "clip", min: -1, max: 3 }), [0, 0, 2, 2, 2, 2, 0, 0, 0]);
+  // v = 0.25x + 0.5 is in (0, 1) for -2 < x < 2.
+  assert.deepEqual(
+    run({ kind: "hardSigmoid", alpha: 0.25, beta: 0.5 }),
+    [0, 0.5, 0.5, 0.5, 0.5, 0.5, 0, 0, 0],
+  );
+  // hardswish_backward: x < -3 -> 0, x <= 3 -> dy (x/3 + 0.5), else dy; NaN compares false: dy.
+  assert.deepEqual(
+    run({ kind: "hardSwish" }),
+    [-3, -1, 0, -0, 0.5, 1, 3]
+      .map((v) => Math.fround(2 * Math.fround(Math.fround(v / 3) + 0.5)))
+      .concat([2, 2]),
+  );
+  assert.deepEqual(run({ kind: "none" }), Array.from(dy));
+  const s = actBackward(
+    w,
+    Float32Array.of(0, 100, -100, Number.POSITIVE_INFINITY),
+    Float32Array.of(4, 1, 1, 1),
+    {
+      kind: "sigmoid",
+    },
+  );
+  assert.equal(s[0], 1);
+  assert.ok(s[1]! > 0 && s[1]! < 1e-40 && s[1] === s[2], "sigmoid' keeps its relative accuracy at |x| = 100");
+  assert.equal(s[3], 0);
+  const t = actBackward(w, Float32Array.of(0, 20, Number.NaN), Float32Array.of(3, 1, 1), { kind: "tanh" });
+  assert.equal(t[0], 3);
+  assert.ok(Math.abs(t[1]! / (4 * Math.exp(-40)) - 1) < 1e-5, "tanh'(20) = 4 e^-40 (1 - t*t would give 0)");
+  assert.ok(Number.isNaN(t[2]!));
+});
+
+test("actBackward refuses mismatched lengths, partial overlaps and bad activations", () => {
+  const invalid = (f: () => unknown, message: RegExp) =>
+    assert.throws(
+      f,
+      (e: unknown) => isPrunekitError(e) && e.code === "INVALID_ARGUMENT" && message.test(e.message),
+    );
+  invalid(() => actBackward(w, new Float32Array(3), new Float32Array(4), { kind: "relu" }), /actBackward dy/);
+  invalid(
+    () => actBackward(w, new Float32Array(3), new Float32Array(3), { kind: "leakyRelu", alpha: Number.NaN }),
+    /leakyRelu alpha/,
+  );
+  withArena(w, (arena) => {
+    const a = arena.allocF32(8);
+    const x = arena.allocF32(4);
+    const dy = { ptr: a.ptr, length: 4 };
+    const dx = { ptr: a.ptr + 4, length: 4 };
+    invalid(() => actBackwardBuffers(w, x, dy, dx, { kind: "relu" }), /same buffer as dy or x/);
+    invalid(() => actBackwardBuffers(w, x, dy, arena.allocF32(3), { kind: "relu" }), /actBackwardBuffers dx/);
+  });
 });

@@ -6,10 +6,17 @@ import {
   type ConvWindow,
   conv2d,
   conv2dOutputShape,
+  convCol2im,
+  convCol2imBuffers,
   convDepthwise,
   convDepthwiseBuffers,
+  convDepthwiseGradInput,
+  convDepthwiseGradInputBuffers,
+  convDepthwiseGradWeight,
+  convDepthwiseGradWeightBuffers,
   convIm2col,
   convIm2colBuffers,
+  convIm2colLen,
   convOutputLen,
 } from "../../src/wasm/kernels/conv.ts";
 import * as reference from "../../src/wasm/reference/conv.ts";
@@ -399,5 +406,401 @@ test("conv2d and the window wrappers refuse bad arguments, naming them", () => {
     const xb = arena.copyInF32(image1to9);
     const wb = arena.copyInF32(new Float32Array(9));
     assert.throws(() => convDepthwiseBuffers(w, xb, wb, xb, ones3x3), { ...code, message: /overlap/ });
+  });
+});
+
+// ---- backward ----
+
+const abs = (a: ArrayLike<number>): Float64Array => Float64Array.from(a, Math.abs);
+
+/**
+ * |actual - expected| <= rtol * scale element-wise, scale = the largest entry of `absExpected` (the
+ * same computation on |inputs|, i.e. the sum of |terms| behind each output) and at least 1e-30.
+ */
+function assertScaled(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  absExpected: ArrayLike<number>,
+  rtol = 1e-5,
+): true {
+  assert.equal(actual.length, expected.length);
+  let scale = 1e-30;
+  for (let i = 0; i < absExpected.length; i++) scale = Math.max(scale, absExpected[i]!);
+  for (let i = 0; i < actual.length; i++) {
+    const d = Math.abs(actual[i]! - expected[i]!);
+    if (!(d <= rtol * scale))
+      assert.fail(`index ${i}: got ${actual[i]}, expected ${expected[i]} (scale ${scale})`);
+  }
+  return true;
+}
+
+/** Central differences of a scalar function at x, one coordinate at a time. */
+function numericGradient(f: (x: Float64Array) => number, x: ArrayLike<number>, h: number): Float64Array {
+  const at = Float64Array.from(x);
+  const grad = new Float64Array(at.length);
+  for (let i = 0; i < at.length; i++) {
+    const v = at[i]!;
+    at[i] = v + h;
+    const up = f(at);
+    at[i] = v - h;
+    const down = f(at);
+    at[i] = v;
+    grad[i] = (up - down) / (2 * h);
+  }
+  return grad;
+}
+
+function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  return s;
+}
+
+test("convCol2im matches the f64 reference on ragged windows (any outH/outW)", () => {
+  const arb = convWindow(4, 19).chain((g) =>
+    fc
+      .record({
+        outH: fc.oneof(fc.constant(g.outH), fc.integer({ min: 0, max: 12 })),
+        outW: fc.oneof(fc.constant(g.outW), fc.integer({ min: 0, max: 12 })),
+      })
+      .chain((o) => f32Array(convIm2colLen({ ...g, ...o })).map((col) => ({ g: { ...g, ...o }, col }))),
+  );
+  fc.assert(
+    fc.property(arb, ({ g, col }) =>
+      assertScaled(convCol2im(w, col, g), reference.convCol2im(col, g), reference.convCol2im(abs(col), g)),
+    ),
+  );
+});
+
+test("convCol2im is the adjoint of convIm2col: <im2col(x), c> = <x, col2im(c)>", () => {
+  const arb = convWindow(4, 19).chain((g) =>
+    fc
+      .record({ x: f32Array(g.channels * g.height * g.width), c: f32Array(convIm2colLen(g)) })
+      .map((r) => ({ ...r, g })),
+  );
+  fc.assert(
+    fc.property(arb, ({ g, x, c }) => {
+      const lhs = dot(convIm2col(w, x, g), c);
+      const rhs = dot(x, convCol2im(w, c, g));
+      const bound = dot(abs(convIm2col(w, x, g)), abs(c));
+      assert.ok(Math.abs(lhs - rhs) <= 1e-5 * bound + 1e-30, `${lhs} != ${rhs} (bound ${bound})`);
+    }),
+  );
+});
+
+test("convCol2imBuffers accumulates into x and writes nothing outside the image", () => {
+  const arb = convWindow(3, 11).chain((g) =>
+    fc
+      .record({ x0: f32Array(g.channels * g.height * g.width), col: f32Array(convIm2colLen(g)) })
+      .map((r) => ({ ...r, g })),
+  );
+  fc.assert(
+    fc.property(arb, ({ g, x0, col }) => {
+      const n = x0.length;
+      const got = withArena(w, (arena) => {
+        const cb = arena.copyInF32(col);
+        const xb = arena.copyInF32([...x0, 7, 7, 7, 7]); // a guard past the image
+        convCol2imBuffers(w, cb, xb, g);
+        return arena.viewF32(xb).slice();
+      });
+      assert.deepEqual(Array.from(got.subarray(n)), [7, 7, 7, 7]);
+      const plain = reference.convCol2im(col, g).map((v, i) => v + x0[i]!);
+      return assertScaled(
+        got.subarray(0, n),
+        plain,
+        reference.convCol2im(abs(col), g).map((v, i) => v + Math.abs(x0[i]!)),
+      );
+    }),
+  );
+});
+
+test("convDepthwiseGradInput and convDepthwiseGradWeight match the f64 references on ragged windows", () => {
+  const arb = convWindow(5, 23).chain((g) =>
+    fc
+      .record({
+        x: f32Array(g.channels * g.height * g.width),
+        dy: f32Array(g.channels * g.outH * g.outW),
+        weight: f32Array(g.channels * g.kernelH * g.kernelW),
+      })
+      .map((r) => ({ ...r, g })),
+  );
+  fc.assert(
+    fc.property(arb, ({ g, x, dy, weight }) => {
+      assertScaled(
+        convDepthwiseGradInput(w, dy, weight, g),
+        reference.convDepthwiseGradInput(dy, weight, g),
+        reference.convDepthwiseGradInput(abs(dy), abs(weight), g),
+      );
+      return assertScaled(
+        convDepthwiseGradWeight(w, x, dy, g),
+        reference.convDepthwiseGradWeight(x, dy, g),
+        reference.convDepthwiseGradWeight(abs(x), abs(dy), g),
+      );
+    }),
+  );
+});
+
+test("convDepthwiseGradWeightBuffers accumulates: one call per image sums over the batch", () => {
+  const arb = convWindow(3, 13).chain((g) =>
+    fc
+      .record({
+        x: f32Array(2 * g.channels * g.height * g.width),
+        dy: f32Array(2 * g.channels * g.outH * g.outW),
+      })
+      .map((r) => ({ ...r, g })),
+  );
+  fc.assert(
+    fc.property(arb, ({ g, x, dy }) => {
+      const inLen = g.channels * g.height * g.width;
+      const outLen = g.channels * g.outH * g.outW;
+      const got = withArena(w, (arena) => {
+        const dw = arena.allocF32(g.channels * g.kernelH * g.kernelW);
+        arena.viewF32(dw).fill(0);
+        for (let n = 0; n < 2; n++) {
+          const xb = arena.copyInF32(x.subarray(n * inLen, (n + 1) * inLen));
+          const dyb = arena.copyInF32(dy.subarray(n * outLen, (n + 1) * outLen));
+          convDepthwiseGradWeightBuffers(w, xb, dyb, dw, g);
+        }
+        return arena.viewF32(dw).slice();
+      });
+      const part = (n: number, a: Float32Array, b: Float32Array) =>
+        reference.convDepthwiseGradWeight(
+          a.subarray(n * inLen, (n + 1) * inLen),
+          b.subarray(n * outLen, (n + 1) * outLen),
+          g,
+        );
+      const want = part(0, x, dy).map((v, i) => v + part(1, x, dy)[i]!);
+      const absX = Float32Array.from(x, Math.abs);
+      const absDy = Float32Array.from(dy, Math.abs);
+      const scale = part(0, absX, absDy).map((v, i) => v + part(1, absX, absDy)[i]!);
+      return assertScaled(got, want, scale);
+    }),
+  );
+});
+
+/** Small windows with their end pads, for finite differences against the f64 direct conv. */
+const smallConv = fc
+  .record({
+    channels: fc.integer({ min: 1, max: 3 }),
+    outChannels: fc.integer({ min: 1, max: 3 }),
+    height: fc.integer({ min: 1, max: 6 }),
+    width: fc.integer({ min: 1, max: 7 }),
+    kernelH: fc.integer({ min: 1, max: 3 }),
+    kernelW: fc.integer({ min: 1, max: 3 }),
+    strideH: fc.integer({ min: 1, max: 3 }),
+    strideW: fc.integer({ min: 1, max: 3 }),
+    pads: fc.tuple(
+      fc.integer({ min: 0, max: 2 }),
+      fc.integer({ min: 0, max: 2 }),
+      fc.integer({ min: 0, max: 2 }),
+      fc.integer({ min: 0, max: 2 }),
+    ),
+    dilationH: fc.integer({ min: 1, max: 2 }),
+    dilationW: fc.integer({ min: 1, max: 2 }),
+  })
+  .map((r) => {
+    const [padTop, padLeft, padBottom, padRight] = r.pads;
+    const g: ConvWindow = {
+      channels: r.channels,
+      height: r.height,
+      width: r.width,
+      kernelH: r.kernelH,
+      kernelW: r.kernelW,
+      strideH: r.strideH,
+      strideW: r.strideW,
+      padTop,
+      padLeft,
+      dilationH: r.dilationH,
+      dilationW: r.dilationW,
+      outH: convOutputLen(r.height, r.kernelH, r.strideH, padTop, padBottom, r.dilationH),
+      outW: convOutputLen(r.width, r.kernelW, r.strideW, padLeft, padRight, r.dilationW),
+    };
+    const spec = (channels: number, outChannels: number, groups: number): reference.Conv2dReferenceSpec => ({
+      batch: 1,
+      channels,
+      height: r.height,
+      width: r.width,
+      outChannels,
+      kernelH: r.kernelH,
+      kernelW: r.kernelW,
+      strides: [r.strideH, r.strideW],
+      pads: r.pads,
+      dilations: [r.dilationH, r.dilationW],
+      groups,
+    });
+    return { g, outChannels: r.outChannels, spec };
+  })
+  .filter(({ g }) => g.outH >= 1 && g.outW >= 1);
+
+test("col2im of W^T dy is d/dx of sum(dy * conv(x)): central differences of the f64 direct conv", () => {
+  const arb = smallConv.chain((c) => {
+    const depth = c.g.channels * c.g.kernelH * c.g.kernelW;
+    const pixels = c.g.outH * c.g.outW;
+    return fc
+      .record({
+        x: f32Array(c.g.channels * c.g.height * c.g.width),
+        weight: f32Array(c.outChannels * depth),
+        dy: f32Array(c.outChannels * pixels),
+      })
+      .map((r) => ({ ...r, ...c, depth, pixels }));
+  });
+  fc.assert(
+    fc.property(arb, ({ g, outChannels, spec, depth, pixels, x, weight, dy }) => {
+      // dcol = W^T dy: (depth x pixels), W is outChannels x depth.
+      const dcol = new Float64Array(depth * pixels);
+      for (let k = 0; k < depth; k++) {
+        for (let n = 0; n < pixels; n++) {
+          let s = 0;
+          for (let m = 0; m < outChannels; m++) s += weight[m * depth + k]! * dy[m * pixels + n]!;
+          dcol[k * pixels + n] = s;
+        }
+      }
+      const s = spec(g.channels, outChannels, 1);
+      const loss = (xv: Float64Array) => dot(dy, reference.conv2d(s, xv, weight));
+      const numeric = numericGradient(loss, x, 1e-3);
+      const analytic = reference.convCol2im(dcol, g);
+      assertScaled(analytic, numeric, reference.convCol2im(abs(dcol), g), 1e-7);
+      // and the WASM kernel on the f32-rounded dcol
+      return assertScaled(
+        convCol2im(w, Float32Array.from(dcol), g),
+        analytic,
+        reference.convCol2im(abs(dcol), g),
+      );
+    }),
+  );
+});
+
+test("depthwise input and weight gradients are d/dx and d/dw of sum(dy * depthwise(x, w)): central differences", () => {
+  const arb = smallConv.chain((c) =>
+    fc
+      .record({
+        x: f32Array(c.g.channels * c.g.height * c.g.width),
+        weight: f32Array(c.g.channels * c.g.kernelH * c.g.kernelW),
+        dy: f32Array(c.g.channels * c.g.outH * c.g.outW),
+      })
+      .map((r) => ({ ...r, ...c })),
+  );
+  fc.assert(
+    fc.property(arb, ({ g, spec, x, weight, dy }) => {
+      const s = spec(g.channels, g.channels, g.channels);
+      const dxNumeric = numericGradient((xv) => dot(dy, reference.conv2d(s, xv, weight)), x, 1e-3);
+      const dwNumeric = numericGradient((wv) => dot(dy, reference.conv2d(s, x, wv)), weight, 1e-3);
+      const dx = reference.convDepthwiseGradInput(dy, weight, g);
+      const dw = reference.convDepthwiseGradWeight(x, dy, g);
+      assertScaled(dx, dxNumeric, reference.convDepthwiseGradInput(abs(dy), abs(weight), g), 1e-7);
+      assertScaled(dw, dwNumeric, reference.convDepthwiseGradWeight(abs(x), abs(dy), g), 1e-7);
+      // The f64 forward of a depthwise conv is conv_depthwise's (a check on the spec used above).
+      return assertScaled(
+        reference.conv2d(s, x, weight),
+        convDepthwise(w, x, weight, g),
+        reference.conv2d(s, abs(x), abs(weight)),
+      );
+    }),
+  );
+});
+
+test("hand-computed backward: col2im counts the copies, depthwise gradients of a 3x3 image", () => {
+  const g: ConvWindow = {
+    channels: 1,
+    height: 2,
+    width: 2,
+    kernelH: 2,
+    kernelW: 2,
+    strideH: 1,
+    strideW: 1,
+    padTop: 1,
+    padLeft: 1,
+    dilationH: 1,
+    dilationW: 1,
+    outH: 2,
+    outW: 2,
+  };
+  assert.deepEqual(Array.from(convCol2im(w, new Float32Array(16).fill(1), g)), [4, 2, 2, 1]);
+  const g3 = { ...g, height: 3, width: 3, kernelH: 3, kernelW: 3, outH: 3, outW: 3 };
+  assert.deepEqual(
+    Array.from(convDepthwiseGradInput(w, new Float32Array(9).fill(1), new Float32Array(9).fill(1), g3)),
+    [4, 6, 4, 6, 9, 6, 4, 6, 4],
+  );
+  // Stride 2, pad 1: outputs (0,0), (0,1), (1,0), (1,1) centre on pixels (0,0), (0,2), (2,0), (2,2).
+  const s2 = { ...g3, strideH: 2, strideW: 2, outH: 2, outW: 2 };
+  const wts = Float32Array.from({ length: 9 }, (_, i) => i + 1);
+  // dy one-hot at output (1, 1): dx[iy, ix] = w[iy - 1, ix - 1] for iy, ix in 1..2.
+  assert.deepEqual(
+    Array.from(convDepthwiseGradInput(w, Float32Array.of(0, 0, 0, 1), wts, s2)),
+    [0, 0, 0, 0, 1, 2, 0, 4, 5],
+  );
+  // dw[i, j] = x[i + 1, j + 1] for that output: taps i, j = 2 fall outside the image.
+  const image = Float32Array.from({ length: 9 }, (_, i) => 10 * (i + 1));
+  assert.deepEqual(
+    Array.from(convDepthwiseGradWeight(w, image, Float32Array.of(0, 0, 0, 1), s2)),
+    [50, 60, 0, 80, 90, 0, 0, 0, 0],
+  );
+  assert.deepEqual(
+    Array.from(
+      convDepthwiseGradWeight(w, Float32Array.of(1, 2, 3, 4), new Float32Array(4).fill(1), {
+        ...g,
+        kernelH: 1,
+        kernelW: 1,
+        padTop: 0,
+        padLeft: 0,
+      }),
+    ),
+    [10],
+  );
+});
+
+test("the backward conv wrappers refuse bad lengths and overlaps", () => {
+  const code = { name: "PrunekitError", code: "INVALID_ARGUMENT" };
+  const g: ConvWindow = {
+    channels: 1,
+    height: 3,
+    width: 3,
+    kernelH: 3,
+    kernelW: 3,
+    strideH: 1,
+    strideW: 1,
+    padTop: 1,
+    padLeft: 1,
+    dilationH: 1,
+    dilationW: 1,
+    outH: 3,
+    outW: 3,
+  };
+  const nine = new Float32Array(9);
+  assert.throws(() => convCol2im(w, new Float32Array(80), g), { ...code, message: /convCol2im col/ });
+  assert.throws(() => convCol2im(w, new Float32Array(81), { ...g, strideW: 0 }), {
+    ...code,
+    message: /strideW/,
+  });
+  assert.throws(() => convDepthwiseGradInput(w, new Float32Array(8), nine, g), {
+    ...code,
+    message: /convDepthwiseGradInput dy/,
+  });
+  assert.throws(() => convDepthwiseGradInput(w, nine, new Float32Array(8), g), {
+    ...code,
+    message: /convDepthwiseGradInput weight/,
+  });
+  assert.throws(() => convDepthwiseGradWeight(w, new Float32Array(8), nine, g), {
+    ...code,
+    message: /convDepthwiseGradWeight x/,
+  });
+  assert.throws(() => convDepthwiseGradWeight(w, nine, new Float32Array(10), g), {
+    ...code,
+    message: /convDepthwiseGradWeight dy/,
+  });
+  withArena(w, (arena) => {
+    const a = arena.copyInF32(nine);
+    const b = arena.copyInF32(nine);
+    const col = arena.allocF32(81);
+    assert.throws(() => convCol2imBuffers(w, col, { ptr: col.ptr, length: 9 }, g), {
+      ...code,
+      message: /overlap/,
+    });
+    assert.throws(() => convDepthwiseGradInputBuffers(w, a, b, a, g), { ...code, message: /overlap/ });
+    assert.throws(() => convDepthwiseGradWeightBuffers(w, a, b, b, g), { ...code, message: /overlap/ });
+    assert.throws(() => convDepthwiseGradWeightBuffers(w, a, b, arena.allocF32(8), g), {
+      ...code,
+      message: /convDepthwiseGradWeight dw/,
+    });
   });
 });

@@ -2,17 +2,25 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
 import { isPrunekitError } from "../../src/errors.ts";
-import { getWasm } from "../../src/wasm/instance.ts";
+import { getWasm, withArena } from "../../src/wasm/instance.ts";
 import {
   type Pool2dSpec,
   poolAvg2d,
+  poolAvg2dBackward,
+  poolAvg2dBackwardBuffers,
   poolGlobalAvg,
+  poolGlobalAvgBackward,
+  poolGlobalAvgBackwardBuffers,
   poolGlobalMax,
+  poolGlobalMaxBackward,
+  poolGlobalMaxBackwardBuffers,
   poolMax2d,
+  poolMax2dBackward,
+  poolMax2dBackwardBuffers,
   resolvePool2d,
 } from "../../src/wasm/kernels/pool.ts";
 import * as reference from "../../src/wasm/reference/pool.ts";
-import { size } from "../helpers/arbitraries.ts";
+import { f32Array, size } from "../helpers/arbitraries.ts";
 import { assertSameF32, wideF32Array } from "../helpers/f32.ts";
 
 const w = await getWasm();
@@ -298,4 +306,437 @@ test("the pooling wrappers refuse bad specs, naming the field", () => {
   invalid(() => poolAvg2d(w, x, { ...base, dilationH: 2 }), /dilation 2 x 1 is not supported/);
   invalid(() => poolGlobalAvg(w, x, 3, 5), /poolGlobalAvg x: expected 15/);
   invalid(() => poolGlobalMax(w, x, -1, 5), /poolGlobalMax planes/);
+});
+
+// ---- backward ----
+
+const abs = (a: ArrayLike<number>): Float64Array => Float64Array.from(a, Math.abs);
+
+/** |actual - expected| <= rtol * max(absExpected) element-wise (absExpected: the same on |inputs|). */
+function assertScaled(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  absExpected: ArrayLike<number>,
+  rtol = 1e-5,
+): true {
+  assert.equal(actual.length, expected.length);
+  let scale = 1e-30;
+  for (let i = 0; i < absExpected.length; i++) scale = Math.max(scale, absExpected[i]!);
+  for (let i = 0; i < actual.length; i++) {
+    const d = Math.abs(actual[i]! - expected[i]!);
+    if (!(d <= rtol * scale))
+      assert.fail(`index ${i}: got ${actual[i]}, expected ${expected[i]} (scale ${scale})`);
+  }
+  return true;
+}
+
+function refMaxBackward(x: ArrayLike<number>, dy: ArrayLike<number>, spec: Pool2dSpec): Float64Array {
+  const s = resolvePool2d("test", spec);
+  return reference.poolMax2dBackward(
+    x,
+    dy,
+    s.planes,
+    s.height,
+    s.width,
+    s.kernelH,
+    s.kernelW,
+    s.strideH,
+    s.strideW,
+    s.padTop,
+    s.padLeft,
+    s.dilationH,
+    s.dilationW,
+    s.outH,
+    s.outW,
+  );
+}
+
+function refAvgBackward(dy: ArrayLike<number>, spec: Pool2dSpec, includePad: boolean): Float64Array {
+  const s = resolvePool2d("test", spec);
+  return reference.poolAvg2dBackward(
+    dy,
+    s.planes,
+    s.height,
+    s.width,
+    s.kernelH,
+    s.kernelW,
+    s.strideH,
+    s.strideW,
+    s.padTop,
+    s.padLeft,
+    s.padBottom,
+    s.padRight,
+    s.outH,
+    s.outW,
+    includePad,
+  );
+}
+
+const withDy = (withDilation: boolean) =>
+  poolCase(withDilation).chain(({ spec, x }) => {
+    const s = resolvePool2d("test", spec);
+    return f32Array(s.planes * s.outH * s.outW).map((dy) => ({ spec, x, dy }));
+  });
+
+test("poolMax2dBackward matches the f64 reference (NaN, Inf, ties; strides, pads, dilation, ceil mode)", () => {
+  fc.assert(
+    fc.property(withDy(true), ({ spec, x, dy }) =>
+      assertScaled(
+        poolMax2dBackward(w, x, dy, spec),
+        refMaxBackward(x, dy, spec),
+        refMaxBackward(x, abs(dy), spec),
+      ),
+    ),
+  );
+});
+
+test("poolMax2dBackward sends each output's gradient to the element the forward returned", () => {
+  const arb = poolCase(true).filter(({ spec }) => {
+    const s = resolvePool2d("test", spec);
+    return s.planes * s.outH * s.outW <= 60;
+  });
+  fc.assert(
+    fc.property(arb, ({ spec, x }) => {
+      const s = resolvePool2d("test", spec);
+      const y = poolMax2d(w, x, spec);
+      for (let o = 0; o < y.length; o++) {
+        const dy = new Float32Array(y.length);
+        dy[o] = 1;
+        const dx = poolMax2dBackward(w, x, dy, spec);
+        const hit = dx.findIndex((v) => v !== 0);
+        if (y[o] === Number.NEGATIVE_INFINITY && hit < 0) continue; // a window with no in-image position
+        assert.ok(hit >= 0, `output ${o}: no gradient`);
+        if (Number.isNaN(y[o]!)) assert.ok(Number.isNaN(x[hit]!), `output ${o}: NaN came from elsewhere`);
+        else
+          assert.ok(
+            Object.is(x[hit], y[o]) || x[hit] === y[o],
+            `output ${o}: x[${hit}] = ${x[hit]} != ${y[o]}`,
+          );
+        assert.equal(Math.floor(hit / (s.height * s.width)), Math.floor(o / (s.outH * s.outW)), "same plane");
+      }
+      return true;
+    }),
+    { numRuns: 30 },
+  );
+});
+
+for (const countIncludePad of [false, true]) {
+  test(`poolAvg2dBackward (countIncludePad ${countIncludePad}) matches the f64 reference and is the adjoint of poolAvg2d`, () => {
+    fc.assert(
+      fc.property(withDy(false), ({ spec, x, dy }) => {
+        const finite = x.map((v) => (Math.abs(v) <= 100 ? v : 1)); // NaN and huge values -> 1
+        const dx = poolAvg2dBackward(w, dy, spec, { countIncludePad });
+        assertScaled(
+          dx,
+          refAvgBackward(dy, spec, countIncludePad),
+          refAvgBackward(abs(dy), spec, countIncludePad),
+        );
+        // <avg(x), dy> = <x, avgBackward(dy)>, over outputs with an in-image position (others are NaN or 0).
+        const y = poolAvg2d(w, finite, spec, { countIncludePad });
+        let lhs = 0;
+        let bound = 0;
+        for (let i = 0; i < y.length; i++) {
+          if (Number.isNaN(y[i]!)) continue;
+          lhs += y[i]! * dy[i]!;
+        }
+        let rhs = 0;
+        for (let i = 0; i < finite.length; i++) {
+          rhs += finite[i]! * dx[i]!;
+          bound += Math.abs(finite[i]! * dx[i]!);
+        }
+        assert.ok(Math.abs(lhs - rhs) <= 1e-5 * bound + 1e-30, `${lhs} != ${rhs}`);
+        return true;
+      }),
+    );
+  });
+}
+
+/** Small pooling problems for finite differences: distinct values 0.1 apart, f64 forwards below. */
+const smallPool = (withDilation: boolean) =>
+  fc
+    .record({
+      planes: fc.integer({ min: 1, max: 2 }),
+      height: fc.integer({ min: 1, max: 6 }),
+      width: fc.integer({ min: 1, max: 9 }),
+      kernelH: fc.integer({ min: 1, max: 4 }),
+      kernelW: fc.integer({ min: 1, max: 4 }),
+      strideH: fc.integer({ min: 1, max: 3 }),
+      strideW: fc.integer({ min: 1, max: 3 }),
+      pads: fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 4, maxLength: 4 }),
+      dilation: withDilation ? fc.integer({ min: 1, max: 2 }) : fc.constant(1),
+      ceil: fc.boolean(),
+    })
+    .map((r) => {
+      const [t, l, b, rt] = r.pads.map((p, i) => p % (i % 2 === 0 ? r.kernelH : r.kernelW)) as [
+        number,
+        number,
+        number,
+        number,
+      ];
+      const spec: Pool2dSpec = {
+        planes: r.planes,
+        height: r.height,
+        width: r.width,
+        kernelH: r.kernelH,
+        kernelW: r.kernelW,
+        strideH: r.strideH,
+        strideW: r.strideW,
+        padTop: t,
+        padLeft: l,
+        padBottom: b,
+        padRight: rt,
+        dilationH: r.dilation,
+        dilationW: r.dilation,
+        outH: outSize(r.height, t, b, r.kernelH, r.strideH, r.dilation, r.ceil),
+        outW: outSize(r.width, l, rt, r.kernelW, r.strideW, r.dilation, r.ceil),
+      };
+      return resolvePool2d("test", spec);
+    })
+    .chain((s) =>
+      fc.record({
+        s: fc.constant(s),
+        x: fc
+          .uniqueArray(fc.integer({ min: -500, max: 500 }), {
+            minLength: s.planes * s.height * s.width,
+            maxLength: s.planes * s.height * s.width,
+          })
+          .map((v) => Float64Array.from(v, (k) => k / 10)),
+        dy: f32Array(s.planes * s.outH * s.outW),
+      }),
+    );
+
+type Resolved = ReturnType<typeof resolvePool2d>;
+
+/** f64 MaxPool / AveragePool forward (empty windows give 0: they do not depend on x). */
+function poolF64(x: ArrayLike<number>, s: Resolved, kind: "max" | "avg", includePad: boolean): Float64Array {
+  const y = new Float64Array(s.planes * s.outH * s.outW);
+  for (let p = 0; p < s.planes; p++) {
+    for (let oh = 0; oh < s.outH; oh++) {
+      for (let ow = 0; ow < s.outW; ow++) {
+        let m = Number.NEGATIVE_INFINITY;
+        let sum = 0;
+        let n = 0;
+        let padded = 0;
+        for (let kh = 0; kh < s.kernelH; kh++) {
+          const ih = oh * s.strideH - s.padTop + kh * s.dilationH;
+          for (let kw = 0; kw < s.kernelW; kw++) {
+            const iw = ow * s.strideW - s.padLeft + kw * s.dilationW;
+            if (
+              ih >= -s.padTop &&
+              ih < s.height + s.padBottom &&
+              iw >= -s.padLeft &&
+              iw < s.width + s.padRight
+            )
+              padded++;
+            if (ih < 0 || ih >= s.height || iw < 0 || iw >= s.width) continue;
+            const v = x[(p * s.height + ih) * s.width + iw]!;
+            m = Math.max(m, v);
+            sum += v;
+            n++;
+          }
+        }
+        y[(p * s.outH + oh) * s.outW + ow] =
+          n === 0 ? 0 : kind === "max" ? m : sum / (includePad ? padded : n);
+      }
+    }
+  }
+  return y;
+}
+
+function numericGradient(f: (x: Float64Array) => number, x: ArrayLike<number>, h: number): Float64Array {
+  const at = Float64Array.from(x);
+  const grad = new Float64Array(at.length);
+  for (let i = 0; i < at.length; i++) {
+    const v = at[i]!;
+    at[i] = v + h;
+    const up = f(at);
+    at[i] = v - h;
+    const down = f(at);
+    at[i] = v;
+    grad[i] = (up - down) / (2 * h);
+  }
+  return grad;
+}
+
+const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let t = 0;
+  for (let i = 0; i < a.length; i++) t += a[i]! * b[i]!;
+  return t;
+};
+
+test("the max and average pool reference backwards are central differences of f64 forwards", () => {
+  fc.assert(
+    fc.property(smallPool(true), ({ s, x, dy }) => {
+      const numeric = numericGradient((v) => dot(dy, poolF64(v, s, "max", false)), x, 1e-3);
+      const ref = refMaxBackward(x, dy, s);
+      return assertScaled(ref, numeric, refMaxBackward(x, abs(dy), s), 1e-8);
+    }),
+  );
+  fc.assert(
+    fc.property(smallPool(false), fc.boolean(), ({ s, x, dy }, includePad) => {
+      const numeric = numericGradient((v) => dot(dy, poolF64(v, s, "avg", includePad)), x, 1e-3);
+      const ref = refAvgBackward(dy, s, includePad);
+      return assertScaled(ref, numeric, refAvgBackward(abs(dy), s, includePad), 1e-8);
+    }),
+  );
+});
+
+const globalBackwardCase = fc.tuple(fc.integer({ min: 0, max: 6 }), size(70)).chain(([planes, planeLen]) =>
+  fc.record({
+    planes: fc.constant(planes),
+    planeLen: fc.constant(planeLen),
+    x: wideF32Array(planes * planeLen, 1000),
+    dy: f32Array(planes),
+  }),
+);
+
+test("poolGlobalAvgBackward and poolGlobalMaxBackward match the f64 references on ragged planes", () => {
+  fc.assert(
+    fc.property(globalBackwardCase, ({ planes, planeLen, x, dy }) => {
+      assertScaled(
+        poolGlobalAvgBackward(w, dy, planes, planeLen),
+        reference.poolGlobalAvgBackward(dy, planes, planeLen),
+        reference.poolGlobalAvgBackward(abs(dy), planes, planeLen),
+      );
+      return assertSameF32(
+        poolGlobalMaxBackward(w, x, dy, planes, planeLen),
+        Float32Array.from(reference.poolGlobalMaxBackward(x, dy, planes, planeLen)),
+      );
+    }),
+  );
+});
+
+test("the global pool reference backwards are central differences of f64 forwards", () => {
+  const arb = fc
+    .tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 30 }))
+    .chain(([planes, planeLen]) =>
+      fc.record({
+        planes: fc.constant(planes),
+        planeLen: fc.constant(planeLen),
+        x: fc
+          .uniqueArray(fc.integer({ min: -500, max: 500 }), {
+            minLength: planes * planeLen,
+            maxLength: planes * planeLen,
+          })
+          .map((v) => Float64Array.from(v, (k) => k / 10)),
+        dy: f32Array(planes),
+      }),
+    );
+  fc.assert(
+    fc.property(arb, ({ planes, planeLen, x, dy }) => {
+      const forward = (v: Float64Array, kind: "avg" | "max") => {
+        let t = 0;
+        for (let p = 0; p < planes; p++) {
+          const plane = v.subarray(p * planeLen, (p + 1) * planeLen);
+          t += dy[p]! * (kind === "max" ? Math.max(...plane) : plane.reduce((a, b) => a + b, 0) / planeLen);
+        }
+        return t;
+      };
+      const scale = reference.poolGlobalAvgBackward(abs(dy), planes, planeLen).map((v) => v * planeLen);
+      assertScaled(
+        reference.poolGlobalAvgBackward(dy, planes, planeLen),
+        numericGradient((v) => forward(v, "avg"), x, 1e-3),
+        scale,
+        1e-8,
+      );
+      return assertScaled(
+        reference.poolGlobalMaxBackward(x, dy, planes, planeLen),
+        numericGradient((v) => forward(v, "max"), x, 1e-3),
+        scale,
+        1e-8,
+      );
+    }),
+  );
+});
+
+test("hand-computed pooling backward: first maximum on ties, last NaN, -Inf windows, ceil-mode divisors", () => {
+  const row = { planes: 1, height: 1, kernelH: 1 };
+  // Ties: the first maximum (PyTorch); padding never takes the gradient.
+  assert.deepEqual(
+    Array.from(
+      poolMax2dBackward(w, Float32Array.of(5, 5, 1), Float32Array.of(2, 3), { ...row, width: 3, kernelW: 2 }),
+    ),
+    [2, 3, 0],
+  );
+  // A NaN wins, and with two the last one (PyTorch's `val > max || isnan(val)`).
+  assert.deepEqual(
+    Array.from(
+      poolMax2dBackward(w, Float32Array.of(1, Number.NaN, 9, Number.NaN), Float32Array.of(1), {
+        ...row,
+        width: 4,
+        kernelW: 4,
+      }),
+    ),
+    [0, 0, 0, 1],
+  );
+  // All -Inf: the first in-image position (here column 0, after one pad column).
+  assert.deepEqual(
+    Array.from(
+      poolMax2dBackward(w, new Float32Array(2).fill(Number.NEGATIVE_INFINITY), Float32Array.of(4), {
+        ...row,
+        width: 2,
+        kernelW: 3,
+        padLeft: 1,
+      }),
+    ),
+    [4, 0],
+  );
+  // Average, 1x2 stride 2 ceil mode (outW 3) on 5 columns with padRight 1: the last window is column 4
+  // plus padding, counted (divide by 2) with countIncludePad, not counted (divide by 1) without.
+  const r = { ...row, width: 5, kernelW: 2, strideW: 2, padRight: 1, outH: 1, outW: 3 };
+  assert.deepEqual(
+    Array.from(poolAvg2dBackward(w, Float32Array.of(2, 4, 6), r, { countIncludePad: true })),
+    [1, 1, 2, 2, 3],
+  );
+  assert.deepEqual(Array.from(poolAvg2dBackward(w, Float32Array.of(2, 4, 6), r)), [1, 1, 2, 2, 6]);
+  assert.deepEqual(Array.from(poolGlobalAvgBackward(w, Float32Array.of(2, 8), 2, 2)), [1, 1, 4, 4]);
+  assert.deepEqual(
+    Array.from(poolGlobalMaxBackward(w, Float32Array.of(1, 7, 7, -4, -5, -6), Float32Array.of(2, 3), 2, 3)),
+    [0, 2, 0, 3, 0, 0],
+  );
+  assert.deepEqual(
+    Array.from(poolGlobalMaxBackward(w, new Float32Array(0), Float32Array.of(1, 2), 2, 0)),
+    [],
+  );
+});
+
+test("the pooling backward wrappers refuse bad sizes and overlaps", () => {
+  const invalid = (f: () => unknown, message: RegExp) =>
+    assert.throws(
+      f,
+      (e: unknown) => isPrunekitError(e) && e.code === "INVALID_ARGUMENT" && message.test(e.message),
+    );
+  const base = { planes: 1, height: 4, width: 4, kernelH: 2, kernelW: 2 };
+  const x = new Float32Array(16);
+  invalid(() => poolMax2dBackward(w, x, new Float32Array(8), base), /poolMax2dBackward dy: expected 9/);
+  invalid(() => poolMax2dBackward(w, new Float32Array(15), new Float32Array(9), base), /poolMax2dBackward x/);
+  invalid(() => poolAvg2dBackward(w, new Float32Array(9), { ...base, dilationW: 2 }), /dilation 1 x 2/);
+  invalid(() => poolAvg2dBackward(w, new Float32Array(9), { ...base, strideH: 0 }), /strideH/);
+  invalid(() => poolGlobalAvgBackward(w, new Float32Array(3), 2, 5), /poolGlobalAvgBackward dy: expected 2/);
+  invalid(
+    () => poolGlobalMaxBackward(w, new Float32Array(9), new Float32Array(2), 2, 5),
+    /poolGlobalMaxBackward x/,
+  );
+  withArena(w, (arena) => {
+    const a = arena.allocF32(16);
+    const dy = arena.allocF32(9);
+    invalid(() => poolMax2dBackwardBuffers(w, a, dy, a, base), /overlap/);
+    invalid(
+      () =>
+        poolAvg2dBackwardBuffers(
+          w,
+          a,
+          { ptr: a.ptr, length: 16 },
+          { ...base, kernelH: 1, kernelW: 1 },
+          false,
+        ),
+      /overlap/,
+    );
+    invalid(() => poolGlobalAvgBackwardBuffers(w, dy, { ptr: dy.ptr, length: 9 }, 9, 1), /overlap/);
+    invalid(
+      () => poolGlobalMaxBackwardBuffers(w, a, dy, { ptr: a.ptr, length: 16 }, 9, 1),
+      /poolGlobalMaxBackwardBuffers x/,
+    );
+    invalid(() => poolGlobalMaxBackwardBuffers(w, dy, dy, dy, 1, 9), /poolGlobalMaxBackwardBuffers dy/);
+  });
 });

@@ -1,4 +1,5 @@
-// Wrappers of assembly/act.ts: element-wise activations and the conv / Gemm bias + activation epilogues.
+// Wrappers of assembly/act.ts: element-wise activations, their backward, and the conv / Gemm bias +
+// activation epilogues.
 import { PrunekitError } from "../../errors.ts";
 import type { Buf } from "../arena.ts";
 import { checkLength, checkSize } from "../check.ts";
@@ -98,6 +99,62 @@ export function actApplyBuffers(w: Wasm, x: Buf, y: Buf, activation: Activation 
   checkLength("actApplyBuffers y", y, x.length);
   w.arena.checkLive("actApplyBuffers", x, y);
   kernel(w, "act_apply")(x.ptr, y.ptr, x.length, act, a0, a1);
+}
+
+function sameOrDisjoint(a: Buf, b: Buf): boolean {
+  if (a.ptr === b.ptr || a.length === 0 || b.length === 0) return true;
+  return a.ptr + a.length * 4 <= b.ptr || b.ptr + b.length * 4 <= a.ptr;
+}
+
+/**
+ * The activation's backward on arena buffers of equal length: dx = dy * f'(x), where x is the
+ * activation's input, with PyTorch's conventions at the kinks (relu and leaky relu use x > 0; clip
+ * passes dy only for min < x < max; hard sigmoid only for 0 < alpha*x + beta < 1; hard swish gives 0
+ * below -3, dy * (x/3 + 0.5) up to 3, dy above). dx may be dy or x (in place).
+ * @throws PrunekitError `INVALID_ARGUMENT` on a length mismatch, a partial overlap or a bad activation;
+ *   `ARENA_MISUSE` on a dead or foreign buffer.
+ */
+export function actBackwardBuffers(
+  w: Wasm,
+  x: Buf,
+  dy: Buf,
+  dx: Buf,
+  activation: Activation | undefined,
+): void {
+  const { act, a0, a1 } = activationCode(activation, "actBackwardBuffers");
+  checkLength("actBackwardBuffers dy", dy, x.length);
+  checkLength("actBackwardBuffers dx", dx, x.length);
+  if (!sameOrDisjoint(dx, dy) || !sameOrDisjoint(dx, x)) {
+    throw new PrunekitError(
+      "INVALID_ARGUMENT",
+      "actBackwardBuffers: dx must be the same buffer as dy or x, or overlap neither",
+    );
+  }
+  w.arena.checkLive("actBackwardBuffers", x, dy, dx);
+  kernel(w, "act_backward")(x.ptr, dy.ptr, dx.ptr, x.length, act, a0, a1);
+}
+
+/**
+ * The activation's backward of JS arrays: dx = dy * f'(x) (conventions as `actBackwardBuffers`).
+ * @param x the activation's input. @param dy the gradient of its output, same length.
+ * @throws PrunekitError `INVALID_ARGUMENT` on a length mismatch or a bad activation.
+ * @example
+ * actBackward(w, Float32Array.of(-1, 0, 2), Float32Array.of(5, 5, 5), { kind: "relu" }); // [0, 0, 5]
+ */
+export function actBackward(
+  w: Wasm,
+  x: Float32Array,
+  dy: Float32Array,
+  activation: Activation | undefined,
+): Float32Array {
+  activationCode(activation, "actBackward");
+  checkLength("actBackward dy", dy, x.length);
+  return withArena(w, (arena) => {
+    const xb = arena.copyInF32(x);
+    const dyb = arena.copyInF32(dy);
+    actBackwardBuffers(w, xb, dyb, dyb, activation);
+    return arena.viewF32(dyb).slice();
+  });
 }
 
 function epilogue(

@@ -1,5 +1,5 @@
-// Wrappers of assembly/conv.ts (im2col, depthwise) and the array-level conv2d built on them and on
-// the packed GEMM: groups = 1 as im2col + gemm (1x1 stride-1 unpadded convs as gemm on x directly),
+// Wrappers of assembly/conv.ts (im2col, depthwise, and their backward: col2im, depthwise input and
+// weight gradients) and the array-level conv2d built on them and on the packed GEMM: groups = 1 as im2col + gemm (1x1 stride-1 unpadded convs as gemm on x directly),
 // depthwise via conv_depthwise, other grouped convs as one im2col + gemm per group.
 import { PrunekitError } from "../../errors.ts";
 import type { Buf } from "../arena.ts";
@@ -161,6 +161,160 @@ export function convDepthwise(
     const yb = arena.allocF32(channels * outH * outW);
     convDepthwiseBuffers(w, xb, wb, yb, window);
     return arena.viewF32(yb).slice();
+  });
+}
+
+/**
+ * col2im on arena buffers (one WASM call), the adjoint of convIm2colBuffers with the same window:
+ * x[c, iy, ix] += every col entry that im2col would have copied from x[c, iy, ix] (padding entries
+ * are dropped), each element summing its terms in (i, j, oy, ox) order. ACCUMULATES into x: zero it
+ * first for a plain col2im. With dcol = W^T dy it gives the input gradient of a conv.
+ * @param col exactly `convIm2colLen(window)` elements, (channels*kernelH*kernelW) x (outH*outW).
+ * @param x at least channels x height x width elements (one image, or one group's channels of it);
+ *   must not overlap col.
+ * @throws PrunekitError `INVALID_ARGUMENT` on a bad window, length or overlap; `ARENA_MISUSE` on a dead or foreign buffer.
+ */
+export function convCol2imBuffers(w: Wasm, col: Buf, x: Buf, window: ConvWindow): void {
+  checkWindow("convCol2im", window);
+  const xLen = window.channels * window.height * window.width;
+  if (x.length < xLen) checkLength("convCol2im x", x, xLen);
+  checkLength("convCol2im col", col, convIm2colLen(window));
+  if (overlaps({ ptr: x.ptr, length: xLen }, col)) {
+    throw new PrunekitError("INVALID_ARGUMENT", "convCol2im: x must not overlap col");
+  }
+  w.arena.checkLive("convCol2im", col, x);
+  kernel(w, "conv_col2im")(col.ptr, ...windowArgs(window), x.ptr);
+}
+
+/**
+ * col2im of one image given as a JS array: the adjoint of `convIm2col`, into a zeroed image.
+ * @param col (channels*kernelH*kernelW) x (outH*outW), row-major.
+ * @returns channels x height x width.
+ * @throws PrunekitError `INVALID_ARGUMENT` on a bad window or length.
+ * @example
+ * // 1 channel 2x2, 2x2 kernel, pad 1 on top/left, 2x2 output: each pixel sums the entries copied from it.
+ * convCol2im(w, new Float32Array(16).fill(1), { channels: 1, height: 2, width: 2, kernelH: 2, kernelW: 2,
+ *   strideH: 1, strideW: 1, padTop: 1, padLeft: 1, dilationH: 1, dilationW: 1, outH: 2, outW: 2 });
+ * // [4, 2, 2, 1]
+ */
+export function convCol2im(w: Wasm, col: Float32Array, window: ConvWindow): Float32Array {
+  checkWindow("convCol2im", window);
+  checkLength("convCol2im col", col, convIm2colLen(window));
+  return withArena(w, (arena) => {
+    const cb = arena.copyInF32(col);
+    const xb = arena.allocF32(window.channels * window.height * window.width);
+    arena.viewF32(xb).fill(0);
+    convCol2imBuffers(w, cb, xb, window);
+    return arena.viewF32(xb).slice();
+  });
+}
+
+/**
+ * Input gradient of a depthwise convolution of one image on arena buffers (one WASM call):
+ * dx[c, iy, ix] = sum over the taps and outputs that read x[c, iy, ix] of weight[c, i, j] * dy[c, oy, ox]
+ * (f32, terms in (i, j) order). dx is overwritten.
+ * @param dy channels x outH x outW. @param weight channels x kernelH x kernelW.
+ * @param dx channels x height x width; must not overlap dy or weight.
+ * @throws PrunekitError `INVALID_ARGUMENT` on a bad window, length or overlap; `ARENA_MISUSE` on a dead or foreign buffer.
+ */
+export function convDepthwiseGradInputBuffers(
+  w: Wasm,
+  dy: Buf,
+  weight: Buf,
+  dx: Buf,
+  window: ConvWindow,
+): void {
+  checkWindow("convDepthwiseGradInput", window);
+  const { channels, height, width, kernelH, kernelW, outH, outW } = window;
+  checkLength("convDepthwiseGradInput dy", dy, channels * outH * outW);
+  checkLength("convDepthwiseGradInput weight", weight, channels * kernelH * kernelW);
+  checkLength("convDepthwiseGradInput dx", dx, channels * height * width);
+  if (overlaps(dx, dy) || overlaps(dx, weight)) {
+    throw new PrunekitError("INVALID_ARGUMENT", "convDepthwiseGradInput: dx must not overlap dy or weight");
+  }
+  w.arena.checkLive("convDepthwiseGradInput", dy, weight, dx);
+  kernel(w, "conv_depthwise_grad_input")(dy.ptr, weight.ptr, dx.ptr, ...windowArgs(window));
+}
+
+/**
+ * Input gradient of a depthwise convolution of one image given as JS arrays.
+ * @param dy channels x outH x outW. @param weight channels x kernelH x kernelW.
+ * @returns dx, channels x height x width.
+ * @throws PrunekitError `INVALID_ARGUMENT` on a bad window or length.
+ * @example
+ * // One 3x3 channel, 3x3 kernel of ones, pad 1, dy of ones: each pixel counts the outputs that read it.
+ * convDepthwiseGradInput(w, new Float32Array(9).fill(1), new Float32Array(9).fill(1), { channels: 1,
+ *   height: 3, width: 3, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1,
+ *   dilationH: 1, dilationW: 1, outH: 3, outW: 3 }); // [4,6,4, 6,9,6, 4,6,4]
+ */
+export function convDepthwiseGradInput(
+  w: Wasm,
+  dy: Float32Array,
+  weight: Float32Array,
+  window: ConvWindow,
+): Float32Array {
+  checkWindow("convDepthwiseGradInput", window);
+  const { channels, height, width, kernelH, kernelW, outH, outW } = window;
+  checkLength("convDepthwiseGradInput dy", dy, channels * outH * outW);
+  checkLength("convDepthwiseGradInput weight", weight, channels * kernelH * kernelW);
+  return withArena(w, (arena) => {
+    const dyb = arena.copyInF32(dy);
+    const wb = arena.copyInF32(weight);
+    const dxb = arena.allocF32(channels * height * width);
+    convDepthwiseGradInputBuffers(w, dyb, wb, dxb, window);
+    return arena.viewF32(dxb).slice();
+  });
+}
+
+/**
+ * Weight gradient of a depthwise convolution of one image on arena buffers (one WASM call),
+ * ACCUMULATED: dw[c, i, j] += sum over in-image (oy, ox) of x[c, iy, ix] * dy[c, oy, ox] (f32), so one
+ * call per image sums over the batch; zero dw first.
+ * @param x channels x height x width. @param dy channels x outH x outW.
+ * @param dw channels x kernelH x kernelW; must not overlap x or dy.
+ * @throws PrunekitError `INVALID_ARGUMENT` on a bad window, length or overlap; `ARENA_MISUSE` on a dead or foreign buffer.
+ */
+export function convDepthwiseGradWeightBuffers(w: Wasm, x: Buf, dy: Buf, dw: Buf, window: ConvWindow): void {
+  checkWindow("convDepthwiseGradWeight", window);
+  const { channels, height, width, kernelH, kernelW, outH, outW } = window;
+  checkLength("convDepthwiseGradWeight x", x, channels * height * width);
+  checkLength("convDepthwiseGradWeight dy", dy, channels * outH * outW);
+  checkLength("convDepthwiseGradWeight dw", dw, channels * kernelH * kernelW);
+  if (overlaps(dw, x) || overlaps(dw, dy)) {
+    throw new PrunekitError("INVALID_ARGUMENT", "convDepthwiseGradWeight: dw must not overlap x or dy");
+  }
+  w.arena.checkLive("convDepthwiseGradWeight", x, dy, dw);
+  kernel(w, "conv_depthwise_grad_weight")(x.ptr, dy.ptr, dw.ptr, ...windowArgs(window));
+}
+
+/**
+ * Weight gradient of a depthwise convolution of one image given as JS arrays (from zero).
+ * @param x channels x height x width. @param dy channels x outH x outW.
+ * @returns dw, channels x kernelH x kernelW.
+ * @throws PrunekitError `INVALID_ARGUMENT` on a bad window or length.
+ * @example
+ * // A 2x2 image 1..4, 1x1 kernel, dy of ones: dw is the sum of the image.
+ * convDepthwiseGradWeight(w, Float32Array.of(1, 2, 3, 4), new Float32Array(4).fill(1), { channels: 1,
+ *   height: 2, width: 2, kernelH: 1, kernelW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0,
+ *   dilationH: 1, dilationW: 1, outH: 2, outW: 2 }); // [10]
+ */
+export function convDepthwiseGradWeight(
+  w: Wasm,
+  x: Float32Array,
+  dy: Float32Array,
+  window: ConvWindow,
+): Float32Array {
+  checkWindow("convDepthwiseGradWeight", window);
+  const { channels, height, width, kernelH, kernelW, outH, outW } = window;
+  checkLength("convDepthwiseGradWeight x", x, channels * height * width);
+  checkLength("convDepthwiseGradWeight dy", dy, channels * outH * outW);
+  return withArena(w, (arena) => {
+    const xb = arena.copyInF32(x);
+    const dyb = arena.copyInF32(dy);
+    const dwb = arena.allocF32(channels * kernelH * kernelW);
+    arena.viewF32(dwb).fill(0);
+    convDepthwiseGradWeightBuffers(w, xb, dyb, dwb, window);
+    return arena.viewF32(dwb).slice();
   });
 }
 

@@ -1,4 +1,5 @@
-// Wrappers of assembly/pool.ts: MaxPool, AveragePool and global pooling over N*C planes in one call.
+// Wrappers of assembly/pool.ts: MaxPool, AveragePool and global pooling over N*C planes in one call,
+// and their backward.
 import { PrunekitError } from "../../errors.ts";
 import type { Buf } from "../arena.ts";
 import { checkLength, checkSize } from "../check.ts";
@@ -316,4 +317,252 @@ export function poolGlobalAvg(w: Wasm, x: Float32Array, planes: number, planeLen
  */
 export function poolGlobalMax(w: Wasm, x: Float32Array, planes: number, planeLen: number): Float32Array {
   return globalPool("poolGlobalMax", w, x, planes, planeLen);
+}
+
+function overlaps(a: Buf, b: Buf): boolean {
+  return a.length > 0 && b.length > 0 && a.ptr < b.ptr + b.length * 4 && b.ptr < a.ptr + a.length * 4;
+}
+
+function checkNoDilation(what: string, s: ResolvedPool2d): void {
+  if (s.dilationH !== 1 || s.dilationW !== 1) {
+    throw new PrunekitError(
+      "INVALID_ARGUMENT",
+      `${what}: dilation ${s.dilationH} x ${s.dilationW} is not supported; expected 1 x 1`,
+    );
+  }
+}
+
+function checkNoOverlap(what: string, dx: Buf, ...inputs: Buf[]): void {
+  if (inputs.some((b) => overlaps(dx, b))) {
+    throw new PrunekitError("INVALID_ARGUMENT", `${what}: dx must not overlap its inputs`);
+  }
+}
+
+/**
+ * MaxPool backward on arena buffers: dx is zeroed, then each output's dy goes to its window's argmax,
+ * PyTorch's choice: the first maximum (kh, then kw ascending, in-image positions only), i.e. the
+ * element the forward returned; with NaN in the window, its last NaN. A window with no in-image
+ * position passes nothing.
+ * @param x planes*height*width f32 (the forward's input). @param dy planes*outH*outW f32.
+ * @param dx planes*height*width f32; must not overlap x or dy.
+ * @throws PrunekitError `INVALID_ARGUMENT` on a bad size or overlap; `ARENA_MISUSE` on a dead or foreign buffer.
+ */
+export function poolMax2dBackwardBuffers(
+  w: Wasm,
+  x: Buf,
+  dy: Buf,
+  dx: Buf,
+  spec: Pool2dSpec,
+): ResolvedPool2d {
+  const s = resolvePool2d("poolMax2dBackwardBuffers", spec);
+  checkLength("poolMax2dBackwardBuffers x", x, s.planes * s.height * s.width);
+  checkLength("poolMax2dBackwardBuffers dy", dy, s.planes * s.outH * s.outW);
+  checkLength("poolMax2dBackwardBuffers dx", dx, s.planes * s.height * s.width);
+  checkNoOverlap("poolMax2dBackwardBuffers", dx, x, dy);
+  w.arena.checkLive("poolMax2dBackwardBuffers", x, dy, dx);
+  kernel(w, "pool_max_2d_backward")(
+    x.ptr,
+    dy.ptr,
+    dx.ptr,
+    s.planes,
+    s.height,
+    s.width,
+    s.kernelH,
+    s.kernelW,
+    s.strideH,
+    s.strideW,
+    s.padTop,
+    s.padLeft,
+    s.dilationH,
+    s.dilationW,
+    s.outH,
+    s.outW,
+  );
+  return s;
+}
+
+/**
+ * AveragePool backward on arena buffers, the adjoint of `poolAvg2dBuffers` (same divisor rules): dx
+ * is zeroed, then each output adds dy / count to the in-image positions of its window.
+ * @param dy planes*outH*outW f32. @param dx planes*height*width f32; must not overlap dy.
+ * @throws PrunekitError `INVALID_ARGUMENT` on a bad size, a dilation other than 1 or an overlap; `ARENA_MISUSE`.
+ */
+export function poolAvg2dBackwardBuffers(
+  w: Wasm,
+  dy: Buf,
+  dx: Buf,
+  spec: Pool2dSpec,
+  countIncludePad: boolean,
+): ResolvedPool2d {
+  const s = resolvePool2d("poolAvg2dBackwardBuffers", spec);
+  checkNoDilation("poolAvg2dBackwardBuffers", s);
+  checkLength("poolAvg2dBackwardBuffers dy", dy, s.planes * s.outH * s.outW);
+  checkLength("poolAvg2dBackwardBuffers dx", dx, s.planes * s.height * s.width);
+  checkNoOverlap("poolAvg2dBackwardBuffers", dx, dy);
+  w.arena.checkLive("poolAvg2dBackwardBuffers", dy, dx);
+  kernel(w, "pool_avg_2d_backward")(
+    dy.ptr,
+    dx.ptr,
+    s.planes,
+    s.height,
+    s.width,
+    s.kernelH,
+    s.kernelW,
+    s.strideH,
+    s.strideW,
+    s.padTop,
+    s.padLeft,
+    s.padBottom,
+    s.padRight,
+    s.outH,
+    s.outW,
+    countIncludePad ? 1 : 0,
+  );
+  return s;
+}
+
+/**
+ * MaxPool backward of JS arrays (NCHW with N*C = spec.planes); returns dx, planes*height*width values.
+ * @param x the forward's input. @param dy planes*outH*outW values.
+ * @throws PrunekitError `INVALID_ARGUMENT` on a bad size.
+ * @example
+ * poolMax2dBackward(w, Float32Array.of(1, 4, 3, 2), Float32Array.of(7), { planes: 1, height: 2, width: 2, kernelH: 2, kernelW: 2 }); // [0, 7, 0, 0]
+ */
+export function poolMax2dBackward(
+  w: Wasm,
+  x: Float32Array,
+  dy: Float32Array,
+  spec: Pool2dSpec,
+): Float32Array {
+  const s = resolvePool2d("poolMax2dBackward", spec);
+  checkLength("poolMax2dBackward x", x, s.planes * s.height * s.width);
+  checkLength("poolMax2dBackward dy", dy, s.planes * s.outH * s.outW);
+  return withArena(w, (arena) => {
+    const xb = arena.copyInF32(x);
+    const dyb = arena.copyInF32(dy);
+    const dx = arena.allocF32(x.length);
+    poolMax2dBackwardBuffers(w, xb, dyb, dx, s);
+    return arena.viewF32(dx).slice();
+  });
+}
+
+/**
+ * AveragePool backward of JS arrays (NCHW with N*C = spec.planes); returns dx, planes*height*width values.
+ * @param dy planes*outH*outW values.
+ * @throws PrunekitError `INVALID_ARGUMENT` on a bad size or a dilation other than 1.
+ * @example
+ * poolAvg2dBackward(w, Float32Array.of(8), { planes: 1, height: 2, width: 2, kernelH: 2, kernelW: 2 }); // [2, 2, 2, 2]
+ */
+export function poolAvg2dBackward(
+  w: Wasm,
+  dy: Float32Array,
+  spec: Pool2dSpec,
+  options: { readonly countIncludePad?: boolean } = {},
+): Float32Array {
+  const s = resolvePool2d("poolAvg2dBackward", spec);
+  checkNoDilation("poolAvg2dBackward", s);
+  checkLength("poolAvg2dBackward dy", dy, s.planes * s.outH * s.outW);
+  return withArena(w, (arena) => {
+    const dyb = arena.copyInF32(dy);
+    const dx = arena.allocF32(s.planes * s.height * s.width);
+    poolAvg2dBackwardBuffers(w, dyb, dx, s, options.countIncludePad ?? false);
+    return arena.viewF32(dx).slice();
+  });
+}
+
+/**
+ * GlobalAveragePool backward on arena buffers: dx[p, i] = dy[p] / planeLen (f32 division; overwrites dx).
+ * @param dy planes f32. @param dx planes*planeLen f32; must not overlap dy.
+ * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch or overlap; `ARENA_MISUSE`.
+ */
+export function poolGlobalAvgBackwardBuffers(
+  w: Wasm,
+  dy: Buf,
+  dx: Buf,
+  planes: number,
+  planeLen: number,
+): void {
+  checkSize("poolGlobalAvgBackwardBuffers planes", planes);
+  checkSize("poolGlobalAvgBackwardBuffers planeLen", planeLen);
+  checkLength("poolGlobalAvgBackwardBuffers dy", dy, planes);
+  checkLength("poolGlobalAvgBackwardBuffers dx", dx, planes * planeLen);
+  checkNoOverlap("poolGlobalAvgBackwardBuffers", dx, dy);
+  w.arena.checkLive("poolGlobalAvgBackwardBuffers", dy, dx);
+  kernel(w, "pool_global_avg_backward")(dy.ptr, dx.ptr, planes, planeLen);
+}
+
+/**
+ * GlobalMaxPool backward on arena buffers: dx is zero except at each plane's argmax (the first
+ * maximum; with NaN, the last NaN), which gets dy[p].
+ * @param x planes*planeLen f32 (the forward's input). @param dy planes f32.
+ * @param dx planes*planeLen f32; must not overlap x or dy.
+ * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch or overlap; `ARENA_MISUSE`.
+ */
+export function poolGlobalMaxBackwardBuffers(
+  w: Wasm,
+  x: Buf,
+  dy: Buf,
+  dx: Buf,
+  planes: number,
+  planeLen: number,
+): void {
+  checkSize("poolGlobalMaxBackwardBuffers planes", planes);
+  checkSize("poolGlobalMaxBackwardBuffers planeLen", planeLen);
+  checkLength("poolGlobalMaxBackwardBuffers x", x, planes * planeLen);
+  checkLength("poolGlobalMaxBackwardBuffers dy", dy, planes);
+  checkLength("poolGlobalMaxBackwardBuffers dx", dx, planes * planeLen);
+  checkNoOverlap("poolGlobalMaxBackwardBuffers", dx, x, dy);
+  w.arena.checkLive("poolGlobalMaxBackwardBuffers", x, dy, dx);
+  kernel(w, "pool_global_max_backward")(x.ptr, dy.ptr, dx.ptr, planes, planeLen);
+}
+
+/**
+ * GlobalAveragePool backward of a JS array: dx[p, i] = dy[p] / planeLen.
+ * @param dy planes values. @returns planes*planeLen values.
+ * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch.
+ * @example
+ * poolGlobalAvgBackward(w, Float32Array.of(2, 8), 2, 2); // [1, 1, 4, 4]
+ */
+export function poolGlobalAvgBackward(
+  w: Wasm,
+  dy: Float32Array,
+  planes: number,
+  planeLen: number,
+): Float32Array {
+  checkSize("poolGlobalAvgBackward planes", planes);
+  checkSize("poolGlobalAvgBackward planeLen", planeLen);
+  checkLength("poolGlobalAvgBackward dy", dy, planes);
+  return withArena(w, (arena) => {
+    const dyb = arena.copyInF32(dy);
+    const dx = arena.allocF32(planes * planeLen);
+    poolGlobalAvgBackwardBuffers(w, dyb, dx, planes, planeLen);
+    return arena.viewF32(dx).slice();
+  });
+}
+
+/**
+ * GlobalMaxPool backward of JS arrays: dy[p] at each plane's first maximum, zeros elsewhere.
+ * @param x planes*planeLen values (the forward's input). @param dy planes values.
+ * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch.
+ * @example
+ * poolGlobalMaxBackward(w, Float32Array.of(1, 7, 7, -4, -5, -6), Float32Array.of(2, 3), 2, 3); // [0, 2, 0, 3, 0, 0]
+ */
+export function poolGlobalMaxBackward(
+  w: Wasm,
+  x: Float32Array,
+  dy: Float32Array,
+  planes: number,
+  planeLen: number,
+): Float32Array {
+  checkSize("poolGlobalMaxBackward planes", planes);
+  checkSize("poolGlobalMaxBackward planeLen", planeLen);
+  checkLength("poolGlobalMaxBackward x", x, planes * planeLen);
+  checkLength("poolGlobalMaxBackward dy", dy, planes);
+  return withArena(w, (arena) => {
+    const xb = arena.copyInF32(x);
+    const dyb = arena.copyInF32(dy);
+    const dx = arena.allocF32(planes * planeLen);
+    poolGlobalMaxBackwardBuffers(w, xb, dyb, dx, planes, planeLen);
+    return arena.viewF32(dx).slice();
+  });
 }

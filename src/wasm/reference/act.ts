@@ -3,7 +3,8 @@
  * Math.fround in the kernel's order, so results are bit-exact with the kernel except for sigmoid and
  * tanh (Math.exp / Math.tanh in f64, then rounded: within a few f32 ulps of Mathf.exp / Mathf.tanh).
  * Codes: 0 none, 1 relu, 2 leaky relu (a0 = alpha), 3 clip (a0 = min, a1 = max), 4 sigmoid,
- * 5 hard sigmoid (a0 = alpha, a1 = beta), 6 hard swish, 7 tanh; other codes: none.
+ * 5 hard sigmoid (a0 = alpha, a1 = beta), 6 hard swish, 7 tanh; other codes: none. The backward
+ * (actBackward, at the end) computes in f64.
  */
 const f = Math.fround;
 
@@ -77,4 +78,49 @@ export function actBiasCols(
     }
   }
   return out;
+}
+
+/**
+ * dy * f'(x) for one value, in f64 (x the activation's input), with the kernel's (PyTorch's)
+ * conventions at the kinks; sigmoid' and tanh' in the forms e/(1+e)^2 and 4e/(1+e)^2 (e = exp(-|x|),
+ * exp(-2|x|)), accurate where they are tiny.
+ */
+export function actBackwardScalar(x: number, dy: number, act: number, a0: number, a1: number): number {
+  switch (act) {
+    case 1:
+      return x > 0 ? dy : 0;
+    case 2:
+      return x > 0 ? dy : a0 * dy;
+    case 3:
+      return x > a0 && x < a1 ? dy : 0;
+    case 4: {
+      const e = Math.exp(-Math.abs(x));
+      return dy * (e / ((1 + e) * (1 + e)));
+    }
+    case 5: {
+      const v = a0 * x + a1;
+      return v > 0 && v < 1 ? a0 * dy : 0;
+    }
+    case 6:
+      return x < -3 ? 0 : x <= 3 ? dy * (x / 3 + 0.5) : dy;
+    case 7: {
+      const e = Math.exp(-2 * Math.abs(x));
+      return dy * ((4 * e) / ((1 + e) * (1 + e)));
+    }
+    default:
+      return dy;
+  }
+}
+
+/** dx[i] = dy[i] * f'(x[i]), in f64 (x the activation's input; codes as actScalar). */
+export function actBackward(
+  x: ArrayLike<number>,
+  dy: ArrayLike<number>,
+  act: number,
+  a0: number,
+  a1: number,
+): Float64Array {
+  const dx = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) dx[i] = actBackwardScalar(x[i]!, dy[i]!, act, a0, a1);
+  return dx;
 }

@@ -151,3 +151,92 @@ export function conv2d(
   }
   return y;
 }
+
+// ---- backward (training): plain loops in f64 over the same geometry, returning Float64Array ----
+
+/**
+ * col2im, the adjoint of convIm2col: x[c, iy, ix] = sum of the col entries copied from it (padding
+ * entries dropped), from zero, in f64.
+ * @param col (channels*kernelH*kernelW) x (outH*outW). @returns channels x height x width.
+ */
+export function convCol2im(col: ArrayLike<number>, g: ConvWindowReference): Float64Array {
+  const { channels, height, width, kernelH, kernelW, outH, outW } = g;
+  const x = new Float64Array(channels * height * width);
+  for (let c = 0; c < channels; c++) {
+    for (let i = 0; i < kernelH; i++) {
+      for (let j = 0; j < kernelW; j++) {
+        const row = ((c * kernelH + i) * kernelW + j) * outH * outW;
+        for (let oy = 0; oy < outH; oy++) {
+          for (let ox = 0; ox < outW; ox++) {
+            const iy = oy * g.strideH - g.padTop + i * g.dilationH;
+            const ix = ox * g.strideW - g.padLeft + j * g.dilationW;
+            if (iy < 0 || iy >= height || ix < 0 || ix >= width) continue;
+            x[(c * height + iy) * width + ix]! += col[row + oy * outW + ox]!;
+          }
+        }
+      }
+    }
+  }
+  return x;
+}
+
+/**
+ * Input gradient of convDepthwise, in f64: dx[c, iy, ix] = sum over the (i, j, oy, ox) reading
+ * x[c, iy, ix] of w[c, i, j] * dy[c, oy, ox].
+ * @param dy channels x outH x outW. @param w channels x kernelH x kernelW. @returns channels x height x width.
+ */
+export function convDepthwiseGradInput(
+  dy: ArrayLike<number>,
+  w: ArrayLike<number>,
+  g: ConvWindowReference,
+): Float64Array {
+  const { channels, height, width, kernelH, kernelW, outH, outW } = g;
+  const dx = new Float64Array(channels * height * width);
+  for (let c = 0; c < channels; c++) {
+    for (let oy = 0; oy < outH; oy++) {
+      for (let ox = 0; ox < outW; ox++) {
+        const d = dy[(c * outH + oy) * outW + ox]!;
+        for (let i = 0; i < kernelH; i++) {
+          for (let j = 0; j < kernelW; j++) {
+            const iy = oy * g.strideH - g.padTop + i * g.dilationH;
+            const ix = ox * g.strideW - g.padLeft + j * g.dilationW;
+            if (iy < 0 || iy >= height || ix < 0 || ix >= width) continue;
+            dx[(c * height + iy) * width + ix]! += w[(c * kernelH + i) * kernelW + j]! * d;
+          }
+        }
+      }
+    }
+  }
+  return dx;
+}
+
+/**
+ * Weight gradient of convDepthwise for one image, from zero, in f64: dw[c, i, j] = sum over the
+ * in-image (oy, ox) of x[c, iy, ix] * dy[c, oy, ox].
+ * @param x channels x height x width. @param dy channels x outH x outW. @returns channels x kernelH x kernelW.
+ */
+export function convDepthwiseGradWeight(
+  x: ArrayLike<number>,
+  dy: ArrayLike<number>,
+  g: ConvWindowReference,
+): Float64Array {
+  const { channels, height, width, kernelH, kernelW, outH, outW } = g;
+  const dw = new Float64Array(channels * kernelH * kernelW);
+  for (let c = 0; c < channels; c++) {
+    for (let i = 0; i < kernelH; i++) {
+      for (let j = 0; j < kernelW; j++) {
+        let s = 0;
+        for (let oy = 0; oy < outH; oy++) {
+          for (let ox = 0; ox < outW; ox++) {
+            const iy = oy * g.strideH - g.padTop + i * g.dilationH;
+            const ix = ox * g.strideW - g.padLeft + j * g.dilationW;
+            if (iy < 0 || iy >= height || ix < 0 || ix >= width) continue;
+            s += x[(c * height + iy) * width + ix]! * dy[(c * outH + oy) * outW + ox]!;
+          }
+        }
+        dw[(c * kernelH + i) * kernelW + j] = s;
+      }
+    }
+  }
+  return dw;
+}

@@ -1,5 +1,6 @@
 /**
- * Plain references for assembly/pool.ts, bit-exact with it: x is planes x height x width, y is
+ * Plain references for assembly/pool.ts. The forward ones are bit-exact with it (the backward ones,
+ * at the end, compute in f64): x is planes x height x width, y is
  * planes x outH x outW; window position (kh, kw) of output (oh, ow) is the input
  * (oh*strideH - padTop + kh*dilationH, ow*strideW - padLeft + kw*dilationW), read only inside the image.
  */
@@ -112,4 +113,132 @@ export function poolGlobalMax(x: ArrayLike<number>, planes: number, planeLen: nu
     y[p] = m;
   }
   return y;
+}
+
+// ---- backward (training): f64, returning Float64Array ----
+
+/**
+ * MaxPool backward: dx zero, then for each output dx[argmax] += dy, the argmax scanned kh then kw
+ * ascending over in-image positions from the first one with best = -Inf, moving on > best or NaN
+ * (PyTorch's rule: the first maximum; the last NaN). No in-image position: no gradient.
+ */
+export function poolMax2dBackward(
+  x: ArrayLike<number>,
+  dy: ArrayLike<number>,
+  planes: number,
+  height: number,
+  width: number,
+  kernelH: number,
+  kernelW: number,
+  strideH: number,
+  strideW: number,
+  padTop: number,
+  padLeft: number,
+  dilationH: number,
+  dilationW: number,
+  outH: number,
+  outW: number,
+): Float64Array {
+  const dx = new Float64Array(planes * height * width);
+  for (let p = 0; p < planes; p++) {
+    for (let oh = 0; oh < outH; oh++) {
+      for (let ow = 0; ow < outW; ow++) {
+        let best = Number.NEGATIVE_INFINITY;
+        let arg = -1;
+        for (let kh = 0; kh < kernelH; kh++) {
+          const ih = oh * strideH - padTop + kh * dilationH;
+          if (ih < 0 || ih >= height) continue;
+          for (let kw = 0; kw < kernelW; kw++) {
+            const iw = ow * strideW - padLeft + kw * dilationW;
+            if (iw < 0 || iw >= width) continue;
+            const idx = (p * height + ih) * width + iw;
+            const v = x[idx]!;
+            if (arg < 0) arg = idx;
+            if (v > best || Number.isNaN(v)) {
+              best = v;
+              arg = idx;
+            }
+          }
+        }
+        if (arg >= 0) dx[arg]! += dy[(p * outH + oh) * outW + ow]!;
+      }
+    }
+  }
+  return dx;
+}
+
+/**
+ * AveragePool backward, the adjoint of poolAvg2d: each output adds dy / count (the forward's count) to
+ * every in-image position of its window.
+ */
+export function poolAvg2dBackward(
+  dy: ArrayLike<number>,
+  planes: number,
+  height: number,
+  width: number,
+  kernelH: number,
+  kernelW: number,
+  strideH: number,
+  strideW: number,
+  padTop: number,
+  padLeft: number,
+  padBottom: number,
+  padRight: number,
+  outH: number,
+  outW: number,
+  countIncludePad: boolean,
+): Float64Array {
+  const dx = new Float64Array(planes * height * width);
+  for (let p = 0; p < planes; p++) {
+    for (let oh = 0; oh < outH; oh++) {
+      for (let ow = 0; ow < outW; ow++) {
+        const inside: number[] = [];
+        let inPadded = 0;
+        for (let kh = 0; kh < kernelH; kh++) {
+          const ih = oh * strideH - padTop + kh;
+          for (let kw = 0; kw < kernelW; kw++) {
+            const iw = ow * strideW - padLeft + kw;
+            if (ih >= -padTop && ih < height + padBottom && iw >= -padLeft && iw < width + padRight)
+              inPadded++;
+            if (ih >= 0 && ih < height && iw >= 0 && iw < width) inside.push((p * height + ih) * width + iw);
+          }
+        }
+        if (inside.length === 0) continue;
+        const g = dy[(p * outH + oh) * outW + ow]! / (countIncludePad ? inPadded : inside.length);
+        for (const idx of inside) dx[idx]! += g;
+      }
+    }
+  }
+  return dx;
+}
+
+/** GlobalAveragePool backward: dx[p, i] = dy[p] / planeLen. */
+export function poolGlobalAvgBackward(dy: ArrayLike<number>, planes: number, planeLen: number): Float64Array {
+  const dx = new Float64Array(planes * planeLen);
+  for (let p = 0; p < planes; p++) dx.fill(dy[p]! / planeLen, p * planeLen, (p + 1) * planeLen);
+  return dx;
+}
+
+/** GlobalMaxPool backward: dy[p] at each plane's argmax (first maximum; the last NaN), zero elsewhere. */
+export function poolGlobalMaxBackward(
+  x: ArrayLike<number>,
+  dy: ArrayLike<number>,
+  planes: number,
+  planeLen: number,
+): Float64Array {
+  const dx = new Float64Array(planes * planeLen);
+  for (let p = 0; p < planes; p++) {
+    if (planeLen === 0) continue;
+    let best = Number.NEGATIVE_INFINITY;
+    let arg = 0;
+    for (let i = 0; i < planeLen; i++) {
+      const v = x[p * planeLen + i]!;
+      if (v > best || Number.isNaN(v)) {
+        best = v;
+        arg = i;
+      }
+    }
+    dx[p * planeLen + arg] = dy[p]!;
+  }
+  return dx;
 }
