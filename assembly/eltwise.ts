@@ -190,3 +190,15 @@ export function eltwise_binary(
     }
   }
 }
+
+/**
+ * dst[i] = dst[i] + src[i] for i < len (one f32 add each): sums the gradients of a value read by
+ * several nodes. dst and src may be the same buffer (dst doubles), but must not partly overlap.
+ */
+export function eltwise_accumulate(dstPtr: usize, srcPtr: usize, len: i32): void {
+  let i = 0;
+  for (; i + 4 <= len; i += 4) {
+    v128.store(at(dstPtr, i), f32x4.add(v128.load(at(dstPtr, i)), v128.load(at(srcPtr, i))));
+  }
+  for (; i < len; i++) store<f32>(at(dstPtr, i), load<f32>(at(dstPtr, i)) + load<f32>(at(srcPtr, i)));
+}

@@ -36,10 +36,25 @@ export {
   distance_gram,
   distance_pairwise_sq_euclidean,
 } from "./distance";
-export { ELTWISE_ADD, ELTWISE_DIV, ELTWISE_MUL, ELTWISE_SUB, eltwise_binary } from "./eltwise";
+export {
+  ELTWISE_ADD,
+  ELTWISE_DIV,
+  ELTWISE_MUL,
+  ELTWISE_SUB,
+  eltwise_accumulate,
+  eltwise_binary,
+} from "./eltwise";
 export { gemm_nn, gemm_nt, gemm_scratch_len, gemm_tn, gemm_tt } from "./gemm";
+export { loss_softmax_xent, loss_softmax_xent_correct } from "./loss";
 export { MERGE_BN_EXACT, MERGE_BN_REFERENCE, merge_select_bn, merge_select_plain } from "./merge";
-export { norm_affine_channels, norm_fold_bn_into_conv } from "./norm";
+export {
+  norm_affine_channels,
+  norm_bn_train_backward,
+  norm_bn_train_forward,
+  norm_channel_affine_backward,
+  norm_fold_bn_into_conv,
+} from "./norm";
+export { optim_add_l1_grad, optim_scale, optim_sgd } from "./optim";
 export {
   pool_avg_2d,
   pool_avg_2d_backward,
@@ -51,6 +66,8 @@ export {
   pool_max_2d_backward,
 } from "./pool";
 export {
+  reduce_channel_sum,
+  reduce_col_sum,
   reduce_row_l1,
   reduce_row_l2,
   reduce_row_log_softmax,

@@ -149,3 +149,66 @@ export function reduce_row_log_softmax(xPtr: usize, yPtr: usize, rows: i32, cols
     for (; c < cols; c++) store<f32>(yr + ((<usize>c) << 2), load<f32>(yr + ((<usize>c) << 2)) - ls);
   }
 }
+
+// Gradient sums: the bias gradients of a conv (per channel of an NCHW batch) and of a Gemm (per column).
+
+/**
+ * out[c] = sum over n and p of x[n, c, p] for an NCHW batch (x is batch x channels x planeLen,
+ * row-major; out holds `channels` f32, overwritten): a conv's bias gradient. Summed in f64 in a fixed
+ * order: the planes n = 0, 1, ... in turn; in each plane the multiple-of-4 prefix goes into two f64x2
+ * accumulators (lanes 0,1 and 2,3), the tail into a scalar; then (a0 + a1) + (a2 + a3) + tail, stored
+ * as f32. x and out must not overlap.
+ */
+export function reduce_channel_sum(
+  xPtr: usize,
+  outPtr: usize,
+  batch: i32,
+  channels: i32,
+  planeLen: i32,
+): void {
+  const planeBytes = (<usize>planeLen) << 2;
+  for (let c = 0; c < channels; c++) {
+    let lo = f64x2.splat(0);
+    let hi = f64x2.splat(0);
+    let tail: f64 = 0;
+    for (let n = 0; n < batch; n++) {
+      const xp = xPtr + (<usize>n * <usize>channels + <usize>c) * planeBytes;
+      let p = 0;
+      for (; p + 4 <= planeLen; p += 4) {
+        const v = v128.load(xp + ((<usize>p) << 2));
+        lo = f64x2.add(lo, f64x2.promote_low_f32x4(v));
+        hi = f64x2.add(hi, f64x2.promote_low_f32x4(f32x4.shuffle(v, v, 2, 3, 2, 3)));
+      }
+      for (; p < planeLen; p++) tail += <f64>load<f32>(xp + ((<usize>p) << 2));
+    }
+    const s =
+      f64x2.extract_lane(lo, 0) +
+      f64x2.extract_lane(lo, 1) +
+      (f64x2.extract_lane(hi, 0) + f64x2.extract_lane(hi, 1)) +
+      tail;
+    store<f32>(outPtr + ((<usize>c) << 2), <f32>s);
+  }
+}
+
+/**
+ * out[j] = sum_i x[i, j] for x rows x cols, row-major (out holds `cols` f32, overwritten): a Gemm's
+ * bias gradient. Each column is summed in f32 in row order, starting from +0 (SIMD runs across four
+ * columns at a time, so every column sees exactly the scalar order). x and out must not overlap.
+ */
+export function reduce_col_sum(xPtr: usize, outPtr: usize, rows: i32, cols: i32): void {
+  let j = 0;
+  for (; j + 4 <= cols; j += 4) v128.store(outPtr + ((<usize>j) << 2), f32x4.splat(0));
+  for (; j < cols; j++) store<f32>(outPtr + ((<usize>j) << 2), 0);
+  for (let i = 0; i < rows; i++) {
+    const row = xPtr + <usize>i * ((<usize>cols) << 2);
+    j = 0;
+    for (; j + 4 <= cols; j += 4) {
+      const q = (<usize>j) << 2;
+      v128.store(outPtr + q, f32x4.add(v128.load(outPtr + q), v128.load(row + q)));
+    }
+    for (; j < cols; j++) {
+      const q = (<usize>j) << 2;
+      store<f32>(outPtr + q, load<f32>(outPtr + q) + load<f32>(row + q));
+    }
+  }
+}

@@ -1,5 +1,5 @@
 import { ACT_RELU } from "../../assembly/act";
-import { ELTWISE_ADD, ELTWISE_SUB, eltwise_binary } from "../../assembly/eltwise";
+import { ELTWISE_ADD, ELTWISE_SUB, eltwise_accumulate, eltwise_binary } from "../../assembly/eltwise";
 
 function put(ptr: usize, i: i32, v: f32): void {
   store<f32>(ptr + ((<usize>i) << 2), v);
@@ -51,5 +51,18 @@ describe("eltwise", () => {
     puti(bs, 0, 1);
     eltwise_binary(ELTWISE_SUB, a, b, y, 1, shape, as, bs, 0, 0, 0);
     for (let i = 0; i < 5; i++) expect(get(y, i)).toBe(<f32>10 - <f32>i);
+  });
+
+  it("accumulates a ragged buffer into another, and into itself", () => {
+    const dst = memory.data(7 * 4);
+    const src = memory.data(7 * 4);
+    for (let i = 0; i < 7; i++) {
+      put(dst, i, <f32>i);
+      put(src, i, <f32>i * 10);
+    }
+    eltwise_accumulate(dst, src, 7);
+    for (let i = 0; i < 7; i++) expect(get(dst, i)).toBe(<f32>i * 11);
+    eltwise_accumulate(dst, dst, 7);
+    expect(get(dst, 6)).toBe(132);
   });
 });

@@ -36,13 +36,14 @@ import {
   gramMatrix,
   pairwiseSqEuclidean,
 } from "../../src/wasm/kernels/distance.ts";
-import { type EltwiseOp, eltwiseBroadcast } from "../../src/wasm/kernels/eltwise.ts";
+import { accumulate, type EltwiseOp, eltwiseBroadcast } from "../../src/wasm/kernels/eltwise.ts";
 import {
   type FilterVectors,
   filterVectorNorms,
   filterVectorPartners,
 } from "../../src/wasm/kernels/filter-vectors.ts";
 import { type GemmSpec, gemm } from "../../src/wasm/kernels/gemm.ts";
+import { softmaxCrossEntropy, softmaxCrossEntropyCorrect } from "../../src/wasm/kernels/loss.ts";
 import {
   type MergeBnFormula,
   type MergeBnParams,
@@ -51,7 +52,14 @@ import {
   mergePartnersBn,
   mergePartnersPlain,
 } from "../../src/wasm/kernels/merge.ts";
-import { normAffineChannels, normFoldBnIntoConv } from "../../src/wasm/kernels/norm.ts";
+import {
+  bnTrainBackward,
+  bnTrainForward,
+  channelAffineBackward,
+  normAffineChannels,
+  normFoldBnIntoConv,
+} from "../../src/wasm/kernels/norm.ts";
+import { addL1Grad, scaleInPlace, sgdStep } from "../../src/wasm/kernels/optim.ts";
 import {
   type Pool2dSpec,
   poolAvg2d,
@@ -64,7 +72,13 @@ import {
   poolMax2dBackward,
   resolvePool2d,
 } from "../../src/wasm/kernels/pool.ts";
-import { type RowReduction, rowReduce, rowSoftmax } from "../../src/wasm/kernels/reduce.ts";
+import {
+  channelSum,
+  colSum,
+  type RowReduction,
+  rowReduce,
+  rowSoftmax,
+} from "../../src/wasm/kernels/reduce.ts";
 import {
   rowArgmax,
   rowArgmaxMasked,
@@ -843,7 +857,139 @@ export const CASES: readonly ConformanceCase[] = [
   ...poolCases(),
   ...softmaxCases(),
   ...affinityCases(),
+  ...trainingCases(),
 ];
+
+/** Seeded integer labels in [0, cols). */
+function seededLabels(seed: number, rows: number, cols: number): Int32Array {
+  return Int32Array.from(seededFloats(seed, rows), (v) =>
+    Math.min(cols - 1, Math.floor(((v + 1) / 2) * cols)),
+  );
+}
+
+/** The training kernels (BN with batch statistics, backward passes, loss, SGD, gradient sums) on ragged shapes. */
+function trainingCases(): ConformanceCase[] {
+  return [
+    {
+      name: "bnTrainForward, bnTrainBackward (in place) and channelAffineBackward on ragged NCHW batches",
+      covers: [
+        "bnTrainForward",
+        "bnTrainForwardBuffers",
+        "bnTrainBackward",
+        "bnTrainBackwardBuffers",
+        "channelAffineBackward",
+        "channelAffineBackwardBuffers",
+      ],
+      run: (w) =>
+        (
+          [
+            [3, 5, 13],
+            [2, 7, 1],
+            [1, 4, 49],
+          ] as const
+        ).flatMap(([batch, channels, planeLen], i) => {
+          const len = batch * channels * planeLen;
+          const x = scaledFloats(980 + i, len);
+          const dy = seededFloats(983 + i, len);
+          const gamma = seededFloats(986 + i, channels);
+          const fwd = bnTrainForward(
+            w,
+            x,
+            batch,
+            channels,
+            planeLen,
+            gamma,
+            seededFloats(989 + i, channels),
+            1e-5,
+          );
+          const back = bnTrainBackward(w, x, dy, batch, channels, planeLen, gamma, fwd);
+          const affine = channelAffineBackward(w, x, dy, batch, channels, planeLen, gamma);
+          return [
+            fwd.y,
+            fwd.mean,
+            fwd.variance,
+            fwd.invStd,
+            back.dx,
+            back.dGamma,
+            back.dBeta,
+            affine.dx,
+            affine.dScale,
+            affine.dShift,
+          ];
+        }),
+    },
+    {
+      name: "softmaxCrossEntropy and softmaxCrossEntropyCorrect on seeded logits",
+      covers: [
+        "softmaxCrossEntropy",
+        "softmaxCrossEntropyBuffers",
+        "softmaxCrossEntropyCorrect",
+        "softmaxCrossEntropyCorrectBuffers",
+      ],
+      run: (w) =>
+        REDUCE_SHAPES.flatMap(([rows, cols], i) => {
+          const logits = seededFloats(990 + i, rows * cols).map((v) => v * 20);
+          const labels = seededLabels(994 + i, rows, cols);
+          const { loss, dLogits } = softmaxCrossEntropy(w, logits, labels, rows, cols);
+          return [
+            Float64Array.of(loss),
+            dLogits,
+            Int32Array.of(softmaxCrossEntropyCorrect(w, logits, labels, rows, cols)),
+          ];
+        }),
+    },
+    {
+      name: "sgdStep (plain, momentum, Nesterov, weight decay) over three steps, scaleInPlace and addL1Grad",
+      covers: [
+        "sgdStep",
+        "sgdStepBuffers",
+        "scaleInPlace",
+        "scaleInPlaceBuffers",
+        "addL1Grad",
+        "addL1GradBuffers",
+      ],
+      run: (w) => {
+        const len = 37;
+        const outputs: KernelOutput[] = [];
+        const settings = [
+          { lr: 0.1 },
+          { lr: 0.1, momentum: 0.9, weightDecay: 5e-4 },
+          { lr: 0.05, momentum: 0.9, weightDecay: 1e-4, nesterov: true },
+        ];
+        settings.forEach((options, k) => {
+          let state: { weights: Float32Array; velocity: Float32Array | undefined } = {
+            weights: scaledFloats(1000 + k, len),
+            velocity: undefined,
+          };
+          for (let t = 0; t < 3; t++) {
+            state = sgdStep(w, state.weights, scaledFloats(1010 + 3 * k + t, len), state.velocity, options);
+          }
+          outputs.push(state.weights, state.velocity ?? new Float32Array(0));
+        });
+        const x = awkwardFloats(len).map((v, i) => (i % 5 === 0 ? -v : v));
+        outputs.push(scaleInPlace(w, x.slice(), 0.3), addL1Grad(w, x, seededFloats(1020, len), 1e-3));
+        return outputs;
+      },
+    },
+    {
+      name: "channelSum, colSum and accumulate on ragged shapes",
+      covers: [
+        "channelSum",
+        "channelSumBuffers",
+        "colSum",
+        "colSumBuffers",
+        "accumulate",
+        "accumulateBuffers",
+      ],
+      run: (w) => [
+        channelSum(w, scaledFloats(1030, 3 * 5 * 13), 3, 5, 13),
+        channelSum(w, scaledFloats(1031, 2 * 64 * 49), 2, 64, 49),
+        ...REDUCE_SHAPES.map(([rows, cols], i) => colSum(w, scaledFloats(1032 + i, rows * cols), rows, cols)),
+        accumulate(w, scaledFloats(1036, 101), scaledFloats(1037, 101)),
+      ],
+    },
+  ];
+}
 
 /** Affinity propagation on seeded filters of ragged sizes (EPruner §3.2-§3.3), as EPruner builds it. */
 function affinityCases(): ConformanceCase[] {

@@ -5,6 +5,8 @@ import { isPrunekitError } from "../../src/errors.ts";
 import { getWasm, withArena } from "../../src/wasm/instance.ts";
 import { type Activation, activationCode } from "../../src/wasm/kernels/act.ts";
 import {
+  accumulate,
+  accumulateBuffers,
   type BroadcastPlan,
   broadcastStrides,
   ELTWISE_ADD,
@@ -16,6 +18,7 @@ import {
   eltwiseBroadcast,
 } from "../../src/wasm/kernels/eltwise.ts";
 import * as reference from "../../src/wasm/reference/eltwise.ts";
+import { size } from "../helpers/arbitraries.ts";
 import { assertSameF32, assertUlps, wideF32Array } from "../helpers/f32.ts";
 
 const w = await getWasm();
@@ -317,4 +320,37 @@ test("the wrappers refuse bad ops, lengths and plans", () => {
       ),
     /expected one stride of each per dim/,
   );
+});
+
+test("accumulate is bit-exact with the reference on ragged lengths, and in place doubles", () => {
+  const arb = size(70).chain((len) => fc.tuple(wideF32Array(len), wideF32Array(len)));
+  fc.assert(
+    fc.property(arb, ([dst, src]) => {
+      assertSameF32(accumulate(w, dst, src), reference.accumulate(dst, src));
+      const doubled = withArena(w, (arena) => {
+        const b = arena.copyInF32(dst);
+        accumulateBuffers(w, b, b);
+        return arena.viewF32(b).slice();
+      });
+      return assertSameF32(doubled, reference.accumulate(dst, dst));
+    }),
+  );
+  assert.deepEqual(
+    Array.from(accumulate(w, Float32Array.of(1, 2, 3, 4, 5), Float32Array.of(0.5, -2, 0, 1, -5))),
+    [1.5, 0, 3, 5, 0],
+  );
+});
+
+test("accumulate refuses a length mismatch and a partial overlap", () => {
+  assert.throws(() => accumulate(w, new Float32Array(3), new Float32Array(2)), {
+    code: "INVALID_ARGUMENT",
+    message: /accumulate src: expected 3/,
+  });
+  withArena(w, (arena) => {
+    const buf = arena.allocF32(8);
+    assert.throws(() => accumulateBuffers(w, { ptr: buf.ptr, length: 4 }, { ptr: buf.ptr + 4, length: 4 }), {
+      code: "INVALID_ARGUMENT",
+      message: /partly overlaps/,
+    });
+  });
 });

@@ -2,10 +2,19 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
 import { getWasm, withArena } from "../../src/wasm/instance.ts";
-import { rowReduce, rowSoftmax, softmaxRows } from "../../src/wasm/kernels/reduce.ts";
+import {
+  channelSum,
+  channelSumBuffers,
+  colSum,
+  colSumBuffers,
+  rowReduce,
+  rowSoftmax,
+  softmaxRows,
+} from "../../src/wasm/kernels/reduce.ts";
 import * as reference from "../../src/wasm/reference/reduce.ts";
-import { matrix, size } from "../helpers/arbitraries.ts";
+import { f32Array, matrix, size } from "../helpers/arbitraries.ts";
 import { assertClose } from "../helpers/close.ts";
+import { assertBitExact } from "../helpers/exact.ts";
 import { assertUlps, wideF32Array } from "../helpers/f32.ts";
 
 const w = await getWasm();
@@ -131,4 +140,73 @@ test("hand-computed softmax: uniform rows, huge logits without overflow, in plac
     SOFTMAX_ULPS,
     1e-6,
   );
+});
+
+test("channelSum matches the f64 reference on ragged NCHW shapes", () => {
+  const arb = fc
+    .tuple(fc.integer({ min: 0, max: 4 }), size(7), size(40))
+    .chain(([batch, channels, planeLen]) =>
+      f32Array(batch * channels * planeLen).map((x) => ({ batch, channels, planeLen, x })),
+    );
+  fc.assert(
+    fc.property(arb, ({ batch, channels, planeLen, x }) =>
+      assertClose(
+        channelSum(w, x, batch, channels, planeLen),
+        reference.channelSum(x, batch, channels, planeLen),
+        {
+          reductionLen: batch * planeLen,
+          scale: 4,
+        },
+      ),
+    ),
+  );
+});
+
+test("colSum is bit-exact with the f32 row-order reference on ragged shapes", () => {
+  fc.assert(
+    fc.property(matrix(), ({ rows, cols, x }) =>
+      assertBitExact(colSum(w, x, rows, cols), reference.colSum(x, rows, cols)),
+    ),
+  );
+});
+
+test("channelSum and colSum by hand; the sums overwrite their output", () => {
+  const x = Float32Array.from({ length: 20 }, (_, i) => i + 1);
+  // batch 2, channels 2, planeLen 5: channel 0 = 1..5 and 11..15, channel 1 = 6..10 and 16..20.
+  assert.deepEqual(Array.from(channelSum(w, x, 2, 2, 5)), [80, 130]);
+  assert.deepEqual(Array.from(colSum(w, x, 4, 5)), [34, 38, 42, 46, 50]);
+  assert.deepEqual(Array.from(colSum(w, new Float32Array(0), 0, 3)), [0, 0, 0]);
+  const out = withArena(w, (arena) => {
+    const xb = arena.copyInF32(x);
+    const a = arena.copyInF32([9, 9]);
+    const b = arena.copyInF32([9, 9, 9, 9, 9]);
+    channelSumBuffers(w, xb, a, 2, 2, 5);
+    colSumBuffers(w, xb, b, 4, 5);
+    return [...arena.viewF32(a), ...arena.viewF32(b)];
+  });
+  assert.deepEqual(out, [80, 130, 34, 38, 42, 46, 50]);
+});
+
+test("channelSum and colSum refuse bad sizes and overlaps", () => {
+  const code = { code: "INVALID_ARGUMENT" };
+  assert.throws(() => channelSum(w, new Float32Array(5), 1, 2, 3), {
+    ...code,
+    message: /channelSum x: expected 6/,
+  });
+  assert.throws(() => colSum(w, new Float32Array(5), 2, 3), { ...code, message: /colSum x: expected 6/ });
+  assert.throws(() => channelSum(w, new Float32Array(0), 1, -1, 3), {
+    ...code,
+    message: /channelSum channels/,
+  });
+  withArena(w, (arena) => {
+    const buf = arena.allocF32(6);
+    assert.throws(() => colSumBuffers(w, buf, { ptr: buf.ptr + 4, length: 3 }, 2, 3), {
+      ...code,
+      message: /overlap/,
+    });
+    assert.throws(() => channelSumBuffers(w, buf, { ptr: buf.ptr, length: 2 }, 1, 2, 3), {
+      ...code,
+      message: /overlap/,
+    });
+  });
 });

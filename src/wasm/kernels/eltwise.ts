@@ -1,4 +1,5 @@
-// Wrappers of assembly/eltwise.ts: binary element-wise ops with numpy broadcasting and a fused activation.
+// Wrappers of assembly/eltwise.ts: binary element-wise ops with numpy broadcasting and a fused activation,
+// and accumulating one buffer into another (summing gradients).
 import { PrunekitError } from "../../errors.ts";
 import type { Buf } from "../arena.ts";
 import { checkLength } from "../check.ts";
@@ -201,5 +202,41 @@ export function eltwiseBroadcast(
     const y = arena.allocF32(product(plan.dims));
     eltwiseBinaryBuffers(w, op, ab, bb, y, plan, options.act);
     return arena.viewF32(y).slice();
+  });
+}
+
+/**
+ * dst[i] += src[i] on arena buffers, in place (one WASM call; one f32 add each): sums the gradients of
+ * a value read by several nodes.
+ * @param dst updated. @param src the same length; may be `dst` itself, must not partly overlap it.
+ * @throws PrunekitError `INVALID_ARGUMENT` on a length mismatch or a partial overlap; `ARENA_MISUSE`.
+ */
+export function accumulateBuffers(w: Wasm, dst: Buf, src: Buf): void {
+  checkLength("accumulate src", src, dst.length);
+  const len = dst.length;
+  if (len > 0 && dst.ptr !== src.ptr && dst.ptr < src.ptr + len * 4 && src.ptr < dst.ptr + len * 4) {
+    throw new PrunekitError(
+      "INVALID_ARGUMENT",
+      "accumulate: src partly overlaps dst; pass the same buffer or disjoint ones",
+    );
+  }
+  w.arena.checkLive("accumulate", dst, src);
+  kernel(w, "eltwise_accumulate")(dst.ptr, src.ptr, len);
+}
+
+/**
+ * dst + src of JS arrays, element-wise in f32 (copies in, one kernel call, copies out); the inputs are
+ * not modified.
+ * @returns a new array of dst's length.
+ * @throws PrunekitError `INVALID_ARGUMENT` on a length mismatch.
+ * @example
+ * accumulate(w, Float32Array.of(1, 2), Float32Array.of(0.5, -2)); // [1.5, 0]
+ */
+export function accumulate(w: Wasm, dst: Float32Array, src: Float32Array): Float32Array {
+  checkLength("accumulate src", src, dst.length);
+  return withArena(w, (arena) => {
+    const db = arena.copyInF32(dst);
+    accumulateBuffers(w, db, arena.copyInF32(src));
+    return arena.viewF32(db).slice();
   });
 }

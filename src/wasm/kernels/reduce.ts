@@ -1,4 +1,6 @@
-// Wrappers of assembly/reduce.ts: row sums and norms.
+// Wrappers of assembly/reduce.ts: row sums and norms, row softmax, and the bias-gradient sums (per
+// channel of an NCHW batch, per column of a matrix).
+import { PrunekitError } from "../../errors.ts";
 import type { Buf } from "../arena.ts";
 import { checkLength, checkSize } from "../check.ts";
 import { kernel, type Wasm, withArena } from "../instance.ts";
@@ -88,5 +90,97 @@ export function rowSoftmax(
     const xb = arena.copyInF32(x);
     softmaxRows(w, kind, xb, xb, rows, cols);
     return arena.viewF32(xb).slice();
+  });
+}
+
+function overlaps(a: Buf, b: Buf): boolean {
+  return a.length > 0 && b.length > 0 && a.ptr < b.ptr + b.length * 4 && b.ptr < a.ptr + a.length * 4;
+}
+
+function checkProduct(what: string, len: number): void {
+  if (len > 0x7fffffff) {
+    throw new PrunekitError("INVALID_ARGUMENT", `${what}: ${len} elements exceeds 2^31 - 1`);
+  }
+}
+
+/**
+ * Per-channel sums of an NCHW batch on arena buffers (one WASM call): out[c] = sum over n and p of
+ * x[n, c, p], in f64 in a fixed order, stored f32 (a conv's bias gradient).
+ * @param x batch x channels x planeLen. @param out `channels` values, overwritten; must not overlap x.
+ * @throws PrunekitError `INVALID_ARGUMENT` on a size mismatch or an overlap; `ARENA_MISUSE` on a dead or foreign buffer.
+ */
+export function channelSumBuffers(
+  w: Wasm,
+  x: Buf,
+  out: Buf,
+  batch: number,
+  channels: number,
+  planeLen: number,
+): void {
+  checkSize("channelSum batch", batch);
+  checkSize("channelSum channels", channels);
+  checkSize("channelSum planeLen", planeLen);
+  checkProduct("channelSum x", batch * channels * planeLen);
+  checkLength("channelSum x", x, batch * channels * planeLen);
+  checkLength("channelSum out", out, channels);
+  if (overlaps(x, out)) throw new PrunekitError("INVALID_ARGUMENT", "channelSum: out must not overlap x");
+  w.arena.checkLive("channelSum", x, out);
+  kernel(w, "reduce_channel_sum")(x.ptr, out.ptr, batch, channels, planeLen);
+}
+
+/**
+ * Per-channel sums of an NCHW batch given as a JS array (copies in, one kernel call, copies out).
+ * @param x batch x channels x planeLen (planeLen = H*W).
+ * @returns `channels` values.
+ * @throws PrunekitError `INVALID_ARGUMENT` on a size mismatch.
+ * @example
+ * channelSum(w, Float32Array.of(1, 2, 3, 4, 5, 6, 7, 8), 2, 2, 2); // [1+2+5+6, 3+4+7+8] = [14, 22]
+ */
+export function channelSum(
+  w: Wasm,
+  x: Float32Array,
+  batch: number,
+  channels: number,
+  planeLen: number,
+): Float32Array {
+  checkSize("channelSum channels", channels);
+  return withArena(w, (arena) => {
+    const out = arena.allocF32(channels);
+    channelSumBuffers(w, arena.copyInF32(x), out, batch, channels, planeLen);
+    return arena.viewF32(out).slice();
+  });
+}
+
+/**
+ * Column sums on arena buffers (one WASM call): out[j] = sum_i x[i, j], in f32 in row order (a Gemm's
+ * bias gradient).
+ * @param x rows x cols, row-major. @param out `cols` values, overwritten; must not overlap x.
+ * @throws PrunekitError `INVALID_ARGUMENT` on a size mismatch or an overlap; `ARENA_MISUSE` on a dead or foreign buffer.
+ */
+export function colSumBuffers(w: Wasm, x: Buf, out: Buf, rows: number, cols: number): void {
+  checkSize("colSum rows", rows);
+  checkSize("colSum cols", cols);
+  checkProduct("colSum x", rows * cols);
+  checkLength("colSum x", x, rows * cols);
+  checkLength("colSum out", out, cols);
+  if (overlaps(x, out)) throw new PrunekitError("INVALID_ARGUMENT", "colSum: out must not overlap x");
+  w.arena.checkLive("colSum", x, out);
+  kernel(w, "reduce_col_sum")(x.ptr, out.ptr, rows, cols);
+}
+
+/**
+ * Column sums of a JS matrix (copies in, one kernel call, copies out).
+ * @param x rows x cols, row-major.
+ * @returns `cols` values.
+ * @throws PrunekitError `INVALID_ARGUMENT` on a size mismatch.
+ * @example
+ * colSum(w, Float32Array.of(1, 2, 3, 4, 5, 6), 2, 3); // [5, 7, 9]
+ */
+export function colSum(w: Wasm, x: Float32Array, rows: number, cols: number): Float32Array {
+  checkSize("colSum cols", cols);
+  return withArena(w, (arena) => {
+    const out = arena.allocF32(cols);
+    colSumBuffers(w, arena.copyInF32(x), out, rows, cols);
+    return arena.viewF32(out).slice();
   });
 }

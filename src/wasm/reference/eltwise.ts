@@ -54,3 +54,8 @@ export function eltwiseBinary(
   }
   return y;
 }
+
+/** dst[i] + src[i] in f32 (one rounding each): a new array. */
+export function accumulate(dst: ArrayLike<number>, src: ArrayLike<number>): Float32Array {
+  return Float32Array.from(dst, (d, i) => f(f(d) + f(src[i]!)));
+}

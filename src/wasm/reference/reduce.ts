@@ -68,3 +68,30 @@ export function reduceRowLogSoftmax(x: ArrayLike<number>, rows: number, cols: nu
   }
   return y;
 }
+
+/**
+ * out[c] = sum over n and p of x[n, c, p] for an NCHW batch (batch x channels x planeLen), in f64.
+ */
+export function channelSum(
+  x: ArrayLike<number>,
+  batch: number,
+  channels: number,
+  planeLen: number,
+): Float64Array {
+  const out = new Float64Array(channels);
+  for (let n = 0; n < batch; n++) {
+    for (let c = 0; c < channels; c++) {
+      for (let p = 0; p < planeLen; p++) out[c] = out[c]! + x[(n * channels + c) * planeLen + p]!;
+    }
+  }
+  return out;
+}
+
+/** out[j] = sum_i x[i, j] (x rows x cols), in f32 in row order from +0: bit-exact with the kernel. */
+export function colSum(x: ArrayLike<number>, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(cols);
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < cols; j++) out[j] = f(out[j]! + f(x[i * cols + j]!));
+  }
+  return out;
+}
