@@ -442,13 +442,10 @@ export function compileTrainer(wasm: Wasm, graph: Graph, options: TrainerOptions
   contributed.add(rootOf(logitsName)); // the loss writes it first
   for (let i = S - 1; i >= 0; i--) {
     const { step } = lowered[i]!;
-    for (const g of step.gradOf) {
+    for (const g of new Set(step.gradOf)) {
       const root = rootOf(g);
       if (!needsGrad.has(root) || !isActivation(root)) continue;
-      if (gradWrites[i]!.some((w) => w.name === root)) {
-        gradWrites[i]!.push({ name: root, direct: false });
-        continue;
-      }
+      if (gradWrites[i]!.some((w) => w.name === root)) continue; // one pointer per value and step
       gradWrites[i]!.push({ name: root, direct: !contributed.has(root) });
       contributed.add(root);
     }

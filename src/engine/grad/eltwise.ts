@@ -22,12 +22,13 @@ export const trainAdd = (ctx: TrainLowerContext): TrainLowering => {
         `broadcasting between two activations ([${ctx.dims(a0).join(", ")}] + [${ctx.dims(b0).join(", ")}]) cannot be trained`,
       );
     }
+    const same = a0 === b0; // x + x: one input, twice the gradient
     return {
       kind: "step",
-      reads: [a0, b0],
+      reads: same ? [a0] : [a0, b0],
       writes: [y],
       saved: [],
-      gradOf: [a0, b0],
+      gradOf: same ? [a0] : [a0, b0],
       scratchLen: 0,
       bind(b) {
         const acc = exportFn(b.exports, "eltwise_accumulate");
@@ -42,8 +43,10 @@ export const trainAdd = (ctx: TrainLowerContext): TrainLowering => {
           },
           backward: () => {
             const m = b.f32();
-            for (const g of [b.grad(a0), b.grad(b0)])
+            for (const g of same ? [b.grad(a0)] : [b.grad(a0), b.grad(b0)]) {
               if (g !== 0) m.copyWithin(g / 4, dyp / 4, dyp / 4 + len);
+            }
+            if (same && b.grad(a0) !== 0) acc(b.grad(a0), dyp, len);
           },
         };
       },

@@ -57,12 +57,20 @@ export const trainConcat = (ctx: TrainLowerContext): TrainLowering => {
         backward: () => {
           const m = b.f32();
           let at = 0;
+          const written = new Set<number>();
           for (let k = 0; k < inputs.length; k++) {
             const c = chunks[k]!;
             const g = grads[k]!;
-            if (g !== 0)
+            if (g !== 0 && !written.has(g)) {
               for (let o = 0; o < outer; o++)
                 m.copyWithin(g + o * c, dyo + o * row + at, dyo + o * row + at + c);
+              written.add(g);
+            } else if (g !== 0) {
+              // The same input concatenated again: add this slice's gradient.
+              for (let o = 0; o < outer; o++) {
+                for (let j = 0; j < c; j++) m[g + o * c + j] = m[g + o * c + j]! + m[dyo + o * row + at + j]!;
+              }
+            }
             at += c;
           }
         },
