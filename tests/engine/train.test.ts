@@ -51,7 +51,7 @@ function smallCnn(seed: number): ModelProto {
   return { ...model, graph: { ...model.graph!, initializer: init } };
 }
 
-test("a small CNN trained from scratch on 2000 Fashion-MNIST images: loss falls every epoch, test top-1 > 70 %", async () => {
+test("a small CNN trained from scratch on 2000 Fashion-MNIST images: loss falls every epoch, test top-1 > 75 %", async () => {
   const model = await loadModel(encodeModel(smallCnn(1)));
   const train = await slice("train");
   const testSet = await slice("test");
@@ -60,7 +60,7 @@ test("a small CNN trained from scratch on 2000 Fashion-MNIST images: loss falls 
     test: testSet,
     epochs: 3,
     batch: 32,
-    lr: 0.05,
+    lr: 0.01,
     seed: 3,
     augment: false,
     mean: [0.286],
@@ -70,7 +70,7 @@ test("a small CNN trained from scratch on 2000 Fashion-MNIST images: loss falls 
   assert.equal(losses.length, 3);
   assert.ok(losses[1]! < losses[0]! && losses[2]! < losses[1]!, `epoch losses ${losses.join(", ")}`);
   assert.ok(report.before! < 0.3, `before ${report.before}`);
-  assert.ok(report.after! > 0.7, `after ${report.after}`);
+  assert.ok(report.after! > 0.75, `after ${report.after}`);
   // The output is a complete model: same nodes and names, new values.
   const out = await loadModel(bytes);
   assert.deepEqual(
