@@ -149,6 +149,14 @@ export interface TrainerOptions {
   inputDims?: Readonly<Record<string, readonly number[]>>;
   /** The parameter memory of another compilation of the same graph (for another batch size). */
   params?: ParamStore;
+  /** Time every step by op type (see Trainer.profile); default false. */
+  profile?: boolean;
+}
+
+/** Milliseconds spent per op type (and "loss", "sgd" when the caller adds them), forward and backward. */
+export interface TrainProfile {
+  forward: Record<string, number>;
+  backward: Record<string, number>;
 }
 
 /** Result of one forward + backward. */
@@ -181,6 +189,8 @@ export interface Trainer {
   /** Freeze (true) or unfreeze parameters: a frozen one gets no gradient and is skipped by SGD. */
   setFrozen(predicate: (p: TrainParam) => boolean): void;
   isFrozen(name: string): boolean;
+  /** Time per op type since compile, when compiled with `profile: true` (else empty). */
+  profile(): TrainProfile;
   /** Release the activation block (the ParamStore stays; dispose it separately). */
   dispose(): void;
 }
@@ -485,6 +495,7 @@ export function compileTrainer(wasm: Wasm, graph: Graph, options: TrainerOptions
   const mark = arena.mark();
   const memory = wasm.exports.memory;
   const frozen = new Set<string>();
+  const profile: TrainProfile = { forward: {}, backward: {} };
   const mode = { training: true };
   let disposed = false;
   try {
@@ -568,7 +579,20 @@ export function compileTrainer(wasm: Wasm, graph: Graph, options: TrainerOptions
             fns.backward();
             for (const a of adds) accumulate(a.target, a.temp, a.len);
           };
-      return { forward: fns.forward, backward };
+      if (options.profile !== true) return { forward: fns.forward, backward };
+      const op = lowered[i]!.node.opType;
+      return {
+        forward: () => {
+          const t0 = performance.now();
+          fns.forward();
+          profile.forward[op] = (profile.forward[op] ?? 0) + performance.now() - t0;
+        },
+        backward: () => {
+          const t0 = performance.now();
+          backward();
+          profile.backward[op] = (profile.backward[op] ?? 0) + performance.now() - t0;
+        },
+      };
     });
     const xPtr = at(inputName);
     const xLen = product(inputDims);
@@ -613,8 +637,11 @@ export function compileTrainer(wasm: Wasm, graph: Graph, options: TrainerOptions
         new Int32Array(memory.buffer).set(labels, labelsPtr / 4);
         mode.training = true;
         for (const st of steps) st.forward();
+        const t0 = options.profile === true ? performance.now() : 0;
         const correct = correctFn(logitsPtr, labelsPtr, batch, classes) as number;
         const loss = xent(logitsPtr, labelsPtr, dLogitsPtr, batch, classes) as number;
+        if (options.profile === true)
+          profile.forward.loss = (profile.forward.loss ?? 0) + performance.now() - t0;
         for (let i = steps.length - 1; i >= 0; i--) steps[i]!.backward();
         return { loss, correct };
       },
@@ -631,6 +658,7 @@ export function compileTrainer(wasm: Wasm, graph: Graph, options: TrainerOptions
         for (const p of s.params) if (p.trainable && predicate(p)) frozen.add(p.name);
       },
       isFrozen: (name) => frozen.has(name),
+      profile: () => ({ forward: { ...profile.forward }, backward: { ...profile.backward } }),
       dispose() {
         if (disposed) return;
         disposed = true;
