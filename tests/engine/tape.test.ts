@@ -166,9 +166,9 @@ for (const variant of ["sgd", "nesterov"] as const) {
       );
     }
     const want = expected[variant];
-    losses.forEach((l, i) =>
-      assert.ok(Math.abs(l - want.losses[i]!) < 1e-5, `loss ${i}: ${l} vs ${want.losses[i]}`),
-    );
+    for (const [i, l] of losses.entries()) {
+      assert.ok(Math.abs(l - want.losses[i]!) < 1e-5, `loss ${i}: ${l} vs ${want.losses[i]}`);
+    }
     for (const [name, values] of Object.entries(want.state)) {
       const got = t.store.read(name);
       const worst = values.reduce((m, v, i) => Math.max(m, Math.abs(v - got[i]!)), 0);
