@@ -677,6 +677,8 @@ export async function finetune(model: Model, options: FinetuneOptions): Promise<
 
 /** The model with new values for named tensors (surgery's values patch), analysed. */
 function withValues(model: Model, values: Map<string, Float32Array>): Model {
-  const patch = new Map([...values].map(([name, data]) => [name, { data }]));
+  const patch = new Map(
+    [...values].filter(([name]) => model.graph.constants.has(name)).map(([name, data]) => [name, { data }]),
+  );
   return analyse(patchValues(model.graph, patch), model.graph.externalData);
 }

@@ -24,7 +24,22 @@ import { exportFn, product, quoteName, unsupported } from "./lower.ts";
 import { trainLowering } from "./train-ops.ts";
 
 /** What a parameter is, which decides weight decay (`decayBnAndBias`) and what is trained. */
-export type ParamRole = "weight" | "bias" | "bn-scale" | "bn-bias" | "running-mean" | "running-var";
+export type ParamRole =
+  | "weight"
+  | "bias"
+  | "bn-scale"
+  | "bn-bias"
+  | "running-mean"
+  | "running-var"
+  /** Gate Decorator's per-channel gate g (a synthetic parameter, not a tensor of the model). */
+  | "gate"
+  /** The gated BN's shift b' (synthetic). */
+  | "gate-shift"
+  /** The gated BN's 0/1 mask (synthetic, never trained). */
+  | "gate-mask";
+
+/** Roles that SGD never updates. */
+const FIXED_ROLES: ReadonlySet<ParamRole> = new Set(["running-mean", "running-var", "gate-mask"]);
 
 /** One tensor of the model the trainer holds: trained (weights, biases, BN affine) or updated (BN statistics). */
 export interface TrainParam {
@@ -33,8 +48,10 @@ export interface TrainParam {
   readonly dims: readonly number[];
   readonly length: number;
   readonly role: ParamRole;
-  /** False for BN running statistics (updated by the forward pass, never by SGD). */
+  /** False for BN running statistics (updated by the forward pass, never by SGD) and gate masks. */
   readonly trainable: boolean;
+  /** True for a parameter the trainer made (gates), which is not a tensor of the model. */
+  readonly synthetic: boolean;
 }
 
 /** Parameters, gradients and momentum buffers in the module's memory, shared across batch sizes. */
@@ -83,6 +100,10 @@ export interface TrainLowerContext {
   isConst(name: string): boolean;
   /** Declare a constant input as a parameter of the trainer (trained unless a running statistic). */
   param(name: string, role: ParamRole): ParamHandle;
+  /** Declare a parameter that is not a tensor of the model (a gate), with its initial values. */
+  syntheticParam(name: string, role: ParamRole, initial: Float32Array): ParamHandle;
+  /** True when this BatchNormalization node is to be gated (TrainerOptions.gatedBatchNorms). */
+  gated(node: GraphNode): boolean;
   /** Persistent f32 state for this step (kept between forward and backward). */
   state(length: number): StateRef;
 }
@@ -151,6 +172,12 @@ export interface TrainerOptions {
   params?: ParamStore;
   /** Time every step by op type (see Trainer.profile); default false. */
   profile?: boolean;
+  /**
+   * BatchNormalization nodes (by node name) to run as Gate Decorator's gated BN (docs/methods.md §4.1):
+   * y = m·g·(x̂ + b') with synthetic parameters `<node>#gate` (g, from γ), `<node>#shift` (b', from
+   * clamp(β/γ, ±10), 0 where γ = 0) and `<node>#mask` (m, 1); the BN's own γ and β are not trained.
+   */
+  gatedBatchNorms?: ReadonlySet<string>;
 }
 
 /** Milliseconds spent per op type (and "loss", "sgd" when the caller adds them), forward and backward. */
@@ -199,7 +226,12 @@ export interface Trainer {
 const FINAL_SOFTMAX = new Set(["Softmax", "LogSoftmax"]);
 
 /** Create the parameter memory for a graph: every declared parameter, its gradient and momentum buffer. */
-function createParamStore(wasm: Wasm, graph: Graph, declared: Map<string, ParamRole>): ParamStore {
+function createParamStore(
+  wasm: Wasm,
+  graph: Graph,
+  declared: Map<string, ParamRole>,
+  synthetic: ReadonlyMap<string, Float32Array>,
+): ParamStore {
   const arena = wasm.arena;
   const mark: ArenaMark = arena.mark();
   const params: TrainParam[] = [];
@@ -209,10 +241,12 @@ function createParamStore(wasm: Wasm, graph: Graph, declared: Map<string, ParamR
   const memory = wasm.exports.memory;
   try {
     for (const [name, role] of declared) {
-      const t = graph.constants.get(name)!;
-      const data = readFloat32(t, graph.externalData);
-      const trainable = role !== "running-mean" && role !== "running-var";
-      params.push({ name, dims: (t.dims ?? []).map(Number), length: data.length, role, trainable });
+      const own = synthetic.get(name);
+      const t = graph.constants.get(name);
+      const data = own ?? readFloat32(t!, graph.externalData);
+      const dims = own === undefined ? (t!.dims ?? []).map(Number) : [own.length];
+      const trainable = !FIXED_ROLES.has(role);
+      params.push({ name, dims, length: data.length, role, trainable, synthetic: own !== undefined });
       valuePtr.set(name, arena.copyInF32(data, mark).ptr);
       if (trainable) {
         gradPtr.set(name, arena.allocF32(Math.max(1, data.length), mark).ptr);
@@ -316,6 +350,7 @@ export function compileTrainer(wasm: Wasm, graph: Graph, options: TrainerOptions
   // Lower every node the logits depend on.
   const needed = upstreamNodes(graph, logitsName);
   const declared = new Map<string, ParamRole>();
+  const synthetic = new Map<string, Float32Array>();
   const paramOwner = new Map<string, GraphNode>();
   const lowered: Lowered[] = [];
   const aliasOf = new Map<string, string>();
@@ -376,6 +411,15 @@ export function compileTrainer(wasm: Wasm, graph: Graph, options: TrainerOptions
         declared.set(name, role);
         return { name };
       },
+      syntheticParam(name, role, initial) {
+        if (graph.constants.has(name) || synthetic.has(name)) {
+          throw unsupported(node, `the synthetic parameter ${quoteName(name)} clashes with a tensor name`);
+        }
+        synthetic.set(name, initial);
+        declared.set(name, role);
+        return { name };
+      },
+      gated: (n) => options.gatedBatchNorms?.has(n.name) === true,
       state(length) {
         const s = { id: stateCount++, length };
         states.push(s);
@@ -387,8 +431,17 @@ export function compileTrainer(wasm: Wasm, graph: Graph, options: TrainerOptions
     else lowered.push({ node, step: result, states });
   }
 
+  for (const name of options.gatedBatchNorms ?? []) {
+    const n = graph.order.find((m) => m.name === name);
+    if (n === undefined || n.opType !== "BatchNormalization" || !needed.has(n)) {
+      throw new PrunekitError(
+        "INVALID_ARGUMENT",
+        `gatedBatchNorms: ${quoteName(name)} is not a BatchNormalization node the logits depend on`,
+      );
+    }
+  }
   let store = options.params;
-  if (store === undefined) store = createParamStore(wasm, graph, declared);
+  if (store === undefined) store = createParamStore(wasm, graph, declared, synthetic);
   else {
     if (store.wasm !== wasm) {
       throw new PrunekitError("INVALID_ARGUMENT", "the ParamStore belongs to another module instance");
@@ -423,9 +476,9 @@ export function compileTrainer(wasm: Wasm, graph: Graph, options: TrainerOptions
   const S = lowered.length;
   const needsGrad = new Set<string>();
   lowered.forEach(({ step, node }) => {
-    const fromParam = node.inputs.some(
-      (i) => declared.has(i) && declared.get(i)!.startsWith("running") === false,
-    );
+    const fromParam =
+      node.inputs.some((i) => declared.has(i) && !FIXED_ROLES.has(declared.get(i)!)) ||
+      (node.opType === "BatchNormalization" && options.gatedBatchNorms?.has(node.name) === true);
     const fromGrad = step.reads.some((r) => needsGrad.has(rootOf(r)));
     if (fromParam || fromGrad) for (const w of step.writes) needsGrad.add(rootOf(w));
   });

@@ -3,11 +3,12 @@
 // (PyTorch's 1 − m, 0.1 by default) and the unbiased variance:
 //   running_mean = m·running_mean + (1 − m)·mean,  running_var = m·running_var + (1 − m)·var·M/(M − 1)
 // with M = N·H·W values per channel; the backward is norm_bn_train_backward. Outside training (a forward
-// with `training: false`) it normalises with the running statistics, as at inference.
+// with `training: false`) it normalises with the running statistics, as at inference. A BN listed in
+// TrainerOptions.gatedBatchNorms runs as Gate Decorator's gated BN, y = m·g·(x̂ + b') (§4.1).
 import { PrunekitError } from "../../errors.ts";
 import { attrFloat, attrInt } from "../../graph/ir.ts";
 import { exportFn, outputName, product, quoteName, unsupported } from "../lower.ts";
-import type { TrainLowerContext, TrainLowering } from "../tape.ts";
+import type { ParamHandle, TrainLowerContext, TrainLowering } from "../tape.ts";
 import { trainInput } from "./common.ts";
 
 export const trainBatchNorm = (ctx: TrainLowerContext): TrainLowering => {
@@ -35,8 +36,29 @@ export const trainBatchNorm = (ctx: TrainLowerContext): TrainLowering => {
       throw unsupported(node, `${quoteName(n)} must be an initializer of ${channels} values`);
     }
   }
-  const gamma = ctx.param(names[0]!, "bn-scale");
-  const beta = ctx.param(names[1]!, "bn-bias");
+  const gatedNode = ctx.gated(node);
+  let gamma: ParamHandle;
+  let beta: ParamHandle;
+  let gate: { g: ParamHandle; shift: ParamHandle; mask: ParamHandle } | undefined;
+  if (gatedNode) {
+    // Gate Decorator's reparameterisation (docs/methods.md §4.1): g from γ, b' = clamp(β/γ, ±10).
+    const g0 = ctx.floatConst(names[0]!)!;
+    const b0 = ctx.floatConst(names[1]!)!;
+    const shift0 = new Float32Array(channels);
+    for (let c = 0; c < channels; c++) {
+      shift0[c] = g0[c] === 0 ? 0 : Math.max(-10, Math.min(10, b0[c]! / g0[c]!));
+    }
+    gate = {
+      g: ctx.syntheticParam(`${node.name}#gate`, "gate", Float32Array.from(g0)),
+      shift: ctx.syntheticParam(`${node.name}#shift`, "gate-shift", shift0),
+      mask: ctx.syntheticParam(`${node.name}#mask`, "gate-mask", new Float32Array(channels).fill(1)),
+    };
+    gamma = gate.g;
+    beta = gate.shift;
+  } else {
+    gamma = ctx.param(names[0]!, "bn-scale");
+    beta = ctx.param(names[1]!, "bn-bias");
+  }
   const runMean = ctx.param(names[2]!, "running-mean");
   const runVar = ctx.param(names[3]!, "running-var");
   if (attrInt(node, "spatial", 1) !== 1) throw unsupported(node, "spatial=0 is not supported");
@@ -46,14 +68,15 @@ export const trainBatchNorm = (ctx: TrainLowerContext): TrainLowering => {
   const take = Math.fround(1 - momentum);
   const unbias = count / (count - 1);
   const y = outputName(node, 0);
-  const stats = ctx.state(4 * channels); // mean, var, invStd, then scratch for eval scale/shift
+  // mean, var, invStd; for a gated BN also the effective scale and shift (m·g, m·g·b').
+  const stats = ctx.state(5 * channels);
   return {
     kind: "step",
     reads: [x],
     writes: [y],
     saved: [x],
     gradOf: [x],
-    scratchLen: 2 * channels,
+    scratchLen: 4 * channels,
     bind(b) {
       const trainForward = exportFn(b.exports, "norm_bn_train_forward");
       const trainBackward = exportFn(b.exports, "norm_bn_train_backward");
@@ -64,13 +87,28 @@ export const trainBatchNorm = (ctx: TrainLowerContext): TrainLowering => {
       const meanP = s;
       const varP = s + channels * 4;
       const invP = s + 2 * channels * 4;
+      const effScale = s + 3 * channels * 4;
+      const effShift = s + 4 * channels * 4;
       const gp = b.param(gamma);
       const bp = b.param(beta);
+      const mp = gate === undefined ? 0 : b.param(gate.mask);
       const rm = b.param(runMean) / 4;
       const rv = b.param(runVar) / 4;
+      // The scale and shift the kernels see: γ and β, or for a gated BN m·g and m·g·b'.
+      const effective = (): { scale: number; shift: number } => {
+        if (gate === undefined) return { scale: gp, shift: bp };
+        const m = b.f32();
+        for (let c = 0; c < channels; c++) {
+          const k = Math.fround(m[mp / 4 + c]! * m[gp / 4 + c]!);
+          m[effScale / 4 + c] = k;
+          m[effShift / 4 + c] = Math.fround(k * m[bp / 4 + c]!);
+        }
+        return { scale: effScale, shift: effShift };
+      };
       const forward = () => {
+        const e = effective();
         if (b.mode.training) {
-          trainForward(xp, yp, gp, bp, meanP, varP, invP, batch, channels, plane, eps);
+          trainForward(xp, yp, e.scale, e.shift, meanP, varP, invP, batch, channels, plane, eps);
           const m = b.f32();
           for (let c = 0; c < channels; c++) {
             const mean = m[meanP / 4 + c]!;
@@ -83,9 +121,10 @@ export const trainBatchNorm = (ctx: TrainLowerContext): TrainLowering => {
           const scale = b.scratchPtr;
           const shift = b.scratchPtr + channels * 4;
           for (let c = 0; c < channels; c++) {
-            const k = Math.fround(m[gp / 4 + c]! / Math.fround(Math.sqrt(Math.fround(m[rv + c]! + eps))));
+            const inv = Math.fround(1 / Math.fround(Math.sqrt(Math.fround(m[rv + c]! + eps))));
+            const k = Math.fround(m[e.scale / 4 + c]! * inv);
             m[scale / 4 + c] = k;
-            m[shift / 4 + c] = Math.fround(m[bp / 4 + c]! - Math.fround(m[rm + c]! * k));
+            m[shift / 4 + c] = Math.fround(m[e.shift / 4 + c]! - Math.fround(m[rm + c]! * k));
           }
           affine(xp, yp, batch, channels, plane, scale, shift);
         }
@@ -93,20 +132,35 @@ export const trainBatchNorm = (ctx: TrainLowerContext): TrainLowering => {
       const dyp = b.dy(y);
       const dxp = b.grad(x);
       const backward = () => {
+        const dScale = gate === undefined ? b.paramGrad(gamma) : b.scratchPtr + 2 * channels * 4;
+        const dShift = gate === undefined ? b.paramGrad(beta) : b.scratchPtr + 3 * channels * 4;
         // dx in place of dy when the input's gradient is not wanted (dy is dead after this step).
         trainBackward(
           xp,
           dyp,
-          gp,
+          gate === undefined ? gp : effScale,
           meanP,
           invP,
           dxp === 0 ? dyp : dxp,
-          b.paramGrad(gamma),
-          b.paramGrad(beta),
+          dScale,
+          dShift,
           batch,
           channels,
           plane,
         );
+        if (gate !== undefined) {
+          // y = m·g·(x̂ + b'): ∂g = m·(Σdy·x̂ + b'·Σdy), ∂b' = m·g·Σdy.
+          const m = b.f32();
+          const dg = b.paramGrad(gate.g) / 4;
+          const db = b.paramGrad(gate.shift) / 4;
+          for (let c = 0; c < channels; c++) {
+            const mask = m[mp / 4 + c]!;
+            const sx = m[dScale / 4 + c]!;
+            const s1 = m[dShift / 4 + c]!;
+            m[dg + c] = Math.fround(mask * Math.fround(sx + Math.fround(m[bp / 4 + c]! * s1)));
+            m[db + c] = Math.fround(Math.fround(mask * m[gp / 4 + c]!) * s1);
+          }
+        }
       };
       return { forward, backward };
     },
