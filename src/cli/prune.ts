@@ -1,10 +1,20 @@
 import { dirname } from "node:path";
-import { loadModel, type MethodName, type PruneOptions, prune } from "../api.ts";
+import {
+  type FinetuneOptions,
+  type FinetuneReport,
+  finetune,
+  loadModel,
+  type MethodName,
+  type PruneOptions,
+  prune,
+} from "../api.ts";
 import { PrunekitError } from "../errors.ts";
 import { METHOD_NAMES, METHODS } from "../methods/registry.ts";
+import { loadImagesFromDisk } from "../node/data-files.ts";
 import { readInputFile, refuseOverwrite, writeFileAtomic } from "../node/files.ts";
 import { folderFileReader } from "../node/model-files.ts";
 import { oneOf, parseCli, parseNumberFlag, parsePairs } from "./args.ts";
+import { percent } from "./data-flags.ts";
 import { formatTable, human } from "./format.ts";
 import { progressBar } from "./progress.ts";
 
@@ -178,6 +188,22 @@ function helpText(): string {
     out += line(`--${name}${ARG_FLAGS[name] ? ` ${ARG_FLAGS[name]}` : ""}`, f.help);
   out += line("--report FILE", "write the JSON report");
   out += line("--quiet", "no progress or summary");
+  out += "  fine-tuning the pruned model (any method; or run prunekit finetune afterwards):\n";
+  out += line(
+    "--data SPEC",
+    "training and test images (fashion-mnist, fashion-mnist:DIR, mnist:DIR, cifar10:DIR)",
+  );
+  out += line(
+    "--finetune-epochs N",
+    "epochs of SGD after pruning: lr 0.01 x0.1 at 1/3 and 2/3 of N, momentum 0.9, wd 5e-4",
+  );
+  out += line("--finetune-lr X", "initial learning rate (default 0.01)");
+  out += line("--finetune-batch B", "images per step (default 64)");
+  out += line("--finetune-seed S", "seed of the shuffling and augmentation (default 0)");
+  out += line("--finetune-limit N", "the first N training images only");
+  out += line("--eval-limit N", "the first N test images for the accuracy before and after");
+  out += line("--mean M[,M,M]", "per-channel mean after scaling pixels to [0, 1] (default 0)");
+  out += line("--std S[,S,S]", "per-channel std (default 1)");
   const byOwners = new Map<string, [string, FlagSpec][]>();
   for (const [name, f] of Object.entries(PRUNE_FLAGS)) {
     const who = takers(f.key);
@@ -193,12 +219,93 @@ function helpText(): string {
   return out;
 }
 
+/** The fine-tuning flags of prune, or undefined without --finetune-epochs. */
+function readFinetuneFlags(
+  v: Record<string, unknown>,
+): { data: string; limit?: number; options: Omit<FinetuneOptions, "data" | "test"> } | undefined {
+  const tuneFlags = [
+    "finetune-lr",
+    "finetune-batch",
+    "finetune-seed",
+    "finetune-limit",
+    "eval-limit",
+    "mean",
+    "std",
+  ];
+  if (v["finetune-epochs"] === undefined) {
+    const stray = [...tuneFlags, "data"].find((f) => v[f] !== undefined);
+    if (stray !== undefined) throw new PrunekitError("USAGE", `--${stray} needs --finetune-epochs N`);
+    return undefined;
+  }
+  if (typeof v.data !== "string") throw new PrunekitError("USAGE", "--finetune-epochs needs --data SPEC");
+  const int = (flag: string, min: number, max: number): number | undefined => {
+    const t = v[flag];
+    if (t === undefined) return undefined;
+    const n = parseNumberFlag(`--${flag}`, String(t), min, max);
+    if (!Number.isInteger(n))
+      throw new PrunekitError("USAGE", `--${flag} must be an integer, got "${String(t)}"`);
+    return n;
+  };
+  const list = (flag: string): number[] | undefined => {
+    const t = v[flag];
+    if (t === undefined) return undefined;
+    const values = String(t)
+      .split(",")
+      .map((x) => Number(x.trim()));
+    if (String(t).trim() === "" || values.some((x) => !Number.isFinite(x))) {
+      throw new PrunekitError(
+        "USAGE",
+        `--${flag} expects one number or a comma-separated list, got "${String(t)}"`,
+      );
+    }
+    return values;
+  };
+  const epochs = int("finetune-epochs", 1, 1e6)!;
+  const lr =
+    v["finetune-lr"] === undefined
+      ? 0.01
+      : parseNumberFlag("--finetune-lr", String(v["finetune-lr"]), 0, 1e3);
+  const limit = int("finetune-limit", 1, 1e9);
+  const evalLimit = int("eval-limit", 1, 1e9);
+  const mean = list("mean");
+  const std = list("std");
+  // EPruner's published recipe (docs/methods.md §3.6), scaled to N epochs: x0.1 at 1/3 and 2/3.
+  const milestones = [...new Set([Math.round(epochs / 3), Math.round((2 * epochs) / 3)])].filter(
+    (m) => m > 0,
+  );
+  return {
+    data: v.data,
+    ...(limit === undefined ? {} : { limit }),
+    options: {
+      epochs,
+      lr,
+      batch: int("finetune-batch", 1, 65536) ?? 64,
+      seed: int("finetune-seed", 0, 0xffffffff) ?? 0,
+      schedule: { kind: "step", milestones, gamma: 0.1 },
+      momentum: 0.9,
+      weightDecay: 5e-4,
+      ...(evalLimit === undefined ? {} : { evalLimit }),
+      ...(mean === undefined ? {} : { mean }),
+      ...(std === undefined ? {} : { std }),
+    },
+  };
+}
+
 /** `prunekit prune`. */
 export async function pruneCommand(argv: string[]): Promise<number> {
   const flagConfig: Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }> = {
     output: { type: "string", short: "o" },
     method: { type: "string" },
     report: { type: "string" },
+    data: { type: "string" },
+    "finetune-epochs": { type: "string" },
+    "finetune-lr": { type: "string" },
+    "finetune-batch": { type: "string" },
+    "finetune-seed": { type: "string" },
+    "finetune-limit": { type: "string" },
+    "eval-limit": { type: "string" },
+    mean: { type: "string" },
+    std: { type: "string" },
     quiet: { type: "boolean", short: "q" },
     help: { type: "boolean", short: "h" },
   };
@@ -239,12 +346,38 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     options.onWarning = (m) => process.stderr.write(`warning: ${m}\n`);
   }
 
+  const tuning = readFinetuneFlags(v);
   await refuseOverwrite(output, [input]);
   if (typeof v.report === "string") await refuseOverwrite(v.report, [input, output]);
   const started = Date.now();
   const bytes = await readInputFile(input, "model");
   const model = await loadModel(bytes, { readFile: folderFileReader(dirname(input)) });
-  const { bytes: out, report } = await prune(model, options);
+  const pruned = await prune(model, options);
+  const report: typeof pruned.report & { finetune?: FinetuneReport } = pruned.report;
+  let out = pruned.bytes;
+  if (tuning !== undefined) {
+    const train = await loadImagesFromDisk(tuning.data, {
+      split: "train",
+      ...(tuning.limit === undefined ? {} : { limit: tuning.limit }),
+    });
+    const test = await loadImagesFromDisk(tuning.data, { split: "test" });
+    const controller = new AbortController();
+    const onSigint = () => controller.abort();
+    process.once("SIGINT", onSigint);
+    try {
+      const tuned = await finetune(pruned.model, {
+        ...tuning.options,
+        data: train,
+        test,
+        signal: controller.signal,
+        ...(quiet ? {} : { onProgress: progressBar() }),
+      });
+      out = tuned.bytes;
+      report.finetune = tuned.report;
+    } finally {
+      process.removeListener("SIGINT", onSigint);
+    }
+  }
   await writeFileAtomic(output, out, [input]);
   if (typeof v.report === "string") {
     await writeFileAtomic(v.report, `${JSON.stringify({ input, output, ...report }, null, 2)}\n`, [
@@ -267,6 +400,9 @@ export async function pruneCommand(argv: string[]): Promise<number> {
         `MACs ${human(report.before.macs)} -> ${human(report.after.macs)} (-${pct(report.after.macs, report.before.macs)}%)\n` +
         (typeof report.details?.beta === "number"
           ? `beta ${report.details.beta}${report.details.search ? " (chosen by the budget search)" : ""}\n`
+          : "") +
+        (report.finetune !== undefined
+          ? `fine-tuned ${report.finetune.epochs} epoch(s) on ${report.finetune.trainImages} images: test top-1 ${percent(report.finetune.before ?? 0)} -> ${percent(report.finetune.after ?? 0)} (${report.finetune.testImages} images, ${report.finetune.seconds.toFixed(0)} s)\n`
           : "") +
         (report.warnings.length > 0
           ? `${report.warnings.length} warning(s), see above and in the report\n`

@@ -189,3 +189,36 @@ test("finetune usage errors are one line naming the flag", () => {
   assert.equal(help.status, 0);
   assert.match(help.stdout, /--resume DIR/);
 });
+
+test("prune --finetune-epochs fine-tunes the pruned model before writing it; the report has the run", () => {
+  const out = join(tmp, "pruned_tuned.onnx");
+  const report = join(tmp, "prune_report.json");
+  const r = cli(
+    "prune",
+    lenet,
+    "-o",
+    out,
+    "--method",
+    "l1",
+    "--ratio",
+    "0.8",
+    "--data",
+    data,
+    "--finetune-epochs",
+    "2",
+    "--finetune-lr",
+    "0.05",
+    "--report",
+    report,
+    "--quiet",
+  );
+  assert.equal(r.status, 0, r.stderr);
+  const j = JSON.parse(readFileSync(report, "utf8"));
+  assert.equal(j.finetune.epochs, 2);
+  assert.deepEqual(j.finetune.options.schedule, { kind: "step", milestones: [1], gamma: 0.1 });
+  assert.ok(j.finetune.after > j.finetune.before + 0.1, `${j.finetune.before} -> ${j.finetune.after}`);
+  assert.ok(j.after.params < j.before.params);
+  const stray = cli("prune", lenet, "-o", out, "--method", "l1", "--ratio", "0.5", "--finetune-lr", "0.1");
+  assert.equal(stray.status, 1);
+  assert.match(stray.stderr, /^prunekit: USAGE: --finetune-lr needs --finetune-epochs N\n$/);
+});
