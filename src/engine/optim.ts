@@ -3,7 +3,7 @@
 // parameters and biases are exempted, and the learning-rate schedules of the recipes the methods use.
 import { PrunekitError } from "../errors.ts";
 import { exportFn } from "./lower.ts";
-import type { ParamStore, TrainParam } from "./tape.ts";
+import type { ParamStore, TrainParam } from "./train-lower.ts";
 
 /** Options of {@link sgdStep}. */
 export interface SgdOptions {

@@ -8,7 +8,7 @@ import { trainAlias, trainConcat } from "./grad/layout.ts";
 import { trainGemm, trainMatMul } from "./grad/linear.ts";
 import { trainBatchNorm } from "./grad/norm.ts";
 import { trainAveragePool, trainGlobalAveragePool, trainGlobalMaxPool, trainMaxPool } from "./grad/pool.ts";
-import type { TrainLower } from "./tape.ts";
+import type { TrainLower } from "./train-lower.ts";
 
 export const TRAIN_OP_TABLE: Readonly<Record<string, TrainLower>> = {
   Conv: trainConv,

@@ -4,7 +4,7 @@
 // size, on the same parameters), and the state is handed to `onCheckpoint` at every epoch boundary, so
 // that a resumed run continues bit for bit. Cancellation (AbortSignal) is checked between steps and
 // throws ABORTED: nothing half-done is returned.
-import { augmentImages, epochOrder } from "../data/augment.ts";
+
 import type { RawImages } from "../data/images.ts";
 import type { Preprocessing } from "../data/preprocess.ts";
 import { preprocessBatch } from "../data/preprocess.ts";
@@ -12,6 +12,7 @@ import { PrunekitError } from "../errors.ts";
 import type { Graph } from "../graph/ir.ts";
 import type { ProgressCallback } from "../progress.ts";
 import type { Wasm } from "../wasm/instance.ts";
+import { augmentImages, epochOrder } from "./augment.ts";
 import type { Checkpoint, CheckpointTensor, EpochRecord } from "./checkpoint.ts";
 import { learningRate, type Schedule, sgdStep } from "./optim.ts";
 import { compileTrainer, type ParamStore, type Trainer, type TrainParam } from "./tape.ts";

@@ -2,7 +2,7 @@
 // kinks) on the saved input.
 import { exportFn, outputName, product, unsupported } from "../lower.ts";
 import { activationOf } from "../ops/act.ts";
-import type { TrainLowerContext, TrainLowering } from "../tape.ts";
+import type { TrainLowerContext, TrainLowering } from "../train-lower.ts";
 import { needActivation, trainInput } from "./common.ts";
 
 export const trainActivation = (ctx: TrainLowerContext): TrainLowering => {

@@ -1,6 +1,6 @@
 // Helpers shared by the training lowerings.
 import { quoteName, unsupported } from "../lower.ts";
-import type { TrainLowerContext } from "../tape.ts";
+import type { TrainLowerContext } from "../train-lower.ts";
 
 /** The node's i-th input name, required. */
 export function trainInput(ctx: TrainLowerContext, i: number): string {

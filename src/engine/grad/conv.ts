@@ -9,7 +9,7 @@ import { attrInt, attrInts } from "../../graph/ir.ts";
 import { gemmScratchLen } from "../../wasm/kernels/gemm.ts";
 import { exportFn, outputName, unsupported } from "../lower.ts";
 import { window2d } from "../ops/conv.ts";
-import type { TrainLowerContext, TrainLowering } from "../tape.ts";
+import type { TrainLowerContext, TrainLowering } from "../train-lower.ts";
 import { trainInput } from "./common.ts";
 
 export const trainConv = (ctx: TrainLowerContext): TrainLowering => {

@@ -2,7 +2,7 @@
 // plus a trained bias broadcast per channel ([C, 1, 1] on NCHW) or per column ([F] on [N, F], the bias of
 // a MatMul export), whose gradient sums dY over the broadcast axes.
 import { exportFn, outputName, product, unsupported } from "../lower.ts";
-import type { ParamHandle, TrainLowerContext, TrainLowering } from "../tape.ts";
+import type { ParamHandle, TrainLowerContext, TrainLowering } from "../train-lower.ts";
 import { trainInput } from "./common.ts";
 
 export const trainAdd = (ctx: TrainLowerContext): TrainLowering => {

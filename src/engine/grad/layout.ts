@@ -3,7 +3,7 @@
 // see docs/engine.md); Concat copies slices forward and their gradients back.
 import { attrInt } from "../../graph/ir.ts";
 import { outputName, product, quoteName, unsupported } from "../lower.ts";
-import type { TrainLowerContext, TrainLowering } from "../tape.ts";
+import type { TrainLowerContext, TrainLowering } from "../train-lower.ts";
 import { trainInput } from "./common.ts";
 
 export const trainAlias = (ctx: TrainLowerContext): TrainLowering => {

@@ -4,7 +4,7 @@
 import { attrFloat, attrInt } from "../../graph/ir.ts";
 import { gemmScratchLen } from "../../wasm/kernels/gemm.ts";
 import { exportFn, outputName, product, unsupported } from "../lower.ts";
-import type { ParamHandle, TrainLowerContext, TrainLowering } from "../tape.ts";
+import type { ParamHandle, TrainLowerContext, TrainLowering } from "../train-lower.ts";
 import { needActivation, trainInput } from "./common.ts";
 
 interface LinearSpec {

@@ -8,7 +8,7 @@
 import { PrunekitError } from "../../errors.ts";
 import { attrFloat, attrInt } from "../../graph/ir.ts";
 import { exportFn, outputName, product, quoteName, unsupported } from "../lower.ts";
-import type { ParamHandle, TrainLowerContext, TrainLowering } from "../tape.ts";
+import type { ParamHandle, TrainLowerContext, TrainLowering } from "../train-lower.ts";
 import { trainInput } from "./common.ts";
 
 export const trainBatchNorm = (ctx: TrainLowerContext): TrainLowering => {

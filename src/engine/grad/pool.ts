@@ -3,7 +3,7 @@
 import { attrInt, attrInts } from "../../graph/ir.ts";
 import { exportFn, outputName, product, unsupported } from "../lower.ts";
 import { window2d } from "../ops/conv.ts";
-import type { TrainLower, TrainLowerContext, TrainLowering } from "../tape.ts";
+import type { TrainLower, TrainLowerContext, TrainLowering } from "../train-lower.ts";
 import { needActivation, trainInput } from "./common.ts";
 
 function geometry(ctx: TrainLowerContext, x: string, y: string) {
