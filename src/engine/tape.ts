@@ -18,12 +18,10 @@ import { DataType, type ValueInfoProto } from "../onnx/proto-types.ts";
 import { readFloat32 } from "../onnx/tensor.ts";
 import type { ArenaMark } from "../wasm/arena.ts";
 import type { Wasm } from "../wasm/instance.ts";
-import type { WasmExports } from "../wasm/load.ts";
 import { planOffsets } from "./compile.ts";
 import { exportFn, product, quoteName, unsupported } from "./lower.ts";
 import {
   FIXED_ROLES,
-  type ParamHandle,
   type ParamRole,
   type ParamStore,
   type StateRef,
