@@ -14,6 +14,7 @@ import {
   type LabeledSource,
   type OutputKind,
 } from "./engine/evaluate.ts";
+import { type TrainWorkerPort, WorkerPool } from "./engine/parallel.ts";
 import { type TrainOptions, trainModel } from "./engine/train.ts";
 import { PrunekitError } from "./errors.ts";
 import { countModel, type ModelCounts } from "./graph/count.ts";
@@ -526,7 +527,10 @@ export async function compare(
 
 /** Options of {@link finetune}. */
 export interface FinetuneOptions
-  extends Omit<TrainOptions, "evaluate" | "fingerprint" | "regularize" | "frozen" | "onCheckpoint"> {
+  extends Omit<
+    TrainOptions,
+    "evaluate" | "fingerprint" | "regularize" | "frozen" | "onCheckpoint" | "workers"
+  > {
   /** The training images. */
   data: RawImages;
   /** Images to measure accuracy on before, after, and every `evalEvery` epochs (optional). */
@@ -540,6 +544,12 @@ export interface FinetuneOptions
   onCheckpoint?: (bytes: Uint8Array, epoch: number) => Promise<void>;
   /** Checkpoint bytes to continue from (a run with the same settings; see onCheckpoint). */
   resumeFrom?: Uint8Array;
+  /**
+   * Data-parallel training workers (e.g. `createNodeTrainWorkers(2)` from prunekit/node): each batch
+   * is split across them. BN then normalises per shard (results depend on the worker count, never on
+   * timing); without workers, full-batch PyTorch semantics. The workers are stopped at the end.
+   */
+  workers?: TrainWorkerPort[];
 }
 
 /** What {@link finetune} did. */
@@ -558,6 +568,8 @@ export interface FinetuneReport {
   testImages?: number;
   /** Training images per second (this call). */
   imagesPerSecond: number;
+  /** Data-parallel workers used (1: none). */
+  workers: number;
   seconds: number;
   warnings: string[];
 }
@@ -627,14 +639,27 @@ export async function finetune(model: Model, options: FinetuneOptions): Promise<
     augment: options.augment ?? true,
   };
   const { epochs: _e, ...fingerprintOptions } = used;
+  const workerCount = options.workers?.length ?? 1;
   const fingerprint = {
     ...fingerprintOptions,
     model: { nodes: model.graph.order.length, params: model.counts.learnableParams },
+    workers: workerCount,
     data: { name: options.data.name, count: options.data.count, preprocessing: plan.summary },
   };
   const resume =
     options.resumeFrom === undefined ? undefined : decodeCheckpoint(options.resumeFrom, "the checkpoint");
+  const pool = options.workers === undefined ? undefined : new WorkerPool(options.workers);
+  if (pool !== undefined) {
+    try {
+      await pool.init(encodeModel(inlineExternalData(model.proto, model.graph.externalData)));
+    } catch (e) {
+      await pool.close();
+      throw e;
+    }
+  }
+  const workersUsed = pool?.size ?? 1;
   const trained = await trainModel(wasm, model.graph, options.data, plan, {
+    ...(pool === undefined ? {} : { workers: pool }),
     ...used,
     ...(options.evalEvery === undefined ? {} : { evalEvery: options.evalEvery }),
     ...(test === undefined
@@ -651,7 +676,7 @@ export async function finetune(model: Model, options: FinetuneOptions): Promise<
     ...(options.onEpoch === undefined ? {} : { onEpoch: options.onEpoch }),
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
     ...(options.signal === undefined ? {} : { signal: options.signal }),
-  });
+  }).finally(() => pool?.close());
   const out = withValues(model, trained.values);
   const after = await measure(out);
   const bytes = encodeModel(inlineExternalData(out.proto, model.graph.externalData));
@@ -669,6 +694,7 @@ export async function finetune(model: Model, options: FinetuneOptions): Promise<
       ...(after === undefined ? {} : { after }),
       ...(test === undefined ? {} : { testImages: Math.min(test.count, options.evalLimit ?? test.count) }),
       imagesPerSecond: trained.imagesPerSecond,
+      workers: workersUsed,
       seconds: (now() - started) / 1000,
       warnings: trained.warnings,
     },

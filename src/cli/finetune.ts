@@ -2,6 +2,7 @@ import { finetune } from "../api.ts";
 import { PrunekitError } from "../errors.ts";
 import { loadImagesFromDisk } from "../node/data-files.ts";
 import { readInputFile, refuseOverwrite, writeFileAtomic } from "../node/files.ts";
+import { coreCount, createNodeTrainWorkers } from "../node/train-workers.ts";
 import { oneOf, parseCli, parseNumberFlag } from "./args.ts";
 import { percent, readModelFile } from "./data-flags.ts";
 import { progressBar } from "./progress.ts";
@@ -35,6 +36,9 @@ back into an otherwise unchanged model. Test accuracy is measured before and aft
   --eval-every K          test accuracy every K epochs (and after the last)
   --eval-limit N          the first N test images only, for every evaluation
   --no-eval               no test evaluation before and after
+  --workers N|auto        data-parallel worker threads (default 1; auto = one per core). With more than
+                          one, BatchNorm normalises each worker's share of the batch (results depend on
+                          the worker count, never on timing); 1 keeps PyTorch's full-batch semantics
   --checkpoint DIR        save the state after every epoch (atomically) in DIR
   --resume DIR            continue the run saved in DIR (same settings), bit for bit
   --report FILE           write the run's report as JSON
@@ -73,6 +77,7 @@ const OPTIONS = {
   "eval-limit": { type: "string" },
   "no-eval": { type: "boolean" },
   checkpoint: { type: "string" },
+  workers: { type: "string" },
   resume: { type: "string" },
   report: { type: "string" },
   json: { type: "boolean" },
@@ -153,6 +158,7 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
     throw new PrunekitError("USAGE", "--no-eval cannot be combined with --eval-every or --eval-limit");
   }
   const seed = integer("--seed", v.seed, 0, 0xffffffff) ?? 0;
+  const workers = v.workers === "auto" ? coreCount() : (integer("--workers", v.workers, 1, 64) ?? 1);
   const mean = numbers("--mean", v.mean);
   const std = numbers("--std", v.std);
   await refuseOverwrite(output, [input]);
@@ -201,6 +207,7 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
       ...(evalEvery === undefined ? {} : { evalEvery }),
       ...(evalLimit === undefined ? {} : { evalLimit }),
       ...(resumeFrom === undefined ? {} : { resumeFrom }),
+      ...(workers > 1 ? { workers: createNodeTrainWorkers(workers) } : {}),
       ...(checkpointDir === undefined
         ? {}
         : {
@@ -242,7 +249,7 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
           : [
               `test top-1     ${percent(report.before)} before, ${percent(report.after!)} after (${report.testImages} images)`,
             ]),
-        `speed          ${report.imagesPerSecond.toFixed(1)} training images/s, one thread; ${report.seconds.toFixed(1)} s in all`,
+        `speed          ${report.imagesPerSecond.toFixed(1)} training images/s, ${report.workers === 1 ? "one thread" : `${report.workers} workers`}; ${report.seconds.toFixed(1)} s in all`,
         ...report.warnings.map((w) => `warning        ${w}`),
         "",
       ].join("\n"),

@@ -159,6 +159,7 @@ function createParamStore(
     readMomentum: (n) => copyOut(need(momentumPtr, n, "trainable parameter"), n),
     write: (n, d) => copyIn(need(valuePtr, n, "parameter"), n, d),
     writeMomentum: (n, d) => copyIn(need(momentumPtr, n, "trainable parameter"), n, d),
+    writeGrad: (n, d) => copyIn(need(gradPtr, n, "trainable parameter"), n, d),
     dispose() {
       if (disposed) return;
       disposed = true;
@@ -595,6 +596,20 @@ export function compileTrainer(wasm: Wasm, graph: Graph, options: TrainerOptions
     if (options.params === undefined) store.dispose();
     throw e;
   }
+}
+
+/**
+ * The parameter memory of a graph without a trainer kept (for a coordinator that only applies SGD while
+ * workers compute the gradients): compiles at batch 2 to find the parameters, then releases the rest.
+ */
+export function createTrainStore(
+  wasm: Wasm,
+  graph: Graph,
+  options: Pick<TrainerOptions, "inputDims" | "gatedBatchNorms"> = {},
+): { store: ParamStore; input: Trainer["input"] } {
+  const t = compileTrainer(wasm, graph, { ...options, batch: 2 });
+  t.dispose();
+  return { store: t.store, input: t.input };
 }
 
 /** The nodes the value depends on. */

@@ -57,6 +57,8 @@ export interface ParamStore {
   write(name: string, data: Float32Array): void;
   /** Overwrite a momentum buffer (length must match). */
   writeMomentum(name: string, data: Float32Array): void;
+  /** Overwrite a trainable parameter's gradient (data-parallel reduction). */
+  writeGrad(name: string, data: Float32Array): void;
   /** Release the memory (after every trainer on it is disposed). */
   dispose(): void;
 }

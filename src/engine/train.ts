@@ -15,7 +15,8 @@ import type { Wasm } from "../wasm/instance.ts";
 import { augmentImages, epochOrder } from "./augment.ts";
 import type { Checkpoint, CheckpointTensor, EpochRecord } from "./checkpoint.ts";
 import { learningRate, type Schedule, sgdStep } from "./optim.ts";
-import { compileTrainer, type ParamStore, type Trainer, type TrainParam } from "./tape.ts";
+import type { WorkerPool } from "./parallel.ts";
+import { compileTrainer, createTrainStore, type ParamStore, type Trainer, type TrainParam } from "./tape.ts";
 
 /** Options of {@link trainModel}. */
 export interface TrainOptions {
@@ -61,6 +62,12 @@ export interface TrainOptions {
   onEpoch?: (r: EpochRecord) => void;
   onProgress?: ProgressCallback;
   signal?: AbortSignal;
+  /**
+   * Data-parallel workers (already initialised with the model, see engine/parallel.ts): each step's
+   * batch is split across them and their gradients combined in a fixed order. BN then normalises per
+   * shard; without workers (the default) training keeps full-batch semantics.
+   */
+  workers?: WorkerPool;
 }
 
 /** What {@link trainModel} returns. */
@@ -167,9 +174,13 @@ export async function trainModel(
   const count = images.count;
   if (count === 0) throw new PrunekitError("INVALID_ARGUMENT", "no training images");
   const warnings: string[] = [];
-  const main = compileTrainer(wasm, graph, { batch: Math.min(batch, count) });
-  const trainers = new Map<number, Trainer>([[main.batch, main]]);
-  const store = main.store;
+  const pool = options.workers;
+  const B = Math.min(batch, count);
+  const main = pool === undefined ? compileTrainer(wasm, graph, { batch: B }) : undefined;
+  const shared = main === undefined ? createTrainStore(wasm, graph) : undefined;
+  const store = main?.store ?? shared!.store;
+  const inputDims = main?.input.dims ?? shared!.input.dims;
+  const trainers = new Map<number, Trainer>(main === undefined ? [] : [[main.batch, main]]);
   try {
     // A last batch that BatchNormalization cannot train on (one value per channel) is dropped, with a warning.
     const dropped = new Set<number>();
@@ -188,8 +199,11 @@ export async function trainModel(
       }
       return t;
     };
-    if (options.frozen !== undefined) main.setFrozen(options.frozen);
-    const frozen = (name: string) => main.isFrozen(name);
+    const frozenSet = new Set(
+      store.params.filter((p) => p.trainable && options.frozen?.(p) === true).map((p) => p.name),
+    );
+    main?.setFrozen((p) => frozenSet.has(p.name));
+    const frozen = (name: string) => frozenSet.has(name);
     const fingerprint = options.fingerprint ?? {};
     let startEpoch = 0;
     const history: EpochRecord[] = [];
@@ -198,12 +212,11 @@ export async function trainModel(
       startEpoch = options.resume.epoch;
       history.push(...options.resume.history);
     }
-    const B = main.batch;
     const itersPerEpoch = Math.ceil(count / B);
     const totalIters = Math.round(epochs * itersPerEpoch);
     const totalEpochs = Math.ceil(totalIters / itersPerEpoch);
     const warmupIters = Math.round((options.warmupEpochs ?? 0) * itersPerEpoch);
-    const [, C, H, W] = main.input.dims as [number, number, number, number];
+    const [, C, H, W] = inputDims as [number, number, number, number];
     const perImage = C * H * W;
     const x = new Float32Array(B * perImage);
     const labels = new Int32Array(B);
@@ -232,15 +245,17 @@ export async function trainModel(
         if (options.signal?.aborted === true) throw new PrunekitError("ABORTED", "training was cancelled");
         const first = it * B;
         const n = Math.min(B, count - first);
-        const t = trainerFor(n);
-        if (t === undefined) continue;
+        const t = pool === undefined ? trainerFor(n) : undefined;
+        if (pool === undefined && t === undefined) continue;
         for (let i = 0; i < n; i++) {
           const idx = order[first + i]!;
           preprocessBatch(images, plan, idx, 1, x.subarray(i * perImage, (i + 1) * perImage));
           labels[i] = images.labels[idx]!;
         }
         if (augment) augmentImages(x, n, { channels: C, height: H, width: W }, fill, seed, epoch, first);
-        const r = t.step(n === B ? x : x.subarray(0, n * perImage), n === B ? labels : labels.subarray(0, n));
+        const xs = n === B ? x : x.subarray(0, n * perImage);
+        const ls = n === B ? labels : labels.subarray(0, n);
+        const r = t !== undefined ? t.step(xs, ls) : await pool!.step(store, xs, ls, perImage, frozenSet);
         if (!Number.isFinite(r.loss)) {
           throw new PrunekitError(
             "INVALID_ARGUMENT",

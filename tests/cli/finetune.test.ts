@@ -222,3 +222,30 @@ test("prune --finetune-epochs fine-tunes the pruned model before writing it; the
   assert.equal(stray.status, 1);
   assert.match(stray.stderr, /^prunekit: USAGE: --finetune-lr needs --finetune-epochs N\n$/);
 });
+
+test("finetune --workers 2 trains on two worker threads from the built package", () => {
+  const out = join(tmp, "workers.onnx");
+  const r = cli(
+    "finetune",
+    lenet,
+    "-o",
+    out,
+    "--data",
+    data,
+    "--epochs",
+    "1",
+    "--limit",
+    "256",
+    "--workers",
+    "2",
+    "--no-eval",
+    "--json",
+  );
+  assert.equal(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.workers, 2);
+  assert.ok(existsSync(out));
+  const bad = cli("finetune", lenet, "-o", out, "--data", data, "--epochs", "1", "--workers", "0");
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /--workers/);
+});
