@@ -13,9 +13,11 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import v8 from "node:v8";
 import { sgdStep } from "../src/engine/optim.ts";
-import { compileTrainer, type Trainer, type TrainProfile } from "../src/engine/tape.ts";
+import { WorkerPool } from "../src/engine/parallel.ts";
+import { compileTrainer, createTrainStore, type Trainer, type TrainProfile } from "../src/engine/tape.ts";
 import { attrInt, buildGraph, type Graph } from "../src/graph/ir.ts";
 import { inferShapes } from "../src/graph/shapes.ts";
+import { createNodeTrainWorkers } from "../src/node/train-workers.ts";
 import { decodeModel } from "../src/onnx/index.ts";
 import { DataType, type ValueInfoProto } from "../src/onnx/proto-types.ts";
 import { createWasm, type Wasm } from "../src/wasm/instance.ts";
@@ -344,6 +346,40 @@ for (const m of cases) {
 }
 torch?.close();
 
+// Data-parallel workers (worker_threads, one module instance each) against one thread, interleaved.
+const workerRows: string[] = [];
+if (!SMOKE) {
+  const m = cases.find((c) => c.label.startsWith("ResNet"));
+  if (m !== undefined) {
+    const graph = buildGraph(decodeModel(readFileSync(m.file)));
+    const single = setup(baseline, graph);
+    const ports = createNodeTrainWorkers(2);
+    const pool = new WorkerPool(ports);
+    await pool.init(new Uint8Array(readFileSync(m.file)));
+    const { store } = createTrainStore(baseline, graph);
+    const perImage = single.x.length / BATCH;
+    const none = new Set<string>();
+    const two: number[] = [];
+    for (let i = 0; i < WARMUP; i++) await pool.step(store, single.x, single.labels, perImage, none);
+    for (let r = 0; r < ROUNDS; r++) {
+      timeSteps(single, m.iters);
+      const t = performance.now();
+      for (let i = 0; i < m.iters; i++) {
+        await pool.step(store, single.x, single.labels, perImage, none);
+        sgdStep(store, SGD, () => false);
+      }
+      two.push((m.iters * BATCH * 1000) / (performance.now() - t));
+    }
+    const one = single.imgs.slice(-ROUNDS);
+    const ratios = two.map((v, i) => v / one[i]!);
+    workerRows.push(`| ${m.label} | ${BATCH} | ${range(one, 0)} | ${range(two, 0)} | ${range(ratios, 2)} |`);
+    await pool.close();
+    store.dispose();
+    single.trainer.dispose();
+    single.trainer.store.dispose();
+  }
+}
+
 console.log(
   `${ROUNDS} rounds; per round ${cases.map((m) => `${m.label} ${m.iters} steps`).join(", ")} per contender, after ${WARMUP} warm-up steps`,
 );
@@ -361,6 +397,14 @@ console.log(
 );
 console.log("| --- | --- | --- | --- | --- | --- |");
 for (const row of cpuRows) console.log(row);
+if (workerRows.length > 0) {
+  console.log(
+    `\ndata-parallel: ${cpus().length} cores; a step = forward, backward and SGD on the whole batch`,
+  );
+  console.log("| model | batch | 1 thread (img/s) | 2 workers (img/s) | ratio |");
+  console.log("| --- | --- | --- | --- | --- |");
+  for (const row of workerRows) console.log(row);
+}
 for (const s of splits) console.log(`\n${s.join("\n")}`);
 console.log("");
 for (const c of checks) console.log(c);
