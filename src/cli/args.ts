@@ -7,14 +7,29 @@ export function parseCli<T extends NonNullable<Parameters<typeof parseArgs>[0]>[
   argv: string[],
   options: T,
 ): { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] } {
+  // `--ratio -1`: a negative number after an option that takes a value is that value (parseArgs would
+  // refuse it as an ambiguous flag), so range checks can name the flag in one line.
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = argv[i + 1];
+    const name = a.startsWith("--") ? a.slice(2) : undefined;
+    const spec = name === undefined ? undefined : (options as Record<string, { type?: string }>)[name];
+    if (spec?.type === "string" && next !== undefined && /^-(\d|\.\d|Infinity|NaN)/.test(next)) {
+      args.push(`${a}=${next}`);
+      i++;
+    } else args.push(a);
+  }
   try {
-    const r = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    const r = parseArgs({ args, options, allowPositionals: true, strict: true });
     return {
       values: r.values as Record<string, string | boolean | string[] | undefined>,
       positionals: r.positionals,
     };
   } catch (e) {
-    throw new PrunekitError("USAGE", (e as Error).message, { cause: e });
+    // parseArgs explains on several lines; the CLI promises one.
+    const message = (e as Error).message.split("\n")[0]!;
+    throw new PrunekitError("USAGE", message, { cause: e });
   }
 }
 

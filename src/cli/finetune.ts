@@ -1,3 +1,4 @@
+import { rm } from "node:fs/promises";
 import { finetune } from "../api.ts";
 import { PrunekitError } from "../errors.ts";
 import { loadImagesFromDisk } from "../node/data-files.ts";
@@ -226,10 +227,16 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
     });
     await writeFileAtomic(output, bytes, [input]);
     if (typeof v.report === "string") {
-      await writeFileAtomic(v.report, `${JSON.stringify({ input, output, ...report }, null, 2)}\n`, [
-        input,
-        output,
-      ]);
+      // A failed command leaves no output: the model goes if its report cannot be written.
+      try {
+        await writeFileAtomic(v.report, `${JSON.stringify({ input, output, ...report }, null, 2)}\n`, [
+          input,
+          output,
+        ]);
+      } catch (e) {
+        await rm(output, { force: true });
+        throw e;
+      }
     }
     if (v.json) {
       process.stdout.write(`${JSON.stringify({ input, output, ...report }, null, 2)}\n`);

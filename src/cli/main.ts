@@ -35,9 +35,14 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   try {
-    if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    if (name === undefined) {
+      process.stderr.write("prunekit: USAGE: no command given; the commands are listed below\n");
       process.stdout.write(HELP);
-      return name === undefined ? 1 : 0;
+      return 1;
+    }
+    if (name === "--help" || name === "-h" || name === "help") {
+      process.stdout.write(HELP);
+      return 0;
     }
     if (name === "--version" || name === "-v") {
       const pkg = await import("../../package.json", { with: { type: "json" } });

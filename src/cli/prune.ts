@@ -1,3 +1,4 @@
+import { rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import {
   type FinetuneOptions,
@@ -380,11 +381,18 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   }
   await writeFileAtomic(output, out, [input]);
   if (typeof v.report === "string") {
-    await writeFileAtomic(v.report, `${JSON.stringify({ input, output, ...report }, null, 2)}\n`, [
-      input,
-      output,
-    ]);
+    // A failed command leaves no output: the model goes if its report cannot be written.
+    try {
+      await writeFileAtomic(v.report, `${JSON.stringify({ input, output, ...report }, null, 2)}\n`, [
+        input,
+        output,
+      ]);
+    } catch (e) {
+      await rm(output, { force: true });
+      throw e;
+    }
   }
+
   if (!quiet) {
     const rows = report.layers.map((l) => [
       l.node,

@@ -1,0 +1,95 @@
+// The CLI's error contract on the cases the hardening issue found: one line on stderr, exit 1, and no
+// output left behind by a command that failed.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const model = "tests/fixtures/lenet300.onnx";
+const tmp = mkdtempSync(join(tmpdir(), "prunekit-contract-"));
+test.after(() => rmSync(tmp, { recursive: true, force: true }));
+
+function cli(...args: string[]) {
+  const r = spawnSync(process.execPath, ["bin/prunekit.js", ...args], { cwd: root, encoding: "utf8" });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+test("prunekit with no arguments: USAGE on stderr in one line, the help on stdout, exit 1", () => {
+  const r = cli();
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^prunekit: USAGE: [^\n]+\n$/);
+  assert.match(r.stdout, /Usage:/);
+});
+
+test("negative option values are read as values and refused in one line naming the flag", () => {
+  for (const [flag, method] of [
+    ["--ratio", "l1"],
+    ["--lambda", "merge"],
+  ] as const) {
+    const r = cli("prune", model, "-o", join(tmp, "n.onnx"), "--method", method, flag, "-1");
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`^prunekit: USAGE: ${flag} expects [^\\n]+-1[^\\n]*\\n$`));
+  }
+  const missing = cli("prune", model, "-o", join(tmp, "n.onnx"), "--method", "l1", "--ratio");
+  assert.equal(missing.status, 1);
+  assert.equal(missing.stderr.trim().split("\n").length, 1);
+});
+
+test("a report that cannot be written leaves no model behind (prune and finetune)", () => {
+  const blocker = join(tmp, "afile");
+  writeFileSync(blocker, "x");
+  const out = join(tmp, "left.onnx");
+  const r = cli(
+    "prune",
+    model,
+    "-o",
+    out,
+    "--method",
+    "l1",
+    "--ratio",
+    "0.5",
+    "--report",
+    join(blocker, "r.json"),
+    "--quiet",
+  );
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^prunekit: IO_ERROR: /);
+  assert.equal(existsSync(out), false);
+  const data = `fashion-mnist:${fileURLToPath(new URL("../fixtures/fashion-mnist-slice/", import.meta.url))}`;
+  const f = cli(
+    "finetune",
+    model,
+    "-o",
+    out,
+    "--data",
+    data,
+    "--epochs",
+    "1",
+    "--limit",
+    "64",
+    "--no-eval",
+    "--report",
+    join(blocker, "r.json"),
+    "--quiet",
+  );
+  assert.equal(f.status, 1);
+  assert.match(f.stderr, /^prunekit: IO_ERROR: /);
+  assert.equal(existsSync(out), false);
+  const under = cli(
+    "prune",
+    model,
+    "-o",
+    join(blocker, "out.onnx"),
+    "--method",
+    "l1",
+    "--ratio",
+    "0.5",
+    "--quiet",
+  );
+  assert.equal(under.status, 1);
+  assert.match(under.stderr, /^prunekit: IO_ERROR: [^\n]+\n$/);
+});
