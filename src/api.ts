@@ -30,10 +30,10 @@ import { type MethodName, methodEntry, refuseForeignOptions } from "./methods/re
 import { encodeModel } from "./onnx/encode.ts";
 import { inlineExternalData } from "./onnx/external-data.ts";
 import { type LoadOnnxOptions, loadOnnx } from "./onnx/load.ts";
-import type { ModelProto } from "./onnx/proto-types.ts";
-import type { ExternalTensorData } from "./onnx/tensor.ts";
+import { DataType, type ModelProto } from "./onnx/proto-types.ts";
+import { type ExternalTensorData, readFloat32 } from "./onnx/tensor.ts";
 import type { ProgressEvent } from "./progress.ts";
-import { applyPlan } from "./surgery/apply.ts";
+import { applyPlan, type SurgeryResult } from "./surgery/apply.ts";
 import { patchValues } from "./surgery/model-patch.ts";
 import { createWasm, getWasm, type Wasm } from "./wasm/instance.ts";
 import type { NoConvergenceMode } from "./wasm/kernels/affinity.ts";
@@ -253,7 +253,32 @@ export async function prune(model: Model, options: PruneOptions): Promise<PruneR
   const used = { ...entry.defaults, ...methodOptions };
   timings.decomposition = now() - t;
   t = now();
-  const surgery = applyPlan(model.graph, model.groups, plan, plan.values ? { values: plan.values } : {});
+  const surgeryOptions = plan.values ? { values: plan.values } : {};
+  let surgery = applyPlan(model.graph, model.groups, plan, surgeryOptions);
+  // Compensation never writes non-finite values: a layer whose merges would (extreme but finite BN or
+  // weight values overflow) is pruned without merging instead, with a warning.
+  const overflow = nonFiniteChanged(model.graph, surgery);
+  if (overflow.size > 0 && plan.groups.some((g) => (g.merges?.length ?? 0) > 0)) {
+    plan.groups = plan.groups.map((gp) => {
+      const group = model.groups[gp.groupId]!;
+      const hit = group.consumers.filter((c) => overflow.has(c.weight)).map((c) => c.weight);
+      if (hit.length === 0 || gp.merges === undefined || gp.merges.length === 0) return gp;
+      ctx.onWarning?.(
+        `${group.producers.map((p) => JSON.stringify(p.node)).join(", ")}: merging would write non-finite values into ${hit.map((h) => JSON.stringify(h)).join(", ")} (extreme BatchNorm or weight values); pruned without merging`,
+      );
+      const { merges: _m, ...rest } = gp;
+      return rest;
+    });
+    surgery = applyPlan(model.graph, model.groups, plan, surgeryOptions);
+  }
+  const still = nonFiniteChanged(model.graph, surgery);
+  if (still.size > 0) {
+    throw new PrunekitError(
+      "SINGULAR_SYSTEM",
+      `pruning would write non-finite values into ${[...still].map((n) => JSON.stringify(n)).join(", ")}; nothing was written`,
+      { tensor: [...still][0]! },
+    );
+  }
   timings.surgery = now() - t;
   t = now();
   // Self-contained output: untouched external tensors are inlined (their files would not follow the output).
@@ -294,6 +319,27 @@ export async function prune(model: Model, options: PruneOptions): Promise<PruneR
     timings,
   };
   return { model: pruned, bytes, report };
+}
+
+/** Float initializers the surgery changed that hold a NaN or infinity where the input's had none. */
+function nonFiniteChanged(graph: Graph, surgery: SurgeryResult): Set<string> {
+  const out = new Set<string>();
+  const changed = new Set(surgery.changedTensors);
+  const hasNonFinite = (a: Float32Array) => a.some((v) => !Number.isFinite(v));
+  for (const t of surgery.model.graph?.initializer ?? []) {
+    const name = t.name ?? "";
+    if (!changed.has(name) || t.dataType !== DataType.FLOAT) continue;
+    if (!hasNonFinite(readFloat32(t, graph.externalData))) continue;
+    const before = graph.constants.get(name);
+    if (
+      before !== undefined &&
+      before.dataType === DataType.FLOAT &&
+      hasNonFinite(readFloat32(before, graph.externalData))
+    )
+      continue;
+    out.add(name);
+  }
+  return out;
 }
 
 /** A group as `describeModel` lists it. */
