@@ -54,6 +54,8 @@ export function decodeModel(bytes: Uint8Array, options: DecodeOptions = {}): Mod
     );
   }
   if (bytes.length === 0) throw new PrunekitError("ONNX_DECODE", "not an ONNX model: the file is empty");
+  const foreign = foreignFormat(bytes);
+  if (foreign !== undefined) throw new PrunekitError("ONNX_DECODE", `not an ONNX model: ${foreign}`);
   // A Node Buffer would make protobufjs return Buffer slices; decode from a plain Uint8Array view so
   // the result holds plain Uint8Arrays in every runtime.
   const plain =
@@ -194,4 +196,21 @@ function describe(x: unknown): string {
   if (x === null) return "null";
   if (typeof x === "object") return (x as object).constructor?.name ?? "object";
   return typeof x;
+}
+
+/** Name common non-ONNX files by their first bytes, with the way to an ONNX file. */
+function foreignFormat(b: Uint8Array): string | undefined {
+  const starts = (...sig: number[]) => sig.every((v, i) => b[i] === v);
+  if (starts(0x50, 0x4b, 0x03, 0x04)) {
+    return 'this is a zip archive, as a PyTorch checkpoint (.pt / .pth) is; export the model with torch.onnx.export(model.eval(), example_input, "model.onnx")';
+  }
+  if (starts(0x80) && b.length > 1 && b[1]! >= 2 && b[1]! <= 5) {
+    return 'this is a Python pickle (an old-style PyTorch checkpoint); export the model with torch.onnx.export(model.eval(), example_input, "model.onnx")';
+  }
+  if (starts(0x89, 0x48, 0x44, 0x46))
+    return "this is an HDF5 file (a Keras model?); convert it to ONNX first (tf2onnx)";
+  if (b[4] === 0x54 && b[5] === 0x46 && b[6] === 0x4c && b[7] === 0x33) {
+    return "this is a TensorFlow Lite flatbuffer; convert it to ONNX first (tf2onnx)";
+  }
+  return undefined;
 }

@@ -360,3 +360,18 @@ test("decodeModel itself refuses non-Uint8Array input", () => {
     (e: unknown) => isPrunekitError(e) && e.code === "INVALID_ARGUMENT",
   );
 });
+
+test("common non-ONNX files are named, with the way to an ONNX file", () => {
+  const cases: [number[], RegExp][] = [
+    [[0x50, 0x4b, 0x03, 0x04, 0, 0, 0, 0], /zip archive, as a PyTorch checkpoint .*torch\.onnx\.export/],
+    [[0x80, 0x02, 0x63, 0x5f, 0, 0, 0, 0], /Python pickle/],
+    [[0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a], /HDF5/],
+    [[0x18, 0, 0, 0, 0x54, 0x46, 0x4c, 0x33], /TensorFlow Lite/],
+  ];
+  for (const [bytes, pattern] of cases) {
+    assert.throws(
+      () => decodeModel(Uint8Array.from(bytes)),
+      (e: unknown) => isPrunekitError(e) && e.code === "ONNX_DECODE" && pattern.test(e.message),
+    );
+  }
+});
