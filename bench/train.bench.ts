@@ -4,7 +4,7 @@
 // SIMD build, where the runtime has it) and PyTorch (bench/torch_train_step.py, one long-lived
 // /usr/bin/python3 child that builds the same network from the same ONNX file); medians and ranges of
 // images/s, then prunekit's time per op family from the trainer's profile over the timed steps.
-// Run: node --import tsx bench/train.bench.ts [--rounds N] [--smoke]
+// Run: node --import tsx bench/train.bench.ts [--rounds N] [--smoke] [--workers-only]
 // --smoke: one round of one step, LeNet only, no PyTorch (keeps the benchmark working; no speed gate).
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -30,6 +30,8 @@ v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
 
 const argv = process.argv.slice(2);
 const SMOKE = argv.includes("--smoke");
+/** Only the data-parallel comparison (1 thread vs 2 workers). */
+const WORKERS_ONLY = argv.includes("--workers-only");
 const roundsArg = argv.indexOf("--rounds");
 const ROUNDS = SMOKE ? 1 : roundsArg >= 0 ? Number(argv[roundsArg + 1]) : 5;
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error("--rounds needs a positive integer");
@@ -305,7 +307,7 @@ const mainRows: string[] = [];
 const cpuRows: string[] = [];
 const splits: string[][] = [];
 const checks: string[] = [];
-for (const m of cases) {
+for (const m of WORKERS_ONLY ? [] : cases) {
   const bytes = readFileSync(m.file);
   const graph = buildGraph(decodeModel(bytes));
   const flops = gemmFlops(graph, BATCH);
