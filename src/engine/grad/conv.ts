@@ -5,49 +5,16 @@
 //   input   dX_n,g = col2im(W_gᵀ · dY_n,g)                     (gemm_tn, then conv_col2im)
 // with the depthwise grads on their direct kernels. The input's im2col is recomputed in the backward
 // rather than kept, so a conv saves only its input.
-import { attrInt, attrInts } from "../../graph/ir.ts";
 import { gemmScratchLen } from "../../wasm/kernels/gemm.ts";
-import { exportFn, outputName, unsupported } from "../lower.ts";
-import { window2d } from "../ops/conv.ts";
+import { exportFn, unsupported } from "../lower.ts";
+import { convGeometry } from "../ops/conv.ts";
 import type { TrainLowerContext, TrainLowering } from "../train-lower.ts";
-import { trainInput } from "./common.ts";
 
 export const trainConv = (ctx: TrainLowerContext): TrainLowering => {
   const node = ctx.node;
-  const x = trainInput(ctx, 0);
-  const wName = trainInput(ctx, 1);
-  const xDims = ctx.dims(x);
-  if (xDims.length !== 4)
-    throw unsupported(node, `only 2-D convolutions are supported, got rank ${xDims.length}`);
+  const g = convGeometry(node, ctx.dims);
+  const { x, wName, y, batch, channels, height, width, filters, groups, cg, outH, outW, win } = g;
   if (!ctx.isConst(wName)) throw unsupported(node, "its weight must be an initializer to be trained");
-  const wDims = ctx.dims(wName);
-  const [batch, channels, height, width] = xDims as [number, number, number, number];
-  const filters = wDims[0]!;
-  const groups = attrInt(node, "group", 1);
-  if (!Number.isInteger(groups) || groups < 1 || channels % groups !== 0 || filters % groups !== 0) {
-    throw unsupported(
-      node,
-      `group ${groups} does not divide ${channels} input channels and ${filters} filters`,
-    );
-  }
-  const cg = channels / groups;
-  if (wDims.length !== 4 || wDims[1] !== cg) {
-    throw unsupported(
-      node,
-      `weight dims [${wDims.join(", ")}] do not fit ${channels} channels in ${groups} groups`,
-    );
-  }
-  const y = outputName(node, 0);
-  const yDims = ctx.dims(y);
-  const [outH, outW] = [yDims[2]!, yDims[3]!];
-  const kernel = attrInts(node, "kernel_shape", wDims.slice(2));
-  const win = window2d(node, kernel, height, width, outH, outW);
-  if (win.kernelH !== wDims[2] || win.kernelW !== wDims[3]) {
-    throw unsupported(
-      node,
-      `kernel_shape [${kernel.join(", ")}] differs from the weight's [${wDims.slice(2).join(", ")}]`,
-    );
-  }
   const wp = ctx.param(wName, "weight");
   const biasName = node.inputs[2];
   let bias: ReturnType<typeof ctx.param> | undefined;
@@ -57,20 +24,7 @@ export const trainConv = (ctx: TrainLowerContext): TrainLowering => {
     }
     bias = ctx.param(biasName, "bias");
   }
-  const hw = height * width;
-  const ohw = outH * outW;
-  const k = cg * win.kernelH * win.kernelW;
-  const mg = filters / groups;
-  const depthwise = groups === channels && filters === channels && groups > 1;
-  const pointwise =
-    groups === 1 &&
-    win.kernelH === 1 &&
-    win.kernelW === 1 &&
-    win.strideH === 1 &&
-    win.strideW === 1 &&
-    win.padTop + win.padLeft + win.padBottom + win.padRight === 0 &&
-    outH === height &&
-    outW === width;
+  const { hw, ohw, k, mg, depthwise, pointwise } = g;
   const colLen = depthwise || pointwise ? 0 : Math.ceil((k * ohw) / 4) * 4;
   const gemmLen = depthwise
     ? 0

@@ -114,16 +114,50 @@ export function isInferenceBatchNorm(bn: GraphNode): boolean {
   return bn.outputs.slice(1).every((o) => o === "");
 }
 
-export const lowerConv = (ctx: LowerContext): Lowering => {
-  const node = ctx.node;
-  const x = inputName(ctx, 0);
-  const wName = inputName(ctx, 1);
-  const xDims = ctx.dims(x);
+/** The shapes and window of a 2-D Conv, checked: what the inference and training lowerings share. */
+export interface ConvGeometry {
+  readonly x: string;
+  readonly wName: string;
+  readonly y: string;
+  readonly batch: number;
+  readonly channels: number;
+  readonly height: number;
+  readonly width: number;
+  readonly filters: number;
+  readonly groups: number;
+  /** Input channels per group. */
+  readonly cg: number;
+  /** Filters per group. */
+  readonly mg: number;
+  readonly outH: number;
+  readonly outW: number;
+  readonly hw: number;
+  readonly ohw: number;
+  /** Rows of a group's im2col: cg·kernelH·kernelW. */
+  readonly k: number;
+  readonly win: Window2d;
+  /** groups = channels = filters > 1: the direct depthwise kernels. */
+  readonly depthwise: boolean;
+  /** 1x1, stride 1, no pads, one group: the GEMM straight on the input. */
+  readonly pointwise: boolean;
+}
+
+/**
+ * Read and check a Conv node's input, weight and output shapes and its window.
+ * @throws PrunekitError `ONNX_UNSUPPORTED` naming the node for anything the engine cannot run.
+ */
+export function convGeometry(node: GraphNode, dims: (name: string) => readonly number[]): ConvGeometry {
+  const need = (i: number) => {
+    const name = node.inputs[i];
+    if (name === undefined || name === "") throw unsupported(node, `input ${i} is missing`);
+    return name;
+  };
+  const x = need(0);
+  const wName = need(1);
+  const xDims = dims(x);
   if (xDims.length !== 4)
     throw unsupported(node, `only 2-D convolutions (NCHW input) are supported, got rank ${xDims.length}`);
-  const weight = ctx.floatConst(wName);
-  if (weight === undefined) throw unsupported(node, "its weight must be a constant (initializer)");
-  const wDims = ctx.dims(wName);
+  const wDims = dims(wName);
   const [batch, channels, height, width] = xDims as [number, number, number, number];
   const filters = wDims[0]!;
   const groups = attrInt(node, "group", 1);
@@ -141,8 +175,8 @@ export const lowerConv = (ctx: LowerContext): Lowering => {
     );
   }
   const kernel = attrInts(node, "kernel_shape", wDims.slice(2));
-  const y0 = outputName(node, 0);
-  const yDims = ctx.dims(y0);
+  const y = outputName(node, 0);
+  const yDims = dims(y);
   const [outH, outW] = [yDims[2]!, yDims[3]!];
   const win = window2d(node, kernel, height, width, outH, outW);
   if (win.kernelH !== wDims[2] || win.kernelW !== wDims[3]) {
@@ -151,6 +185,45 @@ export const lowerConv = (ctx: LowerContext): Lowering => {
       `kernel_shape [${kernel.join(", ")}] differs from the weight's [${wDims.slice(2).join(", ")}]`,
     );
   }
+  const pointwise =
+    groups === 1 &&
+    win.kernelH === 1 &&
+    win.kernelW === 1 &&
+    win.strideH === 1 &&
+    win.strideW === 1 &&
+    win.padTop + win.padLeft + win.padBottom + win.padRight === 0 &&
+    outH === height &&
+    outW === width;
+  return {
+    x,
+    wName,
+    y,
+    batch,
+    channels,
+    height,
+    width,
+    filters,
+    groups,
+    cg,
+    mg: filters / groups,
+    outH,
+    outW,
+    hw: height * width,
+    ohw: outH * outW,
+    k: cg * win.kernelH * win.kernelW,
+    win,
+    depthwise: groups === channels && filters === channels && groups > 1,
+    pointwise,
+  };
+}
+
+export const lowerConv = (ctx: LowerContext): Lowering => {
+  const node = ctx.node;
+  const g = convGeometry(node, ctx.dims);
+  const { x, wName, batch, channels, height, width, filters, groups, cg, outH, outW, win } = g;
+  const y0 = g.y;
+  const weight = ctx.floatConst(wName);
+  if (weight === undefined) throw unsupported(node, "its weight must be a constant (initializer)");
   const biasName = node.inputs[2];
   let bias: Float32Array | undefined;
   if (biasName !== undefined && biasName !== "") {
@@ -185,20 +258,7 @@ export const lowerConv = (ctx: LowerContext): Lowering => {
 
   const wRef = ctx.param(w);
   const bRef = bias === undefined ? undefined : ctx.param(bias);
-  const hw = height * width;
-  const ohw = outH * outW;
-  const k = cg * win.kernelH * win.kernelW;
-  const mg = filters / groups;
-  const depthwise = groups === channels && filters === channels && groups > 1;
-  const pointwise =
-    groups === 1 &&
-    win.kernelH === 1 &&
-    win.kernelW === 1 &&
-    win.strideH === 1 &&
-    win.strideW === 1 &&
-    win.padTop + win.padLeft + win.padBottom + win.padRight === 0 &&
-    outH === height &&
-    outW === width;
+  const { hw, ohw, k, mg, depthwise, pointwise } = g;
   const colLen = depthwise || pointwise ? 0 : Math.ceil((k * ohw) / 4) * 4;
   const scratchLen = depthwise ? 0 : colLen + gemmScratchLen(mg, ohw, k);
 
