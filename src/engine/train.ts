@@ -15,7 +15,13 @@ import type { Wasm } from "../wasm/instance.ts";
 import { augmentImages, epochOrder } from "./augment.ts";
 import type { Checkpoint, CheckpointTensor, EpochRecord } from "./checkpoint.ts";
 import { learningRate, type Schedule, sgdStep } from "./optim.ts";
-import { compileTrainer, type ParamStore, type Trainer, type TrainParam } from "./tape.ts";
+import {
+  compileTrainer,
+  type ParamStore,
+  type Trainer,
+  type TrainerOptions,
+  type TrainParam,
+} from "./tape.ts";
 
 /** Options of {@link trainModel}. */
 export interface TrainOptions {
@@ -45,8 +51,19 @@ export interface TrainOptions {
   augment?: boolean;
   /** Parameters kept exactly as they are (no gradient step, no decay, no momentum). */
   frozen?: (p: TrainParam) => boolean;
-  /** Adds penalty gradients after each backward (e.g. an L1 term), before the SGD step. */
-  regularize?: (store: ParamStore) => void;
+  /**
+   * Called after each backward, before the SGD step: reads gradients (Gate Decorator's scores) or adds
+   * penalty gradients (an L1 term). `step` is the batch's size and mean loss.
+   */
+  regularize?: (store: ParamStore, step: { images: number; loss: number }) => void;
+  /**
+   * A trainer the caller owns (compiled for `batch` images, or fewer when the set is smaller): training
+   * runs on its ParamStore, which keeps its values, gradients and momentum after the call; neither is
+   * disposed. Its frozen set is replaced by `frozen` (none when not given). Default: a trainer of its own.
+   */
+  trainer?: Trainer;
+  /** Compile options for the trainers this call makes (e.g. `gatedBatchNorms`); must match `trainer`'s. */
+  trainerOptions?: Pick<TrainerOptions, "gatedBatchNorms">;
   /** Test accuracy after an epoch, when `evalEvery` says so (the caller evaluates the current values). */
   evaluate?: (values: Map<string, Float32Array>) => Promise<number>;
   /** Evaluate every K epochs (and after the last); default 0 = never. */
@@ -167,7 +184,10 @@ export async function trainModel(
   const count = images.count;
   if (count === 0) throw new PrunekitError("INVALID_ARGUMENT", "no training images");
   const warnings: string[] = [];
-  const main = compileTrainer(wasm, graph, { batch: Math.min(batch, count) });
+  const owned = options.trainer === undefined;
+  const main =
+    options.trainer ??
+    compileTrainer(wasm, graph, { ...options.trainerOptions, batch: Math.min(batch, count) });
   const trainers = new Map<number, Trainer>([[main.batch, main]]);
   const store = main.store;
   try {
@@ -177,7 +197,7 @@ export async function trainModel(
       let t = trainers.get(n);
       if (t === undefined && !dropped.has(n)) {
         try {
-          t = compileTrainer(wasm, graph, { batch: n, params: store });
+          t = compileTrainer(wasm, graph, { ...options.trainerOptions, batch: n, params: store });
         } catch (e) {
           if (!(e instanceof PrunekitError && e.code === "INVALID_ARGUMENT" && n < batch)) throw e;
           dropped.add(n);
@@ -189,6 +209,7 @@ export async function trainModel(
       return t;
     };
     if (options.frozen !== undefined) main.setFrozen(options.frozen);
+    else if (!owned) main.setFrozen(() => false);
     const frozen = (name: string) => main.isFrozen(name);
     const fingerprint = options.fingerprint ?? {};
     let startEpoch = 0;
@@ -247,7 +268,7 @@ export async function trainModel(
             `the training loss became ${r.loss} at epoch ${epoch + 1}, step ${it + 1}; lower the learning rate (--lr)`,
           );
         }
-        options.regularize?.(store);
+        options.regularize?.(store, { images: n, loss: r.loss });
         const globalIter = epoch * itersPerEpoch + it;
         const rate = learningRate(lr, schedule, { iter: globalIter, itersPerEpoch, epochs }, warmupIters);
         sgdStep(store, { ...sgd, lr: rate }, frozen);
@@ -299,8 +320,8 @@ export async function trainModel(
       warnings,
     };
   } finally {
-    for (const t of trainers.values()) t.dispose();
-    store.dispose();
+    for (const t of trainers.values()) if (owned || t !== main) t.dispose();
+    if (owned) store.dispose();
   }
 }
 
