@@ -23,9 +23,10 @@ import { type DependencyGroup, isInner, pathIsMergeSafe } from "./graph/group.ts
 import { buildGraph, type Graph } from "./graph/ir.ts";
 import { inferShapes } from "./graph/shapes.ts";
 import type { BudgetRounding } from "./methods/budget.ts";
-import type { MethodContext } from "./methods/context.ts";
+import type { MethodContext, MethodData } from "./methods/context.ts";
 import type { Criterion } from "./methods/criteria.ts";
 import type { EPrunerInit, LateBeta } from "./methods/epruner.ts";
+import { type TaylorScores, taylorScores } from "./methods/gate.ts";
 import { type MethodName, methodEntry, refuseForeignOptions } from "./methods/registry.ts";
 import { encodeModel } from "./onnx/encode.ts";
 import { inlineExternalData } from "./onnx/external-data.ts";
@@ -137,6 +138,38 @@ export interface PruneOptions {
   noiseSeed?: number;
   /** EPruner: seed of the fresh weights of `init: "random"` and `"reference"` (default 0). */
   seed?: number;
+  /** Gate: stop when MACs are ≤ this fraction of the original (required for gate). */
+  flopsTarget?: number;
+  /** Gate: fraction of the remaining channels pruned per Tick (default 0.002). */
+  tickRatio?: number;
+  /** Gate: λ of the L1 penalty on the gates in Tocks (default 1e-3). */
+  sparseLambda?: number;
+  /** Gate: epochs per Tock, fractional allowed, 0 skips Tocks (default 10). */
+  tockEpochs?: number;
+  /** Gate: a Tock after every T Ticks (default 10). */
+  ticksPerTock?: number;
+  /** Gate: Tick learning rate and low end of the triangles (default 1e-3). */
+  lrMin?: number;
+  /** Gate: peak of the triangles (default 1e-2). */
+  lrMax?: number;
+  /** Gate: protected minimum ratio per group (default 0.1). */
+  minRatio?: number;
+  /** Gate: η of the FLOPs-aware score (default 0, off). */
+  eta?: number;
+  /** Gate: fraction of the training set a Tick passes over (default 1). */
+  tickSubset?: number;
+  /** Gate: images per step (default 64). */
+  batch?: number;
+  /** Gate: random shifts and flips while training (default true). */
+  augment?: boolean;
+  /** Gate: test images measured along the way (default 1000). */
+  evalLimit?: number;
+  /** Gate: epochs of §4.7's fine-tuning of the pruned model (default 40; 0 skips). */
+  finetuneEpochs?: number;
+  /** Images for methods that need data (gate). */
+  data?: MethodData;
+  /** Cancels long methods (ABORTED). */
+  signal?: AbortSignal;
   /** Progress of long steps. */
   onProgress?: (event: ProgressEvent) => void;
   /** Non-fatal findings. */
@@ -201,6 +234,8 @@ export interface PruneReport {
   warnings: string[];
   /** Milliseconds per phase. */
   timings: Record<string, number>;
+  /** The fine-tuning that belongs to the method (gate, §4.7), when it ran. */
+  finetune?: FinetuneReport;
 }
 
 /** The result of {@link prune}. */
@@ -239,8 +274,16 @@ export async function prune(model: Model, options: PruneOptions): Promise<PruneR
   const timings: Record<string, number> = {};
   const entry = methodEntry(options.method);
   const given = options as unknown as Record<string, unknown>;
-  refuseForeignOptions(entry, given, ["method", "onProgress", "onWarning"]);
+  refuseForeignOptions(entry, given, ["method", "onProgress", "onWarning", "data", "signal"]);
+  if (entry.needsData && options.data === undefined) {
+    throw new PrunekitError(
+      "INVALID_ARGUMENT",
+      `method "${entry.name}" needs data: pass PruneOptions.data ({ train, test? }), or --data SPEC on the command line`,
+    );
+  }
   const ctx: MethodContext = { wasm: await getWasm() };
+  if (options.data !== undefined) ctx.data = options.data;
+  if (options.signal !== undefined) ctx.signal = options.signal;
   if (options.onProgress) ctx.onProgress = options.onProgress;
   const warnings: string[] = [];
   ctx.onWarning = (message) => {
@@ -286,8 +329,30 @@ export async function prune(model: Model, options: PruneOptions): Promise<PruneR
   const bytes = encodeModel(outModel);
   timings.encode = now() - t;
   t = now();
-  const pruned = analyse(outModel);
+  let pruned = analyse(outModel);
   timings.analysis = now() - t;
+  let outBytes = bytes;
+  const recipe = entry.finetune?.(used);
+  let tuned: FinetuneResult | undefined;
+  if (recipe !== undefined && options.data !== undefined) {
+    t = now();
+    tuned = await finetune(pruned, {
+      ...recipe,
+      data: options.data.train,
+      ...(options.data.test === undefined ? {} : { test: options.data.test }),
+      ...(options.data.mean === undefined ? {} : { mean: options.data.mean }),
+      ...(options.data.std === undefined ? {} : { std: options.data.std }),
+      ...(options.evalLimit === undefined ? {} : { evalLimit: options.evalLimit }),
+      ...(options.augment === undefined ? {} : { augment: options.augment }),
+      ...(options.onProgress === undefined
+        ? {}
+        : { onProgress: (e: ProgressEvent) => options.onProgress!({ ...e, phase: "finetune" }) }),
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+    pruned = tuned.model;
+    outBytes = tuned.bytes;
+    timings.finetune = now() - t;
+  }
 
   const byGroup = new Map(surgery.groups.map((g) => [g.groupId, g]));
   const layers: LayerReport[] = [];
@@ -317,8 +382,56 @@ export async function prune(model: Model, options: PruneOptions): Promise<PruneR
     ...(plan.details ? { details: { ...plan.details } } : {}),
     warnings,
     timings,
+    ...(tuned === undefined ? {} : { finetune: tuned.report }),
   };
-  return { model: pruned, bytes, report };
+  return { model: pruned, bytes: outBytes, report };
+}
+
+/** Options of {@link gateScores}. */
+export interface GateScoresOptions {
+  /** Batches to sum the scores over (default 10). */
+  batches?: number;
+  /** Images per batch (default 64). */
+  batch?: number;
+  /** Seed of the image order (default 0). */
+  seed?: number;
+  onProgress?: (event: ProgressEvent) => void;
+  onWarning?: (message: string) => void;
+}
+
+export type { TaylorScores };
+
+/**
+ * Gate Decorator's Taylor importance (docs/methods.md §4.2) of every gateable BN channel of the model
+ * as it is, summed over some training batches, with the group sums (§4.3) and a ranking per group.
+ * Nothing is trained.
+ * @throws PrunekitError `GRAPH_UNSUPPORTED` (no gateable BN), `INVALID_ARGUMENT` (images that do not fit).
+ * @example
+ * const s = await gateScores(model, { train }, { batches: 4 }); // s.groups[0].ranking[0]: least important
+ */
+export async function gateScores(
+  model: Model,
+  data: MethodData,
+  options: GateScoresOptions = {},
+): Promise<TaylorScores> {
+  const batches = options.batches ?? 10;
+  if (!(Number.isInteger(batches) && batches >= 1)) {
+    throw new PrunekitError("INVALID_ARGUMENT", `batches must be an integer >= 1, got ${batches}`);
+  }
+  const ctx: MethodContext = { wasm: await getWasm() };
+  if (options.onProgress) ctx.onProgress = options.onProgress;
+  if (options.onWarning) ctx.onWarning = options.onWarning;
+  return taylorScores(
+    model.graph,
+    model.groups,
+    data,
+    {
+      batches,
+      ...(options.batch === undefined ? {} : { batch: options.batch }),
+      ...(options.seed === undefined ? {} : { seed: options.seed }),
+    },
+    ctx,
+  );
 }
 
 /** Float initializers the surgery changed that hold a NaN or infinity where the input's had none. */

@@ -12,7 +12,9 @@ export {
   type FinetuneReport,
   type FinetuneResult,
   finetune,
+  type GateScoresOptions,
   type GroupSummary,
+  gateScores,
   type LayerReport,
   type LoadModelOptions,
   loadModel,
@@ -25,6 +27,7 @@ export {
   type PruneResult,
   prune,
   type SizeReport,
+  type TaylorScores,
 } from "./api.ts";
 export {
   DATA_CACHE_DIR_ENV,
@@ -85,8 +88,14 @@ export { findDependencyGroups } from "./graph/find-groups.ts";
 export { type DependencyGroup, isInner, pathIsMergeSafe } from "./graph/group.ts";
 export { buildGraph, type Graph } from "./graph/ir.ts";
 export { BUDGET_DEFAULTS, type BudgetOptions, type BudgetRounding } from "./methods/budget.ts";
-export type { MethodContext } from "./methods/context.ts";
+export type { MethodContext, MethodData } from "./methods/context.ts";
 export { type Criterion, type KeptRounding, keptCount } from "./methods/criteria.ts";
+export {
+  GATE_DEFAULTS,
+  type GateOptions,
+  type GateTrajectoryPoint,
+  planGate,
+} from "./methods/gate.ts";
 export { MAGNITUDE_DEFAULTS, type MagnitudeOptions, planMagnitude } from "./methods/magnitude.ts";
 export { MERGE_DEFAULTS, type MergeOptions, planMerge } from "./methods/merge.ts";
 export { METHOD_NAMES, METHODS, type MethodEntry } from "./methods/registry.ts";

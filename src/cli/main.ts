@@ -5,9 +5,10 @@ const HELP = `prunekit: structural pruning of convolutional networks (ONNX in, O
 
 Usage:
   prunekit info <model.onnx> [--json]
-  prunekit prune <in.onnx> -o <out.onnx> --method <l1|l2|merge|epruner> [options]
+  prunekit prune <in.onnx> -o <out.onnx> --method <l1|l2|merge|epruner|gate> [options]
   prunekit eval <model.onnx> --data SPEC [--limit N] [--json]
   prunekit compare <a.onnx> <b.onnx> --data SPEC [--limit N] [--json]
+  prunekit scores <model.onnx> --data SPEC [--batches N] [--json]
   prunekit finetune <model.onnx> -o <out.onnx> --data SPEC --epochs N [--lr X] [options]
   prunekit download <fashion-mnist|cifar10> [--cache DIR]
   prunekit --help | --version
@@ -26,6 +27,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   compare: async () => (await import("./compare.ts")).compareCommand,
   download: async () => (await import("./download.ts")).downloadCommand,
   finetune: async () => (await import("./finetune.ts")).finetuneCommand,
+  scores: async () => (await import("./scores.ts")).scoresCommand,
 };
 
 /**

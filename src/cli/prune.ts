@@ -26,7 +26,19 @@ export interface FlagSpec {
   parse: (value: string | boolean | string[]) => unknown;
   /** Repeatable (values arrive as a list). */
   multiple?: boolean;
+  /**
+   * Also a fine-tuning flag of every other method (`--finetune-epochs`, `--eval-limit`): for a method
+   * not taking the key, readFinetuneFlags reads it instead of refusing it.
+   */
+  finetuneFlag?: boolean;
 }
+
+const int = (flag: string, v: string | boolean | string[], min: number, max: number): number => {
+  const n = parseNumberFlag(flag, v as string, min, max);
+  if (!Number.isInteger(n))
+    throw new PrunekitError("USAGE", `${flag} must be an integer, got "${String(v)}"`);
+  return n;
+};
 
 const str = (v: string | boolean | string[]) => v as string;
 
@@ -136,8 +148,76 @@ export const PRUNE_FLAGS: Readonly<Record<string, FlagSpec>> = {
   },
   seed: {
     key: "seed",
-    help: "seed of the fresh weights of --init random / reference (default 0)",
+    help: "epruner: seed of the fresh weights of --init random / reference; gate: of the order, augmentation and tick subset (default 0)",
     parse: (v) => parseNumberFlag("--seed", str(v), 0, 2 ** 32 - 1),
+  },
+  "flops-target": {
+    key: "flopsTarget",
+    help: "stop when MACs <= F of the original (F in (0, 1]; required)",
+    parse: (v) => parseNumberFlag("--flops-target", str(v), 1e-9, 1),
+  },
+  "tick-ratio": {
+    key: "tickRatio",
+    help: "p: fraction of the remaining channels pruned per Tick (default 0.002)",
+    parse: (v) => parseNumberFlag("--tick-ratio", str(v), 1e-9, 0.999999),
+  },
+  "sparse-lambda": {
+    key: "sparseLambda",
+    help: "lambda of the L1 penalty on the gates in Tocks (default 1e-3)",
+    parse: (v) => parseNumberFlag("--sparse-lambda", str(v), 0, 1e3),
+  },
+  "tock-epochs": {
+    key: "tockEpochs",
+    help: "epochs per Tock, fractional allowed; 0 skips Tocks (default 10)",
+    parse: (v) => parseNumberFlag("--tock-epochs", str(v), 0, 1e6),
+  },
+  "ticks-per-tock": {
+    key: "ticksPerTock",
+    help: "T: one Tock after every T Ticks (default 10)",
+    parse: (v) => int("--ticks-per-tock", v, 1, 1e6),
+  },
+  "lr-min": {
+    key: "lrMin",
+    help: "Tick learning rate, low end of the triangles (default 1e-3)",
+    parse: (v) => parseNumberFlag("--lr-min", str(v), 0, 1e3),
+  },
+  "lr-max": {
+    key: "lrMax",
+    help: "peak of the Tock and fine-tuning triangles (default 1e-2)",
+    parse: (v) => parseNumberFlag("--lr-max", str(v), 0, 1e3),
+  },
+  "min-ratio": {
+    key: "minRatio",
+    help: "protected minimum per group: max(1, floor(R*C)) channels (default 0.1)",
+    parse: (v) => parseNumberFlag("--min-ratio", str(v), 0, 0.999999),
+  },
+  eta: {
+    key: "eta",
+    help: "eta of the FLOPs-aware score (default 0 = off)",
+    parse: (v) => parseNumberFlag("--eta", str(v), 0, 1e6),
+  },
+  "tick-subset": {
+    key: "tickSubset",
+    help: "fraction of the training set each Tick passes over (default 1)",
+    parse: (v) => parseNumberFlag("--tick-subset", str(v), 1e-9, 1),
+  },
+  batch: {
+    key: "batch",
+    help: "images per training step (default 64)",
+    parse: (v) => int("--batch", v, 2, 65536),
+  },
+  "no-augment": { key: "augment", help: "no random shifts and flips while training", parse: () => false },
+  "eval-limit": {
+    key: "evalLimit",
+    help: "test images measured after every Tock and at the end (default 1000)",
+    parse: (v) => int("--eval-limit", v, 1, 1e9),
+    finetuneFlag: true,
+  },
+  "finetune-epochs": {
+    key: "finetuneEpochs",
+    help: "epochs of fine-tuning after pruning (default 40; 0 skips): lr 1e-3 -> 1e-2 -> 1e-3 triangle, momentum 0, wd 5e-4",
+    parse: (v) => int("--finetune-epochs", v, 0, 1e6),
+    finetuneFlag: true,
   },
   "skip-unsafe": {
     key: "skipUnsafe",
@@ -170,6 +250,19 @@ const ARG_FLAGS: Record<string, string> = {
   "on-no-convergence": "MODE",
   "noise-seed": "S",
   seed: "S",
+  "flops-target": "F",
+  "tick-ratio": "P",
+  "sparse-lambda": "L",
+  "tock-epochs": "E",
+  "ticks-per-tock": "T",
+  "lr-min": "X",
+  "lr-max": "X",
+  "min-ratio": "R",
+  eta: "H",
+  "tick-subset": "S",
+  batch: "B",
+  "eval-limit": "N",
+  "finetune-epochs": "N",
 };
 
 /** Methods that take an option key, from the registry. */
@@ -189,7 +282,7 @@ function helpText(): string {
     out += line(`--${name}${ARG_FLAGS[name] ? ` ${ARG_FLAGS[name]}` : ""}`, f.help);
   out += line("--report FILE", "write the JSON report");
   out += line("--quiet", "no progress or summary");
-  out += "  fine-tuning the pruned model (any method; or run prunekit finetune afterwards):\n";
+  out += "  fine-tuning the pruned model (methods other than gate; or run prunekit finetune afterwards):\n";
   out += line(
     "--data SPEC",
     "training and test images (fashion-mnist, fashion-mnist:DIR, mnist:DIR, cifar10:DIR)",
@@ -201,7 +294,7 @@ function helpText(): string {
   out += line("--finetune-lr X", "initial learning rate (default 0.01)");
   out += line("--finetune-batch B", "images per step (default 64)");
   out += line("--finetune-seed S", "seed of the shuffling and augmentation (default 0)");
-  out += line("--finetune-limit N", "the first N training images only");
+  out += line("--finetune-limit N", "the first N training images only (gate: for the whole run)");
   out += line("--eval-limit N", "the first N test images for the accuracy before and after");
   out += line("--mean M[,M,M]", "per-channel mean after scaling pixels to [0, 1] (default 0)");
   out += line("--std S[,S,S]", "per-channel std (default 1)");
@@ -213,7 +306,10 @@ function helpText(): string {
     byOwners.set(label, [...(byOwners.get(label) ?? []), [name, f]]);
   }
   for (const [label, flags] of byOwners) {
-    out += `  ${label} only:\n`;
+    out +=
+      label === "gate"
+        ? "  gate only (needs --data; --finetune-epochs means §4.7's recipe; BN-free or BN-fused models are refused, conv gates of §4.9 are not implemented):\n"
+        : `  ${label} only:\n`;
     for (const [name, f] of flags)
       out += line(`--${name}${ARG_FLAGS[name] ? ` ${ARG_FLAGS[name]}` : ""}`, f.help);
   }
@@ -292,6 +388,59 @@ function readFinetuneFlags(
   };
 }
 
+/** The data flags of a method that needs data (gate): --data (required), --finetune-limit, --mean, --std. */
+function readMethodDataFlags(
+  v: Record<string, unknown>,
+  method: string,
+): { data: string; limit?: number; mean?: number[]; std?: number[] } {
+  if (typeof v.data !== "string") {
+    throw new PrunekitError(
+      "USAGE",
+      `--method ${method} needs --data SPEC (training images: fashion-mnist, fashion-mnist:DIR, mnist:DIR, cifar10:DIR)`,
+    );
+  }
+  for (const f of ["finetune-lr", "finetune-batch", "finetune-seed"]) {
+    if (v[f] !== undefined) {
+      throw new PrunekitError(
+        "USAGE",
+        `--${f} does not apply to --method ${method}: its fine-tuning recipe is fixed (docs/methods.md §4.7); use --lr-min, --lr-max, --batch and --seed`,
+      );
+    }
+  }
+  if (method === "gate" && v["flops-target"] === undefined) {
+    throw new PrunekitError(
+      "USAGE",
+      "--method gate needs --flops-target F (the MACs fraction to reach, in (0, 1])",
+    );
+  }
+  const list = (flag: string): number[] | undefined => {
+    const t = v[flag];
+    if (t === undefined) return undefined;
+    const values = String(t)
+      .split(",")
+      .map((x) => Number(x.trim()));
+    if (String(t).trim() === "" || values.some((x) => !Number.isFinite(x))) {
+      throw new PrunekitError(
+        "USAGE",
+        `--${flag} expects one number or a comma-separated list, got "${String(t)}"`,
+      );
+    }
+    return values;
+  };
+  const limit =
+    v["finetune-limit"] === undefined
+      ? undefined
+      : int("--finetune-limit", v["finetune-limit"] as string, 1, 1e9);
+  const mean = list("mean");
+  const std = list("std");
+  return {
+    data: v.data,
+    ...(limit === undefined ? {} : { limit }),
+    ...(mean === undefined ? {} : { mean }),
+    ...(std === undefined ? {} : { std }),
+  };
+}
+
 /** `prunekit prune`. */
 export async function pruneCommand(argv: string[]): Promise<number> {
   const flagConfig: Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }> = {
@@ -299,12 +448,10 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     method: { type: "string" },
     report: { type: "string" },
     data: { type: "string" },
-    "finetune-epochs": { type: "string" },
     "finetune-lr": { type: "string" },
     "finetune-batch": { type: "string" },
     "finetune-seed": { type: "string" },
     "finetune-limit": { type: "string" },
-    "eval-limit": { type: "string" },
     mean: { type: "string" },
     std: { type: "string" },
     quiet: { type: "boolean", short: "q" },
@@ -332,6 +479,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   for (const [name, f] of Object.entries(PRUNE_FLAGS)) {
     const value = v[name];
     if (value === undefined) continue;
+    if (f.finetuneFlag === true && !METHODS[method].optionKeys.includes(f.key)) continue;
     if (!METHODS[method].optionKeys.includes(f.key)) {
       const who = takers(f.key);
       throw new PrunekitError(
@@ -347,13 +495,37 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     options.onWarning = (m) => process.stderr.write(`warning: ${m}\n`);
   }
 
-  const tuning = readFinetuneFlags(v);
+  const needsData = METHODS[method].needsData;
+  const tuning = needsData ? undefined : readFinetuneFlags(v);
+  const methodData = needsData ? readMethodDataFlags(v, method) : undefined;
   await refuseOverwrite(output, [input]);
   if (typeof v.report === "string") await refuseOverwrite(v.report, [input, output]);
   const started = Date.now();
   const bytes = await readInputFile(input, "model");
   const model = await loadModel(bytes, { readFile: folderFileReader(dirname(input)) });
-  const pruned = await prune(model, options);
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  if (methodData !== undefined) {
+    const train = await loadImagesFromDisk(methodData.data, {
+      split: "train",
+      ...(methodData.limit === undefined ? {} : { limit: methodData.limit }),
+    });
+    const test = await loadImagesFromDisk(methodData.data, { split: "test" });
+    options.data = {
+      train,
+      test,
+      ...(methodData.mean === undefined ? {} : { mean: methodData.mean }),
+      ...(methodData.std === undefined ? {} : { std: methodData.std }),
+    };
+    options.signal = controller.signal;
+    process.once("SIGINT", onSigint);
+  }
+  let pruned: Awaited<ReturnType<typeof prune>>;
+  try {
+    pruned = await prune(model, options);
+  } finally {
+    process.removeListener("SIGINT", onSigint);
+  }
   const report: typeof pruned.report & { finetune?: FinetuneReport } = pruned.report;
   let out = pruned.bytes;
   if (tuning !== undefined) {
@@ -406,6 +578,9 @@ export async function pruneCommand(argv: string[]): Promise<number> {
       `${formatTable(["layer", "before", "after", "merged", "dropped"], rows, [false, true, true, true, true])}\n` +
         `params ${human(report.before.params)} -> ${human(report.after.params)} (-${pct(report.after.params, report.before.params)}%), ` +
         `MACs ${human(report.before.macs)} -> ${human(report.after.macs)} (-${pct(report.after.macs, report.before.macs)}%)\n` +
+        (typeof report.details?.ticks === "number"
+          ? `gate: ${report.details.ticks} tick(s), ${String(report.details.tocks)} tock(s), MACs ${percent(Number(report.details.macsFraction))} of the original (target ${percent(Number(report.details.flopsTarget))})\n`
+          : "") +
         (typeof report.details?.beta === "number"
           ? `beta ${report.details.beta}${report.details.search ? " (chosen by the budget search)" : ""}\n`
           : "") +

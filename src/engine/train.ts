@@ -16,7 +16,14 @@ import { augmentImages, epochOrder } from "./augment.ts";
 import type { Checkpoint, CheckpointTensor, EpochRecord } from "./checkpoint.ts";
 import { learningRate, type Schedule, sgdStep } from "./optim.ts";
 import type { WorkerPool } from "./parallel.ts";
-import { compileTrainer, createTrainStore, type ParamStore, type Trainer, type TrainParam } from "./tape.ts";
+import {
+  compileTrainer,
+  createTrainStore,
+  type ParamStore,
+  type Trainer,
+  type TrainerOptions,
+  type TrainParam,
+} from "./tape.ts";
 
 /** Options of {@link trainModel}. */
 export interface TrainOptions {
@@ -46,8 +53,19 @@ export interface TrainOptions {
   augment?: boolean;
   /** Parameters kept exactly as they are (no gradient step, no decay, no momentum). */
   frozen?: (p: TrainParam) => boolean;
-  /** Adds penalty gradients after each backward (e.g. an L1 term), before the SGD step. */
-  regularize?: (store: ParamStore) => void;
+  /**
+   * Called after each backward, before the SGD step: reads gradients (Gate Decorator's scores) or adds
+   * penalty gradients (an L1 term). `step` is the batch's size and mean loss.
+   */
+  regularize?: (store: ParamStore, step: { images: number; loss: number }) => void;
+  /**
+   * A trainer the caller owns (compiled for `batch` images, or fewer when the set is smaller): training
+   * runs on its ParamStore, which keeps its values, gradients and momentum after the call; neither is
+   * disposed. Its frozen set is replaced by `frozen` (none when not given). Default: a trainer of its own.
+   */
+  trainer?: Trainer;
+  /** Compile options for the trainers this call makes (e.g. `gatedBatchNorms`); must match `trainer`'s. */
+  trainerOptions?: Pick<TrainerOptions, "gatedBatchNorms">;
   /** Test accuracy after an epoch, when `evalEvery` says so (the caller evaluates the current values). */
   evaluate?: (values: Map<string, Float32Array>) => Promise<number>;
   /** Evaluate every K epochs (and after the last); default 0 = never. */
@@ -65,7 +83,7 @@ export interface TrainOptions {
   /**
    * Data-parallel workers (already initialised with the model, see engine/parallel.ts): each step's
    * batch is split across them and their gradients combined in a fixed order. BN then normalises per
-   * shard; without workers (the default) training keeps full-batch semantics.
+   * shard; without workers (the default) training keeps full-batch semantics. Ignored with `trainer`.
    */
   workers?: WorkerPool;
 }
@@ -174,10 +192,22 @@ export async function trainModel(
   const count = images.count;
   if (count === 0) throw new PrunekitError("INVALID_ARGUMENT", "no training images");
   const warnings: string[] = [];
-  const pool = options.workers;
-  const B = Math.min(batch, count);
-  const main = pool === undefined ? compileTrainer(wasm, graph, { batch: B }) : undefined;
-  const shared = main === undefined ? createTrainStore(wasm, graph) : undefined;
+  const owned = options.trainer === undefined;
+  // Workers compute the steps when given (and no trainer of the caller's is); this thread applies SGD.
+  const pool = options.trainer === undefined ? options.workers : undefined;
+  const main =
+    options.trainer ??
+    (pool === undefined
+      ? compileTrainer(wasm, graph, { ...options.trainerOptions, batch: Math.min(batch, count) })
+      : undefined);
+  const shared =
+    main === undefined
+      ? createTrainStore(wasm, graph, {
+          ...(options.trainerOptions?.gatedBatchNorms === undefined
+            ? {}
+            : { gatedBatchNorms: options.trainerOptions.gatedBatchNorms }),
+        })
+      : undefined;
   const store = main?.store ?? shared!.store;
   const inputDims = main?.input.dims ?? shared!.input.dims;
   const trainers = new Map<number, Trainer>(main === undefined ? [] : [[main.batch, main]]);
@@ -188,7 +218,7 @@ export async function trainModel(
       let t = trainers.get(n);
       if (t === undefined && !dropped.has(n)) {
         try {
-          t = compileTrainer(wasm, graph, { batch: n, params: store });
+          t = compileTrainer(wasm, graph, { ...options.trainerOptions, batch: n, params: store });
         } catch (e) {
           if (!(e instanceof PrunekitError && e.code === "INVALID_ARGUMENT" && n < batch)) throw e;
           dropped.add(n);
@@ -212,6 +242,7 @@ export async function trainModel(
       startEpoch = options.resume.epoch;
       history.push(...options.resume.history);
     }
+    const B = main?.batch ?? Math.min(batch, count);
     const itersPerEpoch = Math.ceil(count / B);
     const totalIters = Math.round(epochs * itersPerEpoch);
     const totalEpochs = Math.ceil(totalIters / itersPerEpoch);
@@ -262,7 +293,7 @@ export async function trainModel(
             `the training loss became ${r.loss} at epoch ${epoch + 1}, step ${it + 1}; lower the learning rate (--lr)`,
           );
         }
-        options.regularize?.(store);
+        options.regularize?.(store, { images: n, loss: r.loss });
         const globalIter = epoch * itersPerEpoch + it;
         const rate = learningRate(lr, schedule, { iter: globalIter, itersPerEpoch, epochs }, warmupIters);
         sgdStep(store, { ...sgd, lr: rate }, frozen);
@@ -314,8 +345,8 @@ export async function trainModel(
       warnings,
     };
   } finally {
-    for (const t of trainers.values()) t.dispose();
-    store.dispose();
+    for (const t of trainers.values()) if (owned || t !== main) t.dispose();
+    if (owned) store.dispose();
   }
 }
 

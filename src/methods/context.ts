@@ -1,6 +1,18 @@
 // What every method gets besides the graph and its groups.
+import type { RawImages } from "../data/images.ts";
 import type { ProgressCallback, WarningCallback } from "../progress.ts";
 import type { Wasm } from "../wasm/instance.ts";
+
+/** Images for methods that need data (`needsData` in the method table): Gate Decorator's Tick-Tock. */
+export interface MethodData {
+  /** Training images (scores and training). */
+  train: RawImages;
+  /** Test images (accuracy along the way, when given). */
+  test?: RawImages;
+  /** Per-channel (or one) mean and std after scaling pixels to [0, 1]; default 0 and 1. */
+  mean?: readonly number[];
+  std?: readonly number[];
+}
 
 /**
  * What every method gets besides the graph: the WASM kernels and the reporting callbacks. Tensor
@@ -13,4 +25,8 @@ export interface MethodContext {
   onProgress?: ProgressCallback;
   /** Non-fatal findings the user should see (e.g. a layer left unpruned and why). */
   onWarning?: WarningCallback;
+  /** Images, for methods that need data. */
+  data?: MethodData;
+  /** Cancels long methods (they throw ABORTED). */
+  signal?: AbortSignal;
 }

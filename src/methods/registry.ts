@@ -8,11 +8,23 @@ import type { PrunePlan } from "../surgery/plan.ts";
 import { BUDGET_OPTION_KEYS } from "./budget.ts";
 import type { MethodContext } from "./context.ts";
 import { EPRUNER_DEFAULTS, type EPrunerOptions, planEPruner } from "./epruner.ts";
+import { GATE_DEFAULTS, type GateOptions, planGate } from "./gate.ts";
 import { MAGNITUDE_DEFAULTS, type MagnitudeOptions, planMagnitude } from "./magnitude.ts";
 import { MERGE_DEFAULTS, type MergeOptions, planMerge } from "./merge.ts";
 
 /** Names of the pruning methods. */
-export type MethodName = "l1" | "l2" | "merge" | "epruner";
+export type MethodName = "l1" | "l2" | "merge" | "epruner" | "gate";
+
+/** Fine-tuning a method runs on its pruned model (Gate Decorator §4.7), as `finetune()` options. */
+export interface MethodFinetune {
+  epochs: number;
+  lr: number;
+  schedule: { kind: "triangular"; lrMin: number };
+  momentum: number;
+  weightDecay: number;
+  batch: number;
+  seed: number;
+}
 
 /** Options as the public API takes them (`PruneOptions` without `method` and the callbacks). */
 export type PublicOptions = Readonly<Record<string, unknown>>;
@@ -31,6 +43,8 @@ export interface MethodEntry {
   optionKeys: readonly string[];
   /** The method's own options from the public ones (keys not given are left out, so defaults apply). */
   options(given: PublicOptions): Record<string, unknown>;
+  /** The fine-tuning of the pruned model that belongs to the method, if any (options with defaults filled in). */
+  finetune?: (used: Record<string, unknown>) => MethodFinetune | undefined;
   /** Plan the pruning (method options as {@link MethodEntry.options} returns them). */
   plan(
     graph: Graph,
@@ -59,6 +73,25 @@ const EPRUNER_KEYS = [
   "onNoConvergence",
   "noiseSeed",
   "seed",
+] as const;
+
+const GATE_KEYS = [
+  "flopsTarget",
+  "tickRatio",
+  "sparseLambda",
+  "tockEpochs",
+  "ticksPerTock",
+  "lrMin",
+  "lrMax",
+  "minRatio",
+  "eta",
+  "tickSubset",
+  "batch",
+  "seed",
+  "augment",
+  "evalLimit",
+  "exclude",
+  "finetuneEpochs",
 ] as const;
 
 const MERGE_KEYS = ["criterion", "threshold", "lambda", "bnFormula", "skipUnsafe", "pruneUnsafe"] as const;
@@ -105,6 +138,30 @@ export const METHODS: Readonly<Record<MethodName, MethodEntry>> = {
     options: (given) => pick(given, EPRUNER_KEYS),
     plan: (graph, groups, options, ctx) =>
       planEPruner(graph, groups, options as Partial<EPrunerOptions>, ctx),
+  },
+  gate: {
+    name: "gate",
+    summary:
+      "Gate Decorator (You et al. 2019): gated BNs scored by |g·dL/dg| (Tick), L1-sparse training (Tock), global pruning to a MACs target; needs --data",
+    needsData: true,
+    defaults: { ...GATE_DEFAULTS },
+    optionKeys: GATE_KEYS,
+    options: (given) => pick(given, GATE_KEYS),
+    // §4.7: triangular 1e-3 → 1e-2 → 1e-3, momentum 0, weight decay 5e-4, on the pruned model.
+    finetune: (used) => {
+      const o = used as unknown as GateOptions;
+      if (!(o.finetuneEpochs > 0)) return undefined;
+      return {
+        epochs: o.finetuneEpochs,
+        lr: o.lrMax,
+        schedule: { kind: "triangular", lrMin: o.lrMin },
+        momentum: 0,
+        weightDecay: 5e-4,
+        batch: o.batch,
+        seed: o.seed,
+      };
+    },
+    plan: (graph, groups, options, ctx) => planGate(graph, groups, options as Partial<GateOptions>, ctx),
   },
 };
 

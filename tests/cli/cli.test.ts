@@ -359,6 +359,7 @@ test("prune --method epruner: beta flags by weight name, --merge, a report with 
   const help = cli("prune", "--help");
   assert.match(help.stdout, /epruner only:[\s\S]*--beta B[\s\S]*--late-beta I=B[\s\S]*--target-macs F/);
   assert.match(help.stdout, /--finetune-epochs N/);
+  assert.match(help.stdout, /gate only[^\n]*:\n[\s\S]*--flops-target F[\s\S]*--finetune-epochs N/);
   const bad = cli("prune", input, "-o", join(dir, "b.onnx"), "--method", "epruner", "--ratio", "0.5");
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /--ratio applies to --method l1 or l2 or merge only, not epruner/);

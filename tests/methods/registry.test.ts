@@ -33,10 +33,27 @@ const SAMPLE: Record<string, unknown> = {
   onNoConvergence: "keepAll",
   noiseSeed: 3,
   seed: 5,
+  flopsTarget: 0.5,
+  tickRatio: 0.01,
+  sparseLambda: 1e-4,
+  tockEpochs: 1,
+  ticksPerTock: 2,
+  lrMin: 1e-4,
+  lrMax: 0.05,
+  minRatio: 0.2,
+  eta: 0.1,
+  tickSubset: 0.5,
+  batch: 16,
+  augment: false,
+  evalLimit: 100,
+  finetuneEpochs: 2,
 };
 
 /** EPruner's widths adapt (the exemplar count per layer): of the width options it takes exclusions only. */
-const ADAPTIVE_WIDTHS: readonly string[] = ["epruner"];
+const ADAPTIVE_WIDTHS: readonly string[] = ["epruner", "gate"];
+
+/** Methods that train (they need data); the probe checks their keys up to the data check. */
+const NEEDS_DATA: readonly string[] = ["gate"];
 
 test("the method table: names, width options for every method, defaults holding every own option", () => {
   assert.deepEqual(METHOD_NAMES, Object.keys(METHODS));
@@ -44,7 +61,11 @@ test("the method table: names, width options for every method, defaults holding 
     const m = METHODS[name];
     assert.equal(m.name, name);
     assert.equal(typeof m.summary, "string");
-    assert.equal(m.needsData, false, `${name} is data-free`);
+    assert.equal(
+      m.needsData,
+      NEEDS_DATA.includes(name),
+      `${name} ${m.needsData ? "needs data" : "is data-free"}`,
+    );
     for (const k of BUDGET_OPTION_KEYS) {
       const takes = !ADAPTIVE_WIDTHS.includes(name) || k === "exclude";
       assert.equal(m.optionKeys.includes(k), takes, `${name} ${takes ? "takes" : "refuses"} ${k}`);
@@ -57,7 +78,7 @@ test("the method table: names, width options for every method, defaults holding 
     (e) =>
       isPrunekitError(e) &&
       e.code === "INVALID_ARGUMENT" &&
-      /expected l1, l2, merge or epruner/.test(e.message),
+      /expected l1, l2, merge, epruner or gate/.test(e.message),
   );
 });
 
@@ -83,7 +104,14 @@ test("prune() takes exactly the table's keys per method and reports its defaults
     const m = METHODS[name];
     for (const [key, value] of Object.entries(SAMPLE)) {
       const run = prune(model, { method: name, [key]: value });
-      if (m.optionKeys.includes(key)) {
+      if (m.optionKeys.includes(key) && m.needsData) {
+        // Accepted (a foreign key is refused first), then stopped for the missing data.
+        await assert.rejects(
+          run,
+          (e) => isPrunekitError(e) && /needs data/.test(e.message),
+          `${name} ${key}`,
+        );
+      } else if (m.optionKeys.includes(key)) {
         const { report } = await run;
         const expected = { method: name, ...m.defaults, ...m.options({ [key]: value }) };
         assert.deepEqual(report.options, expected, `${name} ${key}`);
