@@ -61,6 +61,17 @@ function pick(given: PublicOptions, keys: readonly string[]): Record<string, unk
   return out;
 }
 
+/**
+ * The budget options of a ratio method: with exact widths (`layers`) and no ratio given, the layers
+ * not listed stay unpruned (ratio 0) rather than taking the default ratio.
+ */
+function budgetOptions(given: PublicOptions): Record<string, unknown> {
+  const o = pick(given, BUDGET_OPTION_KEYS);
+  const layers = given.layers as Record<string, number> | undefined;
+  if (layers !== undefined && Object.keys(layers).length > 0 && given.ratio === undefined) o.ratio = 0;
+  return o;
+}
+
 const EPRUNER_KEYS = [
   "beta",
   "layerBetas",
@@ -103,7 +114,7 @@ function magnitude(criterion: "l1" | "l2"): MethodEntry {
     needsData: false,
     defaults: { ...MAGNITUDE_DEFAULTS, criterion },
     optionKeys: BUDGET_OPTION_KEYS,
-    options: (given) => ({ ...pick(given, BUDGET_OPTION_KEYS), criterion }),
+    options: (given) => ({ ...budgetOptions(given), criterion }),
     plan: (graph, groups, options, ctx) =>
       planMagnitude(graph, groups, options as Partial<MagnitudeOptions>, ctx),
   };
@@ -122,7 +133,7 @@ export const METHODS: Readonly<Record<MethodName, MethodEntry>> = {
     // `merge: false` is the public spelling of MergeOptions.mode "prune" (plain pruning, same kept sets).
     optionKeys: [...BUDGET_OPTION_KEYS, ...MERGE_KEYS, "merge"],
     options: (given) => {
-      const o = pick(given, [...BUDGET_OPTION_KEYS, ...MERGE_KEYS]);
+      const o = { ...budgetOptions(given), ...pick(given, MERGE_KEYS) };
       if (given.merge !== undefined) o.mode = given.merge === false ? "prune" : "merge";
       return o;
     },

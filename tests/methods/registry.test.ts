@@ -133,3 +133,19 @@ test("prune() takes exactly the table's keys per method and reports its defaults
     (e) => isPrunekitError(e) && /unknown option colour for method "l1"/.test(e.message),
   );
 });
+
+test("--layers alone leaves the unlisted layers unpruned; with an explicit ratio they take it", async () => {
+  const model = await loadModel(
+    new Uint8Array(readFileSync(new URL("../fixtures/lenet300.onnx", import.meta.url))),
+  );
+  for (const method of ["l1", "merge"] as const) {
+    const only = await prune(model, { method, layers: { "/fc1/Gemm": 120 } });
+    const width = (r: typeof only, node: string) =>
+      r.report.layers.find((l) => l.node === node)?.channelsAfter;
+    assert.equal(width(only, "/fc1/Gemm"), 120);
+    assert.ok(width(only, "/fc2/Gemm") === undefined || width(only, "/fc2/Gemm") === 100, method);
+    const both = await prune(model, { method, layers: { "/fc1/Gemm": 120 }, ratio: 0.5 });
+    assert.equal(width(both, "/fc1/Gemm"), 120);
+    assert.equal(width(both, "/fc2/Gemm"), 50, method);
+  }
+});
