@@ -14,7 +14,7 @@ import {
   type LabeledSource,
   type OutputKind,
 } from "./engine/evaluate.ts";
-import { type TrainWorkerPort, WorkerPool } from "./engine/parallel.ts";
+import { startEvalWorkers, type TrainWorkerPort, WorkerPool } from "./engine/parallel.ts";
 import { type TrainOptions, trainModel } from "./engine/train.ts";
 import { PrunekitError } from "./errors.ts";
 import { countModel, type ModelCounts } from "./graph/count.ts";
@@ -562,6 +562,11 @@ export interface EvaluateModelOptions {
   signal?: AbortSignal;
   /** Module instance to run on; by default a private one (createWasm), released afterwards. */
   wasm?: Wasm;
+  /**
+   * Extra worker threads for `evaluate` (e.g. `createNodeTrainWorkers(1)` from prunekit/node: this
+   * thread plus one worker); the result is the same bits as with none. Stopped at the end.
+   */
+  workers?: TrainWorkerPort[];
 }
 
 /** {@link evaluate}'s result: accuracy, loss, speed, and the preprocessing that was applied. */
@@ -634,13 +639,26 @@ export async function evaluate(
 ): Promise<EvaluateModelResult> {
   return withCompiled([model], options, async ([c]) => {
     const plan = planFor(c!, images, options);
-    const { outputs: _outputs, ...r } = await evaluateCompiled(c!, imageSource(images, plan), {
-      ...(options.limit === undefined ? {} : { limit: options.limit }),
-      outputKind: options.outputKind ?? outputKindOf(model.graph),
-      ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
-    });
-    return { ...r, preprocessing: plan.summary };
+    const pool =
+      options.workers === undefined || options.workers.length === 0
+        ? undefined
+        : await startEvalWorkers(
+            options.workers,
+            encodeModel(inlineExternalData(model.proto, model.graph.externalData)),
+            c!.batch,
+          );
+    try {
+      const { outputs: _outputs, ...r } = await evaluateCompiled(c!, imageSource(images, plan), {
+        ...(options.limit === undefined ? {} : { limit: options.limit }),
+        outputKind: options.outputKind ?? outputKindOf(model.graph),
+        ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+        ...(pool === undefined ? {} : { runners: pool.runners }),
+      });
+      return { ...r, preprocessing: plan.summary };
+    } finally {
+      await pool?.close();
+    }
   });
 }
 

@@ -28,6 +28,17 @@ export interface EvaluateOptions {
   keepOutputs?: boolean;
   onProgress?: ProgressCallback;
   signal?: AbortSignal;
+  /**
+   * Extra runners of the same model (worker threads, see parallel.ts EvalWorkers): batches are handed
+   * to whichever is free, outputs are scored in image order, so the result is the same bits as with
+   * the compiled model alone.
+   */
+  runners?: readonly BatchRunner[];
+}
+
+/** Runs whole batches of a model somewhere else (a worker): batch × input elements in, outputs out. */
+export interface BatchRunner {
+  run(x: Float32Array): Promise<Float32Array>;
 }
 
 /** Accuracy and loss over the images evaluated. */
@@ -103,12 +114,7 @@ export async function evaluateCompiled(
   let lossSum = 0;
   const started = Date.now();
   options.onProgress?.({ phase: "evaluate", done: 0, total: count });
-  for (let start = 0; start < count; start += batch) {
-    checkAborted(options.signal);
-    const n = Math.min(batch, count - start);
-    if (n < batch) x.fill(0);
-    source.fill(start, n, x.subarray(0, n * perImage));
-    const y = model.run({ [input.name]: x })[output.name]!;
+  const score = (y: Float32Array, start: number, n: number) => {
     for (let i = 0; i < n; i++) {
       const row = y.subarray(i * classes, (i + 1) * classes);
       const label = source.label(start + i);
@@ -131,7 +137,54 @@ export async function evaluateCompiled(
       outputs?.set(row, (start + i) * classes);
     }
     options.onProgress?.({ phase: "evaluate", done: start + n, total: count });
-    await nextTask();
+  };
+  const fillBatch = (buf: Float32Array, start: number, n: number) => {
+    if (n < batch) buf.fill(0);
+    source.fill(start, n, buf.subarray(0, n * perImage));
+  };
+  const runners = options.runners ?? [];
+  if (runners.length === 0) {
+    for (let start = 0; start < count; start += batch) {
+      checkAborted(options.signal);
+      const n = Math.min(batch, count - start);
+      fillBatch(x, start, n);
+      score(model.run({ [input.name]: x })[output.name]!, start, n);
+      await nextTask();
+    }
+  } else {
+    // Every runner (this thread's compiled model among them) takes the next batch when free; scores
+    // are added in image order.
+    const starts: number[] = [];
+    for (let start = 0; start < count; start += batch) starts.push(start);
+    const results = new Map<number, Float32Array>();
+    let next = 0;
+    let scored = 0;
+    const flush = () => {
+      while (scored < starts.length && results.has(starts[scored]!)) {
+        const start = starts[scored]!;
+        score(results.get(start)!, start, Math.min(batch, count - start));
+        results.delete(start);
+        scored++;
+      }
+    };
+    const local: BatchRunner = {
+      run: async (buf) => {
+        await nextTask();
+        return model.run({ [input.name]: buf })[output.name]!;
+      },
+    };
+    const lanes = [local, ...runners].map(async (r) => {
+      while (next < starts.length) {
+        checkAborted(options.signal);
+        const start = starts[next++]!;
+        const n = Math.min(batch, count - start);
+        const buf = new Float32Array(batch * perImage);
+        fillBatch(buf, start, n);
+        results.set(start, await r.run(buf));
+        flush();
+      }
+    });
+    await Promise.all(lanes);
   }
   const seconds = (Date.now() - started) / 1000;
   return {

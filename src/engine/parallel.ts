@@ -14,18 +14,24 @@ import { PrunekitError, type PrunekitErrorCode } from "../errors.ts";
 import { buildGraph } from "../graph/ir.ts";
 import { decodeModel } from "../onnx/decode.ts";
 import { createWasm } from "../wasm/instance.ts";
+import { type CompiledModel, compileModel } from "./compile.ts";
+import type { BatchRunner } from "./evaluate.ts";
 import { compileTrainer, type ParamStore, type Trainer } from "./tape.ts";
 
 /** Coordinator → worker. */
 export type ToWorker =
   | { kind: "init"; model: Uint8Array; gatedBatchNorms?: string[] }
   | { kind: "step"; id: number; x: Float32Array; labels: Int32Array; values: Float32Array; frozen: string[] }
+  | { kind: "eval-init"; model: Uint8Array; batch: number }
+  | { kind: "eval-run"; id: number; x: Float32Array }
   | { kind: "close" };
 
 /** Worker → coordinator. */
 export type FromWorker =
   | { kind: "ready"; params: { name: string; length: number; trainable: boolean }[] }
   | { kind: "step"; id: number; loss: number; correct: number; grads: Float32Array; state: Float32Array }
+  | { kind: "eval-ready" }
+  | { kind: "eval-out"; id: number; y: Float32Array }
   | { kind: "error"; code: string; message: string };
 
 /** One worker as the coordinator sees it. */
@@ -45,9 +51,19 @@ export function serveTrainWorker(post: (message: FromWorker) => void): (message:
   let store: ParamStore | undefined;
   const trainers = new Map<number, Trainer>();
   let make: ((n: number) => Trainer) | undefined;
+  let compiled: CompiledModel | undefined;
   return async (m) => {
     try {
-      if (m.kind === "init") {
+      if (m.kind === "eval-init") {
+        const wasm = await createWasm();
+        compiled = compileModel(wasm, buildGraph(decodeModel(m.model)), { batch: m.batch });
+        post({ kind: "eval-ready" });
+      } else if (m.kind === "eval-run") {
+        if (compiled === undefined) throw new PrunekitError("INVALID_ARGUMENT", "eval-run before eval-init");
+        const input = compiled.inputs[0]!.name;
+        const y = compiled.run({ [input]: m.x })[compiled.outputs[0]!.name]!;
+        post({ kind: "eval-out", id: m.id, y });
+      } else if (m.kind === "init") {
         const wasm = await createWasm();
         const graph = buildGraph(decodeModel(m.model));
         const gated = m.gatedBatchNorms === undefined ? {} : { gatedBatchNorms: new Set(m.gatedBatchNorms) };
@@ -101,6 +117,7 @@ export function serveTrainWorker(post: (message: FromWorker) => void): (message:
       } else {
         for (const t of trainers.values()) t.dispose();
         store?.dispose();
+        compiled?.dispose();
       }
     } catch (e) {
       const code = e instanceof PrunekitError ? e.code : "INTERNAL";
@@ -148,7 +165,7 @@ export class WorkerPool {
               this.failure = err;
               reject(err);
               for (const p of this.pending.values()) p.resolve(m);
-            } else {
+            } else if (m.kind === "step") {
               const p = this.pending.get(m.id * 64 + w);
               this.pending.delete(m.id * 64 + w);
               p?.resolve(m);
@@ -244,4 +261,58 @@ export class WorkerPool {
     for (const p of this.ports) p.post({ kind: "close" });
     await Promise.all(this.ports.map((p) => p.terminate()));
   }
+}
+
+/**
+ * Evaluation workers: each compiles the model for `batch` images and runs whole batches; `runners` feed
+ * evaluateCompiled (outputs are scored in image order, so the result equals one thread's bit for bit).
+ */
+export async function startEvalWorkers(
+  ports: readonly TrainWorkerPort[],
+  model: Uint8Array,
+  batch: number,
+): Promise<{ runners: BatchRunner[]; close: () => Promise<void> }> {
+  let nextId = 1;
+  const runners = await Promise.all(
+    ports.map(
+      (port, w) =>
+        new Promise<BatchRunner>((resolve, reject) => {
+          const pending = new Map<
+            number,
+            { resolve: (y: Float32Array) => void; reject: (e: Error) => void }
+          >();
+          port.listen((m) => {
+            if (m.kind === "eval-ready") {
+              resolve({
+                run: (x) =>
+                  new Promise<Float32Array>((res, rej) => {
+                    const id = nextId++;
+                    pending.set(id, { resolve: res, reject: rej });
+                    port.post({ kind: "eval-run", id, x });
+                  }),
+              });
+            } else if (m.kind === "eval-out") {
+              pending.get(m.id)?.resolve(m.y);
+              pending.delete(m.id);
+            } else if (m.kind === "error") {
+              const err = new PrunekitError(
+                (m.code === "INTERNAL" ? "INVALID_ARGUMENT" : m.code) as PrunekitErrorCode,
+                `evaluation worker ${w}: ${m.message}`,
+              );
+              reject(err);
+              for (const p of pending.values()) p.reject(err);
+              pending.clear();
+            }
+          });
+          port.post({ kind: "eval-init", model, batch });
+        }),
+    ),
+  );
+  return {
+    runners,
+    close: async () => {
+      for (const p of ports) p.post({ kind: "close" });
+      await Promise.all(ports.map((p) => p.terminate()));
+    },
+  };
 }

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { test } from "node:test";
-import { finetune, loadModel } from "../../src/api.ts";
+import { evaluate, finetune, loadModel } from "../../src/api.ts";
 import { limitImages } from "../../src/data/images.ts";
 import { loadImages, parseDataSpec } from "../../src/data/spec.ts";
 import { shardSizes } from "../../src/engine/parallel.ts";
@@ -40,4 +40,18 @@ test("finetune with workers: 1 worker equals none bit for bit; 2 workers are rep
     lossGap < 0.1 * none.report.history[0]!.loss,
     `loss ${twoA.report.history[0]!.loss} vs ${none.report.history[0]!.loss}`,
   );
+});
+
+test("evaluate with a worker thread gives exactly the single-thread result", async () => {
+  const model = await loadModel(new Uint8Array(await readFile(resnet)));
+  const test = limitImages(
+    await loadImages(parseDataSpec(`fashion-mnist:${sliceDir}`), { split: "test", readFile: readFileBytes }),
+    300,
+  );
+  const one = await evaluate(model, test, { batch: 32 });
+  const two = await evaluate(model, test, { batch: 32, workers: createNodeTrainWorkers(1) });
+  assert.deepEqual(two.predictions, one.predictions);
+  assert.equal(two.loss, one.loss);
+  assert.equal(two.top1, one.top1);
+  assert.equal(two.images, 300);
 });
