@@ -166,6 +166,8 @@ export interface PruneOptions {
   evalLimit?: number;
   /** Gate: epochs of §4.7's fine-tuning of the pruned model (default 40; 0 skips). */
   finetuneEpochs?: number;
+  /** Gate: freeze the linear kernels in a Tick too (default false, §4.5). */
+  tickFreezeLinear?: boolean;
   /** Images for methods that need data (gate). */
   data?: MethodData;
   /** Cancels long methods (ABORTED). */

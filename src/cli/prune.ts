@@ -207,6 +207,11 @@ export const PRUNE_FLAGS: Readonly<Record<string, FlagSpec>> = {
     parse: (v) => int("--batch", v, 2, 65536),
   },
   "no-augment": { key: "augment", help: "no random shifts and flips while training", parse: () => false },
+  "tick-freeze-linear": {
+    key: "tickFreezeLinear",
+    help: "freeze the linear kernels in a Tick too, not only the conv kernels (§4.5 keeps them training)",
+    parse: () => true,
+  },
   "eval-limit": {
     key: "evalLimit",
     help: "test images measured after every Tock and at the end (default 1000)",

@@ -65,6 +65,11 @@ export interface GateOptions {
   exclude: string[];
   /** Epochs of fine-tuning after pruning (§4.7: triangular 1e-3 → 1e-2 → 1e-3, momentum 0, wd 5e-4); run by prune(). */
   finetuneEpochs: number;
+  /**
+   * Freeze the linear (Gemm / MatMul) kernels during a Tick too, not only the conv kernels. Default false:
+   * docs/methods.md §4.5 keeps linear layers training in a Tick.
+   */
+  tickFreezeLinear: boolean;
 }
 
 /** Defaults of {@link GateOptions}: docs/methods.md §4.8 (p, λ, Tock epochs, T, learning rates, 0.1, η) and §4.7 (40 epochs). */
@@ -85,6 +90,7 @@ export const GATE_DEFAULTS: GateOptions = {
   evalLimit: 1000,
   exclude: [],
   finetuneEpochs: 40,
+  tickFreezeLinear: false,
 };
 
 /** One point of the Tick-Tock trajectory (the report's `details.trajectory`). */
@@ -333,8 +339,11 @@ export async function planGate(
     }
     for (const [node, t] of perBn) store.write(`${node}#mask`, t);
   };
+  const tickFrozenOps = new Set(o.tickFreezeLinear ? ["Conv", "Gemm", "MatMul"] : ["Conv"]);
   const convParams = new Set(
-    graph.order.filter((n) => n.opType === "Conv").flatMap((n) => n.inputs.slice(1).filter((i) => i !== "")),
+    graph.order
+      .filter((n) => tickFrozenOps.has(n.opType))
+      .flatMap((n) => n.inputs.slice(1).filter((i) => i !== "")),
   );
   const trajectory: GateTrajectoryPoint[] = [];
   const common = {

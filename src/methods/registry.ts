@@ -103,6 +103,7 @@ const GATE_KEYS = [
   "evalLimit",
   "exclude",
   "finetuneEpochs",
+  "tickFreezeLinear",
 ] as const;
 
 const MERGE_KEYS = ["criterion", "threshold", "lambda", "bnFormula", "skipUnsafe", "pruneUnsafe"] as const;

@@ -17,7 +17,7 @@ import { foldIntoPlan } from "../../src/methods/gate.ts";
 import { findGateGroups, gatedBatchNorms } from "../../src/methods/gate-groups.ts";
 import { encodeModel } from "../../src/onnx/encode.ts";
 import type { ModelProto } from "../../src/onnx/proto-types.ts";
-import { makeFloat32Tensor } from "../../src/onnx/tensor.ts";
+import { makeFloat32Tensor, readFloat32 } from "../../src/onnx/tensor.ts";
 import { applyPlan } from "../../src/surgery/apply.ts";
 import { createWasm } from "../../src/wasm/instance.ts";
 import { seededNormals } from "../../src/wasm/seeded-random.ts";
@@ -235,4 +235,30 @@ test("gateScores: per-channel Taylor scores, group sums over members, rankings f
   assert.ok(
     s.bns.every((b) => b.scores.every((v) => v >= 0)) && s.bns.some((b) => b.scores.some((v) => v > 0)),
   );
+});
+
+test("tickFreezeLinear: a Tick leaves the classifier exactly as it was; by default (§4.5) it trains", async () => {
+  const { model: proto } = residualNet();
+  const model = await loadModel(encodeModel(proto));
+  const train = await slice("train", 256);
+  const gemm = model.graph.order.find((n) => n.opType === "Gemm")!;
+  const biasName = gemm.inputs[2]!;
+  const bias = (m: typeof model) => readFloat32(m.graph.constants.get(biasName)!);
+  const run = (tickFreezeLinear: boolean) =>
+    prune(model, {
+      method: "gate",
+      data: { train, mean: [0.286], std: [0.353] },
+      flopsTarget: 0.9,
+      tickRatio: 0.05,
+      tockEpochs: 0,
+      tickSubset: 0.25,
+      finetuneEpochs: 0,
+      batch: 32,
+      tickFreezeLinear,
+    });
+  const frozen = await run(true);
+  assert.ok((frozen.report.details as { ticks: number }).ticks >= 1);
+  assert.deepEqual(bias(frozen.model), bias(model));
+  const trained = await run(false);
+  assert.notDeepEqual(bias(trained.model), bias(model));
 });
