@@ -47,6 +47,7 @@ const SAMPLE: Record<string, unknown> = {
   augment: false,
   evalLimit: 100,
   finetuneEpochs: 2,
+  tickFreezeLinear: true,
 };
 
 /** EPruner's widths adapt (the exemplar count per layer): of the width options it takes exclusions only. */
