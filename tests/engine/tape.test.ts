@@ -248,3 +248,39 @@ test("training refuses an op it cannot differentiate, naming the node", async ()
   );
   assert.equal(wasm.arena.usedBytes, 0);
 });
+
+test("Taylor score (§4.2): |g·∂L/∂g| equals the first-order loss change of scaling the channel's output by 1 ± ε", async () => {
+  const nb = new NetBuilder("x", [2, 5, 5]);
+  const a = nb.relu(nb.bn(nb.conv("x", 4)));
+  const b = nb.relu(nb.bn(nb.conv(a, 3)));
+  const out = nb.gemm(nb.flatten(nb.gap(b)), 3);
+  const graph = buildGraph(randomize(nb.model([out]), 21));
+  const bns = graph.order.filter((n) => n.opType === "BatchNormalization").map((n) => n.name);
+  const t = compileTrainer(await createWasm(), graph, { batch: 4, gatedBatchNorms: new Set(bns) });
+  const { x, labels } = inputAndLabels(4, 50, 3, 22);
+  t.step(x, labels);
+  const loss = () => meanCrossEntropy(t.forward(x), labels, 3);
+  const eps = 1e-3;
+  for (const bn of bns) {
+    const name = `${bn}#gate`;
+    const g = t.store.read(name);
+    const taylor = Array.from(t.store.readGrad(name), (d, c) => Math.abs(d * g[c]!));
+    for (let c = 0; c < g.length; c++) {
+      // Scaling the channel's output y = m·g·(x̂ + b') by (1 ± ε) is scaling its gate.
+      const at = (f: number) => {
+        const w = g.slice();
+        w[c] = g[c]! * f;
+        t.store.write(name, w);
+        return loss();
+      };
+      const change = Math.abs((at(1 + eps) - at(1 - eps)) / 2 / eps);
+      t.store.write(name, g);
+      assert.ok(
+        Math.abs(change - taylor[c]!) < 2e-3 + 2e-2 * taylor[c]!,
+        `${name}[${c}]: Taylor ${taylor[c]}, loss change ${change}`,
+      );
+    }
+  }
+  t.dispose();
+  t.store.dispose();
+});
