@@ -28,7 +28,12 @@ export function parseCli<T extends NonNullable<Parameters<typeof parseArgs>[0]>[
     };
   } catch (e) {
     // parseArgs explains on several lines; the CLI promises one.
-    const message = (e as Error).message.split("\n")[0]!;
+    let message = (e as Error).message.split("\n")[0]!;
+    const unknown = /^Unknown option '(--?[^']+)'/.exec(message)?.[1];
+    if (unknown !== undefined) {
+      const near = nearestOption(unknown.replace(/^-+/, ""), Object.keys(options ?? {}));
+      message = `unknown option ${unknown}${near === undefined ? "" : `; did you mean --${near}?`}`;
+    }
     throw new PrunekitError("USAGE", message, { cause: e });
   }
 }
@@ -58,4 +63,32 @@ export function oneOf<T extends string>(flag: string, value: unknown, allowed: r
   if (value === undefined) return undefined;
   if (typeof value === "string" && (allowed as readonly string[]).includes(value)) return value as T;
   throw new PrunekitError("USAGE", `${flag} expects one of ${allowed.join(", ")}, got "${String(value)}"`);
+}
+
+/** The option name closest to `given` (edit distance at most 2, or a prefix), if any. */
+export function nearestOption(given: string, names: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = 3;
+  for (const n of names) {
+    const d = n.startsWith(given) || given.startsWith(n) ? 1 : editDistance(given, n);
+    if (d < bestD) {
+      bestD = d;
+      best = n;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length]!;
 }

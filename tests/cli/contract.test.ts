@@ -93,3 +93,11 @@ test("a report that cannot be written leaves no model behind (prune and finetune
   assert.equal(under.status, 1);
   assert.match(under.stderr, /^prunekit: IO_ERROR: [^\n]+\n$/);
 });
+
+test("an unknown flag is one line with a did-you-mean suggestion when one is close", () => {
+  const r = cli("prune", model, "-o", join(tmp, "x.onnx"), "--method", "l1", "--raito", "0.5");
+  assert.equal(r.status, 1);
+  assert.equal(r.stderr, "prunekit: USAGE: unknown option --raito; did you mean --ratio?\n");
+  const far = cli("info", model, "--zzzzzz");
+  assert.equal(far.stderr, "prunekit: USAGE: unknown option --zzzzzz\n");
+});
