@@ -179,7 +179,7 @@ export function pruneReportMarkdown(report: PruneReport, files: ReportFiles): st
       [false, true, true, true],
     ),
     "",
-    `MACs: ${report.macsConvention}.`,
+    `MACs: ${code(report.macsConvention)}.`,
     "",
   );
   out.push("## Layers", "");

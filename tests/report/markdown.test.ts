@@ -83,7 +83,7 @@ test("the prune report has the files, sizes with the convention, layers, options
   assert.match(md, /^# prunekit prune: merge\n/);
   assert.match(md, /- input: `model\.onnx`/);
   assert.match(md, /- output: `small\.onnx`/);
-  assert.match(md, /MACs: MACs of Conv and Gemm, batch 1\./);
+  assert.match(md, /MACs: `MACs of Conv and Gemm, batch 1`\./);
   const sizes = tableAfter(md, "## Size");
   assert.deepEqual(cells(sizes[2]!), [
     "params (learnable)",
