@@ -549,7 +549,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     const model = await loadModel(bytes, { readFile: folderFileReader(dirname(input)) });
     const plan = await planPrune(model, options);
     if (json) process.stdout.write(`${JSON.stringify({ input, dryRun: true, ...plan }, null, 2)}\n`);
-    else if (!Boolean(v.quiet)) process.stdout.write(planText(plan));
+    else if (!v.quiet) process.stdout.write(planText(plan));
     return 0;
   }
   if (output === undefined) throw new PrunekitError("USAGE", "missing -o/--output");

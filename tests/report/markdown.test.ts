@@ -51,7 +51,7 @@ const tune: FinetuneReport = {
 /** The rows of the Markdown table right under `heading`. */
 function tableAfter(md: string, heading: string): string[] {
   const lines = md.split("\n");
-  const start = lines.findIndex((l) => l === heading);
+  const start = lines.indexOf(heading);
   assert.ok(start >= 0, `no heading ${heading}`);
   const rows: string[] = [];
   for (const l of lines.slice(start + 1)) {
