@@ -706,8 +706,8 @@ function planText(plan: PrunePlanReport): string {
 }
 
 /**
- * The test accuracies of a run against its MACs fraction: gate's trajectory points that were measured,
- * then the fine-tuning's before and after (at the pruned model's MACs).
+ * The test accuracies of a run against its MACs fraction: gate's trajectory points that were measured
+ * and its final measurement, then the fine-tuning's before and after (at the pruned model's MACs).
  */
 function accuracyPoints(report: PruneReport): TrajectoryPoint[] {
   const points: TrajectoryPoint[] = [];
@@ -725,6 +725,10 @@ function accuracyPoints(report: PruneReport): TrajectoryPoint[] {
   }
   const macs = report.before.macs === 0 ? 1 : report.after.macs / report.before.macs;
   const tune = report.finetune;
+  // Gate's last measurement, after the last Tick, is the "pruned" point when no fine-tuning ran.
+  const last = report.details?.testAccuracyBeforeFinetune;
+  if (typeof last === "number" && tune?.before === undefined)
+    points.push({ macs, accuracy: last, label: "pruned" });
   if (tune?.before !== undefined) points.push({ macs, accuracy: tune.before, label: "pruned" });
   if (tune?.after !== undefined) points.push({ macs, accuracy: tune.after, label: "fine-tuned" });
   return points;
