@@ -22,7 +22,7 @@ import { findDependencyGroups } from "./graph/find-groups.ts";
 import { type DependencyGroup, isInner, pathIsMergeSafe } from "./graph/group.ts";
 import { buildGraph, type Graph } from "./graph/ir.ts";
 import { inferShapes } from "./graph/shapes.ts";
-import type { BudgetRounding } from "./methods/budget.ts";
+import { type BudgetRounding, keptRemovals } from "./methods/budget.ts";
 import type { MethodContext, MethodData } from "./methods/context.ts";
 import type { Criterion } from "./methods/criteria.ts";
 import type { EPrunerInit, LateBeta } from "./methods/epruner.ts";
@@ -262,17 +262,8 @@ function now(): number {
   return typeof performance !== "undefined" ? performance.now() : Date.now();
 }
 
-/**
- * Prune a model with one method and return the smaller model, its bytes and a report.
- *
- * @param model from {@link loadModel}.
- * @param options method, ratio and method options.
- * @returns the pruned model, its ONNX bytes and the report.
- * @throws PrunekitError `INVALID_ARGUMENT` (bad option), `UNSAFE_MERGE`, `PLAN_INVALID`.
- * @example
- * const { bytes, report } = await prune(await loadModel(input), { method: "l1", ratio: 0.5 });
- */
-export async function prune(model: Model, options: PruneOptions): Promise<PruneResult> {
+/** The planning half of {@link prune}: validate the options, run the method, collect warnings. */
+async function runPlanning(model: Model, options: PruneOptions) {
   const timings: Record<string, number> = {};
   const entry = methodEntry(options.method);
   const given = options as unknown as Record<string, unknown>;
@@ -292,12 +283,108 @@ export async function prune(model: Model, options: PruneOptions): Promise<PruneR
     warnings.push(message);
     options.onWarning?.(message);
   };
-  let t = now();
+  const t = now();
   const methodOptions = entry.options(given);
   const plan = await entry.plan(model.graph, model.groups, methodOptions, ctx);
-  const used = { ...entry.defaults, ...methodOptions };
+  const used: Record<string, unknown> = { ...entry.defaults, ...methodOptions };
   timings.decomposition = now() - t;
-  t = now();
+  return { entry, plan, used, ctx, warnings, timings };
+}
+
+/** One layer of a {@link PrunePlanReport}: its output channels before and after. */
+export interface PlannedLayer {
+  /** Producer node name. */
+  node: string;
+  /** Its weight tensor. */
+  weight: string;
+  /** Output channels before. */
+  channelsBefore: number;
+  /** Output channels the plan keeps. */
+  channelsAfter: number;
+  /** Kept channel indices, 0-based, ascending. */
+  kept: number[];
+}
+
+/** What {@link planPrune} found: the plan's widths and sizes, exactly as {@link prune} would report them. */
+export interface PrunePlanReport {
+  /** Method name. */
+  method: MethodName;
+  /** The options used, defaults filled in (callbacks omitted). */
+  options: Record<string, unknown>;
+  /** How MACs are counted. */
+  macsConvention: string;
+  /** Totals of the input model. */
+  before: SizeReport;
+  /** Totals the pruned model would have (equal to prune's `report.after`, before any fine-tuning). */
+  after: SizeReport;
+  /** One entry per pruned producer. */
+  layers: PlannedLayer[];
+  /** What the method reports about the whole plan. */
+  details?: Record<string, unknown>;
+  /** Non-fatal findings. */
+  warnings: string[];
+  /** Milliseconds per phase. */
+  timings: Record<string, number>;
+}
+
+/**
+ * Plan a pruning without doing it: the method runs (for gate that is its whole Tick-Tock training),
+ * but no surgery is made and no bytes are encoded. The sizes are counted on the original graph with
+ * the plan's channels removed (graph/count.ts), the same numbers {@link prune} reports.
+ *
+ * @param model from {@link loadModel}.
+ * @param options as for {@link prune}.
+ * @returns layer widths before and after, and params / MACs before and after.
+ * @throws PrunekitError as {@link prune}: `INVALID_ARGUMENT`, `UNSAFE_MERGE`, `PLAN_INVALID`.
+ * @example
+ * const plan = await planPrune(await loadModel(input), { method: "l1", ratio: 0.5 }); // plan.after.macs
+ */
+export async function planPrune(model: Model, options: PruneOptions): Promise<PrunePlanReport> {
+  const { entry, plan, used, warnings, timings } = await runPlanning(model, options);
+  const t = now();
+  const kept = new Map<number, number>();
+  const layers: PlannedLayer[] = [];
+  for (const gp of plan.groups) {
+    const group = model.groups[gp.groupId]!;
+    kept.set(gp.groupId, gp.keep.length);
+    for (const p of group.producers) {
+      layers.push({
+        node: p.node,
+        weight: p.weight,
+        channelsBefore: group.channels,
+        channelsAfter: gp.keep.length,
+        kept: [...gp.keep],
+      });
+    }
+  }
+  const after = countModel(model.graph, inferShapes(model.graph), keptRemovals(model.groups, kept));
+  timings.count = now() - t;
+  return {
+    method: entry.name,
+    options: { method: entry.name, ...used },
+    macsConvention: MACS_CONVENTION,
+    before: sizeOf(model.counts),
+    after: sizeOf(after),
+    layers,
+    ...(plan.details ? { details: { ...plan.details } } : {}),
+    warnings,
+    timings,
+  };
+}
+
+/**
+ * Prune a model with one method and return the smaller model, its bytes and a report.
+ *
+ * @param model from {@link loadModel}.
+ * @param options method, ratio and method options.
+ * @returns the pruned model, its ONNX bytes and the report.
+ * @throws PrunekitError `INVALID_ARGUMENT` (bad option), `UNSAFE_MERGE`, `PLAN_INVALID`.
+ * @example
+ * const { bytes, report } = await prune(await loadModel(input), { method: "l1", ratio: 0.5 });
+ */
+export async function prune(model: Model, options: PruneOptions): Promise<PruneResult> {
+  const { entry, plan, used, ctx, warnings, timings } = await runPlanning(model, options);
+  let t = now();
   const surgeryOptions = plan.values ? { values: plan.values } : {};
   let surgery = applyPlan(model.graph, model.groups, plan, surgeryOptions);
   // Compensation never writes non-finite values: a layer whose merges would (extreme but finite BN or

@@ -52,6 +52,7 @@ const PUBLIC_VALUES = [
   "planMagnitude",
   "planMerge",
   "planPreprocessing",
+  "planPrune",
   "preprocessBatch",
   "prune",
   "readIdx",

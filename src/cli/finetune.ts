@@ -1,9 +1,15 @@
-import { rm } from "node:fs/promises";
 import { finetune } from "../api.ts";
 import { PrunekitError } from "../errors.ts";
 import { loadImagesFromDisk } from "../node/data-files.ts";
-import { readInputFile, refuseOverwrite, writeFileAtomic } from "../node/files.ts";
+import {
+  type OutputFile,
+  readInputFile,
+  refuseOverwrite,
+  writeFileAtomic,
+  writeFilesAtomic,
+} from "../node/files.ts";
 import { coreCount, createNodeTrainWorkers } from "../node/train-workers.ts";
+import { finetuneReportMarkdown } from "../report/markdown.ts";
 import { oneOf, parseCli, parseNumberFlag } from "./args.ts";
 import { percent, readModelFile } from "./data-flags.ts";
 import { progressBar } from "./progress.ts";
@@ -43,6 +49,9 @@ back into an otherwise unchanged model. Test accuracy is measured before and aft
   --checkpoint DIR        save the state after every epoch (atomically) in DIR
   --resume DIR            continue the run saved in DIR (same settings), bit for bit
   --report FILE           write the run's report as JSON
+  --report-md FILE        write the run's report as Markdown (accuracy before and after, epochs)
+                          (no --chart here: prune's charts plot against MACs, which fine-tuning
+                          leaves unchanged; the epochs are in the reports)
   --json                  print the report as JSON
   --quiet                 no progress bar
 
@@ -81,6 +90,7 @@ const OPTIONS = {
   workers: { type: "string" },
   resume: { type: "string" },
   report: { type: "string" },
+  "report-md": { type: "string" },
   json: { type: "boolean" },
   quiet: { type: "boolean", short: "q" },
   help: { type: "boolean", short: "h" },
@@ -163,7 +173,12 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
   const mean = numbers("--mean", v.mean);
   const std = numbers("--std", v.std);
   await refuseOverwrite(output, [input]);
-  if (typeof v.report === "string") await refuseOverwrite(v.report, [input, output]);
+  const taken = [input, output];
+  for (const p of [v.report, v["report-md"]]) {
+    if (typeof p !== "string") continue;
+    await refuseOverwrite(p, taken);
+    taken.push(p);
+  }
 
   const model = await readModelFile(input);
   const train = await loadImagesFromDisk(v.data, {
@@ -225,19 +240,13 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
       },
       signal: controller.signal,
     });
-    await writeFileAtomic(output, bytes, [input]);
-    if (typeof v.report === "string") {
-      // A failed command leaves no output: the model goes if its report cannot be written.
-      try {
-        await writeFileAtomic(v.report, `${JSON.stringify({ input, output, ...report }, null, 2)}\n`, [
-          input,
-          output,
-        ]);
-      } catch (e) {
-        await rm(output, { force: true });
-        throw e;
-      }
-    }
+    // A failed command leaves no output: every file is written, or none is left behind.
+    const files: OutputFile[] = [{ path: output, data: bytes }];
+    if (typeof v.report === "string")
+      files.push({ path: v.report, data: `${JSON.stringify({ input, output, ...report }, null, 2)}\n` });
+    if (typeof v["report-md"] === "string")
+      files.push({ path: v["report-md"], data: finetuneReportMarkdown(report, { input, output }) });
+    await writeFilesAtomic(files, [input]);
     if (v.json) {
       process.stdout.write(`${JSON.stringify({ input, output, ...report }, null, 2)}\n`);
       return 0;

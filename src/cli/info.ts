@@ -6,18 +6,23 @@ import { folderFileReader } from "../node/model-files.ts";
 import { parseCli } from "./args.ts";
 import { formatTable, human } from "./format.ts";
 
-const HELP = `Usage: prunekit info <model.onnx> [--json]
+const HELP = `Usage: prunekit info <model.onnx> [--json] [--quiet]
 
 Shows inputs, outputs, per-layer parameters and MACs, and the prune groups of a model
 (with member layers, channel counts, the blocks of channels grouped convs tie together, and why a
 group is frozen). Long producer and consumer lists are shortened to "+N more"; --json lists all.
   --json   print the description as JSON
+  --quiet  accepted like every command's (info shows no progress; the description is its output)
+
+Example:
+  prunekit info model.onnx --json > info.json
 `;
 
 /** `prunekit info`. */
 export async function infoCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseCli(argv, {
     json: { type: "boolean" },
+    quiet: { type: "boolean", short: "q" },
     help: { type: "boolean", short: "h" },
   });
   if (values.help) {

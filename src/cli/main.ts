@@ -6,15 +6,30 @@ const HELP = `prunekit: structural pruning of convolutional networks (ONNX in, O
 Usage:
   prunekit info <model.onnx> [--json]
   prunekit prune <in.onnx> -o <out.onnx> --method <l1|l2|merge|epruner|gate> [options]
+                [--report-md FILE] [--chart FILE] [--json]
+  prunekit prune <in.onnx> --method NAME [options] --dry-run [--json]
   prunekit eval <model.onnx> --data SPEC [--limit N] [--json]
   prunekit compare <a.onnx> <b.onnx> --data SPEC [--limit N] [--json]
   prunekit scores <model.onnx> --data SPEC [--batches N] [--json]
   prunekit finetune <model.onnx> -o <out.onnx> --data SPEC --epochs N [--lr X] [options]
-  prunekit download <fashion-mnist|cifar10> [--cache DIR]
+  prunekit download <fashion-mnist|cifar10> [--cache DIR] [--json]
   prunekit --help | --version
 
-Run "prunekit <command> --help" for the options of one command.
-Errors print one line "prunekit: CODE: message" and exit 1; internal errors exit 2.
+Every command takes --json (its result as JSON on stdout) and --quiet (no progress bar).
+
+Examples:
+  prunekit info model.onnx
+  prunekit prune model.onnx --method merge --ratio 0.5 --dry-run
+  prunekit prune model.onnx -o small.onnx --method merge --ratio 0.5 --report-md report.md --chart channels.svg
+  prunekit compare model.onnx small.onnx --data fashion-mnist --limit 2000
+
+Run "prunekit <command> --help" for the options and an example of one command.
+
+Exit codes:
+  0  success
+  1  user error (bad arguments, unreadable or invalid model, unwritable output): one line on stderr,
+     "prunekit: CODE: message"; a failed command leaves no output file behind
+  2  internal error (a bug in prunekit; PRUNEKIT_DEBUG=1 prints the stack trace)
 `;
 
 /** A command: parses its own arguments, returns the process exit code. */

@@ -1,4 +1,3 @@
-import { rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import {
   type FinetuneOptions,
@@ -7,13 +6,18 @@ import {
   loadModel,
   type MethodName,
   type PruneOptions,
+  type PrunePlanReport,
+  type PruneReport,
+  planPrune,
   prune,
 } from "../api.ts";
 import { PrunekitError } from "../errors.ts";
 import { METHOD_NAMES, METHODS } from "../methods/registry.ts";
 import { loadImagesFromDisk } from "../node/data-files.ts";
-import { readInputFile, refuseOverwrite, writeFileAtomic } from "../node/files.ts";
+import { type OutputFile, readInputFile, refuseOverwrite, writeFilesAtomic } from "../node/files.ts";
 import { folderFileReader } from "../node/model-files.ts";
+import { accuracyMacsChart, layerChannelsChart, type TrajectoryPoint } from "../report/chart.ts";
+import { pruneReportMarkdown } from "../report/markdown.ts";
 import { oneOf, parseCli, parseNumberFlag, parsePairs } from "./args.ts";
 import { percent } from "./data-flags.ts";
 import { formatTable, human } from "./format.ts";
@@ -277,7 +281,8 @@ function takers(key: string): MethodName[] {
 
 function helpText(): string {
   const line = (left: string, right: string) => `  ${left.padEnd(24)} ${right}\n`;
-  let out = `Usage: prunekit prune <in.onnx> -o <out.onnx> --method <${METHOD_NAMES.join("|")}> --ratio R [options]\n\n`;
+  let out = `Usage: prunekit prune <in.onnx> -o <out.onnx> --method <${METHOD_NAMES.join("|")}> --ratio R [options]\n`;
+  out += `       prunekit prune <in.onnx> --method NAME [options] --dry-run [--json]\n\n`;
   out += line("-o, --output FILE", "pruned model (written atomically; never the input file)");
   out += line("--method NAME", "one of:");
   for (const m of METHOD_NAMES) out += line("", `${m}: ${METHODS[m].summary}`);
@@ -285,7 +290,15 @@ function helpText(): string {
   const common = Object.entries(PRUNE_FLAGS).filter(([, f]) => takers(f.key).length === all);
   for (const [name, f] of common)
     out += line(`--${name}${ARG_FLAGS[name] ? ` ${ARG_FLAGS[name]}` : ""}`, f.help);
+  out += line("--dry-run", "plan only: print the widths per layer and the sizes after; write nothing");
+  out += line("", "(-o is optional and ignored; not for gate, whose plan is its training run)");
   out += line("--report FILE", "write the JSON report");
+  out += line("--report-md FILE", "write the report as Markdown (sizes, layers, trajectory, fine-tuning)");
+  out += line("--chart FILE", "write an SVG chart of the channels per layer, before and after");
+  out += line("--chart-accuracy FILE", "write an SVG chart of test accuracy against MACs (gate, or with");
+  out += line("", "--finetune-epochs: the accuracy before and after fine-tuning)");
+  out += line("", "every output is written atomically; if one fails, none is left behind");
+  out += line("--json", "print the report (or the --dry-run plan) as JSON on stdout");
   out += line("--quiet", "no progress or summary");
   out += "  fine-tuning the pruned model (methods other than gate; or run prunekit finetune afterwards):\n";
   out += line(
@@ -318,6 +331,13 @@ function helpText(): string {
     for (const [name, f] of flags)
       out += line(`--${name}${ARG_FLAGS[name] ? ` ${ARG_FLAGS[name]}` : ""}`, f.help);
   }
+  out += `
+Examples:
+  prunekit prune model.onnx -o small.onnx --method merge --ratio 0.5 --report-md report.md --chart channels.svg
+  prunekit prune model.onnx --method epruner --target-macs 0.5 --dry-run
+  prunekit prune resnet20.onnx -o r20.onnx --method gate --data fashion-mnist --flops-target 0.5 \\
+    --chart-accuracy accuracy.svg
+`;
   return out;
 }
 
@@ -452,6 +472,11 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     output: { type: "string", short: "o" },
     method: { type: "string" },
     report: { type: "string" },
+    "report-md": { type: "string" },
+    chart: { type: "string" },
+    "chart-accuracy": { type: "string" },
+    "dry-run": { type: "boolean" },
+    json: { type: "boolean" },
     data: { type: "string" },
     "finetune-lr": { type: "string" },
     "finetune-batch": { type: "string" },
@@ -474,11 +499,30 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   const [input, ...extra] = positionals;
   if (input === undefined || extra.length > 0)
     throw new PrunekitError("USAGE", "expected exactly one input model path (see prunekit prune --help)");
+  const dryRun = v["dry-run"] === true;
   const output = v.output as string | undefined;
-  if (output === undefined)
+  if (output === undefined && !dryRun)
     throw new PrunekitError("USAGE", "missing -o/--output: where should the pruned model go?");
   const method = oneOf<MethodName>("--method", v.method, METHOD_NAMES);
   if (method === undefined) throw new PrunekitError("USAGE", `missing --method (${METHOD_NAMES.join(", ")})`);
+  if (dryRun) {
+    const writes = ["report", "report-md", "chart", "chart-accuracy", "finetune-epochs"].find(
+      (f) => v[f] !== undefined,
+    );
+    if (writes !== undefined)
+      throw new PrunekitError("USAGE", `--${writes} does not apply with --dry-run, which writes nothing`);
+    if (METHODS[method].needsData)
+      throw new PrunekitError(
+        "USAGE",
+        `--dry-run does not apply to --method ${method}: its plan is its whole training run; run it with -o`,
+      );
+  }
+  if (v["chart-accuracy"] !== undefined && !METHODS[method].needsData && v["finetune-epochs"] === undefined) {
+    throw new PrunekitError(
+      "USAGE",
+      "--chart-accuracy needs accuracy measurements: --method gate, or --finetune-epochs N with --data SPEC",
+    );
+  }
   const options: PruneOptions = { method };
   const set = options as unknown as Record<string, unknown>;
   for (const [name, f] of Object.entries(PRUNE_FLAGS)) {
@@ -494,7 +538,8 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     }
     set[f.key] = f.parse(value as string | boolean | string[]);
   }
-  const quiet = Boolean(v.quiet);
+  const json = v.json === true;
+  const quiet = Boolean(v.quiet) || json;
   if (!quiet) {
     options.onProgress = progressBar();
     options.onWarning = (m) => process.stderr.write(`warning: ${m}\n`);
@@ -503,9 +548,26 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   const needsData = METHODS[method].needsData;
   const tuning = needsData ? undefined : readFinetuneFlags(v);
   const methodData = needsData ? readMethodDataFlags(v, method) : undefined;
-  await refuseOverwrite(output, [input]);
-  if (typeof v.report === "string") await refuseOverwrite(v.report, [input, output]);
   const started = Date.now();
+  if (dryRun) {
+    const bytes = await readInputFile(input, "model");
+    const model = await loadModel(bytes, { readFile: folderFileReader(dirname(input)) });
+    const plan = await planPrune(model, options);
+    if (json) process.stdout.write(`${JSON.stringify({ input, dryRun: true, ...plan }, null, 2)}\n`);
+    else if (!v.quiet) process.stdout.write(planText(plan));
+    return 0;
+  }
+  if (output === undefined) throw new PrunekitError("USAGE", "missing -o/--output");
+  // Every output, checked before any work: never the input, never two outputs on one file.
+  const extraOutputs = (["report", "report-md", "chart", "chart-accuracy"] as const).flatMap((f) =>
+    typeof v[f] === "string" ? [v[f] as string] : [],
+  );
+  const taken = [input, output];
+  await refuseOverwrite(output, [input]);
+  for (const p of extraOutputs) {
+    await refuseOverwrite(p, taken);
+    taken.push(p);
+  }
   const bytes = await readInputFile(input, "model");
   const model = await loadModel(bytes, { readFile: folderFileReader(dirname(input)) });
   const controller = new AbortController();
@@ -556,20 +618,40 @@ export async function pruneCommand(argv: string[]): Promise<number> {
       process.removeListener("SIGINT", onSigint);
     }
   }
-  await writeFileAtomic(output, out, [input]);
-  if (typeof v.report === "string") {
-    // A failed command leaves no output: the model goes if its report cannot be written.
-    try {
-      await writeFileAtomic(v.report, `${JSON.stringify({ input, output, ...report }, null, 2)}\n`, [
-        input,
-        output,
-      ]);
-    } catch (e) {
-      await rm(output, { force: true });
-      throw e;
-    }
+  // Every output is rendered first, then all are written, or none is left behind.
+  const files: OutputFile[] = [{ path: output, data: out }];
+  if (typeof v.report === "string")
+    files.push({ path: v.report, data: `${JSON.stringify({ input, output, ...report }, null, 2)}\n` });
+  if (typeof v["report-md"] === "string")
+    files.push({ path: v["report-md"], data: pruneReportMarkdown(report, { input, output }) });
+  if (typeof v.chart === "string") {
+    files.push({
+      path: v.chart,
+      data: layerChannelsChart(
+        report.layers.map((l) => ({ name: l.node, before: l.channelsBefore, after: l.channelsAfter })),
+        { title: `${report.method}: output channels per layer, before and after` },
+      ),
+    });
   }
+  if (typeof v["chart-accuracy"] === "string") {
+    const points = accuracyPoints(report);
+    if (points.length === 0) {
+      throw new PrunekitError(
+        "USAGE",
+        "--chart-accuracy: the run measured no test accuracy (no test images); nothing was written",
+      );
+    }
+    files.push({
+      path: v["chart-accuracy"],
+      data: accuracyMacsChart(points, { title: `${report.method}: test top-1 against MACs` }),
+    });
+  }
+  await writeFilesAtomic(files, [input]);
 
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ input, output, ...report }, null, 2)}\n`);
+    return 0;
+  }
   if (!quiet) {
     const rows = report.layers.map((l) => [
       l.node,
@@ -599,4 +681,60 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     );
   }
   return 0;
+}
+
+/** The --dry-run plan as text: widths per layer, then params and MACs before and after. */
+function planText(plan: PrunePlanReport): string {
+  const rows = plan.layers.map((l) => [
+    l.node,
+    String(l.channelsBefore),
+    String(l.channelsAfter),
+    l.channelsBefore === 0
+      ? "0.0"
+      : ((100 * (l.channelsBefore - l.channelsAfter)) / l.channelsBefore).toFixed(1),
+  ]);
+  const pct = (a: number, b: number) => (b === 0 ? "0.0" : ((100 * (b - a)) / b).toFixed(1));
+  const size = (name: string, before: number, after: number) =>
+    `${name.padEnd(22)} ${human(before)} -> ${human(after)} (-${pct(after, before)}%; ${before} -> ${after})\n`;
+  return (
+    `dry run of --method ${plan.method}: nothing was written\n` +
+    `${formatTable(["layer", "before", "after", "removed %"], rows, [false, true, true, true])}\n` +
+    size("params", plan.before.params, plan.after.params) +
+    size("params (conv/linear)", plan.before.convLinearParams, plan.after.convLinearParams) +
+    size("MACs", plan.before.macs, plan.after.macs) +
+    `MACs: ${plan.macsConvention}\n` +
+    (typeof plan.details?.beta === "number"
+      ? `beta ${plan.details.beta}${plan.details.search ? " (chosen by the budget search)" : ""}\n`
+      : "") +
+    (plan.warnings.length > 0 ? `${plan.warnings.length} warning(s), see above\n` : "")
+  );
+}
+
+/**
+ * The test accuracies of a run against its MACs fraction: gate's trajectory points that were measured
+ * and its final measurement, then the fine-tuning's before and after (at the pruned model's MACs).
+ */
+function accuracyPoints(report: PruneReport): TrajectoryPoint[] {
+  const points: TrajectoryPoint[] = [];
+  const trajectory = report.details?.trajectory;
+  if (Array.isArray(trajectory)) {
+    for (const p of trajectory as {
+      phase?: string;
+      index?: number;
+      macsFraction?: number;
+      testAccuracy?: number;
+    }[]) {
+      if (typeof p.testAccuracy === "number" && typeof p.macsFraction === "number")
+        points.push({ macs: p.macsFraction, accuracy: p.testAccuracy, label: `${p.phase} ${p.index}` });
+    }
+  }
+  const macs = report.before.macs === 0 ? 1 : report.after.macs / report.before.macs;
+  const tune = report.finetune;
+  // Gate's last measurement, after the last Tick, is the "pruned" point when no fine-tuning ran.
+  const last = report.details?.testAccuracyBeforeFinetune;
+  if (typeof last === "number" && tune?.before === undefined)
+    points.push({ macs, accuracy: last, label: "pruned" });
+  if (tune?.before !== undefined) points.push({ macs, accuracy: tune.before, label: "pruned" });
+  if (tune?.after !== undefined) points.push({ macs, accuracy: tune.after, label: "fine-tuned" });
+  return points;
 }

@@ -75,3 +75,30 @@ export async function writeFileAtomic(
     });
   }
 }
+
+/** One file of {@link writeFilesAtomic}. */
+export interface OutputFile {
+  path: string;
+  data: Uint8Array | string;
+}
+
+/**
+ * Write several files atomically, all or nothing: each one as {@link writeFileAtomic}, and when one
+ * fails the ones already written are removed before the error is rethrown. Refuses (USAGE, nothing
+ * written) when two outputs name the same file or one names a `protect` file.
+ */
+export async function writeFilesAtomic(files: readonly OutputFile[], protect: string[] = []): Promise<void> {
+  for (let i = 0; i < files.length; i++) {
+    await refuseOverwrite(files[i]!.path, [...protect, ...files.slice(0, i).map((f) => f.path)]);
+  }
+  const written: string[] = [];
+  try {
+    for (const f of files) {
+      await writeFileAtomic(f.path, f.data, protect);
+      written.push(f.path);
+    }
+  } catch (e) {
+    for (const p of written) await rm(p, { force: true }).catch(() => {});
+    throw e;
+  }
+}

@@ -55,9 +55,20 @@ test("prune --method gate: ResNet-20 to <= 50 % MACs, report with the trajectory
     "640",
     "--report",
     report,
+    "--report-md",
+    join(tmp, "gate.md"),
+    "--chart-accuracy",
+    join(tmp, "gate.svg"),
   );
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /gate: \d+ tick\(s\), \d+ tock\(s\), MACs/);
+  const md = readFileSync(join(tmp, "gate.md"), "utf8");
+  assert.match(
+    md,
+    /## Tick-Tock trajectory\n\n\d+ tick\(s\), \d+ tock\(s\); MACs [\d.]+ % of the original, target 50\.00 %\./,
+  );
+  assert.match(md, /\n\| tick \| 1 \| [\d.]+ % \|/);
+  assert.match(readFileSync(join(tmp, "gate.svg"), "utf8"), /^<svg/);
   const j = JSON.parse(readFileSync(report, "utf8"));
   assert.equal(j.method, "gate");
   assert.ok(j.after.macs <= 0.5 * j.before.macs, `${j.after.macs} / ${j.before.macs}`);

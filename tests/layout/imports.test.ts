@@ -28,6 +28,7 @@ const FLOORS: readonly (readonly string[])[] = [
   ["engine"],
   ["methods"],
   ["api"],
+  ["report"],
   ["node", "web", "index"],
   ["cli"],
 ];
