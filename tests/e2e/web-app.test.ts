@@ -64,6 +64,12 @@ test("the browser app prunes an uploaded model to the CLI's bytes and survives a
     run(process.execPath, [join(root, "scripts/build-web.mjs")], { cwd: root }),
     cliPrune(work),
   ]);
+  // No node: import is reachable in the browser: the page has none, the worker only load.ts's dynamic
+  // import for file: URLs, which a page never passes.
+  const main = await readFile(join(root, "dist/web/main.js"), "utf8");
+  const worker = await readFile(join(root, "dist/web/worker.js"), "utf8");
+  assert.equal(main.match(/["']node:[^"']*["']/g), null, "main.js imports a node: module");
+  assert.deepEqual(worker.match(/\S*["']node:[^"']*["']/g), ['import("node:fs/promises"']);
   const server = await startStaticServer(new Map(), new Map([["/", join(root, "dist/web")]]));
   const browser = await chromium.launch({ executablePath: chromiumPath, args: CHROMIUM_ARGS });
   try {
@@ -135,12 +141,22 @@ test("the browser app prunes an uploaded model to the CLI's bytes and survives a
     const widths = describeModel(await loadModel(model.bytes)).layers.map((l) => l.outputShape?.at(-1));
     assert.deepEqual(widths, [150, 50, 10]);
 
-    // Still usable after everything: another run (l1) works.
+    // Other methods from the same page: only the chosen method's options are sent (prune() refuses
+    // the ratio for EPruner, and β for the others).
+    const chartTitle = (method: string) =>
+      page.waitForFunction(
+        (m) => document.querySelector('[data-testid="chart"] title')?.textContent?.endsWith(`by ${m}`),
+        method,
+      );
+    await page.getByTestId("method").selectOption("epruner");
+    assert.ok(await page.getByTestId("ratio").isHidden(), "EPruner takes no ratio");
+    await page.getByTestId("beta").fill("0.75");
+    await page.getByTestId("run").click();
+    await chartTitle("epruner");
     await page.getByTestId("method").selectOption("l1");
     await page.getByTestId("run").click();
-    await page.waitForFunction(() =>
-      document.querySelector('[data-testid="chart"] title')?.textContent?.includes("by l1"),
-    );
+    await chartTitle("l1");
+    assert.ok(await error.isHidden(), await error.textContent());
     assert.deepEqual(pageErrors, [], `requests: ${server.requests.join(", ")}`);
     assert.ok(
       server.requests.every((r) => r.startsWith("200 ")),
