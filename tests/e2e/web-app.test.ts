@@ -156,7 +156,7 @@ test("the browser app prunes an uploaded model to the CLI's bytes and survives a
     await page.getByTestId("method").selectOption("l1");
     await page.getByTestId("run").click();
     await chartTitle("l1");
-    assert.ok(await error.isHidden(), await error.textContent());
+    assert.ok(await error.isHidden(), (await error.textContent()) ?? "");
     assert.deepEqual(pageErrors, [], `requests: ${server.requests.join(", ")}`);
     assert.ok(
       server.requests.every((r) => r.startsWith("200 ")),
