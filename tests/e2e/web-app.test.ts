@@ -153,8 +153,22 @@ test("the browser app prunes an uploaded model to the CLI's bytes and survives a
     await page.getByTestId("beta").fill("0.75");
     await page.getByTestId("run").click();
     await chartTitle("epruner");
+    // Keyboard only: the controls are labelled, and Enter on the focused button runs.
+    for (const [label, testId] of [
+      ["Method", "method"],
+      ["β (preference coefficient)", "beta"],
+      ["Choose an .onnx file, or drop one here", "model-file"],
+    ]) {
+      assert.equal(await page.getByLabel(label, { exact: true }).getAttribute("data-testid"), testId);
+    }
+    await page.getByTestId("method").focus();
     await page.getByTestId("method").selectOption("l1");
-    await page.getByTestId("run").click();
+    assert.equal(
+      await page.getByLabel("Ratio of channels removed per layer").getAttribute("data-testid"),
+      "ratio",
+    );
+    await page.getByTestId("run").focus();
+    await page.keyboard.press("Enter");
     await chartTitle("l1");
     assert.ok(await error.isHidden(), (await error.textContent()) ?? "");
     assert.deepEqual(pageErrors, [], `requests: ${server.requests.join(", ")}`);
