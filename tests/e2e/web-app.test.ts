@@ -158,7 +158,7 @@ test("the browser app prunes an uploaded model to the CLI's bytes and survives a
       ["Method", "method"],
       ["β (preference coefficient)", "beta"],
       ["Choose an .onnx file, or drop one here", "model-file"],
-    ]) {
+    ] as const) {
       assert.equal(await page.getByLabel(label, { exact: true }).getAttribute("data-testid"), testId);
     }
     await page.getByTestId("method").focus();
