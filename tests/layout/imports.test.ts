@@ -19,6 +19,8 @@ const KNOWN_VIOLATIONS: readonly string[] = [];
  * with neither are skipped (the floor is not built yet). A file may import files of its own name,
  * and any file on a lower floor. Imports between different names on one floor (wasm -> onnx, say)
  * are refused: none exist today (data/ does not import onnx/), so the test lists no exception.
+ * src/report/ (JSON, Markdown and SVG charts) sits above api and below node/web/index, because both
+ * the CLI and the web page use it.
  */
 const FLOORS: readonly (readonly string[])[] = [
   ["errors", "progress"],
