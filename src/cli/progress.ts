@@ -1,14 +1,33 @@
 import type { ProgressEvent } from "../progress.ts";
 
 export type { ProgressEvent };
-/** Turn progress events into a one-line bar on a TTY (nothing when stderr is not a terminal). */
+/**
+ * Turn progress events into a one-line bar on a TTY. When stderr is not a terminal (a pipe, a log),
+ * a phase that took a second or more gets one plain line when it ends ("train: 938/938 in 61.2 s ..."),
+ * and shorter ones nothing, so the error line of a quick failure stays the only line on stderr.
+ */
 export function progressBar(stream: NodeJS.WriteStream = process.stderr): (e: ProgressEvent) => void {
   let lastPhase = "";
   let lastDraw = 0;
+  let phaseStart = Date.now();
+  let plainPhase = "";
   return (e) => {
     const now = Date.now();
-    // Only a terminal gets a bar: logs and pipes stay clean, so an error is the only line on stderr.
-    if (!stream.isTTY) return;
+    if (!stream.isTTY) {
+      if (e.phase !== plainPhase) {
+        plainPhase = e.phase;
+        phaseStart = now;
+      }
+      const done = e.total > 0 && e.done >= e.total;
+      if (done && now - phaseStart >= 1000) {
+        const detail = e.detail === undefined ? "" : ` ${e.detail}`;
+        stream.write(
+          `${e.phase}: ${e.done}/${e.total} in ${((now - phaseStart) / 1000).toFixed(1)} s${detail}\n`,
+        );
+        plainPhase = "";
+      }
+      return;
+    }
     const finished = e.total > 0 && e.done >= e.total;
     if (e.phase === lastPhase && !finished && now - lastDraw < 50) return;
     lastDraw = now;

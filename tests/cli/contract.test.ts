@@ -101,3 +101,34 @@ test("an unknown flag is one line with a did-you-mean suggestion when one is clo
   const far = cli("info", model, "--zzzzzz");
   assert.equal(far.stderr, "prunekit: USAGE: unknown option --zzzzzz\n");
 });
+
+test("piped stderr gets one plain line per phase that took a second or more, and nothing with --quiet", () => {
+  const data = `fashion-mnist:${fileURLToPath(new URL("../fixtures/fashion-mnist-slice/", import.meta.url))}`;
+  const r = cli(
+    "eval",
+    "tests/fixtures/trained/resnet20_fmnist.onnx",
+    "--data",
+    data,
+    "--limit",
+    "400",
+    "--batch",
+    "8",
+  );
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stderr.trim() === "" ? [] : r.stderr.trim().split("\n");
+  assert.ok(
+    lines.every((l) => /^evaluate: 400\/400 in \d+\.\d s/.test(l)),
+    r.stderr,
+  );
+  assert.ok(lines.length <= 1);
+  const q = cli(
+    "eval",
+    "tests/fixtures/trained/resnet20_fmnist.onnx",
+    "--data",
+    data,
+    "--limit",
+    "400",
+    "--quiet",
+  );
+  assert.equal(q.stderr, "");
+});
