@@ -173,7 +173,9 @@ export async function evaluateCompiled(
         return model.run({ [input.name]: buf })[output.name]!;
       },
     };
-    const lanes = [local, ...runners].map(async (r) => {
+    // Two batches in flight per worker: while this thread computes one of its own, a worker that
+    // finishes still has the next batch queued instead of waiting for this thread to hand it one.
+    const lanes = [local, ...runners.flatMap((r) => [r, r])].map(async (r) => {
       while (next < starts.length) {
         checkAborted(options.signal);
         const start = starts[next++]!;
