@@ -300,7 +300,7 @@ function alignUp(bytes: number): number {
 }
 
 /** Dims of a graph input with the batch (first dim) set and symbolic dims filled from `inputDims`. */
-function concreteInput(
+export function concreteInput(
   vi: ValueInfoProto,
   batch: number,
   inputDims: Readonly<Record<string, readonly number[]>> | undefined,
@@ -341,7 +341,8 @@ function concreteInput(
   return { name, dims: out };
 }
 
-function withDims(vi: ValueInfoProto, dims: readonly number[]): ValueInfoProto {
+/** The value info with float32 type and these concrete dims. */
+export function withDims(vi: ValueInfoProto, dims: readonly number[]): ValueInfoProto {
   return {
     ...vi,
     type: {

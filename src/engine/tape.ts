@@ -14,11 +14,11 @@
 import { PrunekitError } from "../errors.ts";
 import type { Graph, GraphNode } from "../graph/ir.ts";
 import { inferShapes } from "../graph/shapes.ts";
-import { DataType, type ValueInfoProto } from "../onnx/proto-types.ts";
+import { DataType } from "../onnx/proto-types.ts";
 import { readFloat32 } from "../onnx/tensor.ts";
 import type { ArenaMark } from "../wasm/arena.ts";
 import type { Wasm } from "../wasm/instance.ts";
-import { planOffsets } from "./compile.ts";
+import { concreteInput, planOffsets, withDims } from "./compile.ts";
 import { exportFn, product, quoteName, unsupported } from "./lower.ts";
 import {
   FIXED_ROLES,
@@ -194,7 +194,7 @@ export function compileTrainer(wasm: Wasm, graph: Graph, options: TrainerOptions
   }
   const vi = graph.inputs[0]!;
   const inputName = vi.name ?? "";
-  const inputDims = concreteDims(vi, batch, options.inputDims);
+  const inputDims = concreteInput(vi, batch, options.inputDims).dims;
   const concrete: Graph = {
     ...graph,
     inputs: [withDims(vi, inputDims)],
@@ -628,47 +628,4 @@ function upstreamNodes(graph: Graph, value: string): Set<GraphNode> {
 
 function alignUp(bytes: number): number {
   return Math.ceil(bytes / 16) * 16;
-}
-
-function concreteDims(
-  vi: ValueInfoProto,
-  batch: number,
-  inputDims: Readonly<Record<string, readonly number[]>> | undefined,
-): number[] {
-  const name = vi.name ?? "";
-  const given = inputDims?.[name];
-  if (given !== undefined) return [batch, ...given];
-  const dims = vi.type?.tensorType?.shape?.dim ?? [];
-  if (dims.length === 0) {
-    throw new PrunekitError(
-      "ONNX_UNSUPPORTED",
-      `graph input ${quoteName(name)} has no declared shape; pass its dims (without the batch) as inputDims`,
-    );
-  }
-  const out = [batch];
-  for (let i = 1; i < dims.length; i++) {
-    const d = dims[i]!.dimValue;
-    if (d === undefined || d <= 0) {
-      throw new PrunekitError(
-        "ONNX_UNSUPPORTED",
-        `graph input ${quoteName(name)} has a symbolic dim ${i}; pass its dims (without the batch) as inputDims`,
-      );
-    }
-    out.push(d);
-  }
-  return out;
-}
-
-function withDims(vi: ValueInfoProto, dims: readonly number[]): ValueInfoProto {
-  return {
-    ...vi,
-    type: {
-      ...vi.type,
-      tensorType: {
-        ...vi.type?.tensorType,
-        elemType: DataType.FLOAT,
-        shape: { dim: dims.map((d) => ({ dimValue: d })) },
-      },
-    },
-  } as ValueInfoProto;
 }
