@@ -36,6 +36,7 @@ import { type ExternalTensorData, readFloat32 } from "./onnx/tensor.ts";
 import type { ProgressEvent } from "./progress.ts";
 import { applyPlan, type SurgeryResult } from "./surgery/apply.ts";
 import { patchValues } from "./surgery/model-patch.ts";
+import type { PrunePlan } from "./surgery/plan.ts";
 import { createWasm, getWasm, type Wasm } from "./wasm/instance.ts";
 import type { NoConvergenceMode } from "./wasm/kernels/affinity.ts";
 
@@ -87,6 +88,11 @@ export type { MethodName };
 export interface PruneOptions {
   /** Which method plans the pruning. */
   method: MethodName;
+  /**
+   * Write an unchanged copy when the method would remove no channel, instead of failing with
+   * `NOTHING_TO_PRUNE`; default false.
+   */
+  allowUnchanged?: boolean;
   /** Fraction of channels removed from each prunable layer (0..1). */
   ratio?: number;
   /** Per-layer ratios by producer node name. */
@@ -238,6 +244,23 @@ export interface PruneReport {
   timings: Record<string, number>;
   /** The fine-tuning that belongs to the method (gate, §4.7), when it ran. */
   finetune?: FinetuneReport;
+  /** Every dependency group left with all its channels, and why. */
+  unpruned: UnprunedGroup[];
+}
+
+/** A group prune left whole, with the reason. */
+export interface UnprunedGroup {
+  /** Group id (as `prunekit info` numbers them). */
+  group: number;
+  /** Its producing layers (node names). */
+  layers: string[];
+  /**
+   * `frozen` (the graph cannot prune it safely), `residual` (a residual stream, or a model output:
+   * merge and EPruner prune inner layers only), or `kept` (the options or the method kept every
+   * channel: ratio 0, excluded, at its minimum, or left alone with a warning).
+   */
+  kind: "frozen" | "residual" | "kept";
+  reason: string;
 }
 
 /** The result of {@link prune}. */
@@ -267,7 +290,14 @@ async function runPlanning(model: Model, options: PruneOptions) {
   const timings: Record<string, number> = {};
   const entry = methodEntry(options.method);
   const given = options as unknown as Record<string, unknown>;
-  refuseForeignOptions(entry, given, ["method", "onProgress", "onWarning", "data", "signal"]);
+  refuseForeignOptions(entry, given, [
+    "method",
+    "onProgress",
+    "onWarning",
+    "data",
+    "signal",
+    "allowUnchanged",
+  ]);
   if (entry.needsData && options.data === undefined) {
     throw new PrunekitError(
       "INVALID_ARGUMENT",
@@ -385,6 +415,20 @@ export async function planPrune(model: Model, options: PruneOptions): Promise<Pr
 export async function prune(model: Model, options: PruneOptions): Promise<PruneResult> {
   const { entry, plan, used, ctx, warnings, timings } = await runPlanning(model, options);
   let t = now();
+  if (
+    !plan.groups.some((gp) => gp.keep.length < model.groups[gp.groupId]!.channels) &&
+    !options.allowUnchanged
+  ) {
+    const left = unprunedGroups(model.groups, plan, entry.name);
+    const training = model.graph.order.some(
+      (n) => n.opType === "BatchNormalization" && n.outputs.slice(1).some((o) => o !== ""),
+    );
+    const counts = summarizeUnpruned(left);
+    throw new PrunekitError(
+      "NOTHING_TO_PRUNE",
+      `${entry.name} would remove no channel (${counts === "" ? "no prunable group" : counts}${left[0] === undefined ? "" : `; e.g. group ${left[0].group}: ${left[0].reason}`})${training ? "; the model is a training-mode export: re-export in eval mode, torch.onnx.export(model.eval(), ...)" : ""}; pass allowUnchanged (--allow-unchanged) to write an unchanged copy`,
+    );
+  }
   const surgeryOptions = plan.values ? { values: plan.values } : {};
   let surgery = applyPlan(model.graph, model.groups, plan, surgeryOptions);
   // Compensation never writes non-finite values: a layer whose merges would (extreme but finite BN or
@@ -461,7 +505,9 @@ export async function prune(model: Model, options: PruneOptions): Promise<PruneR
       });
     }
   }
+  const unpruned = unprunedGroups(model.groups, plan, entry.name);
   const report: PruneReport = {
+    unpruned,
     method: entry.name,
     options: { method: entry.name, ...used },
     macsConvention: MACS_CONVENTION,
@@ -521,6 +567,47 @@ export async function gateScores(
     },
     ctx,
   );
+}
+
+/** Every group the plan leaves whole, with the reason (in group order). */
+function unprunedGroups(groups: DependencyGroup[], plan: PrunePlan, method: string): UnprunedGroup[] {
+  const cut = new Set(
+    plan.groups.filter((gp) => gp.keep.length < groups[gp.groupId]!.channels).map((gp) => gp.groupId),
+  );
+  const innerOnly = method === "merge" || method === "epruner";
+  return groups
+    .filter((g) => !cut.has(g.id) && g.producers.length > 0)
+    .map((g) => {
+      const layers = g.producers.map((p) => p.node);
+      if (g.frozen)
+        return { group: g.id, layers, kind: "frozen" as const, reason: g.frozenReasons.join("; ") };
+      if (innerOnly && !isInner(g)) {
+        const reason =
+          g.producers.length > 1 || g.isResidual
+            ? `a residual stream (${g.producers.length} producers joined); ${method} prunes inner layers only`
+            : g.reachesGraphOutput
+              ? "its channels are a model output"
+              : `${method} prunes inner layers only`;
+        return { group: g.id, layers, kind: "residual" as const, reason };
+      }
+      return {
+        group: g.id,
+        layers,
+        kind: "kept" as const,
+        reason: "every channel kept (ratio 0, excluded, at the minimum, or left alone with a warning)",
+      };
+    });
+}
+
+/** "8 residual streams, 3 frozen, 1 kept whole" for a one-line summary. */
+export function summarizeUnpruned(unpruned: readonly UnprunedGroup[]): string {
+  const n = (kind: UnprunedGroup["kind"]) => unpruned.filter((u) => u.kind === kind).length;
+  const parts: string[] = [];
+  if (n("residual") > 0)
+    parts.push(`${n("residual")} residual stream${n("residual") === 1 ? "" : "s"} or outputs`);
+  if (n("frozen") > 0) parts.push(`${n("frozen")} frozen`);
+  if (n("kept") > 0) parts.push(`${n("kept")} kept whole`);
+  return parts.join(", ");
 }
 
 /** Float initializers the surgery changed that hold a NaN or infinity where the input's had none. */

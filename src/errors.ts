@@ -24,6 +24,8 @@
  *   connection that retries did not overcome, or a checksum that does not match the published one.
  * - `ABORTED`: a long operation was cancelled through its `AbortSignal`.
  * - `CHECKPOINT_INVALID`: a training checkpoint is unreadable, corrupt, or of another model or run.
+ * - `NOTHING_TO_PRUNE`: the method would remove no channel (every group frozen, residual or kept whole);
+ *   the message says why and how to get an unchanged copy anyway.
  */
 export type PrunekitErrorCode =
   | "WASM_LOAD_FAILED"
@@ -44,7 +46,8 @@ export type PrunekitErrorCode =
   | "NOT_CONVERGED"
   | "DOWNLOAD_FAILED"
   | "ABORTED"
-  | "CHECKPOINT_INVALID";
+  | "CHECKPOINT_INVALID"
+  | "NOTHING_TO_PRUNE";
 
 /** Where an error happened, when known. */
 export interface PrunekitErrorDetails {

@@ -10,6 +10,7 @@ import {
   type PruneReport,
   planPrune,
   prune,
+  summarizeUnpruned,
 } from "../api.ts";
 import { PrunekitError } from "../errors.ts";
 import { METHOD_NAMES, METHODS } from "../methods/registry.ts";
@@ -293,6 +294,10 @@ function helpText(): string {
   out += line("--dry-run", "plan only: print the widths per layer and the sizes after; write nothing");
   out += line("", "(-o is optional and ignored; not for gate, whose plan is its training run)");
   out += line("--report FILE", "write the JSON report");
+  out += line(
+    "--allow-unchanged",
+    "write an unchanged copy when nothing can be pruned (else NOTHING_TO_PRUNE)",
+  );
   out += line("--report-md FILE", "write the report as Markdown (sizes, layers, trajectory, fine-tuning)");
   out += line("--chart FILE", "write an SVG chart of the channels per layer, before and after");
   out += line("--chart-accuracy FILE", "write an SVG chart of test accuracy against MACs (gate, or with");
@@ -476,6 +481,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     chart: { type: "string" },
     "chart-accuracy": { type: "string" },
     "dry-run": { type: "boolean" },
+    "allow-unchanged": { type: "boolean" },
     json: { type: "boolean" },
     data: { type: "string" },
     "finetune-lr": { type: "string" },
@@ -523,7 +529,10 @@ export async function pruneCommand(argv: string[]): Promise<number> {
       "--chart-accuracy needs accuracy measurements: --method gate, or --finetune-epochs N with --data SPEC",
     );
   }
-  const options: PruneOptions = { method };
+  const options: PruneOptions = {
+    method,
+    ...(v["allow-unchanged"] === true ? { allowUnchanged: true } : {}),
+  };
   const set = options as unknown as Record<string, unknown>;
   for (const [name, f] of Object.entries(PRUNE_FLAGS)) {
     const value = v[name];
@@ -674,8 +683,11 @@ export async function pruneCommand(argv: string[]): Promise<number> {
         (report.finetune !== undefined
           ? `fine-tuned ${report.finetune.epochs} epoch(s) on ${report.finetune.trainImages} images: test top-1 ${percent(report.finetune.before ?? 0)} -> ${percent(report.finetune.after ?? 0)} (${report.finetune.testImages} images, ${report.finetune.seconds.toFixed(0)} s)\n`
           : "") +
+        (report.unpruned.length > 0
+          ? `${report.unpruned.length} group(s) left unpruned: ${summarizeUnpruned(report.unpruned)}; ${typeof v.report === "string" ? `see ${v.report}` : "--report lists them with reasons"}\n`
+          : "") +
         (report.warnings.length > 0
-          ? `${report.warnings.length} warning(s), see above and in the report\n`
+          ? `${report.warnings.length} warning(s), see above${typeof v.report === "string" ? " and in the report" : ""}\n`
           : "") +
         `wrote ${output} (${human(out.length)} bytes) in ${((Date.now() - started) / 1000).toFixed(2)} s\n`,
     );

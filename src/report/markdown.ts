@@ -200,6 +200,19 @@ export function pruneReportMarkdown(report: PruneReport, files: ReportFiles): st
       "",
     );
   }
+  const unpruned = report.unpruned ?? [];
+  if (unpruned.length > 0) {
+    out.push(
+      "## Groups left unpruned",
+      "",
+      table(
+        ["group", "layers", "kind", "reason"],
+        unpruned.map((u) => [u.group, u.layers.join(", "), u.kind, u.reason]),
+        [true, false, false, false],
+      ),
+      "",
+    );
+  }
   const details = report.details ?? {};
   const trajectory = Array.isArray(details.trajectory) ? (details.trajectory as TrajectoryRow[]) : undefined;
   if (trajectory !== undefined) {

@@ -49,11 +49,20 @@ async function handle(msg: ToWorker): Promise<void> {
   }
   if (model === undefined)
     throw new PrunekitError("INVALID_ARGUMENT", "no model is loaded: choose an .onnx file first");
+  // The page shows an unchanged result (and says so) rather than failing with NOTHING_TO_PRUNE.
   const result = await prune(model, {
     ...pruneOptions(msg.options),
+    allowUnchanged: true,
     onProgress: (event) => scope.postMessage({ type: "progress", id: msg.id, event }),
     onWarning: (message) => scope.postMessage({ type: "warning", id: msg.id, message }),
   });
+  if (result.report.layers.every((l) => l.channelsAfter === l.channelsBefore)) {
+    scope.postMessage({
+      type: "warning",
+      id: msg.id,
+      message: `nothing was pruned: ${result.report.unpruned.map((u) => `group ${u.group}: ${u.reason}`).join("; ")}`,
+    });
+  }
   const bytes = result.bytes.slice().buffer; // a copy of exactly the model's bytes, transferred
   scope.postMessage({ type: "pruned", id: msg.id, bytes, report: result.report }, { transfer: [bytes] });
 }

@@ -126,7 +126,15 @@ test("ratio 0 keeps the model's outputs identical", async () => {
   const dir = tmp();
   const input = join(fixtures, "resnet_bn.onnx");
   const out = join(dir, "same.onnx");
-  assert.equal(cli("prune", input, "-o", out, "--method", "l2", "--ratio", "0", "--quiet").status, 0);
+  assert.equal(
+    cli("prune", input, "-o", out, "--method", "l2", "--ratio", "0", "--quiet").status,
+    1,
+    "nothing to prune is an error",
+  );
+  assert.equal(
+    cli("prune", input, "-o", out, "--method", "l2", "--ratio", "0", "--allow-unchanged", "--quiet").status,
+    0,
+  );
   const shape = [2, 3, 32, 32];
   assert.deepEqual(await runModel(out, shape), await runModel(input, shape));
 });
@@ -190,6 +198,7 @@ test("--prune-unsafe prunes the layers whose path cannot absorb a merge without 
     "--ratio",
     "0.5",
     "--skip-unsafe",
+    "--allow-unchanged",
     "--report",
     skipped,
     "--quiet",
@@ -286,7 +295,18 @@ test("prune of a model with external data writes a self-contained model that run
   // The external-data original and the pruned file at ratio 0 agree.
   const same = join(dir, "elsewhere", "same.onnx");
   assert.equal(
-    cli("prune", join(dir, "model.onnx"), "-o", same, "--method", "l1", "--ratio", "0", "--quiet").status,
+    cli(
+      "prune",
+      join(dir, "model.onnx"),
+      "-o",
+      same,
+      "--method",
+      "l1",
+      "--ratio",
+      "0",
+      "--allow-unchanged",
+      "--quiet",
+    ).status,
     0,
   );
   assert.deepEqual(

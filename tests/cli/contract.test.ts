@@ -2,7 +2,7 @@
 // output left behind by a command that failed.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -131,4 +131,56 @@ test("piped stderr gets one plain line per phase that took a second or more, and
     "--quiet",
   );
   assert.equal(q.stderr, "");
+});
+
+test("nothing to prune is NOTHING_TO_PRUNE with the reasons, unless --allow-unchanged; the report lists unpruned groups", () => {
+  const r = cli(
+    "prune",
+    "tests/fixtures/trained/resnet20_fmnist.onnx",
+    "-o",
+    join(tmp, "same.onnx"),
+    "--method",
+    "l1",
+    "--ratio",
+    "0",
+  );
+  assert.equal(r.status, 1);
+  assert.match(
+    r.stderr,
+    /^prunekit: NOTHING_TO_PRUNE: l1 would remove no channel \(1 frozen, 12 kept whole; [^\n]*--allow-unchanged[^\n]*\n$/,
+  );
+  assert.equal(existsSync(join(tmp, "same.onnx")), false);
+  const ok = cli(
+    "prune",
+    "tests/fixtures/trained/resnet20_fmnist.onnx",
+    "-o",
+    join(tmp, "same.onnx"),
+    "--method",
+    "l1",
+    "--ratio",
+    "0",
+    "--allow-unchanged",
+    "--quiet",
+  );
+  assert.equal(ok.status, 0, ok.stderr);
+  const report = join(tmp, "merge.json");
+  const m = cli(
+    "prune",
+    "tests/fixtures/trained/resnet20_fmnist.onnx",
+    "-o",
+    join(tmp, "m.onnx"),
+    "--method",
+    "merge",
+    "--ratio",
+    "0.3",
+    "--report",
+    report,
+  );
+  assert.equal(m.status, 0, m.stderr);
+  assert.match(m.stdout, /4 group\(s\) left unpruned: 3 residual streams or outputs, 1 frozen; see /);
+  const j = JSON.parse(readFileSync(report, "utf8")) as {
+    unpruned: { group: number; kind: string; reason: string }[];
+  };
+  assert.deepEqual(j.unpruned.map((u) => u.kind).sort(), ["frozen", "residual", "residual", "residual"]);
+  assert.ok(j.unpruned.every((u) => u.reason.length > 0));
 });

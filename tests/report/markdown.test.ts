@@ -25,6 +25,7 @@ function pruneReport(over: Partial<PruneReport> = {}): PruneReport {
     ],
     warnings: ["layer fc left unpruned:\nunsafe path"],
     timings: { decomposition: 12.34, surgery: 1.5 },
+    unpruned: [{ group: 3, layers: ["add|1"], kind: "residual", reason: "a residual stream" }],
     ...over,
   };
 }
