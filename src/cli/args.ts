@@ -92,3 +92,26 @@ function editDistance(a: string, b: string): number {
   }
   return row[b.length]!;
 }
+
+/** Parse `N[,N...]` (one number or a comma-separated list); undefined when the flag was not given. */
+export function parseNumberList(flag: string, text: unknown): number[] | undefined {
+  if (text === undefined) return undefined;
+  const str = String(text);
+  const values = str.split(",").map((t) => Number(t.trim()));
+  if (str.trim() === "" || values.some((v) => !Number.isFinite(v))) {
+    throw new PrunekitError(
+      "USAGE",
+      `${flag} expects one number or a comma-separated list, got ${JSON.stringify(str)}`,
+    );
+  }
+  return values;
+}
+
+/** Parse an integer option in [min, max]; undefined when the flag was not given. */
+export function parseIntegerFlag(flag: string, text: unknown, min: number, max: number): number | undefined {
+  if (text === undefined) return undefined;
+  const n = parseNumberFlag(flag, String(text), min, max);
+  if (!Number.isInteger(n))
+    throw new PrunekitError("USAGE", `${flag} must be an integer, got "${String(text)}"`);
+  return n;
+}

@@ -6,7 +6,7 @@ import { PrunekitError } from "../errors.ts";
 import { loadImagesFromDisk } from "../node/data-files.ts";
 import { readInputFile } from "../node/files.ts";
 import { folderFileReader } from "../node/model-files.ts";
-import { oneOf, parseNumberFlag } from "./args.ts";
+import { oneOf, parseNumberFlag, parseNumberList } from "./args.ts";
 
 /** parseArgs options of the data flags. */
 export const DATA_FLAG_OPTIONS = {
@@ -32,18 +32,6 @@ export const DATA_FLAG_HELP = `  --data SPEC        fashion-mnist (auto-detected
   --quiet            no progress bar
 `;
 
-function numberList(flag: string, text: string | undefined): number[] | undefined {
-  if (text === undefined) return undefined;
-  const values = text.split(",").map((t) => Number(t.trim()));
-  if (values.length === 0 || values.some((v) => !Number.isFinite(v) || text.trim() === "")) {
-    throw new PrunekitError(
-      "USAGE",
-      `${flag} expects one number or a comma-separated list, got ${JSON.stringify(text)}`,
-    );
-  }
-  return values;
-}
-
 /** The dataset and evaluation options the flags describe. */
 export interface DataFlags {
   images: RawImages;
@@ -66,8 +54,8 @@ export async function readDataFlags(values: Record<string, unknown>, command: st
   const batch =
     values.batch === undefined ? 64 : parseNumberFlag("--batch", values.batch as string, 1, 65536);
   if (!Number.isInteger(batch)) throw new PrunekitError("USAGE", "--batch must be an integer");
-  const mean = numberList("--mean", values.mean as string | undefined);
-  const std = numberList("--std", values.std as string | undefined);
+  const mean = parseNumberList("--mean", values.mean);
+  const std = parseNumberList("--std", values.std);
   const images = await loadImagesFromDisk(values.data, { split, ...(limit === undefined ? {} : { limit }) });
   return {
     images,

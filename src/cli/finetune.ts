@@ -10,7 +10,7 @@ import {
 } from "../node/files.ts";
 import { coreCount, createNodeTrainWorkers } from "../node/train-workers.ts";
 import { finetuneReportMarkdown } from "../report/markdown.ts";
-import { oneOf, parseCli, parseNumberFlag } from "./args.ts";
+import { oneOf, parseCli, parseIntegerFlag, parseNumberFlag, parseNumberList } from "./args.ts";
 import { percent, readModelFile } from "./data-flags.ts";
 import { progressBar } from "./progress.ts";
 
@@ -99,27 +99,6 @@ const OPTIONS = {
 /** The checkpoint file inside a --checkpoint / --resume folder. */
 export const CHECKPOINT_FILE = "prunekit-checkpoint.bin";
 
-function numbers(flag: string, text: unknown): number[] | undefined {
-  if (text === undefined) return undefined;
-  const s = String(text);
-  const values = s.split(",").map((t) => Number(t.trim()));
-  if (s.trim() === "" || values.some((v) => !Number.isFinite(v))) {
-    throw new PrunekitError(
-      "USAGE",
-      `${flag} expects one number or a comma-separated list, got ${JSON.stringify(s)}`,
-    );
-  }
-  return values;
-}
-
-function integer(flag: string, text: unknown, min: number, max: number): number | undefined {
-  if (text === undefined) return undefined;
-  const n = parseNumberFlag(flag, String(text), min, max);
-  if (!Number.isInteger(n))
-    throw new PrunekitError("USAGE", `${flag} must be an integer, got "${String(text)}"`);
-  return n;
-}
-
 function num(flag: string, text: unknown, min: number, max: number): number | undefined {
   return text === undefined ? undefined : parseNumberFlag(flag, String(text), min, max);
 }
@@ -144,7 +123,7 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
     oneOf("--schedule", v.schedule, ["constant", "step", "cosine", "triangular"] as const) ?? "constant";
   const lr = num("--lr", v.lr, 0, 1e3) ?? 0.01;
   const lrMin = num("--lr-min", v["lr-min"], 0, 1e3);
-  const milestones = numbers("--milestones", v.milestones);
+  const milestones = parseNumberList("--milestones", v.milestones);
   if (v.milestones !== undefined && schedule !== "step") {
     throw new PrunekitError("USAGE", "--milestones applies to --schedule step only");
   }
@@ -161,17 +140,17 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
         : schedule === "triangular"
           ? { kind: schedule, lrMin: lrMin ?? 1e-3 }
           : { kind: schedule };
-  const batch = integer("--batch", v.batch, 1, 65536) ?? 64;
-  const limit = integer("--limit", v.limit, 1, 1e9);
-  const evalLimit = integer("--eval-limit", v["eval-limit"], 1, 1e9);
-  const evalEvery = integer("--eval-every", v["eval-every"], 1, 1e6);
+  const batch = parseIntegerFlag("--batch", v.batch, 1, 65536) ?? 64;
+  const limit = parseIntegerFlag("--limit", v.limit, 1, 1e9);
+  const evalLimit = parseIntegerFlag("--eval-limit", v["eval-limit"], 1, 1e9);
+  const evalEvery = parseIntegerFlag("--eval-every", v["eval-every"], 1, 1e6);
   if (v["no-eval"] && (evalEvery !== undefined || evalLimit !== undefined)) {
     throw new PrunekitError("USAGE", "--no-eval cannot be combined with --eval-every or --eval-limit");
   }
-  const seed = integer("--seed", v.seed, 0, 0xffffffff) ?? 0;
-  const workers = v.workers === "auto" ? coreCount() : (integer("--workers", v.workers, 1, 64) ?? 1);
-  const mean = numbers("--mean", v.mean);
-  const std = numbers("--std", v.std);
+  const seed = parseIntegerFlag("--seed", v.seed, 0, 0xffffffff) ?? 0;
+  const workers = v.workers === "auto" ? coreCount() : (parseIntegerFlag("--workers", v.workers, 1, 64) ?? 1);
+  const mean = parseNumberList("--mean", v.mean);
+  const std = parseNumberList("--std", v.std);
   await refuseOverwrite(output, [input]);
   const taken = [input, output];
   for (const p of [v.report, v["report-md"]]) {

@@ -19,7 +19,7 @@ import { type OutputFile, readInputFile, refuseOverwrite, writeFilesAtomic } fro
 import { folderFileReader } from "../node/model-files.ts";
 import { accuracyMacsChart, layerChannelsChart, type TrajectoryPoint } from "../report/chart.ts";
 import { pruneReportMarkdown } from "../report/markdown.ts";
-import { oneOf, parseCli, parseNumberFlag, parsePairs } from "./args.ts";
+import { oneOf, parseCli, parseIntegerFlag, parseNumberFlag, parseNumberList, parsePairs } from "./args.ts";
 import { percent } from "./data-flags.ts";
 import { formatTable, human } from "./format.ts";
 import { progressBar } from "./progress.ts";
@@ -365,37 +365,15 @@ function readFinetuneFlags(
     return undefined;
   }
   if (typeof v.data !== "string") throw new PrunekitError("USAGE", "--finetune-epochs needs --data SPEC");
-  const int = (flag: string, min: number, max: number): number | undefined => {
-    const t = v[flag];
-    if (t === undefined) return undefined;
-    const n = parseNumberFlag(`--${flag}`, String(t), min, max);
-    if (!Number.isInteger(n))
-      throw new PrunekitError("USAGE", `--${flag} must be an integer, got "${String(t)}"`);
-    return n;
-  };
-  const list = (flag: string): number[] | undefined => {
-    const t = v[flag];
-    if (t === undefined) return undefined;
-    const values = String(t)
-      .split(",")
-      .map((x) => Number(x.trim()));
-    if (String(t).trim() === "" || values.some((x) => !Number.isFinite(x))) {
-      throw new PrunekitError(
-        "USAGE",
-        `--${flag} expects one number or a comma-separated list, got "${String(t)}"`,
-      );
-    }
-    return values;
-  };
-  const epochs = int("finetune-epochs", 1, 1e6)!;
+  const epochs = parseIntegerFlag("--finetune-epochs", v["finetune-epochs"], 1, 1e6)!;
   const lr =
     v["finetune-lr"] === undefined
       ? 0.01
       : parseNumberFlag("--finetune-lr", String(v["finetune-lr"]), 0, 1e3);
-  const limit = int("finetune-limit", 1, 1e9);
-  const evalLimit = int("eval-limit", 1, 1e9);
-  const mean = list("mean");
-  const std = list("std");
+  const limit = parseIntegerFlag("--finetune-limit", v["finetune-limit"], 1, 1e9);
+  const evalLimit = parseIntegerFlag("--eval-limit", v["eval-limit"], 1, 1e9);
+  const mean = parseNumberList("--mean", v.mean);
+  const std = parseNumberList("--std", v.std);
   // EPruner's published recipe (docs/methods.md §3.6), scaled to N epochs: x0.1 at 1/3 and 2/3.
   const milestones = [...new Set([Math.round(epochs / 3), Math.round((2 * epochs) / 3)])].filter(
     (m) => m > 0,
@@ -406,8 +384,8 @@ function readFinetuneFlags(
     options: {
       epochs,
       lr,
-      batch: int("finetune-batch", 1, 65536) ?? 64,
-      seed: int("finetune-seed", 0, 0xffffffff) ?? 0,
+      batch: parseIntegerFlag("--finetune-batch", v["finetune-batch"], 1, 65536) ?? 64,
+      seed: parseIntegerFlag("--finetune-seed", v["finetune-seed"], 0, 0xffffffff) ?? 0,
       schedule: { kind: "step", milestones, gamma: 0.1 },
       momentum: 0.9,
       weightDecay: 5e-4,
@@ -443,26 +421,12 @@ function readMethodDataFlags(
       "--method gate needs --flops-target F (the MACs fraction to reach, in (0, 1])",
     );
   }
-  const list = (flag: string): number[] | undefined => {
-    const t = v[flag];
-    if (t === undefined) return undefined;
-    const values = String(t)
-      .split(",")
-      .map((x) => Number(x.trim()));
-    if (String(t).trim() === "" || values.some((x) => !Number.isFinite(x))) {
-      throw new PrunekitError(
-        "USAGE",
-        `--${flag} expects one number or a comma-separated list, got "${String(t)}"`,
-      );
-    }
-    return values;
-  };
   const limit =
     v["finetune-limit"] === undefined
       ? undefined
       : int("--finetune-limit", v["finetune-limit"] as string, 1, 1e9);
-  const mean = list("mean");
-  const std = list("std");
+  const mean = parseNumberList("--mean", v.mean);
+  const std = parseNumberList("--std", v.std);
   return {
     data: v.data,
     ...(limit === undefined ? {} : { limit }),
