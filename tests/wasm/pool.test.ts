@@ -444,7 +444,8 @@ for (const countIncludePad of [false, true]) {
           rhs += finite[i]! * dx[i]!;
           bound += Math.abs(finite[i]! * dx[i]!);
         }
-        assert.ok(Math.abs(lhs - rhs) <= 1e-5 * bound + 1e-30, `${lhs} != ${rhs}`);
+        // f32 window sums with cancellation (104 - 88.8 ...) round at about k·2^-24 of the bound.
+        assert.ok(Math.abs(lhs - rhs) <= 1e-4 * bound + 1e-30, `${lhs} != ${rhs}`);
         return true;
       }),
     );
