@@ -22,7 +22,7 @@ import { findDependencyGroups } from "./graph/find-groups.ts";
 import { type DependencyGroup, isInner, pathIsMergeSafe } from "./graph/group.ts";
 import { buildGraph, type Graph } from "./graph/ir.ts";
 import { inferShapes } from "./graph/shapes.ts";
-import { type BudgetRounding, keptRemovals } from "./methods/budget.ts";
+import { type BudgetRounding, defaultRounding, keptRemovals } from "./methods/budget.ts";
 import type { MethodContext, MethodData } from "./methods/context.ts";
 import type { Criterion } from "./methods/criteria.ts";
 import type { EPrunerInit, LateBeta } from "./methods/epruner.ts";
@@ -317,6 +317,18 @@ async function runPlanning(model: Model, options: PruneOptions) {
   const methodOptions = entry.options(given);
   const plan = await entry.plan(model.graph, model.groups, methodOptions, ctx);
   const used: Record<string, unknown> = { ...entry.defaults, ...methodOptions };
+  // The report records the values used, not "auto".
+  if (used.rounding === "auto") {
+    const kinds = new Set(
+      model.groups.filter((g) => !g.frozen && g.producers.length > 0).map((g) => defaultRounding(g)),
+    );
+    used.rounding = kinds.size === 1 ? [...kinds][0] : "round for fully connected layers, floor for convs";
+  }
+  if (used.threshold === "auto" && typeof plan.details?.threshold === "number")
+    used.threshold = plan.details.threshold;
+  if (used.ratio === 1 && plan.groups.length > 0) {
+    ctx.onWarning(`ratio 1 keeps one channel (the minimum) in every pruned layer`);
+  }
   timings.decomposition = now() - t;
   return { entry, plan, used, ctx, warnings, timings };
 }

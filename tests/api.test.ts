@@ -98,3 +98,18 @@ test("prune validates its options with typed errors", async () => {
     );
   }
 });
+
+test("the report records the values used for auto options, and ratio 1 warns that it keeps one channel", async () => {
+  const model = await api.loadModel(
+    new Uint8Array(readFileSync(new URL("./fixtures/lenet300.onnx", import.meta.url))),
+  );
+  const merged = await api.prune(model, { method: "merge", ratio: 0.5 });
+  assert.equal(merged.report.options.rounding, "round"); // LeNet: fully connected only
+  assert.equal(merged.report.options.threshold, 0.45); // §2.7's MLP threshold
+  const all = await api.prune(model, { method: "l1", ratio: 1 });
+  assert.match(all.report.warnings.join("\n"), /ratio 1 keeps one channel/);
+  await assert.rejects(
+    api.prune(model, { method: "l1", ratio: "0.3" as unknown as number }),
+    (e: unknown) => api.isPrunekitError(e) && /got the string "0\.3"/.test(e.message),
+  );
+});

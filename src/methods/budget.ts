@@ -77,7 +77,9 @@ export function checkBudget(groups: DependencyGroup[], o: BudgetOptions, method:
   if (!ratioOk(o.ratio)) {
     throw new PrunekitError(
       "INVALID_ARGUMENT",
-      `${method}: ratio must be in [0, 1] (fraction removed), got ${o.ratio}`,
+      typeof o.ratio === "number"
+        ? `${method}: ratio must be in [0, 1] (fraction removed), got ${o.ratio}`
+        : `${method}: ratio must be a number in [0, 1] (fraction removed), got the ${typeof o.ratio} ${JSON.stringify(o.ratio)}`,
     );
   }
   for (const [name, r] of Object.entries(o.layerRatios)) {

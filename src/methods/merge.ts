@@ -163,7 +163,7 @@ export async function planMerge(
     );
   }
   ctx.onProgress?.({ phase: "decomposition", done: groups.length, total: groups.length });
-  return { method: o.mode, groups: plans };
+  return { method: o.mode, groups: plans, details: { threshold } };
 }
 
 function checkMergeOptions(o: MergeOptions): void {
