@@ -126,6 +126,15 @@ export function serveTrainWorker(post: (message: FromWorker) => void): (message:
   };
 }
 
+/**
+ * The error a worker reported, for the caller: its PrunekitError again (a user error, e.g. a model the
+ * engine cannot differentiate), or a plain Error for anything else (an internal failure, exit 2).
+ */
+function workerError(where: string, m: { code: string; message: string }): Error {
+  if (m.code !== "INTERNAL") return new PrunekitError(m.code as PrunekitErrorCode, `${where}: ${m.message}`);
+  return new Error(`${where} failed: ${m.message}`);
+}
+
 /** The shard sizes of a batch of n over k workers (contiguous; the first take one more). */
 export function shardSizes(n: number, k: number): number[] {
   const used = Math.min(k, n);
@@ -135,10 +144,11 @@ export function shardSizes(n: number, k: number): number[] {
 
 /** Drives training workers from the coordinator. */
 export class WorkerPool {
-  private readonly pending = new Map<number, { resolve: (m: FromWorker) => void }>();
+  /** Replies awaited, by `${step id}:${worker}`. */
+  private readonly pending = new Map<string, { resolve: (m: FromWorker) => void }>();
   private readonly ready: Promise<void>[] = [];
   private nextId = 1;
-  private failure: PrunekitError | undefined;
+  private failure: Error | undefined;
 
   constructor(private readonly ports: readonly TrainWorkerPort[]) {
     if (ports.length === 0)
@@ -158,16 +168,13 @@ export class WorkerPool {
           port.listen((m) => {
             if (m.kind === "ready") resolve();
             else if (m.kind === "error") {
-              const err = new PrunekitError(
-                (m.code === "INTERNAL" ? "INVALID_ARGUMENT" : m.code) as PrunekitErrorCode,
-                `training worker ${w}: ${m.message}`,
-              );
+              const err = workerError(`training worker ${w}`, m);
               this.failure = err;
               reject(err);
               for (const p of this.pending.values()) p.resolve(m);
             } else if (m.kind === "step") {
-              const p = this.pending.get(m.id * 64 + w);
-              this.pending.delete(m.id * 64 + w);
+              const p = this.pending.get(`${m.id}:${w}`);
+              this.pending.delete(`${m.id}:${w}`);
               p?.resolve(m);
             }
           });
@@ -209,7 +216,7 @@ export class WorkerPool {
       const shardLabels = labels.slice(first, first + size);
       first += size;
       return new Promise<FromWorker>((resolve) => {
-        this.pending.set(id * 64 + w, { resolve });
+        this.pending.set(`${id}:${w}`, { resolve });
         this.ports[w]!.post({
           kind: "step",
           id,
@@ -295,10 +302,7 @@ export async function startEvalWorkers(
               pending.get(m.id)?.resolve(m.y);
               pending.delete(m.id);
             } else if (m.kind === "error") {
-              const err = new PrunekitError(
-                (m.code === "INTERNAL" ? "INVALID_ARGUMENT" : m.code) as PrunekitErrorCode,
-                `evaluation worker ${w}: ${m.message}`,
-              );
+              const err = workerError(`evaluation worker ${w}`, m);
               reject(err);
               for (const p of pending.values()) p.reject(err);
               pending.clear();

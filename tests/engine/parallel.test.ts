@@ -7,7 +7,10 @@ import { evaluate, finetune, loadModel } from "../../src/api.ts";
 import { limitImages } from "../../src/data/images.ts";
 import { loadImages, parseDataSpec } from "../../src/data/spec.ts";
 import { shardSizes } from "../../src/engine/parallel.ts";
+import { isPrunekitError } from "../../src/errors.ts";
 import { createNodeTrainWorkers } from "../../src/node/train-workers.ts";
+import { encodeModel } from "../../src/onnx/encode.ts";
+import { NetBuilder } from "../graph/net-builder.ts";
 
 const sliceDir = new URL("../fixtures/fashion-mnist-slice/", import.meta.url).pathname;
 const readFileBytes = async (p: string) => new Uint8Array(await readFile(p));
@@ -54,4 +57,22 @@ test("evaluate with a worker thread gives exactly the single-thread result", asy
   assert.equal(two.loss, one.loss);
   assert.equal(two.top1, one.top1);
   assert.equal(two.images, 300);
+});
+
+test("a worker's user error comes back as that PrunekitError, naming the worker", async () => {
+  const nb = new NetBuilder("x", [1, 28, 28]);
+  const a = nb.conv("x", 2);
+  const out = nb.gemm(nb.flatten(nb.gap(nb.op("Mul", [a, a], [2, 28, 28]))), 10);
+  const model = await loadModel(encodeModel(nb.model([out])));
+  const train = limitImages(
+    await loadImages(parseDataSpec(`fashion-mnist:${sliceDir}`), { split: "train", readFile: readFileBytes }),
+    8,
+  );
+  await assert.rejects(
+    finetune(model, { data: train, epochs: 1, batch: 4, workers: createNodeTrainWorkers(2) }),
+    (e: unknown) =>
+      isPrunekitError(e) &&
+      e.code === "ONNX_UNSUPPORTED" &&
+      /^training worker \d: node "Mul_/.test(e.message),
+  );
 });

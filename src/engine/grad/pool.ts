@@ -1,47 +1,16 @@
 // Pooling for training: MaxPool (the gradient goes to the window's first maximum, as PyTorch),
 // AveragePool (count_include_pad), GlobalAveragePool and GlobalMaxPool.
-import { attrInt, attrInts } from "../../graph/ir.ts";
 import { exportFn, outputName, product, unsupported } from "../lower.ts";
-import { window2d } from "../ops/conv.ts";
+import { avgPoolArgs, maxPoolArgs } from "../ops/pool.ts";
 import type { TrainLower, TrainLowerContext, TrainLowering } from "../train-lower.ts";
 import { needActivation, trainInput } from "./common.ts";
 
-function geometry(ctx: TrainLowerContext, x: string, y: string) {
-  const node = ctx.node;
-  const dims = ctx.dims(x);
-  if (dims.length !== 4)
-    throw unsupported(node, `only 2-D pooling (NCHW input) is supported, got rank ${dims.length}`);
-  const yDims = ctx.dims(y);
-  const kernel = attrInts(node, "kernel_shape");
-  if (kernel === undefined) throw unsupported(node, "kernel_shape is required");
-  const win = window2d(node, kernel, dims[2]!, dims[3]!, yDims[2]!, yDims[3]!);
-  return { dims, yDims, win, planes: dims[0]! * dims[1]! };
-}
-
 export const trainMaxPool = (ctx: TrainLowerContext): TrainLowering => {
   const node = ctx.node;
-  if (node.outputs.length > 1 && node.outputs[1] !== "")
-    throw unsupported(node, "the Indices output is not supported");
-  if (attrInt(node, "storage_order", 0) !== 0) throw unsupported(node, "storage_order=1 is not supported");
   const x = trainInput(ctx, 0);
   needActivation(ctx, x);
   const y = outputName(node, 0);
-  const { dims, yDims, win, planes } = geometry(ctx, x, y);
-  const args = [
-    planes,
-    dims[2]!,
-    dims[3]!,
-    win.kernelH,
-    win.kernelW,
-    win.strideH,
-    win.strideW,
-    win.padTop,
-    win.padLeft,
-    win.dilationH,
-    win.dilationW,
-    yDims[2]!,
-    yDims[3]!,
-  ];
+  const args = maxPoolArgs(node, ctx.dims, x, y);
   return {
     kind: "step",
     reads: [x],
@@ -71,26 +40,7 @@ export const trainAveragePool = (ctx: TrainLowerContext): TrainLowering => {
   const x = trainInput(ctx, 0);
   needActivation(ctx, x);
   const y = outputName(node, 0);
-  const { dims, yDims, win, planes } = geometry(ctx, x, y);
-  if (win.dilationH !== 1 || win.dilationW !== 1)
-    throw unsupported(node, "dilated average pooling is not supported");
-  const includePad = attrInt(node, "count_include_pad", 0) !== 0 ? 1 : 0;
-  const args = [
-    planes,
-    dims[2]!,
-    dims[3]!,
-    win.kernelH,
-    win.kernelW,
-    win.strideH,
-    win.strideW,
-    win.padTop,
-    win.padLeft,
-    win.padBottom,
-    win.padRight,
-    yDims[2]!,
-    yDims[3]!,
-    includePad,
-  ];
+  const args = avgPoolArgs(node, ctx.dims, x, y);
   return {
     kind: "step",
     reads: [x],
