@@ -8,9 +8,11 @@
 import { limitImages, type RawImages } from "../data/images.ts";
 import { type Preprocessing, planPreprocessing, preprocessBatch } from "../data/preprocess.ts";
 import { epochOrder } from "../engine/augment.ts";
+import { decodeCheckpoint, type EpochRecord, encodeCheckpoint } from "../engine/checkpoint.ts";
 import { exportFn } from "../engine/lower.ts";
+import { WorkerPool } from "../engine/parallel.ts";
 import { compileTrainer, type ParamStore, type Trainer } from "../engine/tape.ts";
-import { trainModel } from "../engine/train.ts";
+import { restoreCheckpoint, storeCheckpoint, trainModel } from "../engine/train.ts";
 import { PrunekitError } from "../errors.ts";
 import { countModel } from "../graph/count.ts";
 import type { DependencyGroup } from "../graph/group.ts";
@@ -319,6 +321,18 @@ export async function planGate(
     gatedBatchNorms: gated,
   });
   const store = trainer.store;
+  let pool: WorkerPool | undefined;
+  if (ctx.trainWorkers !== undefined) {
+    pool = new WorkerPool(ctx.trainWorkers.create());
+    try {
+      await pool.init(ctx.trainWorkers.model(), [...gated]);
+    } catch (e) {
+      await pool.close();
+      trainer.dispose();
+      store.dispose();
+      throw e;
+    }
+  }
   const masks = new Map<number, Uint8Array>(
     gateGroups.map((g) => [g.groupId, new Uint8Array(g.channels).fill(1)]),
   );
@@ -353,6 +367,7 @@ export async function planGate(
     weightDecay: 5e-4,
     trainer,
     trainerOptions: { gatedBatchNorms: gated },
+    ...(pool === undefined ? {} : { workers: pool }),
   };
   const l1 = exportFn(wasm.exports, "optim_add_l1_grad");
   let phase = 0;
@@ -372,24 +387,70 @@ export async function planGate(
               detail: `${name} at ${(100 * macsFraction()).toFixed(1)} % MACs: ${e.detail ?? ""}`,
             }),
         };
+  const fingerprint = gateFingerprint(graph, o, train, pool?.size ?? 1);
+  let resumedTock: { epoch: number; history: EpochRecord[] } | undefined;
+  let finished = false;
+  if (ctx.resumeFrom !== undefined) {
+    const c = decodeCheckpoint(ctx.resumeFrom, "the gate checkpoint");
+    restoreCheckpoint(store, c, fingerprint);
+    const st = checkRunState(c.state, masks);
+    ticks = st.ticks;
+    tocks = st.tocks;
+    phase = st.phase;
+    finished = st.done === true;
+    trajectory.push(...st.trajectory);
+    for (const [id, m] of st.masks) masks.set(id, Uint8Array.from(m));
+    if (st.tockEpochs !== undefined) resumedTock = { epoch: st.tockEpochs, history: st.tockHistory ?? [] };
+  }
+  // Resumable state after every Tick and Tock (and every epoch of a Tock): the store (gates and masks
+  // included), the group masks and the loop's counters.
+  const save = async (extra: Partial<GateRunState> = {}) => {
+    if (ctx.onCheckpoint === undefined) return;
+    const state: GateRunState = {
+      ticks,
+      tocks,
+      phase,
+      masks: [...masks].map(([id, m]) => [id, Array.from(m)]),
+      trajectory,
+      ...extra,
+    };
+    await ctx.onCheckpoint(encodeCheckpoint({ ...storeCheckpoint(store, phase, fingerprint, []), state }));
+  };
   const tock = async () => {
-    tocks++;
-    zeroMomentum(store);
+    const name = `tock ${tocks + 1}`;
+    const resume = resumedTock;
+    resumedTock = undefined;
+    if (resume === undefined) zeroMomentum(store);
     const r = await trainModel(wasm, graph, train, prep, {
       ...common,
       epochs: o.tockEpochs,
       lr: o.lrMax,
       schedule: { kind: "triangular", lrMin: o.lrMin },
-      seed: o.seed + phase++,
+      seed: o.seed + phase,
       // loss + λ·Σ|g| (§4.5): λ·sign(g) added to every gate's gradient after the backward.
       regularize: (s) => {
         if (o.sparseLambda === 0) return;
         for (const b of bns.values())
           l1(s.valuePtr(`${b.node}#gate`), s.gradPtr(`${b.node}#gate`), b.channels, o.sparseLambda);
       },
-      ...progress(`tock ${tocks}`),
+      ...(resume === undefined
+        ? {}
+        : {
+            resume: {
+              epoch: resume.epoch,
+              fingerprint: {},
+              history: resume.history,
+              tensors: storeCheckpoint(store, 0, {}, []).tensors,
+            },
+          }),
+      ...(ctx.onCheckpoint === undefined
+        ? {}
+        : { onCheckpoint: (c) => save({ tockEpochs: c.epoch, tockHistory: [...c.history] }) }),
+      ...progress(name),
       ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
     });
+    phase++;
+    tocks++;
     const h = r.history;
     const test = measure();
     trajectory.push({
@@ -401,9 +462,9 @@ export async function planGate(
       trainAccuracy: h.length === 0 ? 0 : h.reduce((s, e) => s + e.accuracy, 0) / h.length,
       ...(test === undefined ? {} : { testAccuracy: test }),
     });
+    await save();
   };
   const tick = async (): Promise<boolean> => {
-    ticks++;
     zeroMomentum(store);
     const acc = scoreAccumulator(bns);
     // Conv kernels frozen for real (no step, no decay, no momentum); gates, shifts, linear layers and
@@ -413,12 +474,14 @@ export async function planGate(
       epochs: 1,
       lr: o.lrMin,
       schedule: { kind: "constant" },
-      seed: o.seed + phase++,
+      seed: o.seed + phase,
       frozen: (p) => convParams.has(p.name),
       regularize: (s) => acc.add(s),
-      ...progress(`tick ${ticks}`),
+      ...progress(`tick ${ticks + 1}`),
       ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
     });
+    phase++;
+    ticks++;
     const scores = flopsAware(acc.scores, bns, gateGroups, masks, o.eta);
     const step = pruneGlobally(
       gateGroups.map((g) => ({
@@ -451,22 +514,29 @@ export async function planGate(
       removedZeroScore: step.removedZeroScore,
       ...(step.threshold === undefined ? {} : { threshold: step.threshold }),
     });
+    await save();
     return step.removed > 0;
   };
 
   try {
-    if (o.tockEpochs > 0) await tock();
-    let met = macsFraction() <= target;
-    while (!met) {
+    // One Tock first, then a Tock after every T Ticks until the target is met (§4.5). The counters make
+    // the loop continue from any saved state.
+    const tocksDue = () => (o.tockEpochs > 0 ? 1 + Math.floor(ticks / o.ticksPerTock) : 0);
+    while (!finished) {
+      const met = macsFraction() <= target;
+      if (tocks < tocksDue() && (ticks === 0 || !met)) {
+        await tock();
+        continue;
+      }
+      if (met) break;
       if (!(await tick())) {
         ctx.onWarning?.(
           `gate: stopped at ${(100 * macsFraction()).toFixed(1)} % of the MACs, above the target ${(100 * target).toFixed(1)} %: every group is at its protected minimum (minRatio ${o.minRatio})`,
         );
         break;
       }
-      met = macsFraction() <= target;
-      if (!met && o.tockEpochs > 0 && ticks % o.ticksPerTock === 0) await tock();
     }
+    if (!finished) await save({ done: true });
     const finalTest = measure();
     const folded = foldIntoPlan(store, gateGroups);
     return {
@@ -480,14 +550,75 @@ export async function planGate(
         ticks,
         tocks,
         gateGroups: gateGroups.length,
+        workers: pool?.size ?? 1,
         trajectory,
+        ...(ctx.resumeFrom === undefined ? {} : { resumed: true }),
         ...(finalTest === undefined ? {} : { testAccuracyBeforeFinetune: finalTest }),
       },
     };
   } finally {
     trainer.dispose();
     store.dispose();
+    await pool?.close();
   }
+}
+
+/** Gate's position in its loop, the `state` of its checkpoints. */
+interface GateRunState {
+  ticks: number;
+  tocks: number;
+  /** Phases started so far (each phase's seed is seed + its index). */
+  phase: number;
+  /** Per gate group (by group id): its mask. */
+  masks: [number, number[]][];
+  trajectory: GateTrajectoryPoint[];
+  /** Epochs done of the Tock in progress (number tocks + 1), and their records. */
+  tockEpochs?: number;
+  tockHistory?: EpochRecord[];
+  /** Tick-Tock has finished: what is left is folding (and the caller's fine-tuning). */
+  done?: boolean;
+}
+
+function checkRunState(state: unknown, masks: Map<number, Uint8Array>): GateRunState {
+  const bad = (why: string) =>
+    new PrunekitError("CHECKPOINT_INVALID", `the gate checkpoint: ${why}; it is not a gate run's state`);
+  if (typeof state !== "object" || state === null) throw bad("no Tick-Tock state");
+  const s = state as Partial<GateRunState>;
+  for (const k of ["ticks", "tocks", "phase"] as const) {
+    if (!Number.isInteger(s[k]) || (s[k] as number) < 0) throw bad(`bad ${k}`);
+  }
+  if (!Array.isArray(s.trajectory) || !Array.isArray(s.masks)) throw bad("bad trajectory or masks");
+  for (const entry of s.masks) {
+    const [id, m] = Array.isArray(entry) ? entry : [];
+    const mine = typeof id === "number" ? masks.get(id) : undefined;
+    if (
+      mine === undefined ||
+      !Array.isArray(m) ||
+      m.length !== mine.length ||
+      m.some((v) => v !== 0 && v !== 1)
+    ) {
+      throw bad(`a mask does not match this model's gate groups`);
+    }
+  }
+  if (s.masks.length !== masks.size) throw bad("the gate groups differ");
+  return s as GateRunState;
+}
+
+/** What a gate checkpoint must match to be resumed: the model, the data and every Tick-Tock option. */
+function gateFingerprint(
+  graph: Graph,
+  o: GateOptions,
+  train: RawImages,
+  workers: number,
+): Record<string, unknown> {
+  const { finetuneEpochs: _f, evalLimit: _e, ...options } = o;
+  return {
+    method: "gate",
+    options,
+    model: { nodes: graph.order.length, inputs: graph.inputs.map((i) => i.name) },
+    data: { count: train.count, channels: train.channels, height: train.height, width: train.width },
+    workers,
+  };
 }
 
 /**
