@@ -96,7 +96,8 @@ test("scores: per-group table, JSON with every channel's score and rankings", ()
   assert.equal(r.status, 0, r.stderr);
   const j = JSON.parse(r.stdout);
   assert.equal(j.images, 16);
-  assert.ok(j.bns.length >= 19, `${j.bns.length} BNs`);
+  assert.ok(j.layers.length >= 19, `${j.layers.length} BNs`);
+  assert.equal(j.gateMode, "bn");
   assert.ok(
     j.groups.some((g: { members: string[] }) => g.members.length > 2),
     "a residual stage group",
