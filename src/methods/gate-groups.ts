@@ -146,7 +146,7 @@ function ungatedReason(g: DependencyGroup): string | undefined {
   const bnOf = bnFollowed(g);
   const linear = g.producers.find((p) => !bnOf.has(p.node) && p.opType !== "Conv");
   if (linear !== undefined) {
-    return `producer "${linear.node}" (${linear.opType}) has no BatchNormalization right after it (gates on linear outputs are not implemented; conv outputs are gated, docs/methods.md §4.9)`;
+    return `producer "${linear.node}" (${linear.opType}) has no BatchNormalization right after it, and gates on linear outputs are not implemented`;
   }
   const other = g.members.find((m) => m.opType !== "BatchNormalization" && m.kind !== "depthwise");
   if (other !== undefined) return `member "${other.node}" (${other.opType}) is not a BatchNormalization`;

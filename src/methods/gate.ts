@@ -206,7 +206,7 @@ function gateGroupsOf(
     const why = skipped.find((s) => !groups[s.groupId]!.frozen)?.reason ?? "every group is frozen";
     throw new PrunekitError(
       "GRAPH_UNSUPPORTED",
-      `method gate found no channel group it can gate (${why}); it gates BatchNormalization layers and, where there is none, conv outputs (docs/methods.md §4.9)`,
+      `method gate found no channel group it can gate (${why}); it gates BatchNormalization layers and, in groups without one, conv outputs (docs/methods.md §4.9)`,
     );
   }
   for (const s of skipped) {
