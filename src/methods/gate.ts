@@ -290,12 +290,13 @@ function evalTop1(
 
 /**
  * Plan Gate Decorator's pruning (docs/methods.md §4): Tick-Tock on the gated network until the MACs
- * target is met, then the gates folded into the BNs (`values`) and the masked channels removed (`groups`).
+ * target is met, then the gates folded into the BNs and convs (`values`) and the masked channels removed
+ * (`groups`).
  * @param graph the model. @param groups its dependency groups.
  * @param options see {@link GateOptions}; `flopsTarget` is required.
  * @param ctx needs `data.train` (and uses `data.test` for the trajectory's test accuracy).
  * @throws PrunekitError `INVALID_ARGUMENT` (options, missing data), `GRAPH_UNSUPPORTED` (nothing to
- *   gate: BN-free or BN-fused models), `ONNX_UNSUPPORTED` (an op the training engine cannot run), `ABORTED`.
+ *   gate: no group with a BN or a conv producer), `ONNX_UNSUPPORTED` (an op the training engine cannot run), `ABORTED`.
  */
 export async function planGate(
   graph: Graph,
