@@ -584,10 +584,10 @@ export interface GateScoresOptions {
 export type { TaylorScores };
 
 /**
- * Gate Decorator's Taylor importance (docs/methods.md §4.2) of every gateable BN channel of the model
- * as it is, summed over some training batches, with the group sums (§4.3) and a ranking per group.
- * Nothing is trained.
- * @throws PrunekitError `GRAPH_UNSUPPORTED` (no gateable BN), `INVALID_ARGUMENT` (images that do not fit).
+ * Gate Decorator's Taylor importance (docs/methods.md §4.2) of every gate channel of the model as it is
+ * (BN gates; conv gates where a group has no BN, §4.9, experimental), summed over some training
+ * batches, with the group sums (§4.3) and a ranking per group. Nothing is trained.
+ * @throws PrunekitError `GRAPH_UNSUPPORTED` (nothing to gate), `INVALID_ARGUMENT` (images that do not fit).
  * @example
  * const s = await gateScores(model, { train }, { batches: 4 }); // s.groups[0].ranking[0]: least important
  */

@@ -346,7 +346,7 @@ function helpText(): string {
   for (const [label, flags] of byOwners) {
     out +=
       label === "gate"
-        ? "  gate only (needs --data; --finetune-epochs means §4.7's recipe; BN-free or BN-fused models are refused, conv gates of §4.9 are not implemented):\n"
+        ? "  gate only (needs --data; --finetune-epochs means §4.7's recipe; groups without BatchNormalization,\n  as in BN-free models and BN-fused exports, get gates on their conv outputs: experimental, §4.9):\n"
         : `  ${label} only:\n`;
     for (const [name, f] of flags)
       out += line(`--${name}${ARG_FLAGS[name] ? ` ${ARG_FLAGS[name]}` : ""}`, f.help);

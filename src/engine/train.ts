@@ -65,7 +65,7 @@ export interface TrainOptions {
    */
   trainer?: Trainer;
   /** Compile options for the trainers this call makes (e.g. `gatedBatchNorms`); must match `trainer`'s. */
-  trainerOptions?: Pick<TrainerOptions, "gatedBatchNorms">;
+  trainerOptions?: Pick<TrainerOptions, "gatedBatchNorms" | "gatedConvs">;
   /** Test accuracy after an epoch, when `evalEvery` says so (the caller evaluates the current values). */
   evaluate?: (values: Map<string, Float32Array>) => Promise<number>;
   /** Evaluate every K epochs (and after the last); default 0 = never. */
@@ -208,6 +208,9 @@ export async function trainModel(
           ...(options.trainerOptions?.gatedBatchNorms === undefined
             ? {}
             : { gatedBatchNorms: options.trainerOptions.gatedBatchNorms }),
+          ...(options.trainerOptions?.gatedConvs === undefined
+            ? {}
+            : { gatedConvs: options.trainerOptions.gatedConvs }),
         })
       : undefined;
   const store = main?.store ?? shared!.store;

@@ -119,6 +119,16 @@ test("gate on one training worker writes the same bytes as without workers; two 
   assert.ok(two.report.after.macs <= 0.4 * two.report.before.macs);
 });
 
+test("conv gates (a BN-fused model) on one training worker equal no workers bit for bit", async () => {
+  const bytes = new Uint8Array(await readFile(new URL("../fixtures/vgg_fused.onnx", import.meta.url)));
+  const model = await loadModel(bytes);
+  const opts: PruneOptions = { ...(await settings()), flopsTarget: 0.6, tockEpochs: 0.5 };
+  const plain = await prune(model, opts);
+  assert.equal((plain.report.details as { gateMode: string }).gateMode, "conv");
+  const one = await prune(model, { ...opts, workers: () => createNodeTrainWorkers(1) });
+  assert.deepEqual(one.bytes, plain.bytes);
+});
+
 test("an aborted gate run throws ABORTED and its last checkpoint finishes the run", async () => {
   const model = await loadModel(encodeModel(net()));
   const full = await prune(model, await settings());
