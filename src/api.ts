@@ -22,9 +22,10 @@ import { findDependencyGroups } from "./graph/find-groups.ts";
 import { type DependencyGroup, isInner, pathIsMergeSafe } from "./graph/group.ts";
 import { buildGraph, type Graph } from "./graph/ir.ts";
 import { inferShapes } from "./graph/shapes.ts";
+import { producerFilters } from "./graph/weights.ts";
 import { type BudgetRounding, defaultRounding, keptRemovals } from "./methods/budget.ts";
 import type { MethodContext, MethodData } from "./methods/context.ts";
-import type { Criterion } from "./methods/criteria.ts";
+import { type Criterion, filterScores } from "./methods/criteria.ts";
 import type { EPrunerInit, LateBeta } from "./methods/epruner.ts";
 import { type TaylorScores, taylorScores } from "./methods/gate.ts";
 import { type MethodName, methodEntry, refuseForeignOptions } from "./methods/registry.ts";
@@ -577,6 +578,10 @@ export interface GateScoresOptions {
   batch?: number;
   /** Seed of the image order (default 0). */
   seed?: number;
+  /** Take the images in a seeded random order (default true); false: the first ones in file order. */
+  shuffle?: boolean;
+  /** BN on batch statistics as during a Tick ("train", default) or on its running statistics ("eval"). */
+  bn?: "train" | "eval";
   onProgress?: (event: ProgressEvent) => void;
   onWarning?: (message: string) => void;
 }
@@ -611,9 +616,82 @@ export async function gateScores(
       batches,
       ...(options.batch === undefined ? {} : { batch: options.batch }),
       ...(options.seed === undefined ? {} : { seed: options.seed }),
+      ...(options.shuffle === undefined ? {} : { shuffle: options.shuffle }),
+      ...(options.bn === undefined ? {} : { bn: options.bn }),
     },
     ctx,
   );
+}
+
+/** Options of {@link criterionScores}. */
+export interface CriterionScoresOptions {
+  /** The data-free criterion (docs/methods.md §2.3). */
+  criterion: Criterion;
+}
+
+/** Data-free importance of every prunable channel, in the shape of {@link TaylorScores}. */
+export interface CriterionScores {
+  criterion: Criterion;
+  /**
+   * One entry per producer of a prunable group: `node` the producer (conv or linear), `scale` its weight
+   * (the tensor the score is computed from), `bn` the BatchNormalization right after it, if any (the
+   * `node` of the same channels in gate's scores).
+   */
+  layers: { node: string; kind: "filter"; scale: string; bn?: string; channels: number; scores: number[] }[];
+  /** Per group: its producers, the summed scores (as magnitude pruning ranks them) and the ranking. */
+  groups: { groupId: number; members: string[]; channels: number; scores: number[]; ranking: number[] }[];
+}
+
+/**
+ * l1 / l2 norms or the geometric-median score (docs/methods.md §2.3) of every output channel of every
+ * prunable group's producers, with the group sums and a ranking from least to most important: what
+ * `prunekit scores --method l1|l2|gm` prints, side by side with gate's Taylor scores.
+ * @throws PrunekitError `INVALID_ARGUMENT` (an unknown criterion).
+ * @example
+ * const s = await criterionScores(model, { criterion: "l1" }); // s.groups[0].ranking[0]: least important
+ */
+export async function criterionScores(
+  model: Model,
+  options: CriterionScoresOptions,
+): Promise<CriterionScores> {
+  const criterion = options.criterion;
+  if (criterion !== "l1" && criterion !== "l2" && criterion !== "gm") {
+    throw new PrunekitError(
+      "INVALID_ARGUMENT",
+      `criterion must be "l1", "l2" or "gm", got ${JSON.stringify(criterion)}`,
+    );
+  }
+  const wasm = await getWasm();
+  const layers: CriterionScores["layers"] = [];
+  const groups: CriterionScores["groups"] = [];
+  for (const group of model.groups) {
+    if (group.frozen || group.producers.length === 0) continue;
+    const sum = new Float64Array(group.channels);
+    for (const p of group.producers) {
+      const f = producerFilters(model.graph, p);
+      const s = filterScores(wasm, criterion, f.data, f.rows, f.cols);
+      for (let c = 0; c < group.channels; c++) sum[c]! += s[c]!;
+      const next = model.graph.tensors.get(model.graph.nodeByName.get(p.node)?.outputs[0] ?? "")?.consumers;
+      const bn = next?.length === 1 && next[0]!.opType === "BatchNormalization" ? next[0]!.name : undefined;
+      layers.push({
+        node: p.node,
+        kind: "filter",
+        scale: p.weight,
+        ...(bn === undefined ? {} : { bn }),
+        channels: f.rows,
+        scores: Array.from(s),
+      });
+    }
+    const ranking = Array.from(sum.keys()).sort((a, b) => sum[a]! - sum[b]! || a - b);
+    groups.push({
+      groupId: group.id,
+      members: group.producers.map((p) => p.node),
+      channels: group.channels,
+      scores: Array.from(sum),
+      ranking,
+    });
+  }
+  return { criterion, layers, groups };
 }
 
 /** Every group the plan leaves whole, with the reason (in group order). */

@@ -3,7 +3,10 @@
 
 export {
   type CompareModelsResult,
+  type CriterionScores,
+  type CriterionScoresOptions,
   compare,
+  criterionScores,
   describeModel,
   type EvaluateModelOptions,
   type EvaluateModelResult,

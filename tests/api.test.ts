@@ -27,6 +27,7 @@ const PUBLIC_VALUES = [
   "compileModel",
   "compileTrainer",
   "createWasm",
+  "criterionScores",
   "decodeModel",
   "describeModel",
   "downloadDataset",

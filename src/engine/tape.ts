@@ -89,7 +89,7 @@ export interface Trainer {
    * every trainable parameter's gradient is written (frozen ones are skipped).
    * @param x batch × input elements. @param labels batch class ids.
    */
-  step(x: Float32Array, labels: Int32Array): StepResult;
+  step(x: Float32Array, labels: Int32Array, options?: { training?: boolean }): StepResult;
   /** Forward only, in training mode without backward, returning the logits (for tests). */
   forward(x: Float32Array, options?: { training?: boolean }): Float32Array;
   /** Freeze (true) or unfreeze parameters: a frozen one gets no gradient and is skipped by SGD. */
@@ -588,7 +588,7 @@ export function compileTrainer(wasm: Wasm, graph: Graph, options: TrainerOptions
       store: s,
       stepCount: steps.length,
       activationBytes: plan.totalBytes + scratchLen * 4,
-      step(x, labels) {
+      step(x, labels, opts = {}) {
         checkLive();
         feed(x);
         if (labels.length !== batch) {
@@ -604,7 +604,9 @@ export function compileTrainer(wasm: Wasm, graph: Graph, options: TrainerOptions
           }
         }
         new Int32Array(memory.buffer).set(labels, labelsPtr / 4);
-        mode.training = true;
+        // training false: BN on its running statistics, forward and backward (scores only; no SGD
+        // should follow, as the statistics are not batch statistics).
+        mode.training = opts.training ?? true;
         for (const st of steps) st.forward();
         const t0 = options.profile === true ? performance.now() : 0;
         const correct = correctFn(logitsPtr, labelsPtr, batch, classes) as number;
@@ -612,6 +614,7 @@ export function compileTrainer(wasm: Wasm, graph: Graph, options: TrainerOptions
         if (options.profile === true)
           profile.forward.loss = (profile.forward.loss ?? 0) + performance.now() - t0;
         for (let i = steps.length - 1; i >= 0; i--) steps[i]!.backward();
+        mode.training = true;
         return { loss, correct };
       },
       forward(x, opts = {}) {

@@ -711,6 +711,10 @@ export interface TaylorScores {
   /** Batches and images scored. */
   batches: number;
   images: number;
+  /** BN on batch statistics as in a Tick ("train") or on its running statistics ("eval"). */
+  bn: "train" | "eval";
+  /** Whether the images were taken in a seeded random order (false: file order). */
+  shuffle: boolean;
   /** "bn" (every gate a gated BN), "conv" (every gate on a conv output, §4.9) or "mixed". */
   gateMode: "bn" | "conv" | "mixed";
   /**
@@ -724,8 +728,9 @@ export interface TaylorScores {
 }
 
 /**
- * Θ_c = Σ_t |g_c·∂L_t/∂g_c| over the first `batches` batches of a seeded order, without training (no
- * parameter changes). The gradients are those of the model as it is: every BN gate at its BN's γ, every
+ * Θ_c = Σ_t |g_c·∂L_t/∂g_c| over the first `batches` batches of a seeded order (or file order with
+ * `shuffle: false`), without training (no parameter changes, no augmentation), with BN on batch
+ * statistics (`bn: "train"`, as in a Tick; the default) or on its running statistics (`bn: "eval"`). The gradients are those of the model as it is: every BN gate at its BN's γ, every
  * conv gate at 1 (so Θ_c = Σ_t |Σ y·∂L_t/∂y| over the channel's output either way).
  * @throws PrunekitError as {@link planGate} for models with nothing to gate.
  */
@@ -733,7 +738,7 @@ export async function taylorScores(
   graph: Graph,
   groups: DependencyGroup[],
   data: MethodData,
-  options: { batches: number; batch?: number; seed?: number },
+  options: { batches: number; batch?: number; seed?: number; shuffle?: boolean; bn?: "train" | "eval" },
   ctx: MethodContext,
 ): Promise<TaylorScores> {
   const gateGroups = gateGroupsOf(graph, groups, GATE_DEFAULTS.minRatio, ctx);
@@ -749,7 +754,8 @@ export async function taylorScores(
     gatedConvs: gatedConvs(gateGroups),
   });
   const acc = scoreAccumulator(bns);
-  const order = epochOrder(images.count, options.seed ?? 0, 0, true);
+  const order = epochOrder(images.count, options.seed ?? 0, 0, options.shuffle ?? true);
+  const training = (options.bn ?? "train") === "train";
   const perImage = trainer.input.dims.slice(1).reduce((a, b) => a * b, 1);
   const x = new Float32Array(B * perImage);
   const labels = new Int32Array(B);
@@ -761,7 +767,7 @@ export async function taylorScores(
         preprocessBatch(images, prep, idx, 1, x.subarray(i * perImage, (i + 1) * perImage));
         labels[i] = images.labels[idx]!;
       }
-      trainer.step(x, labels);
+      trainer.step(x, labels, { training });
       acc.add(trainer.store);
       ctx.onProgress?.({ phase: "scores", done: t + 1, total: batches });
     }
@@ -773,6 +779,8 @@ export async function taylorScores(
   return {
     batches,
     images: batches * B,
+    bn: training ? "train" : "eval",
+    shuffle: options.shuffle ?? true,
     gateMode: gateMode(gateGroups),
     layers: [...acc.scores].map(([node, s]) => {
       const m = bns.get(node)!.member;

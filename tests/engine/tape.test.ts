@@ -313,6 +313,52 @@ test("training refuses an op it cannot differentiate, naming the node", async ()
   assert.equal(wasm.arena.usedBytes, 0);
 });
 
+test("eval-mode step (BN on running statistics): gradients of gates, BN scale and bias and the conv below equal central differences of the eval forward", async () => {
+  const nb = new NetBuilder("x", [2, 5, 5]);
+  const a = nb.relu(nb.bn(nb.conv("x", 4)));
+  const c2 = nb.relu(nb.bn(nb.conv(a, 3)));
+  const out = nb.gemm(nb.flatten(nb.gap(c2)), 3);
+  const graph = buildGraph(randomize(nb.model([out]), 31));
+  const bns = graph.order.filter((n) => n.opType === "BatchNormalization");
+  const { x, labels } = inputAndLabels(4, 50, 3, 32);
+  const eps = 1e-3;
+  for (const gated of [false, true]) {
+    const t = compileTrainer(await createWasm(), graph, {
+      batch: 4,
+      ...(gated ? { gatedBatchNorms: new Set([bns[1]!.name]) } : {}),
+    });
+    const before = bns.map((n) => t.store.read(n.inputs[3]!));
+    t.step(x, labels, { training: false });
+    // Running statistics untouched by an eval-mode step.
+    bns.forEach((n, i) => assert.deepEqual(t.store.read(n.inputs[3]!), before[i]));
+    const loss = () => meanCrossEntropy(t.forward(x, { training: false }), labels, 3);
+    const firstConv = graph.order.find((n) => n.opType === "Conv")!.inputs[1]!;
+    const names = gated
+      ? [`${bns[1]!.name}#gate`, `${bns[1]!.name}#shift`, bns[0]!.inputs[1]!, firstConv]
+      : [bns[0]!.inputs[1]!, bns[0]!.inputs[2]!, bns[1]!.inputs[1]!, bns[1]!.inputs[2]!, firstConv];
+    for (const name of names) {
+      const v = t.store.read(name);
+      const grad = t.store.readGrad(name);
+      for (let i = 0; i < Math.min(v.length, 6); i++) {
+        const at = (d: number) => {
+          const w = v.slice();
+          w[i] = v[i]! + d;
+          t.store.write(name, w);
+          return loss();
+        };
+        const fd = (at(eps) - at(-eps)) / 2 / eps;
+        t.store.write(name, v);
+        assert.ok(
+          Math.abs(fd - grad[i]!) < 2e-3 + 2e-2 * Math.abs(fd),
+          `${gated ? "gated" : "plain"} ${name}[${i}]: gradient ${grad[i]}, central difference ${fd}`,
+        );
+      }
+    }
+    t.dispose();
+    t.store.dispose();
+  }
+});
+
 test("Taylor score (§4.2): |g·∂L/∂g| equals the first-order loss change of scaling the channel's output by 1 ± ε, for BN gates and conv gates (§4.9)", async () => {
   // A mixed model: BN after the first conv, the second conv BN-free with a bias (a fused export's).
   const nb = new NetBuilder("x", [2, 5, 5]);
