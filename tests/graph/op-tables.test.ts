@@ -55,6 +55,8 @@ const DELIBERATELY_ABSENT: Readonly<Record<TableName, Readonly<Record<string, st
     Resize: NOT_IN_ENGINE_YET,
     Upsample: NOT_IN_ENGINE_YET,
     LRN: NOT_IN_ENGINE_YET,
+    LayerNormalization: NOT_IN_ENGINE_YET,
+    GroupNormalization: NOT_IN_ENGINE_YET,
   },
 };
 
