@@ -166,7 +166,8 @@ export function findChannelPatterns(graph: Graph, shapes: ShapeInfo): Map<string
         input: activation.value,
         nodes,
       };
-      for (const n of nodes) if (!byNode.has(n)) byNode.set(n, m);
+      // An activation inside this one (GELU's tanh form holds x+0.044715x³) is part of it.
+      for (const n of nodes) byNode.set(n, m);
       continue;
     }
     if (node.opType !== "Mul") continue;
