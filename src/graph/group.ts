@@ -205,13 +205,20 @@ export function pathIsMergeSafe(group: DependencyGroup): boolean {
 }
 
 /**
- * The first op between the group's producers and its consumers that a merge cannot be folded through
- * (not channel-wise, or not the same positively homogeneous function on every channel, docs/methods.md
- * §2.6), or undefined when there is none.
+ * An op between the group's producers and its consumers that a merge cannot be folded through (not
+ * channel-wise, or not the same positively homogeneous function on every channel, docs/methods.md
+ * §2.6): the first one inside a decomposed activation or squeeze-excitation block if any, else the
+ * first one; undefined when there is none.
  * @param group A dependency group.
  */
 export function unsafePathOp(group: DependencyGroup): GroupPathOp | undefined {
-  return group.pathOps.find((p) => !CHANNELWISE_KINDS.has(p.kind) || !p.positivelyHomogeneous);
+  // A decomposed activation or SE block is named first: it is what a user recognises (a Linear's bias
+  // Add before a GELU would otherwise be the op reported).
+  return group.pathOps.find((p) => p.pattern !== undefined && isUnsafe(p)) ?? group.pathOps.find(isUnsafe);
+}
+
+function isUnsafe(p: GroupPathOp): boolean {
+  return !CHANNELWISE_KINDS.has(p.kind) || !p.positivelyHomogeneous;
 }
 
 /**
