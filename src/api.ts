@@ -182,6 +182,19 @@ export interface PruneOptions {
   onProgress?: (event: ProgressEvent) => void;
   /** Non-fatal findings. */
   onWarning?: (message: string) => void;
+  /**
+   * Data-parallel training (gate's Tick-Tock, and the fine-tuning of any method): makes fresh worker
+   * ports each time a training phase starts, e.g. `() => createNodeTrainWorkers(2)` from prunekit/node.
+   * BN then normalises per shard (see {@link FinetuneOptions.workers}).
+   */
+  workers?: () => TrainWorkerPort[];
+  /**
+   * Receives resumable state (write it atomically): `method` after every phase of a training method
+   * (gate: every Tick, Tock and Tock epoch), `finetune` after every fine-tuning epoch.
+   */
+  onCheckpoint?: (c: { kind: "method" | "finetune"; bytes: Uint8Array }) => Promise<void>;
+  /** State to continue from: the latest `method` and `finetune` bytes given to `onCheckpoint`. */
+  resumeFrom?: { method?: Uint8Array; finetune?: Uint8Array };
 }
 
 /** One pruned layer in a report (the same shape for every method). */
@@ -299,6 +312,9 @@ async function runPlanning(model: Model, options: PruneOptions) {
     "data",
     "signal",
     "allowUnchanged",
+    "workers",
+    "onCheckpoint",
+    "resumeFrom",
   ]);
   if (entry.needsData && options.data === undefined) {
     throw new PrunekitError(
@@ -310,6 +326,18 @@ async function runPlanning(model: Model, options: PruneOptions) {
   if (options.data !== undefined) ctx.data = options.data;
   if (options.signal !== undefined) ctx.signal = options.signal;
   if (options.onProgress) ctx.onProgress = options.onProgress;
+  if (options.workers !== undefined) {
+    const create = options.workers;
+    ctx.trainWorkers = {
+      create,
+      model: () => encodeModel(inlineExternalData(model.proto, model.graph.externalData)),
+    };
+  }
+  if (options.resumeFrom?.method !== undefined) ctx.resumeFrom = options.resumeFrom.method;
+  if (options.onCheckpoint !== undefined) {
+    const save = options.onCheckpoint;
+    ctx.onCheckpoint = (bytes) => save({ kind: "method", bytes });
+  }
   const warnings: string[] = [];
   ctx.onWarning = (message) => {
     warnings.push(message);
@@ -491,6 +519,13 @@ export async function prune(model: Model, options: PruneOptions): Promise<PruneR
       ...(options.data.std === undefined ? {} : { std: options.data.std }),
       ...(options.evalLimit === undefined ? {} : { evalLimit: options.evalLimit }),
       ...(options.augment === undefined ? {} : { augment: options.augment }),
+      ...(options.workers === undefined ? {} : { workers: options.workers() }),
+      ...(options.resumeFrom?.finetune === undefined ? {} : { resumeFrom: options.resumeFrom.finetune }),
+      ...(options.onCheckpoint === undefined
+        ? {}
+        : {
+            onCheckpoint: (bytes: Uint8Array) => options.onCheckpoint!({ kind: "finetune", bytes }),
+          }),
       ...(options.onProgress === undefined
         ? {}
         : { onProgress: (e: ProgressEvent) => options.onProgress!({ ...e, phase: "finetune" }) }),
@@ -551,10 +586,10 @@ export interface GateScoresOptions {
 export type { TaylorScores };
 
 /**
- * Gate Decorator's Taylor importance (docs/methods.md §4.2) of every gateable BN channel of the model
- * as it is, summed over some training batches, with the group sums (§4.3) and a ranking per group.
- * Nothing is trained.
- * @throws PrunekitError `GRAPH_UNSUPPORTED` (no gateable BN), `INVALID_ARGUMENT` (images that do not fit).
+ * Gate Decorator's Taylor importance (docs/methods.md §4.2) of every gate channel of the model as it is
+ * (BN gates; conv gates where a group has no BN, §4.9, experimental), summed over some training
+ * batches, with the group sums (§4.3) and a ranking per group. Nothing is trained.
+ * @throws PrunekitError `GRAPH_UNSUPPORTED` (nothing to gate), `INVALID_ARGUMENT` (images that do not fit).
  * @example
  * const s = await gateScores(model, { train }, { batches: 4 }); // s.groups[0].ranking[0]: least important
  */

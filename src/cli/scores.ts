@@ -5,16 +5,22 @@ import { DATA_FLAG_HELP, DATA_FLAG_OPTIONS, readDataFlags, readModelFile } from 
 import { formatTable } from "./format.ts";
 import { progressBar } from "./progress.ts";
 
-const HELP = `Usage: prunekit scores <model.onnx> --data SPEC [--batches N] [--batch B] [--top K]
-                       [--mean M --std S] [--json] [--quiet]
+const HELP = `Usage: prunekit scores <model.onnx> --data SPEC [--method gate] [--batches N] [--batch B]
+                       [--top K] [--mean M --std S] [--json] [--quiet]
 
-Gate Decorator's Taylor importance (docs/methods.md §4.2) of every gateable BatchNormalization
-channel: the sum over N training batches of |g * dL/dg| (mean loss per batch, absolute value per
-batch), with the sums over each group of BNs joined by residual adds (§4.3) and each group's channels
-ranked from least to most important. Nothing is trained. The training split is used unless --split.
+Gate Decorator's Taylor importance (docs/methods.md §4.2) of every gateable channel: the sum over N
+training batches of |g * dL/dg| (mean loss per batch, absolute value per batch), with the sums over
+each group of gates joined by residual adds (§4.3) and each group's channels ranked from least to most
+important. Gates are the BatchNormalization layers; where a channel group has no BN (BN-free models,
+BN-fused exports) the conv output is gated instead (experimental, §4.9). Nothing is trained. The
+training split is used unless --split.
+  --method gate      the criterion (gate, the only one so far)
   --batches N        batches to sum over (default 10)
   --top K            channels listed per group in the table (default 5, least important first)
 ${DATA_FLAG_HELP}
+JSON: { gateMode, layers: [{ node, kind, scale, channels, scores }], groups: [...] }; a layer is a
+BatchNormalization node (kind "bn", scale its scale initializer) or a Conv node (kind "conv", scale its
+weight, which the gate folds into).
 Example:
   prunekit scores resnet20.onnx --data fashion-mnist --batches 20 --json > scores.json
 `;
@@ -25,6 +31,7 @@ export async function scoresCommand(argv: string[]): Promise<number> {
     ...DATA_FLAG_OPTIONS,
     batches: { type: "string" },
     top: { type: "string" },
+    method: { type: "string" },
   });
   if (values.help) {
     process.stdout.write(HELP);
@@ -41,6 +48,9 @@ export async function scoresCommand(argv: string[]): Promise<number> {
       throw new PrunekitError("USAGE", `${flag} must be an integer, got "${String(text)}"`);
     return n;
   };
+  if (values.method !== undefined && values.method !== "gate") {
+    throw new PrunekitError("USAGE", `--method must be gate for prunekit scores, got "${values.method}"`);
+  }
   const batches = integer("--batches", values.batches, 10);
   const top = integer("--top", values.top, 5);
   const data = await readDataFlags({ ...values, split: values.split ?? "train" }, "scores");
@@ -74,7 +84,7 @@ export async function scoresCommand(argv: string[]): Promise<number> {
     return [String(g.groupId), g.members.join(", "), String(g.channels), total.toExponential(3), low];
   });
   process.stdout.write(
-    `${formatTable(["group", "BNs", "channels", "score sum", `least important (channel:score), first ${top}`], rows, [true, false, true, true, false])}\n` +
+    `${formatTable(["group", "gates", "channels", "score sum", `least important (channel:score), first ${top}`], rows, [true, false, true, true, false])}\n` +
       `${s.batches} batch(es), ${s.images} images; --json for every channel's score\n`,
   );
   return 0;

@@ -96,12 +96,46 @@ test("scores: per-group table, JSON with every channel's score and rankings", ()
   assert.equal(r.status, 0, r.stderr);
   const j = JSON.parse(r.stdout);
   assert.equal(j.images, 16);
-  assert.ok(j.bns.length >= 19, `${j.bns.length} BNs`);
+  assert.ok(j.layers.length >= 19, `${j.layers.length} BNs`);
+  assert.equal(j.gateMode, "bn");
   assert.ok(
     j.groups.some((g: { members: string[] }) => g.members.length > 2),
     "a residual stage group",
   );
   for (const g of j.groups) assert.equal(g.ranking.length, g.channels);
+});
+
+test("scores --method gate on a BN-fused export: conv-gate scores keyed by the conv node, experimental warning", () => {
+  const fused = "tests/fixtures/vgg_fused.onnx";
+  const r = cli(
+    "scores",
+    fused,
+    "--method",
+    "gate",
+    "--data",
+    data,
+    "--batches",
+    "1",
+    "--batch",
+    "16",
+    "--json",
+  );
+  assert.equal(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.gateMode, "conv");
+  assert.equal(j.layers.length, 3);
+  for (const l of j.layers) {
+    assert.equal(l.kind, "conv");
+    assert.match(l.node, /Conv$/);
+    assert.match(l.scale, /^onnx::Conv_/);
+    assert.equal(l.scores.length, l.channels);
+  }
+  const table = cli("scores", fused, "--data", data, "--batches", "1", "--batch", "16");
+  assert.equal(table.status, 0, table.stderr);
+  assert.match(table.stderr, /warning: experimental: gates on conv outputs \(§4\.9\)/);
+  const bad = cli("scores", fused, "--method", "l1", "--data", data);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /--method must be gate/);
 });
 
 test("gate usage errors are one line each, with a code", () => {
@@ -152,7 +186,7 @@ test("gate usage errors are one line each, with a code", () => {
         "--flops-target",
         "0.5",
       ],
-      /GRAPH_UNSUPPORTED: .*§4\.9.*not implemented/,
+      /GRAPH_UNSUPPORTED: .*no channel group it can gate .*linear outputs are not implemented/,
     ],
     [["scores", resnet], /USAGE: scores needs --data/],
     [["scores", resnet, "--data", data, "--batches", "0"], /USAGE: --batches expects/],
