@@ -271,7 +271,7 @@ export function findDependencyGroups(graph: Graph, options: GroupOptions = {}): 
             const gateSpace = uf.find(pattern.gate!);
             const gates = [...producerOf].filter(([v]) => uf.find(v) === gateSpace).map(([, n]) => n);
             if (gates.length === 1 && gateSpace !== uf.find(pattern.input)) {
-              producerInfo.get(gates[0]!)!.gate = node.name;
+              producerInfo.get(gates[0]!)!.squeezeExcitation = node.name;
               pathOp(x, "elementwise");
             } else {
               addFact(x, { type: "join" });

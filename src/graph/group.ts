@@ -24,7 +24,7 @@ export interface GroupProducer {
    * channel c, so it is pruned with the group; it is not a second layer adding into the channels (not a
    * residual producer). Absent otherwise.
    */
-  gate?: string;
+  squeezeExcitation?: string;
 }
 
 /**
@@ -199,7 +199,7 @@ export function pathIsMergeSafe(group: DependencyGroup): boolean {
   return (
     group.consumers.length > 0 &&
     group.consumers.every((c) => c.mixesChannels) &&
-    group.producers.every((p) => p.gate === undefined) &&
+    group.producers.every((p) => p.squeezeExcitation === undefined) &&
     unsafePathOp(group) === undefined
   );
 }
@@ -231,7 +231,7 @@ function isUnsafe(p: GroupPathOp): boolean {
  */
 export function isInner(group: DependencyGroup): boolean {
   return (
-    group.producers.filter((p) => p.gate === undefined).length === 1 &&
+    group.producers.filter((p) => p.squeezeExcitation === undefined).length === 1 &&
     !group.isResidual &&
     !group.reachesGraphOutput &&
     group.consumers.length > 0 &&
@@ -257,5 +257,5 @@ export function groupPatterns(group: DependencyGroup): { name: PatternName; node
  * @param group A dependency group.
  */
 export function mainProducer(group: DependencyGroup): GroupProducer | undefined {
-  return group.producers.find((p) => p.gate === undefined) ?? group.producers[0];
+  return group.producers.find((p) => p.squeezeExcitation === undefined) ?? group.producers[0];
 }

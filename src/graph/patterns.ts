@@ -175,7 +175,7 @@ export function findChannelPatterns(graph: Graph, shapes: ShapeInfo): Map<string
       [p, q],
       [q, p],
     ] as const) {
-      const se = squeezeExcitation(x, s);
+      const se = squeezeExcitationNodes(x, s);
       if (se === undefined) continue;
       const nodes = [...se, node.name];
       const m: ChannelPattern = { name: "squeeze-excitation", node: node.name, input: x, gate: s, nodes };
@@ -186,7 +186,7 @@ export function findChannelPatterns(graph: Graph, shapes: ShapeInfo): Map<string
   return byNode;
 
   /** The SE nodes when `s` is a per-channel gate computed from `x` (pool -> convs -> gate), else undefined. */
-  function squeezeExcitation(x: string, s: string): string[] | undefined {
+  function squeezeExcitationNodes(x: string, s: string): string[] | undefined {
     const xd = shapes.shapes.get(x);
     const sd = shapes.shapes.get(s);
     if (xd === undefined || sd === undefined || xd.length < 3 || sd.length !== xd.length) return undefined;

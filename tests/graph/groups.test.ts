@@ -199,8 +199,8 @@ test("squeeze-excitation: the SE expand conv is tied to the gated channels", () 
   const groups = groupsOf(b, [y]);
   const main = groups[0]!;
   assert.equal(main.producers.length, 2, "trunk conv and SE expand conv");
-  assert.equal(main.producers[0]!.gate, undefined, "the trunk conv is the group's layer");
-  assert.equal(main.producers[1]!.gate, `Mul_${gated}`, "the expand conv gates through the Mul");
+  assert.equal(main.producers[0]!.squeezeExcitation, undefined, "the trunk conv is the group's layer");
+  assert.equal(main.producers[1]!.squeezeExcitation, `Mul_${gated}`, "the expand conv gates through the Mul");
   // A gate, not a residual join: an inner layer, but not merge-safe through x·s(x) (§2.6).
   assert.ok(!main.isResidual && isInner(main) && !pathIsMergeSafe(main));
   assert.deepEqual(

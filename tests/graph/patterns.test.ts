@@ -125,7 +125,7 @@ test("x·s where s is not computed from x (a second branch with a pool and a con
   const y = b.gemm(b.flatten(b.gap(b.conv(binary(b, "Mul", x, other), 5))), 3);
   const group = findDependencyGroups(buildGraph(b.model([y])))[0]!;
   assert.equal(group.isResidual, true);
-  assert.ok(group.producers.every((p) => p.gate === undefined));
+  assert.ok(group.producers.every((p) => p.squeezeExcitation === undefined));
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -376,18 +376,20 @@ for (const c of FIXTURES) {
     for (const g of model.groups) {
       // Residual only where two layers really add into the channels.
       if (g.isResidual)
-        assert.ok(g.producers.filter((p) => p.gate === undefined).length > 1, `group ${g.id}`);
-      for (const p of g.producers.filter((x) => x.gate !== undefined)) {
+        assert.ok(g.producers.filter((p) => p.squeezeExcitation === undefined).length > 1, `group ${g.id}`);
+      for (const p of g.producers.filter((x) => x.squeezeExcitation !== undefined)) {
         assert.match(p.node, /fc2\/Conv$/, "only squeeze-excitation excite convs gate");
-        assert.ok(groupPatterns(g).some((x) => x.name === "squeeze-excitation" && x.node === p.gate));
+        assert.ok(
+          groupPatterns(g).some((x) => x.name === "squeeze-excitation" && x.node === p.squeezeExcitation),
+        );
       }
     }
     if (c.patterns.includes("squeeze-excitation")) {
-      const se = model.groups.filter((g) => g.producers.some((p) => p.gate !== undefined));
+      const se = model.groups.filter((g) => g.producers.some((p) => p.squeezeExcitation !== undefined));
       assert.ok(se.length >= 5, "every SE block gates a group");
       // The squeeze conv (fc1) is an inner group of its own, read by the excite conv.
       for (const g of se) {
-        const fc2 = g.producers.find((p) => p.gate !== undefined)!.node;
+        const fc2 = g.producers.find((p) => p.squeezeExcitation !== undefined)!.node;
         const squeeze = model.groups.find((x) => x.consumers.some((k) => k.node === fc2))!;
         assert.match(squeeze.producers[0]!.node, /fc1\/Conv$/);
         assert.ok(isInner(squeeze));
