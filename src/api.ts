@@ -19,7 +19,7 @@ import { type TrainOptions, trainModel } from "./engine/train.ts";
 import { PrunekitError } from "./errors.ts";
 import { countModel, type ModelCounts } from "./graph/count.ts";
 import { findDependencyGroups } from "./graph/find-groups.ts";
-import { type DependencyGroup, isInner, pathIsMergeSafe } from "./graph/group.ts";
+import { type DependencyGroup, groupPatterns, isInner, pathIsMergeSafe } from "./graph/group.ts";
 import { buildGraph, type Graph } from "./graph/ir.ts";
 import { inferShapes } from "./graph/shapes.ts";
 import { producerFilters } from "./graph/weights.ts";
@@ -270,10 +270,12 @@ export interface UnprunedGroup {
   layers: string[];
   /**
    * `frozen` (the graph cannot prune it safely), `residual` (a residual stream, or a model output:
-   * merge and EPruner prune inner layers only), or `kept` (the options or the method kept every
-   * channel: ratio 0, excluded, at its minimum, or left alone with a warning).
+   * merge and EPruner prune inner layers only), `unsafe` (merge with `skipUnsafe`: a non-linear
+   * activation, squeeze-excitation, depthwise conv or normalisation between it and its consumers, §2.6),
+   * or `kept` (the options or the method kept every channel: ratio 0, excluded, at its minimum, or left
+   * alone with a warning).
    */
-  kind: "frozen" | "residual" | "kept";
+  kind: "frozen" | "residual" | "unsafe" | "kept";
   reason: string;
 }
 
@@ -700,6 +702,12 @@ function unprunedGroups(groups: DependencyGroup[], plan: PrunePlan, method: stri
     plan.groups.filter((gp) => gp.keep.length < groups[gp.groupId]!.channels).map((gp) => gp.groupId),
   );
   const innerOnly = method === "merge" || method === "epruner";
+  const unsafe = new Map(
+    ((plan.details?.skippedUnsafe ?? []) as { group: number; reason: string }[]).map((u) => [
+      u.group,
+      u.reason,
+    ]),
+  );
   return groups
     .filter((g) => !cut.has(g.id) && g.producers.length > 0)
     .map((g) => {
@@ -715,6 +723,9 @@ function unprunedGroups(groups: DependencyGroup[], plan: PrunePlan, method: stri
               : `${method} prunes inner layers only`;
         return { group: g.id, layers, kind: "residual" as const, reason };
       }
+      const why = unsafe.get(g.id);
+      if (why !== undefined)
+        return { group: g.id, layers, kind: "unsafe" as const, reason: `not merge-safe: ${why}` };
       return {
         group: g.id,
         layers,
@@ -730,6 +741,7 @@ export function summarizeUnpruned(unpruned: readonly UnprunedGroup[]): string {
   const parts: string[] = [];
   if (n("residual") > 0)
     parts.push(`${n("residual")} residual stream${n("residual") === 1 ? "" : "s"} or outputs`);
+  if (n("unsafe") > 0) parts.push(`${n("unsafe")} not merge-safe (skipped)`);
   if (n("frozen") > 0) parts.push(`${n("frozen")} frozen`);
   if (n("kept") > 0) parts.push(`${n("kept")} kept whole`);
   return parts.join(", ");
@@ -779,6 +791,11 @@ export interface GroupSummary {
   inner: boolean;
   /** Merging across its path is safe. */
   mergeSafe: boolean;
+  /**
+   * Decomposed activations and squeeze-excitation blocks on its path, by name ("SiLU", "HardSwish",
+   * "GELU", "squeeze-excitation", ...), once each (graph/patterns.ts).
+   */
+  patterns: string[];
   /** Cannot be pruned. */
   frozen: boolean;
   /** Why it is frozen. */
@@ -842,6 +859,7 @@ export function describeModel(model: Model): ModelDescription {
       isResidual: g.isResidual,
       inner: isInner(g),
       mergeSafe: pathIsMergeSafe(g),
+      patterns: [...new Set(groupPatterns(g).map((p) => p.name))],
       frozen: g.frozen,
       frozenReasons: g.frozenReasons,
     })),
