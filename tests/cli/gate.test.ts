@@ -175,9 +175,9 @@ test("scores --method l1|l2|gm: every producer's filter criterion (recomputed he
       const sum = g.members
         .map((m: string) => j.layers.find((l: { node: string }) => l.node === m).scores)
         .reduce((a: number[], b: number[]) => a.map((v, i) => v + b[i]!));
-      sum.forEach((v: number, c: number) =>
-        assert.ok(Math.abs(g.scores[c] - v) <= 1e-9 * Math.abs(v) + 1e-9),
-      );
+      sum.forEach((v: number, c: number) => {
+        assert.ok(Math.abs(g.scores[c] - v) <= 1e-9 * Math.abs(v) + 1e-9);
+      });
       assert.ok(
         g.ranking.every((c: number, i: number) => i === 0 || g.scores[g.ranking[i - 1]] <= g.scores[c]),
       );

@@ -330,7 +330,9 @@ test("eval-mode step (BN on running statistics): gradients of gates, BN scale an
     const before = bns.map((n) => t.store.read(n.inputs[3]!));
     t.step(x, labels, { training: false });
     // Running statistics untouched by an eval-mode step.
-    bns.forEach((n, i) => assert.deepEqual(t.store.read(n.inputs[3]!), before[i]));
+    bns.forEach((n, i) => {
+      assert.deepEqual(t.store.read(n.inputs[3]!), before[i]);
+    });
     const loss = () => meanCrossEntropy(t.forward(x, { training: false }), labels, 3);
     const firstConv = graph.order.find((n) => n.opType === "Conv")!.inputs[1]!;
     const names = gated

@@ -157,19 +157,20 @@ export const trainBatchNorm = (ctx: TrainLowerContext): TrainLowering => {
         const dShift = gate === undefined ? b.paramGrad(beta) : b.scratchPtr + 3 * channels * 4;
         if (!b.mode.training) evalBackward(dScale, dShift);
         // dx in place of dy when the input's gradient is not wanted (dy is dead after this step).
-        else trainBackward(
-          xp,
-          dyp,
-          gate === undefined ? gp : effScale,
-          meanP,
-          invP,
-          dxp === 0 ? dyp : dxp,
-          dScale,
-          dShift,
-          batch,
-          channels,
-          plane,
-        );
+        else
+          trainBackward(
+            xp,
+            dyp,
+            gate === undefined ? gp : effScale,
+            meanP,
+            invP,
+            dxp === 0 ? dyp : dxp,
+            dScale,
+            dShift,
+            batch,
+            channels,
+            plane,
+          );
         if (gate !== undefined) {
           // y = m·g·(x̂ + b'): ∂g = m·(Σdy·x̂ + b'·Σdy), ∂b' = m·g·Σdy.
           const m = b.f32();
