@@ -11,7 +11,8 @@ export interface WasmExports {
 /**
  * What `loadWasm` accepts: the module's bytes, a URL, or nothing (find it next to this file). A
  * `file:` URL is read from the file system where the runtime has one (Node, Deno); any other URL is
- * fetched.
+ * fetched. A relative string is resolved against the page's location, or in Node and Deno against
+ * this file.
  */
 export type WasmSource = ArrayBuffer | Uint8Array | URL | string | undefined;
 
@@ -123,8 +124,8 @@ function isWasmSource(v: unknown): boolean {
  * elsewhere. Call it once at start-up, before the first `prune`; every later load of a given level,
  * shared or private (`createWasm()`), reads from its new source. A level given as `undefined` goes
  * back to the file next to the library; a level left out keeps its current source. Instances loaded
- * before the call are kept. A relative URL string is resolved against the library's own
- * `import.meta.url` (in a bundle, the bundle's URL): pass a `URL` to be explicit.
+ * before the call are kept. A relative URL string is resolved as `fetch` resolves it, against the
+ * page's `location` (elsewhere, against the library's own file).
  *
  * @param sources module bytes or a URL per SIMD level.
  * @throws PrunekitError `INVALID_ARGUMENT` on an unknown key or a value that is not bytes, a URL or a
@@ -170,9 +171,18 @@ function builtinReadFile(): ((url: URL) => Promise<Uint8Array>) | undefined {
   return fs === undefined ? undefined : (url) => fs.readFile(url);
 }
 
+/**
+ * What a relative URL string is relative to: the page or worker's location, as for `fetch`; where
+ * there is none (Node, Deno), this file. Not `import.meta.url` alone: webpack replaces it with the
+ * build machine's file: URL.
+ */
+function stringBase(): string {
+  return (globalThis as { location?: { href?: string } }).location?.href ?? import.meta.url;
+}
+
 async function readSource(source: WasmSource, level: SimdLevel): Promise<ArrayBuffer | Uint8Array> {
   if (source instanceof ArrayBuffer || source instanceof Uint8Array) return source;
-  const url = source === undefined ? defaultUrl(level) : new URL(String(source), import.meta.url);
+  const url = source === undefined ? defaultUrl(level) : new URL(String(source), stringBase());
   if (url.protocol === "file:") {
     const readFile = builtinReadFile();
     if (readFile !== undefined) return new Uint8Array(await readFile(url));

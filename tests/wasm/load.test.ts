@@ -186,6 +186,24 @@ test("setWasmSource moves the default build: private instances read it once from
   });
 });
 
+test("a relative URL string is resolved against the page's location where there is one, as fetch does", async () => {
+  await withWasmServer(async (origin, requests) => {
+    const scope = globalThis as { location?: { href: string } };
+    scope.location = { href: `${origin}/app/page.html` };
+    try {
+      assert.equal(sumOneToFive(await instantiateWasm("../prunekit.wasm")), 15);
+      await assertRejectsWith(
+        instantiateWasm("prunekit.wasm"),
+        "WASM_LOAD_FAILED",
+        /\/app\/prunekit\.wasm: HTTP 404/,
+      );
+    } finally {
+      delete scope.location;
+    }
+    assert.equal(requests.get("/prunekit.wasm"), 1);
+  });
+});
+
 test("setWasmSource takes bytes per level, and an explicit source still wins", async () => {
   try {
     setWasmSource({ baseline: new Uint8Array([1, 2, 3]) });
