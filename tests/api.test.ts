@@ -57,6 +57,7 @@ const PUBLIC_VALUES = [
   "prune",
   "readIdx",
   "relaxedSimdSupported",
+  "setWasmSource",
   "validatePlan",
   "ware",
 ];
