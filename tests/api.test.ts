@@ -58,6 +58,7 @@ const PUBLIC_VALUES = [
   "prune",
   "readIdx",
   "relaxedSimdSupported",
+  "setWasmSource",
   "validatePlan",
   "ware",
 ];
