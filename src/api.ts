@@ -126,6 +126,11 @@ export interface PruneOptions {
    * reported as a warning) instead of failing. Takes precedence over `skipUnsafe`.
    */
   pruneUnsafe?: boolean;
+  /**
+   * Merge: threads for the partner search of wide layers, 1..64 or `auto` (default: one per core). Node
+   * only (worker_threads); browsers and Deno use one thread. The output is the same bit for bit.
+   */
+  workers?: number | "auto";
   /** EPruner: β of the preferences β·(row median) (default 0.75); larger prunes more. */
   beta?: number;
   /** EPruner: β per layer (node or weight tensor name), overriding `beta` and `lateBeta`. */
@@ -326,6 +331,8 @@ async function runPlanning(model: Model, options: PruneOptions) {
   }
   if (used.threshold === "auto" && typeof plan.details?.threshold === "number")
     used.threshold = plan.details.threshold;
+  if (used.workers === "auto" && typeof plan.details?.workers === "number")
+    used.workers = plan.details.workers;
   if (used.ratio === 1 && plan.groups.length > 0) {
     ctx.onWarning(`ratio 1 keeps one channel (the minimum) in every pruned layer`);
   }

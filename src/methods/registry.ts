@@ -106,7 +106,15 @@ const GATE_KEYS = [
   "tickFreezeLinear",
 ] as const;
 
-const MERGE_KEYS = ["criterion", "threshold", "lambda", "bnFormula", "skipUnsafe", "pruneUnsafe"] as const;
+const MERGE_KEYS = [
+  "criterion",
+  "threshold",
+  "lambda",
+  "bnFormula",
+  "skipUnsafe",
+  "pruneUnsafe",
+  "workers",
+] as const;
 
 function magnitude(criterion: "l1" | "l2"): MethodEntry {
   return {

@@ -169,10 +169,10 @@ export class KeptPart {
     this.norms = arena.allocF32(count);
   }
 
-  /** Append `rows` raw vectors (rows x len f32, e.g. a message from the coordinator). */
-  loadRows(rows: Float32Array): void {
-    const count = rows.length / this.len;
+  /** Append `count` raw vectors (count x len f32, e.g. a message from the coordinator). */
+  loadRows(rows: Float32Array, count: number): void {
     this.checkRoom(count);
+    checkLength("KeptPart rows", rows, count * this.len);
     this.w.arena.viewF32(this.unit).set(rows, this.loaded * this.len);
     this.finish(count);
   }
