@@ -239,6 +239,11 @@ export const PRUNE_FLAGS: Readonly<Record<string, FlagSpec>> = {
     help: "prune such layers without merging them (the paper's fallback) instead of failing",
     parse: () => true,
   },
+  workers: {
+    key: "workers",
+    help: "threads for the partner search of wide layers, 1..64 or auto (default auto: one per core); same output",
+    parse: (v) => (v === "auto" ? "auto" : int("--workers", v, 1, 64)),
+  },
 };
 
 const ARG_FLAGS: Record<string, string> = {
@@ -273,6 +278,7 @@ const ARG_FLAGS: Record<string, string> = {
   batch: "B",
   "eval-limit": "N",
   "finetune-epochs": "N",
+  workers: "N|auto",
 };
 
 /** Methods that take an option key, from the registry. */

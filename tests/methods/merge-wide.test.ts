@@ -220,8 +220,8 @@ test("prune gives the same bytes with 1 and 2 workers on a layer above PARALLEL_
   const one = await prune(model, { method: "merge", ratio: 0.5, workers: 1 });
   const two = await prune(model, { method: "merge", ratio: 0.5, workers: 2 });
   assert.deepEqual(two.bytes, one.bytes);
-  assert.equal(one.report.options.workers, 1);
-  assert.equal(two.report.options.workers, 2, "the report records the threads used");
+  assert.equal((one.report.details as { workers: number }).workers, 1);
+  assert.equal((two.report.details as { workers: number }).workers, 2, "the report records the threads used");
   const fc1 = two.report.layers.find((l) => l.node === "fc1")!;
   assert.ok(fc1.merged >= 50, `planted copies merge (${fc1.merged} merged)`);
 });

@@ -24,6 +24,7 @@ const SAMPLE: Record<string, unknown> = {
   merge: false,
   skipUnsafe: true,
   pruneUnsafe: true,
+  workers: 2,
   beta: 1.5,
   layerBetas: {},
   lateBeta: { fromIndex: 2, beta: 2 },
@@ -124,6 +125,8 @@ test("prune() takes exactly the table's keys per method and reports its defaults
           expected.rounding = "round for fully connected layers, floor for convs";
         if (expected.threshold === "auto")
           expected.threshold = (report.details as { threshold: number }).threshold;
+        // merge's workers: the threads the partner search used (1 on a model without wide layers).
+        if (expected.workers === "auto") expected.workers = (report.details as { workers: number }).workers;
         assert.deepEqual(report.options, expected, `${name} ${key}`);
       } else {
         await assert.rejects(
