@@ -32,7 +32,7 @@ import { encodeModel } from "./onnx/encode.ts";
 import { inlineExternalData } from "./onnx/external-data.ts";
 import { type LoadOnnxOptions, loadOnnx } from "./onnx/load.ts";
 import { DataType, type ModelProto } from "./onnx/proto-types.ts";
-import { type ExternalTensorData, readFloat32 } from "./onnx/tensor.ts";
+import { type ExternalTensorData, viewFloat32 } from "./onnx/tensor.ts";
 import type { ProgressEvent } from "./progress.ts";
 import { applyPlan, type SurgeryResult } from "./surgery/apply.ts";
 import { patchValues } from "./surgery/model-patch.ts";
@@ -637,12 +637,12 @@ function nonFiniteChanged(graph: Graph, surgery: SurgeryResult): Set<string> {
   for (const t of surgery.model.graph?.initializer ?? []) {
     const name = t.name ?? "";
     if (!changed.has(name) || t.dataType !== DataType.FLOAT) continue;
-    if (!hasNonFinite(readFloat32(t, graph.externalData))) continue;
+    if (!hasNonFinite(viewFloat32(t, graph.externalData))) continue;
     const before = graph.constants.get(name);
     if (
       before !== undefined &&
       before.dataType === DataType.FLOAT &&
-      hasNonFinite(readFloat32(before, graph.externalData))
+      hasNonFinite(viewFloat32(before, graph.externalData))
     )
       continue;
     out.add(name);

@@ -10,8 +10,8 @@ import { PARALLEL_MIN_WORK } from "../../src/methods/merge.ts";
 import { decomposeLayer } from "../../src/methods/merge-layer.ts";
 import {
   type FromPartnerWorker,
-  PartnerWorkers,
   type PartnerWorkerPort,
+  PartnerWorkers,
   resolveWorkerCount,
   servePartnerWorker,
   startNodePartnerWorkers,
