@@ -19,7 +19,15 @@ import { type OutputFile, readInputFile, refuseOverwrite, writeFilesAtomic } fro
 import { folderFileReader } from "../node/model-files.ts";
 import { accuracyMacsChart, layerChannelsChart, type TrajectoryPoint } from "../report/chart.ts";
 import { pruneReportMarkdown } from "../report/markdown.ts";
-import { oneOf, parseCli, parseIntegerFlag, parseNumberFlag, parseNumberList, parsePairs } from "./args.ts";
+import {
+  oneOf,
+  parseBytesFlag,
+  parseCli,
+  parseIntegerFlag,
+  parseNumberFlag,
+  parseNumberList,
+  parsePairs,
+} from "./args.ts";
 import { percent } from "./data-flags.ts";
 import { formatTable, human } from "./format.ts";
 import { progressBar } from "./progress.ts";
@@ -304,6 +312,7 @@ function helpText(): string {
     "--allow-unchanged",
     "write an unchanged copy when nothing can be pruned (else NOTHING_TO_PRUNE)",
   );
+  out += line("--max-memory BYTES", "refuse models whose tensors x 3 exceed it (8G, 512M; default 18G)");
   out += line("--report-md FILE", "write the report as Markdown (sizes, layers, trajectory, fine-tuning)");
   out += line("--chart FILE", "write an SVG chart of the channels per layer, before and after");
   out += line("--chart-accuracy FILE", "write an SVG chart of test accuracy against MACs (gate, or with");
@@ -452,6 +461,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     "chart-accuracy": { type: "string" },
     "dry-run": { type: "boolean" },
     "allow-unchanged": { type: "boolean" },
+    "max-memory": { type: "string" },
     json: { type: "boolean" },
     data: { type: "string" },
     "finetune-lr": { type: "string" },
@@ -528,9 +538,15 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   const tuning = needsData ? undefined : readFinetuneFlags(v);
   const methodData = needsData ? readMethodDataFlags(v, method) : undefined;
   const started = Date.now();
+  const loadOptions = {
+    readFile: folderFileReader(dirname(input)),
+    ...(v["max-memory"] === undefined
+      ? {}
+      : { maxMemory: parseBytesFlag("--max-memory", v["max-memory"] as string) }),
+  };
   if (dryRun) {
     const bytes = await readInputFile(input, "model");
-    const model = await loadModel(bytes, { readFile: folderFileReader(dirname(input)) });
+    const model = await loadModel(bytes, loadOptions);
     const plan = await planPrune(model, options);
     if (json) process.stdout.write(`${JSON.stringify({ input, dryRun: true, ...plan }, null, 2)}\n`);
     else if (!v.quiet) process.stdout.write(planText(plan));
@@ -548,7 +564,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     taken.push(p);
   }
   const bytes = await readInputFile(input, "model");
-  const model = await loadModel(bytes, { readFile: folderFileReader(dirname(input)) });
+  const model = await loadModel(bytes, loadOptions);
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   if (methodData !== undefined) {
