@@ -9,8 +9,8 @@
 // scales are those of one thread bit for bit, whatever the worker count or the timing.
 //
 // Workers are Node worker_threads, found through `process.getBuiltinModule` (no `node:` import, so
-// bundles for browsers are unaffected). Where there is none (browsers, Deno without it, Node < 20.16)
-// the search runs on one thread.
+// bundles for browsers are unaffected). Where there is none (browsers, Deno, Node < 20.16) the search
+// runs on one thread.
 import { PrunekitError, type PrunekitErrorCode } from "../errors.ts";
 import { createWasm, type Wasm, withArena } from "../wasm/instance.ts";
 import {
@@ -121,7 +121,9 @@ function nodeModules():
   | undefined {
   const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
   const get = proc?.getBuiltinModule;
-  if (typeof get !== "function") return undefined;
+  // Deno has getBuiltinModule too, but a worker_threads worker started on this file there never
+  // reports back (measured: Deno 2.9 hangs): Deno runs the search on one thread.
+  if (typeof get !== "function" || "Deno" in globalThis) return undefined;
   try {
     const threads = get.call(proc, "node:worker_threads") as { Worker?: unknown } | undefined;
     const os = get.call(proc, "node:os") as { availableParallelism?: () => number } | undefined;
