@@ -26,10 +26,6 @@ export async function buildWeb({ quiet = false } = {}) {
     platform: "browser",
     target: "es2022",
     sourcemap: true,
-    // src/wasm/load.ts reads file: URLs with a dynamic import("node:fs/promises"). A page never has
-    // file: URLs there (the worker passes the wasm's http(s) URL), so that branch never runs in a
-    // browser: leave the specifier alone instead of failing to resolve it.
-    external: ["node:*"],
     logLevel: quiet ? "silent" : "warning",
   });
   await copyFile(`${root}src/web/app/index.html`, `${out}index.html`);

@@ -19,12 +19,13 @@ import { type TrainOptions, trainModel } from "./engine/train.ts";
 import { PrunekitError } from "./errors.ts";
 import { countModel, type ModelCounts } from "./graph/count.ts";
 import { findDependencyGroups } from "./graph/find-groups.ts";
-import { type DependencyGroup, isInner, pathIsMergeSafe } from "./graph/group.ts";
+import { type DependencyGroup, groupPatterns, isInner, pathIsMergeSafe } from "./graph/group.ts";
 import { buildGraph, type Graph } from "./graph/ir.ts";
 import { inferShapes } from "./graph/shapes.ts";
+import { producerFilters } from "./graph/weights.ts";
 import { type BudgetRounding, defaultRounding, keptRemovals } from "./methods/budget.ts";
 import type { MethodContext, MethodData } from "./methods/context.ts";
-import type { Criterion } from "./methods/criteria.ts";
+import { type Criterion, filterScores } from "./methods/criteria.ts";
 import type { EPrunerInit, LateBeta } from "./methods/epruner.ts";
 import { type TaylorScores, taylorScores } from "./methods/gate.ts";
 import { type MethodName, methodEntry, refuseForeignOptions } from "./methods/registry.ts";
@@ -187,6 +188,19 @@ export interface PruneOptions {
   onProgress?: (event: ProgressEvent) => void;
   /** Non-fatal findings. */
   onWarning?: (message: string) => void;
+  /**
+   * Data-parallel training (gate's Tick-Tock, and the fine-tuning of any method): makes fresh worker
+   * ports each time a training phase starts, e.g. `() => createNodeTrainWorkers(2)` from prunekit/node.
+   * BN then normalises per shard (see {@link FinetuneOptions.workers}).
+   */
+  trainWorkers?: () => TrainWorkerPort[];
+  /**
+   * Receives resumable state (write it atomically): `method` after every phase of a training method
+   * (gate: every Tick, Tock and Tock epoch), `finetune` after every fine-tuning epoch.
+   */
+  onCheckpoint?: (c: { kind: "method" | "finetune"; bytes: Uint8Array }) => Promise<void>;
+  /** State to continue from: the latest `method` and `finetune` bytes given to `onCheckpoint`. */
+  resumeFrom?: { method?: Uint8Array; finetune?: Uint8Array };
 }
 
 /** One pruned layer in a report (the same shape for every method). */
@@ -261,10 +275,12 @@ export interface UnprunedGroup {
   layers: string[];
   /**
    * `frozen` (the graph cannot prune it safely), `residual` (a residual stream, or a model output:
-   * merge and EPruner prune inner layers only), or `kept` (the options or the method kept every
-   * channel: ratio 0, excluded, at its minimum, or left alone with a warning).
+   * merge and EPruner prune inner layers only), `unsafe` (merge with `skipUnsafe`: a non-linear
+   * activation, squeeze-excitation, depthwise conv or normalisation between it and its consumers, §2.6),
+   * or `kept` (the options or the method kept every channel: ratio 0, excluded, at its minimum, or left
+   * alone with a warning).
    */
-  kind: "frozen" | "residual" | "kept";
+  kind: "frozen" | "residual" | "unsafe" | "kept";
   reason: string;
 }
 
@@ -302,6 +318,9 @@ async function runPlanning(model: Model, options: PruneOptions) {
     "data",
     "signal",
     "allowUnchanged",
+    "trainWorkers",
+    "onCheckpoint",
+    "resumeFrom",
   ]);
   if (entry.needsData && options.data === undefined) {
     throw new PrunekitError(
@@ -313,6 +332,18 @@ async function runPlanning(model: Model, options: PruneOptions) {
   if (options.data !== undefined) ctx.data = options.data;
   if (options.signal !== undefined) ctx.signal = options.signal;
   if (options.onProgress) ctx.onProgress = options.onProgress;
+  if (options.trainWorkers !== undefined) {
+    const create = options.trainWorkers;
+    ctx.trainWorkers = {
+      create,
+      model: () => encodeModel(inlineExternalData(model.proto, model.graph.externalData)),
+    };
+  }
+  if (options.resumeFrom?.method !== undefined) ctx.resumeFrom = options.resumeFrom.method;
+  if (options.onCheckpoint !== undefined) {
+    const save = options.onCheckpoint;
+    ctx.onCheckpoint = (bytes) => save({ kind: "method", bytes });
+  }
   const warnings: string[] = [];
   ctx.onWarning = (message) => {
     warnings.push(message);
@@ -496,6 +527,13 @@ export async function prune(model: Model, options: PruneOptions): Promise<PruneR
       ...(options.data.std === undefined ? {} : { std: options.data.std }),
       ...(options.evalLimit === undefined ? {} : { evalLimit: options.evalLimit }),
       ...(options.augment === undefined ? {} : { augment: options.augment }),
+      ...(options.trainWorkers === undefined ? {} : { workers: options.trainWorkers() }),
+      ...(options.resumeFrom?.finetune === undefined ? {} : { resumeFrom: options.resumeFrom.finetune }),
+      ...(options.onCheckpoint === undefined
+        ? {}
+        : {
+            onCheckpoint: (bytes: Uint8Array) => options.onCheckpoint!({ kind: "finetune", bytes }),
+          }),
       ...(options.onProgress === undefined
         ? {}
         : { onProgress: (e: ProgressEvent) => options.onProgress!({ ...e, phase: "finetune" }) }),
@@ -549,6 +587,10 @@ export interface GateScoresOptions {
   batch?: number;
   /** Seed of the image order (default 0). */
   seed?: number;
+  /** Take the images in a seeded random order (default true); false: the first ones in file order. */
+  shuffle?: boolean;
+  /** BN on batch statistics as during a Tick ("train", default) or on its running statistics ("eval"). */
+  bn?: "train" | "eval";
   onProgress?: (event: ProgressEvent) => void;
   onWarning?: (message: string) => void;
 }
@@ -556,10 +598,10 @@ export interface GateScoresOptions {
 export type { TaylorScores };
 
 /**
- * Gate Decorator's Taylor importance (docs/methods.md §4.2) of every gateable BN channel of the model
- * as it is, summed over some training batches, with the group sums (§4.3) and a ranking per group.
- * Nothing is trained.
- * @throws PrunekitError `GRAPH_UNSUPPORTED` (no gateable BN), `INVALID_ARGUMENT` (images that do not fit).
+ * Gate Decorator's Taylor importance (docs/methods.md §4.2) of every gate channel of the model as it is
+ * (BN gates; conv gates where a group has no BN, §4.9, experimental), summed over some training
+ * batches, with the group sums (§4.3) and a ranking per group. Nothing is trained.
+ * @throws PrunekitError `GRAPH_UNSUPPORTED` (nothing to gate), `INVALID_ARGUMENT` (images that do not fit).
  * @example
  * const s = await gateScores(model, { train }, { batches: 4 }); // s.groups[0].ranking[0]: least important
  */
@@ -583,9 +625,82 @@ export async function gateScores(
       batches,
       ...(options.batch === undefined ? {} : { batch: options.batch }),
       ...(options.seed === undefined ? {} : { seed: options.seed }),
+      ...(options.shuffle === undefined ? {} : { shuffle: options.shuffle }),
+      ...(options.bn === undefined ? {} : { bn: options.bn }),
     },
     ctx,
   );
+}
+
+/** Options of {@link criterionScores}. */
+export interface CriterionScoresOptions {
+  /** The data-free criterion (docs/methods.md §2.3). */
+  criterion: Criterion;
+}
+
+/** Data-free importance of every prunable channel, in the shape of {@link TaylorScores}. */
+export interface CriterionScores {
+  criterion: Criterion;
+  /**
+   * One entry per producer of a prunable group: `node` the producer (conv or linear), `scale` its weight
+   * (the tensor the score is computed from), `bn` the BatchNormalization right after it, if any (the
+   * `node` of the same channels in gate's scores).
+   */
+  layers: { node: string; kind: "filter"; scale: string; bn?: string; channels: number; scores: number[] }[];
+  /** Per group: its producers, the summed scores (as magnitude pruning ranks them) and the ranking. */
+  groups: { groupId: number; members: string[]; channels: number; scores: number[]; ranking: number[] }[];
+}
+
+/**
+ * l1 / l2 norms or the geometric-median score (docs/methods.md §2.3) of every output channel of every
+ * prunable group's producers, with the group sums and a ranking from least to most important: what
+ * `prunekit scores --method l1|l2|gm` prints, side by side with gate's Taylor scores.
+ * @throws PrunekitError `INVALID_ARGUMENT` (an unknown criterion).
+ * @example
+ * const s = await criterionScores(model, { criterion: "l1" }); // s.groups[0].ranking[0]: least important
+ */
+export async function criterionScores(
+  model: Model,
+  options: CriterionScoresOptions,
+): Promise<CriterionScores> {
+  const criterion = options.criterion;
+  if (criterion !== "l1" && criterion !== "l2" && criterion !== "gm") {
+    throw new PrunekitError(
+      "INVALID_ARGUMENT",
+      `criterion must be "l1", "l2" or "gm", got ${JSON.stringify(criterion)}`,
+    );
+  }
+  const wasm = await getWasm();
+  const layers: CriterionScores["layers"] = [];
+  const groups: CriterionScores["groups"] = [];
+  for (const group of model.groups) {
+    if (group.frozen || group.producers.length === 0) continue;
+    const sum = new Float64Array(group.channels);
+    for (const p of group.producers) {
+      const f = producerFilters(model.graph, p);
+      const s = filterScores(wasm, criterion, f.data, f.rows, f.cols);
+      for (let c = 0; c < group.channels; c++) sum[c]! += s[c]!;
+      const next = model.graph.tensors.get(model.graph.nodeByName.get(p.node)?.outputs[0] ?? "")?.consumers;
+      const bn = next?.length === 1 && next[0]!.opType === "BatchNormalization" ? next[0]!.name : undefined;
+      layers.push({
+        node: p.node,
+        kind: "filter",
+        scale: p.weight,
+        ...(bn === undefined ? {} : { bn }),
+        channels: f.rows,
+        scores: Array.from(s),
+      });
+    }
+    const ranking = Array.from(sum.keys()).sort((a, b) => sum[a]! - sum[b]! || a - b);
+    groups.push({
+      groupId: group.id,
+      members: group.producers.map((p) => p.node),
+      channels: group.channels,
+      scores: Array.from(sum),
+      ranking,
+    });
+  }
+  return { criterion, layers, groups };
 }
 
 /** Every group the plan leaves whole, with the reason (in group order). */
@@ -594,6 +709,12 @@ function unprunedGroups(groups: DependencyGroup[], plan: PrunePlan, method: stri
     plan.groups.filter((gp) => gp.keep.length < groups[gp.groupId]!.channels).map((gp) => gp.groupId),
   );
   const innerOnly = method === "merge" || method === "epruner";
+  const unsafe = new Map(
+    ((plan.details?.skippedUnsafe ?? []) as { group: number; reason: string }[]).map((u) => [
+      u.group,
+      u.reason,
+    ]),
+  );
   return groups
     .filter((g) => !cut.has(g.id) && g.producers.length > 0)
     .map((g) => {
@@ -609,6 +730,9 @@ function unprunedGroups(groups: DependencyGroup[], plan: PrunePlan, method: stri
               : `${method} prunes inner layers only`;
         return { group: g.id, layers, kind: "residual" as const, reason };
       }
+      const why = unsafe.get(g.id);
+      if (why !== undefined)
+        return { group: g.id, layers, kind: "unsafe" as const, reason: `not merge-safe: ${why}` };
       return {
         group: g.id,
         layers,
@@ -624,6 +748,7 @@ export function summarizeUnpruned(unpruned: readonly UnprunedGroup[]): string {
   const parts: string[] = [];
   if (n("residual") > 0)
     parts.push(`${n("residual")} residual stream${n("residual") === 1 ? "" : "s"} or outputs`);
+  if (n("unsafe") > 0) parts.push(`${n("unsafe")} not merge-safe (skipped)`);
   if (n("frozen") > 0) parts.push(`${n("frozen")} frozen`);
   if (n("kept") > 0) parts.push(`${n("kept")} kept whole`);
   return parts.join(", ");
@@ -673,6 +798,11 @@ export interface GroupSummary {
   inner: boolean;
   /** Merging across its path is safe. */
   mergeSafe: boolean;
+  /**
+   * Decomposed activations and squeeze-excitation blocks on its path, by name ("SiLU", "HardSwish",
+   * "GELU", "squeeze-excitation", ...), once each (graph/patterns.ts).
+   */
+  patterns: string[];
   /** Cannot be pruned. */
   frozen: boolean;
   /** Why it is frozen. */
@@ -736,6 +866,7 @@ export function describeModel(model: Model): ModelDescription {
       isResidual: g.isResidual,
       inner: isInner(g),
       mergeSafe: pathIsMergeSafe(g),
+      patterns: [...new Set(groupPatterns(g).map((p) => p.name))],
       frozen: g.frozen,
       frozenReasons: g.frozenReasons,
     })),

@@ -3,7 +3,10 @@
 
 export {
   type CompareModelsResult,
+  type CriterionScores,
+  type CriterionScoresOptions,
   compare,
+  criterionScores,
   describeModel,
   type EvaluateModelOptions,
   type EvaluateModelResult,
@@ -108,4 +111,10 @@ export { applyPlan, type SurgeryOptions, type SurgeryResult } from "./surgery/ap
 export { patchValues, type TensorValue, type TensorValues } from "./surgery/model-patch.ts";
 export { type ChannelMerge, type GroupPlan, type PrunePlan, validatePlan } from "./surgery/plan.ts";
 export { type CreateWasmOptions, createWasm, getWasm, type Wasm } from "./wasm/instance.ts";
-export { relaxedSimdSupported, type SimdLevel, type WasmSource } from "./wasm/load.ts";
+export {
+  relaxedSimdSupported,
+  type SimdLevel,
+  setWasmSource,
+  type WasmSource,
+  type WasmSources,
+} from "./wasm/load.ts";

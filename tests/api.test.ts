@@ -27,6 +27,7 @@ const PUBLIC_VALUES = [
   "compileModel",
   "compileTrainer",
   "createWasm",
+  "criterionScores",
   "decodeModel",
   "describeModel",
   "downloadDataset",
@@ -57,6 +58,7 @@ const PUBLIC_VALUES = [
   "prune",
   "readIdx",
   "relaxedSimdSupported",
+  "setWasmSource",
   "validatePlan",
   "ware",
 ];

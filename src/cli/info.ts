@@ -70,7 +70,7 @@ export async function infoCommand(argv: string[]): Promise<number> {
         String(g.id),
         // Grouped convs: the channels form equal blocks that each keep the same count.
         g.blocks > 1 ? `${g.channels} (${g.blocks} blocks)` : String(g.channels),
-        g.frozen
+        (g.frozen
           ? "frozen"
           : g.isResidual
             ? "residual"
@@ -78,7 +78,7 @@ export async function infoCommand(argv: string[]): Promise<number> {
               ? g.mergeSafe
                 ? "inner"
                 : "inner, no merge"
-              : "prunable",
+              : "prunable") + (g.patterns.length > 0 ? ` (${g.patterns.join(", ")})` : ""),
         nameList(g.producers),
         nameList(g.consumers),
       ]),

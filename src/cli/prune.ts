@@ -1,3 +1,4 @@
+import { stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import {
   type FinetuneOptions,
@@ -15,8 +16,15 @@ import {
 import { PrunekitError } from "../errors.ts";
 import { METHOD_NAMES, METHODS } from "../methods/registry.ts";
 import { loadImagesFromDisk } from "../node/data-files.ts";
-import { type OutputFile, readInputFile, refuseOverwrite, writeFilesAtomic } from "../node/files.ts";
+import {
+  type OutputFile,
+  readInputFile,
+  refuseOverwrite,
+  writeFileAtomic,
+  writeFilesAtomic,
+} from "../node/files.ts";
 import { folderFileReader } from "../node/model-files.ts";
+import { coreCount, createNodeTrainWorkers } from "../node/train-workers.ts";
 import { accuracyMacsChart, layerChannelsChart, type TrajectoryPoint } from "../report/chart.ts";
 import { pruneReportMarkdown } from "../report/markdown.ts";
 import {
@@ -29,6 +37,7 @@ import {
   parsePairs,
 } from "./args.ts";
 import { percent } from "./data-flags.ts";
+import { CHECKPOINT_FILE } from "./finetune.ts";
 import { formatTable, human } from "./format.ts";
 import { progressBar } from "./progress.ts";
 
@@ -251,6 +260,8 @@ export const PRUNE_FLAGS: Readonly<Record<string, FlagSpec>> = {
     key: "workers",
     help: "threads for the partner search of wide layers, 1..64 or auto (default auto: one per core); same output",
     parse: (v) => (v === "auto" ? "auto" : int("--workers", v, 1, 64)),
+    // Also the training workers of gate and --finetune-epochs (read below), for every method.
+    finetuneFlag: true,
   },
 };
 
@@ -336,6 +347,12 @@ function helpText(): string {
   out += line("--eval-limit N", "the first N test images for the accuracy before and after");
   out += line("--mean M[,M,M]", "per-channel mean after scaling pixels to [0, 1] (default 0)");
   out += line("--std S[,S,S]", "per-channel std (default 1)");
+  out += "  training runs (gate's Tick-Tock, --finetune-epochs):\n";
+  out += line("--workers N|auto", "data-parallel worker threads (default 1; auto = one per core); BN then");
+  out += line("", "normalises per shard, so results depend on N (never on timing)");
+  out += line("--checkpoint DIR", "save the state after every Tick, Tock and epoch (atomically) in DIR");
+  out += line("--resume DIR", "continue a run from DIR's checkpoint (same model, data and options)");
+  out += line("", "Ctrl-C stops at the next step: nothing is written, the last checkpoint stays intact");
   const byOwners = new Map<string, [string, FlagSpec][]>();
   for (const [name, f] of Object.entries(PRUNE_FLAGS)) {
     const who = takers(f.key);
@@ -346,7 +363,7 @@ function helpText(): string {
   for (const [label, flags] of byOwners) {
     out +=
       label === "gate"
-        ? "  gate only (needs --data; --finetune-epochs means §4.7's recipe; BN-free or BN-fused models are refused, conv gates of §4.9 are not implemented):\n"
+        ? "  gate only (needs --data; --finetune-epochs means §4.7's recipe; groups without BatchNormalization,\n  as in BN-free models and BN-fused exports, get gates on their conv outputs: experimental, §4.9):\n"
         : `  ${label} only:\n`;
     for (const [name, f] of flags)
       out += line(`--${name}${ARG_FLAGS[name] ? ` ${ARG_FLAGS[name]}` : ""}`, f.help);
@@ -450,6 +467,29 @@ function readMethodDataFlags(
   };
 }
 
+/** Gate's Tick-Tock state inside a --checkpoint / --resume folder (fine-tuning uses CHECKPOINT_FILE). */
+export const METHOD_CHECKPOINT_FILE = "prunekit-method.bin";
+
+/** The checkpoints in a --resume folder; at least one must exist. */
+async function readResume(dir: string): Promise<{ method?: Uint8Array; finetune?: Uint8Array }> {
+  const read = async (name: string) => {
+    const exists = await stat(`${dir}/${name}`).then(
+      () => true,
+      () => false,
+    );
+    return exists ? await readInputFile(`${dir}/${name}`, "checkpoint") : undefined;
+  };
+  const method = await read(METHOD_CHECKPOINT_FILE);
+  const finetune = await read(CHECKPOINT_FILE);
+  if (method === undefined && finetune === undefined) {
+    throw new PrunekitError(
+      "CHECKPOINT_INVALID",
+      `--resume ${JSON.stringify(dir)}: no ${METHOD_CHECKPOINT_FILE} or ${CHECKPOINT_FILE} in it (written by --checkpoint)`,
+    );
+  }
+  return { ...(method === undefined ? {} : { method }), ...(finetune === undefined ? {} : { finetune }) };
+}
+
 /** `prunekit prune`. */
 export async function pruneCommand(argv: string[]): Promise<number> {
   const flagConfig: Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }> = {
@@ -470,6 +510,9 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     "finetune-limit": { type: "string" },
     mean: { type: "string" },
     std: { type: "string" },
+    workers: { type: "string" },
+    checkpoint: { type: "string" },
+    resume: { type: "string" },
     quiet: { type: "boolean", short: "q" },
     help: { type: "boolean", short: "h" },
   };
@@ -492,9 +535,15 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   const method = oneOf<MethodName>("--method", v.method, METHOD_NAMES);
   if (method === undefined) throw new PrunekitError("USAGE", `missing --method (${METHOD_NAMES.join(", ")})`);
   if (dryRun) {
-    const writes = ["report", "report-md", "chart", "chart-accuracy", "finetune-epochs"].find(
-      (f) => v[f] !== undefined,
-    );
+    const writes = [
+      "report",
+      "report-md",
+      "chart",
+      "chart-accuracy",
+      "finetune-epochs",
+      "checkpoint",
+      "resume",
+    ].find((f) => v[f] !== undefined);
     if (writes !== undefined)
       throw new PrunekitError("USAGE", `--${writes} does not apply with --dry-run, which writes nothing`);
     if (METHODS[method].needsData)
@@ -537,6 +586,18 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   const needsData = METHODS[method].needsData;
   const tuning = needsData ? undefined : readFinetuneFlags(v);
   const methodData = needsData ? readMethodDataFlags(v, method) : undefined;
+  const training = needsData || tuning !== undefined;
+  for (const f of ["workers", "checkpoint", "resume"]) {
+    const methodTakes = f === "workers" && METHODS[method].optionKeys.includes("workers");
+    if (v[f] !== undefined && !training && !dryRun && !methodTakes) {
+      throw new PrunekitError(
+        "USAGE",
+        `--${f} applies to training runs only (--method gate, or --finetune-epochs N with --data SPEC)${f === "workers" ? " and to merge's partner search" : ""}`,
+      );
+    }
+  }
+  const workers = v.workers === "auto" ? coreCount() : (parseIntegerFlag("--workers", v.workers, 1, 64) ?? 1);
+  const checkpointDir = typeof v.checkpoint === "string" ? v.checkpoint : undefined;
   const started = Date.now();
   const loadOptions = {
     readFile: folderFileReader(dirname(input)),
@@ -565,6 +626,15 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   }
   const bytes = await readInputFile(input, "model");
   const model = await loadModel(bytes, loadOptions);
+  const resumeFrom = typeof v.resume === "string" ? await readResume(v.resume) : undefined;
+  if (workers > 1 && training) options.trainWorkers = () => createNodeTrainWorkers(workers);
+  if (checkpointDir !== undefined) {
+    options.onCheckpoint = ({ kind, bytes: b }) =>
+      writeFileAtomic(`${checkpointDir}/${kind === "method" ? METHOD_CHECKPOINT_FILE : CHECKPOINT_FILE}`, b, [
+        input,
+      ]);
+  }
+  if (resumeFrom !== undefined) options.resumeFrom = resumeFrom;
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   if (methodData !== undefined) {
@@ -605,6 +675,11 @@ export async function pruneCommand(argv: string[]): Promise<number> {
         data: train,
         test,
         signal: controller.signal,
+        ...(workers > 1 ? { workers: createNodeTrainWorkers(workers) } : {}),
+        ...(resumeFrom?.finetune === undefined ? {} : { resumeFrom: resumeFrom.finetune }),
+        ...(options.onCheckpoint === undefined
+          ? {}
+          : { onCheckpoint: (b: Uint8Array) => options.onCheckpoint!({ kind: "finetune", bytes: b }) }),
         ...(quiet ? {} : { onProgress: progressBar() }),
       });
       out = tuned.bytes;

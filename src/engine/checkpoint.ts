@@ -22,6 +22,8 @@ export interface Checkpoint {
   /** Per completed epoch: mean training loss and accuracy, and test accuracy when evaluated. */
   readonly history: readonly EpochRecord[];
   readonly tensors: readonly CheckpointTensor[];
+  /** A method's own JSON state (Gate Decorator's Tick-Tock position); absent for plain training. */
+  readonly state?: unknown;
 }
 
 /** What one epoch of training gave. */
@@ -46,6 +48,7 @@ export function encodeCheckpoint(c: Checkpoint): Uint8Array {
       length: t.values.length,
       momentum: t.momentum !== undefined,
     })),
+    ...(c.state === undefined ? {} : { state: c.state }),
   });
   const head = new TextEncoder().encode(header);
   let floats = 0;
@@ -84,6 +87,7 @@ export function decodeCheckpoint(bytes: Uint8Array, where: string): Checkpoint {
     fingerprint?: unknown;
     history?: unknown;
     tensors?: unknown;
+    state?: unknown;
   };
   try {
     header = JSON.parse(
@@ -92,7 +96,7 @@ export function decodeCheckpoint(bytes: Uint8Array, where: string): Checkpoint {
   } catch {
     throw bad("the header is not valid JSON");
   }
-  const { epoch, fingerprint, history, tensors } = header;
+  const { epoch, fingerprint, history, tensors, state } = header;
   if (!Number.isInteger(epoch) || (epoch as number) < 0) throw bad("bad epoch");
   if (typeof fingerprint !== "object" || fingerprint === null) throw bad("bad fingerprint");
   if (!Array.isArray(history) || !Array.isArray(tensors)) throw bad("bad history or tensor list");
@@ -119,5 +123,6 @@ export function decodeCheckpoint(bytes: Uint8Array, where: string): Checkpoint {
     fingerprint: fingerprint as Record<string, unknown>,
     history: history as EpochRecord[],
     tensors: out,
+    ...(state === undefined ? {} : { state }),
   };
 }

@@ -20,7 +20,7 @@ import { compileTrainer, type ParamStore, type Trainer } from "./tape.ts";
 
 /** Coordinator → worker. */
 export type ToWorker =
-  | { kind: "init"; model: Uint8Array; gatedBatchNorms?: string[] }
+  | { kind: "init"; model: Uint8Array; gatedBatchNorms?: string[]; gatedConvs?: string[] }
   | { kind: "step"; id: number; x: Float32Array; labels: Int32Array; values: Float32Array; frozen: string[] }
   | { kind: "eval-init"; model: Uint8Array; batch: number }
   | { kind: "eval-run"; id: number; x: Float32Array }
@@ -66,7 +66,10 @@ export function serveTrainWorker(post: (message: FromWorker) => void): (message:
       } else if (m.kind === "init") {
         const wasm = await createWasm();
         const graph = buildGraph(decodeModel(m.model));
-        const gated = m.gatedBatchNorms === undefined ? {} : { gatedBatchNorms: new Set(m.gatedBatchNorms) };
+        const gated = {
+          ...(m.gatedBatchNorms === undefined ? {} : { gatedBatchNorms: new Set(m.gatedBatchNorms) }),
+          ...(m.gatedConvs === undefined ? {} : { gatedConvs: new Set(m.gatedConvs) }),
+        };
         make = (n) => {
           const t = compileTrainer(wasm, graph, {
             batch: n,
@@ -160,8 +163,15 @@ export class WorkerPool {
     return this.ports.length;
   }
 
-  /** Send the model to every worker and wait until each has compiled it. */
-  async init(model: Uint8Array, gatedBatchNorms?: readonly string[]): Promise<void> {
+  /**
+   * Send the model to every worker and wait until each has compiled it (with Gate Decorator's gated
+   * BNs and gated convs, when given: the same sets as the coordinator's trainer).
+   */
+  async init(
+    model: Uint8Array,
+    gatedBatchNorms?: readonly string[],
+    gatedConvs?: readonly string[],
+  ): Promise<void> {
     const waits = this.ports.map(
       (port, w) =>
         new Promise<void>((resolve, reject) => {
@@ -182,6 +192,7 @@ export class WorkerPool {
             kind: "init",
             model,
             ...(gatedBatchNorms === undefined ? {} : { gatedBatchNorms: [...gatedBatchNorms] }),
+            ...(gatedConvs === undefined ? {} : { gatedConvs: [...gatedConvs] }),
           });
         }),
     );

@@ -19,6 +19,7 @@ import { readFloat32 } from "../onnx/tensor.ts";
 import type { ArenaMark } from "../wasm/arena.ts";
 import type { Wasm } from "../wasm/instance.ts";
 import { concreteInput, planOffsets, withDims } from "./compile.ts";
+import { channelGateStep } from "./grad/gate.ts";
 import { exportFn, product, quoteName, unsupported } from "./lower.ts";
 import {
   FIXED_ROLES,
@@ -50,6 +51,12 @@ export interface TrainerOptions {
    * clamp(β/γ, ±10), 0 where γ = 0) and `<node>#mask` (m, 1); the BN's own γ and β are not trained.
    */
   gatedBatchNorms?: ReadonlySet<string>;
+  /**
+   * Conv nodes (by node name) whose output is gated (docs/methods.md §4.9, experimental):
+   * y = m·g·(W∗x + b), bias included, with synthetic parameters `<node>#gate` (g, initialised to 1) and
+   * `<node>#mask` (m, 1, never trained); the conv's weight and bias stay parameters.
+   */
+  gatedConvs?: ReadonlySet<string>;
 }
 
 /** Milliseconds spent per op type (and "loss", "sgd" when the caller adds them), forward and backward. */
@@ -82,7 +89,7 @@ export interface Trainer {
    * every trainable parameter's gradient is written (frozen ones are skipped).
    * @param x batch × input elements. @param labels batch class ids.
    */
-  step(x: Float32Array, labels: Int32Array): StepResult;
+  step(x: Float32Array, labels: Int32Array, options?: { training?: boolean }): StepResult;
   /** Forward only, in training mode without backward, returning the logits (for tests). */
   forward(x: Float32Array, options?: { training?: boolean }): Float32Array;
   /** Freeze (true) or unfreeze parameters: a frozen one gets no gradient and is skipped by SGD. */
@@ -240,9 +247,20 @@ export function compileTrainer(wasm: Wasm, graph: Graph, options: TrainerOptions
         `the training engine cannot differentiate ${node.domain === "" ? "" : `${node.domain}.`}${node.opType}; supported ops are listed in docs/engine.md`,
       );
     }
-    const states: StateRef[] = [];
+    // A gated conv writes its ungated output z, and a gate step maps z to the graph's value (§4.9).
+    const gatedConv = options.gatedConvs?.has(node.name) === true && node.opType === "Conv";
+    const y = node.outputs[0] ?? "";
+    const ungated = `${y}#ungated`;
+    if (gatedConv) {
+      if (graph.tensors.has(ungated) || shapes.has(ungated)) {
+        throw unsupported(node, `the gate's value ${quoteName(ungated)} clashes with a tensor name`);
+      }
+      shapes.set(ungated, shapes.get(y)!);
+    }
+    const lowerNode: GraphNode = gatedConv ? { ...node, outputs: [ungated, ...node.outputs.slice(1)] } : node;
+    let states: StateRef[] = [];
     const ctx: TrainLowerContext = {
-      node,
+      node: lowerNode,
       batch,
       opset: graph.opsetVersion,
       dims(name) {
@@ -301,7 +319,23 @@ export function compileTrainer(wasm: Wasm, graph: Graph, options: TrainerOptions
     };
     const result = lower(ctx);
     if (result.kind === "alias") aliasOf.set(result.output, result.input);
-    else lowered.push({ node, step: result, states });
+    else lowered.push({ node: lowerNode, step: result, states });
+    if (gatedConv) {
+      const channels = shapes.get(y)![1] ?? 1;
+      const gate = ctx.syntheticParam(`${node.name}#gate`, "gate", new Float32Array(channels).fill(1));
+      const mask = ctx.syntheticParam(`${node.name}#mask`, "gate-mask", new Float32Array(channels).fill(1));
+      states = [];
+      const step = channelGateStep(ctx, ungated, y, gate, mask);
+      // The gate step's own node: its inputs name the gate, so the values after it need gradients.
+      const gateNode: GraphNode = {
+        ...node,
+        name: `${node.name}#gate`,
+        opType: "ConvGate",
+        inputs: [ungated, gate.name, mask.name],
+        outputs: [y],
+      };
+      lowered.push({ node: gateNode, step, states });
+    }
   }
 
   for (const name of options.gatedBatchNorms ?? []) {
@@ -310,6 +344,15 @@ export function compileTrainer(wasm: Wasm, graph: Graph, options: TrainerOptions
       throw new PrunekitError(
         "INVALID_ARGUMENT",
         `gatedBatchNorms: ${quoteName(name)} is not a BatchNormalization node the logits depend on`,
+      );
+    }
+  }
+  for (const name of options.gatedConvs ?? []) {
+    const n = graph.order.find((m) => m.name === name);
+    if (n === undefined || n.opType !== "Conv" || !needed.has(n)) {
+      throw new PrunekitError(
+        "INVALID_ARGUMENT",
+        `gatedConvs: ${quoteName(name)} is not a Conv node the logits depend on`,
       );
     }
   }
@@ -545,7 +588,7 @@ export function compileTrainer(wasm: Wasm, graph: Graph, options: TrainerOptions
       store: s,
       stepCount: steps.length,
       activationBytes: plan.totalBytes + scratchLen * 4,
-      step(x, labels) {
+      step(x, labels, opts = {}) {
         checkLive();
         feed(x);
         if (labels.length !== batch) {
@@ -561,7 +604,9 @@ export function compileTrainer(wasm: Wasm, graph: Graph, options: TrainerOptions
           }
         }
         new Int32Array(memory.buffer).set(labels, labelsPtr / 4);
-        mode.training = true;
+        // training false: BN on its running statistics, forward and backward (scores only; no SGD
+        // should follow, as the statistics are not batch statistics).
+        mode.training = opts.training ?? true;
         for (const st of steps) st.forward();
         const t0 = options.profile === true ? performance.now() : 0;
         const correct = correctFn(logitsPtr, labelsPtr, batch, classes) as number;
@@ -569,6 +614,7 @@ export function compileTrainer(wasm: Wasm, graph: Graph, options: TrainerOptions
         if (options.profile === true)
           profile.forward.loss = (profile.forward.loss ?? 0) + performance.now() - t0;
         for (let i = steps.length - 1; i >= 0; i--) steps[i]!.backward();
+        mode.training = true;
         return { loss, correct };
       },
       forward(x, opts = {}) {
@@ -605,7 +651,7 @@ export function compileTrainer(wasm: Wasm, graph: Graph, options: TrainerOptions
 export function createTrainStore(
   wasm: Wasm,
   graph: Graph,
-  options: Pick<TrainerOptions, "inputDims" | "gatedBatchNorms"> = {},
+  options: Pick<TrainerOptions, "inputDims" | "gatedBatchNorms" | "gatedConvs"> = {},
 ): { store: ParamStore; input: Trainer["input"] } {
   const t = compileTrainer(wasm, graph, { ...options, batch: 2 });
   t.dispose();

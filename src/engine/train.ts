@@ -65,7 +65,7 @@ export interface TrainOptions {
    */
   trainer?: Trainer;
   /** Compile options for the trainers this call makes (e.g. `gatedBatchNorms`); must match `trainer`'s. */
-  trainerOptions?: Pick<TrainerOptions, "gatedBatchNorms">;
+  trainerOptions?: Pick<TrainerOptions, "gatedBatchNorms" | "gatedConvs">;
   /** Test accuracy after an epoch, when `evalEvery` says so (the caller evaluates the current values). */
   evaluate?: (values: Map<string, Float32Array>) => Promise<number>;
   /** Evaluate every K epochs (and after the last); default 0 = never. */
@@ -83,7 +83,9 @@ export interface TrainOptions {
   /**
    * Data-parallel workers (already initialised with the model, see engine/parallel.ts): each step's
    * batch is split across them and their gradients combined in a fixed order. BN then normalises per
-   * shard; without workers (the default) training keeps full-batch semantics. Ignored with `trainer`.
+   * shard; without workers (the default) training keeps full-batch semantics. With `trainer`, the
+   * workers step on that trainer's ParamStore (they must have been initialised with the same
+   * `gatedBatchNorms`).
    */
   workers?: WorkerPool;
 }
@@ -193,8 +195,8 @@ export async function trainModel(
   if (count === 0) throw new PrunekitError("INVALID_ARGUMENT", "no training images");
   const warnings: string[] = [];
   const owned = options.trainer === undefined;
-  // Workers compute the steps when given (and no trainer of the caller's is); this thread applies SGD.
-  const pool = options.trainer === undefined ? options.workers : undefined;
+  // Workers compute the steps when given; this thread applies SGD (on the caller's store, if any).
+  const pool = options.workers;
   const main =
     options.trainer ??
     (pool === undefined
@@ -206,6 +208,9 @@ export async function trainModel(
           ...(options.trainerOptions?.gatedBatchNorms === undefined
             ? {}
             : { gatedBatchNorms: options.trainerOptions.gatedBatchNorms }),
+          ...(options.trainerOptions?.gatedConvs === undefined
+            ? {}
+            : { gatedConvs: options.trainerOptions.gatedConvs }),
         })
       : undefined;
   const store = main?.store ?? shared!.store;

@@ -68,11 +68,12 @@ export const COUNT_LAYER_OPS: ReadonlySet<string> = new Set(LAYER_MACS.keys());
 
 /**
  * Learnable per-channel parameters outside layers: op_type → the constant inputs a training framework
- * counts (BN scale and B but not the running mean and var; InstanceNormalization scale and B; PRelu slope).
+ * counts (BN scale and B but not the running mean and var; Instance- and LayerNormalization scale and B; PRelu slope).
  */
 const PARAM_INPUTS: ReadonlyMap<string, readonly number[]> = new Map<string, readonly number[]>([
   ["BatchNormalization", [1, 2]],
   ["InstanceNormalization", [1, 2]],
+  ["LayerNormalization", [1, 2]],
   ["PRelu", [1]],
 ]);
 

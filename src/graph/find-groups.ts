@@ -13,6 +13,7 @@
 import type { DependencyGroup, GroupConsumer, GroupMember, GroupPathOp, GroupProducer } from "./group.ts";
 import type { Graph, GraphNode } from "./ir.ts";
 import { classifyNode, type OpRuleContext } from "./op-rules.ts";
+import { findChannelPatterns } from "./patterns.ts";
 import { inferShapes, type ShapeInfo } from "./shapes.ts";
 
 /** Options for {@link findDependencyGroups}. */
@@ -88,7 +89,9 @@ export function findDependencyGroups(graph: Graph, options: GroupOptions = {}): 
   const origins = new Map<string, Origin[]>();
   const facts = new Map<string, Fact[]>();
   const producerOf = new Map<string, string>();
+  const producerInfo = new Map<string, GroupProducer>();
   const dimsOf = (name: string) => shapes.shapes.get(name);
+  const patterns = findChannelPatterns(graph, shapes);
 
   const addOrigin = (t: string, o: Origin) => {
     const list = origins.get(t);
@@ -148,14 +151,16 @@ export function findDependencyGroups(graph: Graph, options: GroupOptions = {}): 
       const dout = dimsOf(o);
       return din !== undefined && dout !== undefined ? xAxis + dout.length - din.length : xAxis;
     };
-    const pathOp = (t: string) =>
+    const pattern = patterns.get(node.name);
+    const pathOp = (t: string, kind = b.kind) =>
       addFact(t, {
         type: "pathOp",
         op: {
           node: node.name,
           opType: node.opType,
-          kind: b.kind,
+          kind,
           positivelyHomogeneous: b.positivelyHomogeneous,
+          ...(pattern !== undefined ? { pattern: { name: pattern.name, node: pattern.node } } : {}),
         },
       });
     switch (b.kind) {
@@ -201,16 +206,18 @@ export function findDependencyGroups(graph: Graph, options: GroupOptions = {}): 
           const outDims = dimsOf(out);
           activation(out, node.opType === "MatMul" && outDims !== undefined ? outDims.length - 1 : 1);
           producerOf.set(out, node.name);
+          const producer: GroupProducer = {
+            node: node.name,
+            opType: node.opType,
+            weight: w.tensor,
+            outputAxis: w.outputAxis,
+            bias: w.bias,
+            ...grouped,
+          };
+          producerInfo.set(node.name, producer);
           addOrigin(out, {
             type: "producer",
-            producer: {
-              node: node.name,
-              opType: node.opType,
-              weight: w.tensor,
-              outputAxis: w.outputAxis,
-              bias: w.bias,
-              ...grouped,
-            },
+            producer,
             channels: w.outputChannels,
             order: producerCount++,
           });
@@ -247,10 +254,36 @@ export function findDependencyGroups(graph: Graph, options: GroupOptions = {}): 
           for (const o of outs) addOrigin(o, { type: "source", reason });
           break;
         }
+        if (b.kind === "join" && data.size >= 2) {
+          const spaces = new Set([...data].map((t) => uf.find(t)));
+          if (spaces.size === 1) {
+            // x·Sigmoid(x), GELU's x·½(1+erf(x/√2)), ...: every input is a channel-wise function of one
+            // value (a space without residual joins is a tree of such functions from its origin), so
+            // this is an activation on each channel, not a residual join (graph/patterns.ts names it).
+            pathOp(x, "elementwise");
+          } else if (
+            pattern?.name === "squeeze-excitation" &&
+            pattern.node === node.name &&
+            data.size === 2
+          ) {
+            // x·s with a per-channel gate s computed from x (pool -> convs -> gate): s's channels are
+            // x's, so the excite conv's output channels go with the group; it gates, it does not add.
+            const gateSpace = uf.find(pattern.gate!);
+            const gates = [...producerOf].filter(([v]) => uf.find(v) === gateSpace).map(([, n]) => n);
+            if (gates.length === 1 && gateSpace !== uf.find(pattern.input)) {
+              producerInfo.get(gates[0]!)!.squeezeExcitation = node.name;
+              pathOp(x, "elementwise");
+            } else {
+              addFact(x, { type: "join" });
+              pathOp(x);
+            }
+          } else {
+            addFact(x, { type: "join" });
+            pathOp(x);
+          }
+        } else pathOp(x);
         const tied = [...data, ...outs];
         for (const t of tied) uf.union(tied[0]!, t);
-        if (b.kind === "join" && data.size >= 2) addFact(x, { type: "join" });
-        pathOp(x);
         if (node.opType === "Reshape") recordReshape(node, outs[0], axes.get(outs[0] ?? "") ?? 1);
         break;
       }

@@ -2,6 +2,7 @@
 // of (producers, members, consumers, path ops, Reshape literals), and the questions every method asks
 // of one (is it inner, may a merge cross its path). find-groups.ts builds them from a graph.
 import type { ChannelKind, ChannelParam } from "./op-rules.ts";
+import type { PatternName } from "./patterns.ts";
 
 /** A node whose weight creates the group's channels (one of them, for residual groups). */
 export interface GroupProducer {
@@ -17,6 +18,13 @@ export interface GroupProducer {
   bias: string | undefined;
   /** For a grouped Conv (ResNeXt, RegNet): its `group` attribute G > 1. Absent otherwise. */
   group?: number;
+  /**
+   * For the excite conv of a squeeze-excitation block: the Mul node where its output, through the gate
+   * activation, scales the group's other channels (y_c = x_c·s_c). Its output channel c is the gate of
+   * channel c, so it is pruned with the group; it is not a second layer adding into the channels (not a
+   * residual producer). Absent otherwise.
+   */
+  squeezeExcitation?: string;
 }
 
 /**
@@ -100,6 +108,11 @@ export interface GroupPathOp {
   kind: ChannelKind;
   /** Same positively homogeneous function on every channel (op-rules.ts; docs/methods.md §2.6). */
   positivelyHomogeneous: boolean;
+  /**
+   * When the op is part of a decomposed activation (SiLU, HardSwish, GELU, ...) or of a
+   * squeeze-excitation block (graph/patterns.ts): what it computes and the node computing its result.
+   */
+  pattern?: { name: PatternName; node: string };
 }
 
 /** An activation value carrying the group's channels. */
@@ -186,22 +199,31 @@ export function pathIsMergeSafe(group: DependencyGroup): boolean {
   return (
     group.consumers.length > 0 &&
     group.consumers.every((c) => c.mixesChannels) &&
+    group.producers.every((p) => p.squeezeExcitation === undefined) &&
     unsafePathOp(group) === undefined
   );
 }
 
 /**
- * The first op between the group's producers and its consumers that a merge cannot be folded through
- * (not channel-wise, or not the same positively homogeneous function on every channel, docs/methods.md
- * §2.6), or undefined when there is none.
+ * An op between the group's producers and its consumers that a merge cannot be folded through (not
+ * channel-wise, or not the same positively homogeneous function on every channel, docs/methods.md
+ * §2.6): the first one inside a decomposed activation or squeeze-excitation block if any, else the
+ * first one; undefined when there is none.
  * @param group A dependency group.
  */
 export function unsafePathOp(group: DependencyGroup): GroupPathOp | undefined {
-  return group.pathOps.find((p) => !CHANNELWISE_KINDS.has(p.kind) || !p.positivelyHomogeneous);
+  // A decomposed activation or SE block is named first: it is what a user recognises (a Linear's bias
+  // Add before a GELU would otherwise be the op reported).
+  return group.pathOps.find((p) => p.pattern !== undefined && isUnsafe(p)) ?? group.pathOps.find(isUnsafe);
+}
+
+function isUnsafe(p: GroupPathOp): boolean {
+  return !CHANNELWISE_KINDS.has(p.kind) || !p.positivelyHomogeneous;
 }
 
 /**
- * True iff the group is an inner layer (docs/methods.md §0): one producer, no residual join, its
+ * True iff the group is an inner layer (docs/methods.md §0): one producer (besides squeeze-excitation
+ * excite convs, whose outputs only gate the channels), no residual join, its
  * channels do not reach a graph output, and every consumer is a conv or linear layer. Neuron Merging
  * and EPruner prune only these.
  * @param group A dependency group.
@@ -209,10 +231,31 @@ export function unsafePathOp(group: DependencyGroup): GroupPathOp | undefined {
  */
 export function isInner(group: DependencyGroup): boolean {
   return (
-    group.producers.length === 1 &&
+    group.producers.filter((p) => p.squeezeExcitation === undefined).length === 1 &&
     !group.isResidual &&
     !group.reachesGraphOutput &&
     group.consumers.length > 0 &&
     group.consumers.every((c) => c.mixesChannels)
   );
+}
+
+/**
+ * The decomposed activations and squeeze-excitation blocks on the group's path, once each, in path
+ * order (graph/patterns.ts).
+ * @param group A dependency group.
+ */
+export function groupPatterns(group: DependencyGroup): { name: PatternName; node: string }[] {
+  const seen = new Map<string, { name: PatternName; node: string }>();
+  for (const p of group.pathOps)
+    if (p.pattern && !seen.has(p.pattern.node)) seen.set(p.pattern.node, p.pattern);
+  return [...seen.values()];
+}
+
+/**
+ * The layer whose filters stand for the group's channels: its producer that is not a
+ * squeeze-excitation gate (the first such, in graph order).
+ * @param group A dependency group.
+ */
+export function mainProducer(group: DependencyGroup): GroupProducer | undefined {
+  return group.producers.find((p) => p.squeezeExcitation === undefined) ?? group.producers[0];
 }

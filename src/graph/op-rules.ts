@@ -17,7 +17,7 @@ import {
   numel,
   opTableEntry,
 } from "./ir.ts";
-import { readSmallFloats, type ShapeInfo } from "./shapes.ts";
+import { readSmallFloats, SHAPE_RULE_OPS, type ShapeInfo } from "./shapes.ts";
 
 /**
  * Channel behaviour of a node:
@@ -165,6 +165,43 @@ function dimsOf(ctx: OpRuleContext, name: string | undefined): number[] | undefi
   return name === undefined ? undefined : ctx.shapes.shapes.get(name);
 }
 
+/**
+ * A barrier for a node whose channel behaviour depends on a shape that was not inferred: names the first
+ * of `values` without a shape and the node where shape inference lost it (an op without a shape rule,
+ * or a rule that could not compute it), so that the reason points at the op to fix, not at this one.
+ */
+function unknownShape(
+  node: GraphNode,
+  ctx: OpRuleContext,
+  values: readonly (string | undefined)[],
+): OpBehaviour {
+  const name = values.find((v) => v !== undefined && v !== "" && dimsOf(ctx, v) === undefined);
+  if (name === undefined) return barrier(node, ctx, "has a channel axis that is not known");
+  return barrier(node, ctx, `has value "${name}" of unknown shape (${shapeLostAt(ctx, name)})`);
+}
+
+/** Where shape inference lost `name`'s shape, as a phrase naming the node and op. */
+export function shapeLostAt(ctx: Pick<OpRuleContext, "graph" | "shapes">, name: string): string {
+  const known = (v: string) => ctx.shapes.shapes.has(v) || ctx.graph.constants.has(v);
+  let cur = name;
+  const seen = new Set<string>();
+  for (;;) {
+    const producer = ctx.graph.tensors.get(cur)?.producer;
+    if (producer === undefined) return `graph input "${cur}" has no static shape`;
+    const upstream = producer.inputs.find((i) => i !== "" && !known(i));
+    if (upstream === undefined || seen.has(upstream)) {
+      const op = producer.domain === "" ? producer.opType : `${producer.domain}::${producer.opType}`;
+      const why =
+        producer.domain === "" && SHAPE_RULE_OPS.has(producer.opType)
+          ? "whose output shape could not be inferred"
+          : "which has no shape rule";
+      return `shape inference stops at node "${producer.name}" (op ${op}), ${why}`;
+    }
+    seen.add(upstream);
+    cur = upstream;
+  }
+}
+
 /** A fixed behaviour for ops that keep channels apart and treat them all alike. */
 function elementwise(positivelyHomogeneous: boolean): OpRule {
   return {
@@ -273,8 +310,8 @@ const matMul: OpRule = {
     if (bDims.length !== 2)
       return barrier(node, ctx, `has a ${bDims.length}-D weight "${b}", expected 2-D [in, out]`);
     const xDims = dimsOf(ctx, inputAt(node, 0));
-    if (xDims === undefined || xDims.length < 2)
-      return barrier(node, ctx, "has an input of unknown or 1-D shape");
+    if (xDims === undefined) return unknownShape(node, ctx, [inputAt(node, 0)]);
+    if (xDims.length < 2) return barrier(node, ctx, "has a 1-D input");
     return {
       kind: "linear",
       positivelyHomogeneous: false,
@@ -427,7 +464,7 @@ const concat: OpRule = {
     const first = node.inputs[acts[0] ?? 0] ?? "";
     const dims = dimsOf(ctx, first);
     const chAxis = ctx.channelAxis(first);
-    if (dims === undefined || chAxis === undefined) return barrier(node, ctx, "has inputs of unknown shape");
+    if (dims === undefined || chAxis === undefined) return unknownShape(node, ctx, [first]);
     if (acts.length !== node.inputs.length) {
       return barrier(node, ctx, "concatenates run-time values with constants or shape values");
     }
@@ -444,7 +481,7 @@ function flattenLike(node: GraphNode, ctx: OpRuleContext, outDims: number[] | un
   const dims = dimsOf(ctx, x);
   const chAxis = ctx.channelAxis(x);
   if (dims === undefined || outDims === undefined || chAxis === undefined) {
-    return barrier(node, ctx, "has an input or output of unknown shape");
+    return unknownShape(node, ctx, [x, node.outputs[0]]);
   }
   if (chAxis !== 1 || dims.length < 2 || outDims[0] !== dims[0]) {
     return barrier(node, ctx, `reshapes [${dims}] to [${outDims}], which moves the channel axis`);
@@ -489,7 +526,7 @@ const squeezeLike: OpRule = {
     const outDims = dimsOf(ctx, node.outputs[0]);
     const a = ctx.channelAxis(x);
     if (inDims === undefined || outDims === undefined || a === undefined) {
-      return barrier(node, ctx, "has an input or output of unknown shape");
+      return unknownShape(node, ctx, [x, node.outputs[0]]);
     }
     if (outDims.length > a && inDims.slice(0, a + 1).every((d, i) => outDims[i] === d)) {
       return { kind: "elementwise", positivelyHomogeneous: true, dataInputs: [0], outputChannelAxis: a };
@@ -504,15 +541,69 @@ const transpose: OpRule = {
     const x = inputAt(node, 0)!;
     const dims = dimsOf(ctx, x);
     const a = ctx.channelAxis(x);
-    if (dims === undefined || a === undefined) return barrier(node, ctx, "has an input of unknown shape");
+    if (dims === undefined || a === undefined) return unknownShape(node, ctx, [x]);
     const perm = attrInts(
       node,
       "perm",
       dims.map((_, i) => dims.length - 1 - i),
     );
-    if (perm[a] === a && perm[0] === 0)
-      return { kind: "elementwise", positivelyHomogeneous: true, dataInputs: [0] };
-    return barrier(node, ctx, `has perm [${perm}], which moves the channel axis`);
+    if (perm[0] !== 0) return barrier(node, ctx, `has perm [${perm}], which moves the batch axis`);
+    // Channels keep an axis of their own, wherever perm puts it (NCHW <-> NHWC around ConvNeXt's
+    // LayerNorm and Linear layers): output axis i holds input axis perm[i].
+    return {
+      kind: "elementwise",
+      positivelyHomogeneous: true,
+      dataInputs: [0],
+      outputChannelAxis: perm.indexOf(a),
+    };
+  },
+};
+
+/**
+ * LayerNormalization (opset 17) normalises over the axes from `axis` to the last. Over the channel axis
+ * alone (ConvNeXt: NHWC after a Transpose, axis = -1) it ties channels like BN, with its scale and bias
+ * sliced; but its mean and variance are taken across the channels, so removing a channel changes every
+ * kept one (an approximation, like pruning itself), and it is not per channel for Neuron Merging
+ * (positivelyHomogeneous false, docs/methods.md §2.6). Over axes after the channels it is the same
+ * function on every channel. Over the channels together with other axes it freezes the group.
+ */
+const layerNorm: OpRule = {
+  kinds: ["channelwise-param", "elementwise", "barrier"],
+  classify(node, ctx) {
+    const x = inputAt(node, 0)!;
+    const dims = dimsOf(ctx, x);
+    const a = ctx.channelAxis(x);
+    if (dims === undefined || a === undefined) return unknownShape(node, ctx, [x]);
+    if (
+      node.outputs.slice(1).some((o) => o !== "" && (ctx.graph.tensors.get(o)?.consumers.length ?? 0) > 0)
+    ) {
+      return barrier(node, ctx, "has its Mean or InvStdDev output read, which prunekit does not slice");
+    }
+    const raw = attrInt(node, "axis", -1);
+    const axis = raw < 0 ? raw + dims.length : raw;
+    if (axis > a) return { kind: "elementwise", positivelyHomogeneous: false, dataInputs: [0] };
+    if (axis < a || a !== dims.length - 1) {
+      return barrier(
+        node,
+        ctx,
+        `normalises over axes ${axis}..${dims.length - 1}, which hold the channels (axis ${a}) and other axes; prunekit prunes a LayerNormalization over the channel axis alone`,
+      );
+    }
+    const params: ChannelParam[] = [];
+    const inputs: [number, ParamRole][] = [
+      [1, "scale"],
+      [2, "bias"],
+    ];
+    for (const [i, role] of inputs) {
+      const t = inputAt(node, i);
+      if (t === undefined) continue;
+      if (!isConstant(ctx, t)) return barrier(node, ctx, `has ${role} "${t}" that is not a constant`);
+      const n = numel(ctx.graph.constants.get(t)!.dims);
+      if (n === dims[a]) params.push({ tensor: t, axis: ctx.graph.constants.get(t)!.dims.length - 1, role });
+      else if (n !== 1)
+        return barrier(node, ctx, `has ${role} "${t}" with ${n} entries, expected ${dims[a]}`);
+    }
+    return { kind: "channelwise-param", positivelyHomogeneous: false, params, dataInputs: [0] };
   },
 };
 
@@ -522,7 +613,7 @@ const softmax: OpRule = {
     const x = inputAt(node, 0)!;
     const dims = dimsOf(ctx, x);
     const a = ctx.channelAxis(x);
-    if (dims === undefined || a === undefined) return barrier(node, ctx, "has an input of unknown shape");
+    if (dims === undefined || a === undefined) return unknownShape(node, ctx, [x]);
     const opset13 = ctx.graph.opsetVersion >= 13;
     const raw = attrInt(node, "axis", opset13 ? -1 : 1);
     const axis = raw < 0 ? raw + dims.length : raw;
@@ -540,9 +631,8 @@ const pad: OpRule = {
     const inDims = dimsOf(ctx, x);
     const outDims = dimsOf(ctx, node.outputs[0]);
     const a = ctx.channelAxis(x);
-    if (inDims === undefined || outDims === undefined || a === undefined) {
-      return barrier(node, ctx, "has pads that are not constant");
-    }
+    if (inDims === undefined || a === undefined) return unknownShape(node, ctx, [x]);
+    if (outDims === undefined) return barrier(node, ctx, "has pads that are not constant");
     if (inDims[a] !== outDims[a] || inDims[0] !== outDims[0]) {
       return barrier(node, ctx, "pads the channel (or batch) axis");
     }
@@ -573,9 +663,8 @@ function reduction(positivelyHomogeneous: boolean): OpRule {
       const inDims = dimsOf(ctx, x);
       const outDims = dimsOf(ctx, node.outputs[0]);
       const a = ctx.channelAxis(x);
-      if (inDims === undefined || outDims === undefined || a === undefined) {
-        return barrier(node, ctx, "has axes or shapes that are not known");
-      }
+      if (inDims === undefined || a === undefined) return unknownShape(node, ctx, [x]);
+      if (outDims === undefined) return barrier(node, ctx, "has reduction axes that are not constant");
       if (outDims.length > a && inDims.slice(0, a + 1).every((d, i) => outDims[i] === d)) {
         return { kind: "elementwise", positivelyHomogeneous, dataInputs: [0], outputChannelAxis: a };
       }
@@ -592,12 +681,13 @@ function keepsChannelsIfSized(positivelyHomogeneous: boolean): OpRule {
       const x = inputAt(node, 0)!;
       const inDims = dimsOf(ctx, x);
       const a = ctx.channelAxis(x);
-      if (inDims === undefined || a === undefined) return barrier(node, ctx, "has an input of unknown shape");
+      if (inDims === undefined || a === undefined) return unknownShape(node, ctx, [x]);
       for (const out of node.outputs) {
         if (out === "") continue;
         const d = dimsOf(ctx, out);
-        if (d === undefined || d.length !== inDims.length || d[a] !== inDims[a] || d[0] !== inDims[0]) {
-          return barrier(node, ctx, "changes the channel (or batch) axis or has an output of unknown shape");
+        if (d === undefined) return unknownShape(node, ctx, [out]);
+        if (d.length !== inDims.length || d[a] !== inDims[a] || d[0] !== inDims[0]) {
+          return barrier(node, ctx, "changes the channel (or batch) axis");
         }
       }
       return { kind: "elementwise", positivelyHomogeneous, dataInputs: [0] };
@@ -701,7 +791,11 @@ export const OP_RULES: Readonly<Record<string, OpRule>> = {
   Shape: shapeOnly,
   Size: shapeOnly,
   Constant: shapeOnly,
+  LayerNormalization: layerNorm,
   LRN: mixesChannels("normalises across neighbouring channels"),
+  GroupNormalization: mixesChannels(
+    "normalises over groups of channels (mean and variance across each group), which prunekit does not prune",
+  ),
   Gather: mixesChannels("indexes a run-time tensor; prunekit cannot tell which channels it keeps"),
 };
 

@@ -565,6 +565,14 @@ const size: ShapeRule = (node, ctx) => {
   return [[]];
 };
 
+/** LayerNormalization: Y is X's shape; Mean and InvStdDev keep the axes before `axis` and are 1 from it on. */
+const layerNorm: ShapeRule = (node, ctx) => {
+  const x = shapeOf(ctx, node, 0);
+  const axis = normAxis(attrInt(node, "axis", -1), x.length);
+  const stats = x.map((d, i) => (i < axis ? d : 1));
+  return node.outputs.map((_, i) => (i === 0 ? x : stats));
+};
+
 /** Output shapes per op_type (default domain). */
 const SHAPE_RULES: Record<string, ShapeRule> = {
   Conv: conv,
@@ -577,6 +585,8 @@ const SHAPE_RULES: Record<string, ShapeRule> = {
   GlobalLpPool: globalPool,
   BatchNormalization: same,
   InstanceNormalization: same,
+  LayerNormalization: layerNorm,
+  GroupNormalization: same,
   LRN: same,
   Relu: same,
   LeakyRelu: same,

@@ -1,5 +1,6 @@
 // What every method gets besides the graph and its groups.
 import type { RawImages } from "../data/images.ts";
+import type { TrainWorkerPort } from "../engine/parallel.ts";
 import type { ProgressCallback, WarningCallback } from "../progress.ts";
 import type { Wasm } from "../wasm/instance.ts";
 
@@ -29,4 +30,13 @@ export interface MethodContext {
   data?: MethodData;
   /** Cancels long methods (they throw ABORTED). */
   signal?: AbortSignal;
+  /**
+   * Data-parallel training for methods that train (gate): `create()` makes fresh worker ports, and
+   * `model()` the model's self-contained bytes to initialise them with.
+   */
+  trainWorkers?: { create: () => TrainWorkerPort[]; model: () => Uint8Array };
+  /** A training method's state to continue from (bytes it handed to `onCheckpoint`). */
+  resumeFrom?: Uint8Array;
+  /** Receives a training method's resumable state at every phase boundary (write it atomically). */
+  onCheckpoint?: (bytes: Uint8Array) => Promise<void>;
 }

@@ -1,16 +1,20 @@
 // Gate Decorator (docs/methods.md §4): every BatchNormalization of a prunable group becomes a gated BN
-// (engine/tape.ts gatedBatchNorms, §4.1); Ticks score the channels by |g·∂L/∂g| summed over the tick
-// set (§4.2) with the conv kernels frozen and prune a fraction of them globally (§4.4, gate-step.ts);
-// Tocks train everything with an L1 penalty on the gates and a triangular learning rate (§4.5); the
-// loop stops when the MACs of the network with the masked channels removed reach the target. Then the
-// gates are folded into the BNs and the masked channels removed by one plan (§4.6). Channels are never
-// removed between steps: a pruned channel is a mask held at 0.
+// (engine/tape.ts gatedBatchNorms, §4.1), and where the channels have no BN (BN-free models, BN-fused
+// exports) the conv's output is gated instead, bias included (gatedConvs, §4.9, experimental); Ticks
+// score the channels by |g·∂L/∂g| summed over the tick set (§4.2) with the conv kernels frozen and prune
+// a fraction of them globally (§4.4, gate-step.ts); Tocks train everything with an L1 penalty on the
+// gates and a triangular learning rate (§4.5); the loop stops when the MACs of the network with the
+// masked channels removed reach the target. Then the gates are folded into the BNs and convs and the
+// masked channels removed by one plan (§4.6). Channels are never removed between steps: a pruned channel
+// is a mask held at 0.
 import { limitImages, type RawImages } from "../data/images.ts";
 import { type Preprocessing, planPreprocessing, preprocessBatch } from "../data/preprocess.ts";
 import { epochOrder } from "../engine/augment.ts";
+import { decodeCheckpoint, type EpochRecord, encodeCheckpoint } from "../engine/checkpoint.ts";
 import { exportFn } from "../engine/lower.ts";
+import { WorkerPool } from "../engine/parallel.ts";
 import { compileTrainer, type ParamStore, type Trainer } from "../engine/tape.ts";
-import { trainModel } from "../engine/train.ts";
+import { restoreCheckpoint, storeCheckpoint, trainModel } from "../engine/train.ts";
 import { PrunekitError } from "../errors.ts";
 import { countModel } from "../graph/count.ts";
 import type { DependencyGroup } from "../graph/group.ts";
@@ -27,6 +31,8 @@ import {
   type GateMember,
   type GateState,
   gatedBatchNorms,
+  gatedConvs,
+  gateMode,
   groupScores,
 } from "./gate-groups.ts";
 import { pruneGlobally } from "./gate-step.ts";
@@ -184,30 +190,35 @@ function preprocessingFor(graph: Graph, images: RawImages, data: MethodData): Pr
   );
 }
 
+/** The warning of a run with conv gates (§4.9 is not part of the published method). */
+export const CONV_GATES_WARNING = "experimental: gates on conv outputs (§4.9)";
+
 /** The gate groups of the model, or GRAPH_UNSUPPORTED naming why there are none. */
 function gateGroupsOf(
+  graph: Graph,
   groups: DependencyGroup[],
   minRatio: number,
   ctx: MethodContext,
   exclude: readonly string[] = [],
 ): GateGroup[] {
   const excluded = new Set(exclude.map((n) => layerNodeName(groups, n, "exclude")));
-  const { gateGroups: all, skipped } = findGateGroups(groups, minRatio);
+  const { gateGroups: all, skipped } = findGateGroups(groups, minRatio, graph);
   const gateGroups = all.filter((g) => !groups[g.groupId]!.producers.some((p) => excluded.has(p.node)));
   if (gateGroups.length === 0) {
     const why = skipped.find((s) => !groups[s.groupId]!.frozen)?.reason ?? "every group is frozen";
     throw new PrunekitError(
       "GRAPH_UNSUPPORTED",
-      `method gate gates BatchNormalization layers and found none it can gate (${why}); BN-free or BN-fused models need conv gates (docs/methods.md §4.9), which are not implemented`,
+      `method gate found no channel group it can gate (${why}); it gates BatchNormalization layers and, in groups without one, conv outputs (docs/methods.md §4.9)`,
     );
   }
   for (const s of skipped) {
     if (!groups[s.groupId]!.frozen) ctx.onWarning?.(`group ${s.groupId} is not pruned by gate: ${s.reason}`);
   }
+  if (gateMode(gateGroups) !== "bn") ctx.onWarning?.(CONV_GATES_WARNING);
   return gateGroups;
 }
 
-/** Per gated BN: its channel count and the groups' shares of it. */
+/** Per gate (a gated BN or a gated conv): its channel count and the groups' shares of it. */
 interface BnInfo {
   node: string;
   channels: number;
@@ -281,12 +292,13 @@ function evalTop1(
 
 /**
  * Plan Gate Decorator's pruning (docs/methods.md §4): Tick-Tock on the gated network until the MACs
- * target is met, then the gates folded into the BNs (`values`) and the masked channels removed (`groups`).
+ * target is met, then the gates folded into the BNs and convs (`values`) and the masked channels removed
+ * (`groups`).
  * @param graph the model. @param groups its dependency groups.
  * @param options see {@link GateOptions}; `flopsTarget` is required.
  * @param ctx needs `data.train` (and uses `data.test` for the trajectory's test accuracy).
  * @throws PrunekitError `INVALID_ARGUMENT` (options, missing data), `GRAPH_UNSUPPORTED` (nothing to
- *   gate: BN-free or BN-fused models), `ONNX_UNSUPPORTED` (an op the training engine cannot run), `ABORTED`.
+ *   gate: no group with a BN or a conv producer), `ONNX_UNSUPPORTED` (an op the training engine cannot run), `ABORTED`.
  */
 export async function planGate(
   graph: Graph,
@@ -304,11 +316,11 @@ export async function planGate(
     );
   }
   const target = o.flopsTarget!;
-  const gateGroups = gateGroupsOf(groups, o.minRatio, ctx, o.exclude);
+  const gateGroups = gateGroupsOf(graph, groups, o.minRatio, ctx, o.exclude);
   const shapes = inferShapes(graph);
   const originalMacs = countModel(graph, shapes).macs;
   const bns = bnInfos(graph, shapes, gateGroups);
-  const gated = gatedBatchNorms(gateGroups);
+  const gated = { gatedBatchNorms: gatedBatchNorms(gateGroups), gatedConvs: gatedConvs(gateGroups) };
   const train = data.train;
   const prep = preprocessingFor(graph, train, data);
   const tickSet = subsetImages(train, o.tickSubset, o.seed);
@@ -316,9 +328,21 @@ export async function planGate(
   const wasm: Wasm = await createWasm();
   const trainer = compileTrainer(wasm, graph, {
     batch: Math.min(o.batch, train.count),
-    gatedBatchNorms: gated,
+    ...gated,
   });
   const store = trainer.store;
+  let pool: WorkerPool | undefined;
+  if (ctx.trainWorkers !== undefined) {
+    pool = new WorkerPool(ctx.trainWorkers.create());
+    try {
+      await pool.init(ctx.trainWorkers.model(), [...gated.gatedBatchNorms], [...gated.gatedConvs]);
+    } catch (e) {
+      await pool.close();
+      trainer.dispose();
+      store.dispose();
+      throw e;
+    }
+  }
   const masks = new Map<number, Uint8Array>(
     gateGroups.map((g) => [g.groupId, new Uint8Array(g.channels).fill(1)]),
   );
@@ -352,7 +376,8 @@ export async function planGate(
     momentum: 0.9,
     weightDecay: 5e-4,
     trainer,
-    trainerOptions: { gatedBatchNorms: gated },
+    trainerOptions: gated,
+    ...(pool === undefined ? {} : { workers: pool }),
   };
   const l1 = exportFn(wasm.exports, "optim_add_l1_grad");
   let phase = 0;
@@ -372,24 +397,70 @@ export async function planGate(
               detail: `${name} at ${(100 * macsFraction()).toFixed(1)} % MACs: ${e.detail ?? ""}`,
             }),
         };
+  const fingerprint = gateFingerprint(graph, o, train, pool?.size ?? 1);
+  let resumedTock: { epoch: number; history: EpochRecord[] } | undefined;
+  let finished = false;
+  if (ctx.resumeFrom !== undefined) {
+    const c = decodeCheckpoint(ctx.resumeFrom, "the gate checkpoint");
+    restoreCheckpoint(store, c, fingerprint);
+    const st = checkRunState(c.state, masks);
+    ticks = st.ticks;
+    tocks = st.tocks;
+    phase = st.phase;
+    finished = st.done === true;
+    trajectory.push(...st.trajectory);
+    for (const [id, m] of st.masks) masks.set(id, Uint8Array.from(m));
+    if (st.tockEpochs !== undefined) resumedTock = { epoch: st.tockEpochs, history: st.tockHistory ?? [] };
+  }
+  // Resumable state after every Tick and Tock (and every epoch of a Tock): the store (gates and masks
+  // included), the group masks and the loop's counters.
+  const save = async (extra: Partial<GateRunState> = {}) => {
+    if (ctx.onCheckpoint === undefined) return;
+    const state: GateRunState = {
+      ticks,
+      tocks,
+      phase,
+      masks: [...masks].map(([id, m]) => [id, Array.from(m)]),
+      trajectory,
+      ...extra,
+    };
+    await ctx.onCheckpoint(encodeCheckpoint({ ...storeCheckpoint(store, phase, fingerprint, []), state }));
+  };
   const tock = async () => {
-    tocks++;
-    zeroMomentum(store);
+    const name = `tock ${tocks + 1}`;
+    const resume = resumedTock;
+    resumedTock = undefined;
+    if (resume === undefined) zeroMomentum(store);
     const r = await trainModel(wasm, graph, train, prep, {
       ...common,
       epochs: o.tockEpochs,
       lr: o.lrMax,
       schedule: { kind: "triangular", lrMin: o.lrMin },
-      seed: o.seed + phase++,
+      seed: o.seed + phase,
       // loss + λ·Σ|g| (§4.5): λ·sign(g) added to every gate's gradient after the backward.
       regularize: (s) => {
         if (o.sparseLambda === 0) return;
         for (const b of bns.values())
           l1(s.valuePtr(`${b.node}#gate`), s.gradPtr(`${b.node}#gate`), b.channels, o.sparseLambda);
       },
-      ...progress(`tock ${tocks}`),
+      ...(resume === undefined
+        ? {}
+        : {
+            resume: {
+              epoch: resume.epoch,
+              fingerprint: {},
+              history: resume.history,
+              tensors: storeCheckpoint(store, 0, {}, []).tensors,
+            },
+          }),
+      ...(ctx.onCheckpoint === undefined
+        ? {}
+        : { onCheckpoint: (c) => save({ tockEpochs: c.epoch, tockHistory: [...c.history] }) }),
+      ...progress(name),
       ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
     });
+    phase++;
+    tocks++;
     const h = r.history;
     const test = measure();
     trajectory.push({
@@ -401,9 +472,9 @@ export async function planGate(
       trainAccuracy: h.length === 0 ? 0 : h.reduce((s, e) => s + e.accuracy, 0) / h.length,
       ...(test === undefined ? {} : { testAccuracy: test }),
     });
+    await save();
   };
   const tick = async (): Promise<boolean> => {
-    ticks++;
     zeroMomentum(store);
     const acc = scoreAccumulator(bns);
     // Conv kernels frozen for real (no step, no decay, no momentum); gates, shifts, linear layers and
@@ -413,12 +484,14 @@ export async function planGate(
       epochs: 1,
       lr: o.lrMin,
       schedule: { kind: "constant" },
-      seed: o.seed + phase++,
+      seed: o.seed + phase,
       frozen: (p) => convParams.has(p.name),
       regularize: (s) => acc.add(s),
-      ...progress(`tick ${ticks}`),
+      ...progress(`tick ${ticks + 1}`),
       ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
     });
+    phase++;
+    ticks++;
     const scores = flopsAware(acc.scores, bns, gateGroups, masks, o.eta);
     const step = pruneGlobally(
       gateGroups.map((g) => ({
@@ -451,22 +524,29 @@ export async function planGate(
       removedZeroScore: step.removedZeroScore,
       ...(step.threshold === undefined ? {} : { threshold: step.threshold }),
     });
+    await save();
     return step.removed > 0;
   };
 
   try {
-    if (o.tockEpochs > 0) await tock();
-    let met = macsFraction() <= target;
-    while (!met) {
+    // One Tock first, then a Tock after every T Ticks until the target is met (§4.5). The counters make
+    // the loop continue from any saved state.
+    const tocksDue = () => (o.tockEpochs > 0 ? 1 + Math.floor(ticks / o.ticksPerTock) : 0);
+    while (!finished) {
+      const met = macsFraction() <= target;
+      if (tocks < tocksDue() && (ticks === 0 || !met)) {
+        await tock();
+        continue;
+      }
+      if (met) break;
       if (!(await tick())) {
         ctx.onWarning?.(
           `gate: stopped at ${(100 * macsFraction()).toFixed(1)} % of the MACs, above the target ${(100 * target).toFixed(1)} %: every group is at its protected minimum (minRatio ${o.minRatio})`,
         );
         break;
       }
-      met = macsFraction() <= target;
-      if (!met && o.tockEpochs > 0 && ticks % o.ticksPerTock === 0) await tock();
     }
+    if (!finished) await save({ done: true });
     const finalTest = measure();
     const folded = foldIntoPlan(store, gateGroups);
     return {
@@ -480,21 +560,84 @@ export async function planGate(
         ticks,
         tocks,
         gateGroups: gateGroups.length,
+        gateMode: gateMode(gateGroups),
+        workers: pool?.size ?? 1,
         trajectory,
+        ...(ctx.resumeFrom === undefined ? {} : { resumed: true }),
         ...(finalTest === undefined ? {} : { testAccuracyBeforeFinetune: finalTest }),
       },
     };
   } finally {
     trainer.dispose();
     store.dispose();
+    await pool?.close();
   }
+}
+
+/** Gate's position in its loop, the `state` of its checkpoints. */
+interface GateRunState {
+  ticks: number;
+  tocks: number;
+  /** Phases started so far (each phase's seed is seed + its index). */
+  phase: number;
+  /** Per gate group (by group id): its mask. */
+  masks: [number, number[]][];
+  trajectory: GateTrajectoryPoint[];
+  /** Epochs done of the Tock in progress (number tocks + 1), and their records. */
+  tockEpochs?: number;
+  tockHistory?: EpochRecord[];
+  /** Tick-Tock has finished: what is left is folding (and the caller's fine-tuning). */
+  done?: boolean;
+}
+
+function checkRunState(state: unknown, masks: Map<number, Uint8Array>): GateRunState {
+  const bad = (why: string) =>
+    new PrunekitError("CHECKPOINT_INVALID", `the gate checkpoint: ${why}; it is not a gate run's state`);
+  if (typeof state !== "object" || state === null) throw bad("no Tick-Tock state");
+  const s = state as Partial<GateRunState>;
+  for (const k of ["ticks", "tocks", "phase"] as const) {
+    if (!Number.isInteger(s[k]) || (s[k] as number) < 0) throw bad(`bad ${k}`);
+  }
+  if (!Array.isArray(s.trajectory) || !Array.isArray(s.masks)) throw bad("bad trajectory or masks");
+  for (const entry of s.masks) {
+    const [id, m] = Array.isArray(entry) ? entry : [];
+    const mine = typeof id === "number" ? masks.get(id) : undefined;
+    if (
+      mine === undefined ||
+      !Array.isArray(m) ||
+      m.length !== mine.length ||
+      m.some((v) => v !== 0 && v !== 1)
+    ) {
+      throw bad(`a mask does not match this model's gate groups`);
+    }
+  }
+  if (s.masks.length !== masks.size) throw bad("the gate groups differ");
+  return s as GateRunState;
+}
+
+/** What a gate checkpoint must match to be resumed: the model, the data and every Tick-Tock option. */
+function gateFingerprint(
+  graph: Graph,
+  o: GateOptions,
+  train: RawImages,
+  workers: number,
+): Record<string, unknown> {
+  const { finetuneEpochs: _f, evalLimit: _e, ...options } = o;
+  return {
+    method: "gate",
+    options,
+    model: { nodes: graph.order.length, inputs: graph.inputs.map((i) => i.name) },
+    data: { count: train.count, channels: train.channels, height: train.height, width: train.width },
+    workers,
+  };
 }
 
 /**
  * Fold a gated trainer's state into a plan against the original model (§4.6): every trained tensor's
- * values, γ := m·g and β := m·g·b' for the gated BNs (running statistics kept), and per gate group the
- * channels whose mask is 1. Surgery then removes the rest statically through the dependency groups.
- * @param store the ParamStore of a trainer compiled with the gate groups' BNs gated.
+ * values, γ := m·g and β := m·g·b' for the gated BNs (running statistics kept), W_c := m_c·g_c·W_c and
+ * b_c := m_c·g_c·b_c for the gated convs (§4.9), and per gate group the channels whose mask is 1.
+ * Surgery then removes the rest statically through the dependency groups.
+ * @param store the ParamStore of a trainer compiled with the gate groups' BNs and convs gated.
  */
 export function foldIntoPlan(
   store: ParamStore,
@@ -510,12 +653,12 @@ export function foldIntoPlan(
       members.set(m.node, m);
       states.set(m.node, {
         gate: store.read(`${m.node}#gate`),
-        shift: store.read(`${m.node}#shift`),
+        ...(m.kind === "bn" ? { shift: store.read(`${m.node}#shift`) } : {}),
         mask: store.read(`${m.node}#mask`),
       });
     }
   }
-  for (const [name, v] of foldGates(states, members)) values.set(name, v);
+  for (const [name, v] of foldGates(states, members, (t) => values.get(t)!.data)) values.set(name, v);
   const groups: GroupPlan[] = [];
   for (const g of gateGroups) {
     const first = g.members[0]!;
@@ -563,39 +706,56 @@ function flopsAware(
   return out;
 }
 
-/** Per-channel Taylor scores of every gated BN over some batches (`prunekit scores`). */
+/** Per-channel Taylor scores of every gate over some batches (`prunekit scores`). */
 export interface TaylorScores {
   /** Batches and images scored. */
   batches: number;
   images: number;
-  /** Θ per gated BN channel (§4.2). */
-  bns: { node: string; scores: number[] }[];
-  /** Per gate group: its BNs, the summed scores (§4.3) and the channels from least to most important. */
+  /** BN on batch statistics as in a Tick ("train") or on its running statistics ("eval"). */
+  bn: "train" | "eval";
+  /** Whether the images were taken in a seeded random order (false: file order). */
+  shuffle: boolean;
+  /** "bn" (every gate a gated BN), "conv" (every gate on a conv output, §4.9) or "mixed". */
+  gateMode: "bn" | "conv" | "mixed";
+  /**
+   * Θ per gate channel (§4.2). `node` is the BatchNormalization node (`kind` "bn", `scale` its scale
+   * initializer) or, for a gate on a conv output (§4.9), the Conv node (`kind` "conv", `scale` its weight,
+   * the tensor the gate folds into).
+   */
+  layers: { node: string; kind: "bn" | "conv"; scale: string; channels: number; scores: number[] }[];
+  /** Per gate group: its gates' nodes, the summed scores (§4.3) and the channels from least to most important. */
   groups: { groupId: number; members: string[]; channels: number; scores: number[]; ranking: number[] }[];
 }
 
 /**
- * Θ_c = Σ_t |g_c·∂L_t/∂g_c| over the first `batches` batches of a seeded order, without training (no
- * parameter changes). The gradients are those of the model as it is, every gate at its BN's γ.
- * @throws PrunekitError as {@link planGate} for models without gateable BNs.
+ * Θ_c = Σ_t |g_c·∂L_t/∂g_c| over the first `batches` batches of a seeded order (or file order with
+ * `shuffle: false`), without training (no parameter changes, no augmentation), with BN on batch
+ * statistics (`bn: "train"`, as in a Tick; the default) or on its running statistics (`bn: "eval"`). The gradients are those of the model as it is: every BN gate at its BN's γ, every
+ * conv gate at 1 (so Θ_c = Σ_t |Σ y·∂L_t/∂y| over the channel's output either way).
+ * @throws PrunekitError as {@link planGate} for models with nothing to gate.
  */
 export async function taylorScores(
   graph: Graph,
   groups: DependencyGroup[],
   data: MethodData,
-  options: { batches: number; batch?: number; seed?: number },
+  options: { batches: number; batch?: number; seed?: number; shuffle?: boolean; bn?: "train" | "eval" },
   ctx: MethodContext,
 ): Promise<TaylorScores> {
-  const gateGroups = gateGroupsOf(groups, GATE_DEFAULTS.minRatio, ctx);
+  const gateGroups = gateGroupsOf(graph, groups, GATE_DEFAULTS.minRatio, ctx);
   const shapes = inferShapes(graph);
   const bns = bnInfos(graph, shapes, gateGroups);
   const images = limitImages(data.train, data.train.count);
   const prep = preprocessingFor(graph, images, data);
   const B = Math.min(options.batch ?? 64, images.count);
   const wasm = await createWasm();
-  const trainer = compileTrainer(wasm, graph, { batch: B, gatedBatchNorms: gatedBatchNorms(gateGroups) });
+  const trainer = compileTrainer(wasm, graph, {
+    batch: B,
+    gatedBatchNorms: gatedBatchNorms(gateGroups),
+    gatedConvs: gatedConvs(gateGroups),
+  });
   const acc = scoreAccumulator(bns);
-  const order = epochOrder(images.count, options.seed ?? 0, 0, true);
+  const order = epochOrder(images.count, options.seed ?? 0, 0, options.shuffle ?? true);
+  const training = (options.bn ?? "train") === "train";
   const perImage = trainer.input.dims.slice(1).reduce((a, b) => a * b, 1);
   const x = new Float32Array(B * perImage);
   const labels = new Int32Array(B);
@@ -607,7 +767,7 @@ export async function taylorScores(
         preprocessBatch(images, prep, idx, 1, x.subarray(i * perImage, (i + 1) * perImage));
         labels[i] = images.labels[idx]!;
       }
-      trainer.step(x, labels);
+      trainer.step(x, labels, { training });
       acc.add(trainer.store);
       ctx.onProgress?.({ phase: "scores", done: t + 1, total: batches });
     }
@@ -619,7 +779,13 @@ export async function taylorScores(
   return {
     batches,
     images: batches * B,
-    bns: [...acc.scores].map(([node, s]) => ({ node, scores: Array.from(s) })),
+    bn: training ? "train" : "eval",
+    shuffle: options.shuffle ?? true,
+    gateMode: gateMode(gateGroups),
+    layers: [...acc.scores].map(([node, s]) => {
+      const m = bns.get(node)!.member;
+      return { node, kind: m.kind, scale: m.scale, channels: s.length, scores: Array.from(s) };
+    }),
     groups: gateGroups.map((g) => {
       const s = groupScores(g, acc.scores, ones(g.channels));
       const ranking = Array.from(s.keys()).sort((a, b) => s[a]! - s[b]! || a - b);

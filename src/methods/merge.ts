@@ -5,10 +5,12 @@ import {
   type DependencyGroup,
   type GroupProducer,
   isInner,
+  mainProducer,
   pathIsMergeSafe,
   unsafePathOp,
 } from "../graph/group.ts";
 import { attrFloat, type Graph } from "../graph/ir.ts";
+import { PATTERN_FORMULAS } from "../graph/patterns.ts";
 import { type FilterScratch, producerFilters } from "../graph/weights.ts";
 import { newFloat32Scratch, readFloat32 } from "../onnx/tensor.ts";
 import type { GroupPlan, PrunePlan } from "../surgery/plan.ts";
@@ -124,6 +126,7 @@ export async function planMerge(
   const warn = (m: string) => ctx.onWarning?.(m);
   const named = new Set([...Object.keys(o.layerRatios), ...Object.keys(o.layers), ...o.exclude]);
   const plans: GroupPlan[] = [];
+  const skippedUnsafe: { group: number; reason: string }[] = [];
   const search = partnerSearch(ctx, resolveWorkerCount(o.workers), warn);
   try {
     // Each layer's weights are read into the same memory (decomposeLayer only reads them during its call).
@@ -131,7 +134,8 @@ export async function planMerge(
     for (let gi = 0; gi < groups.length; gi++) {
       const group = groups[gi]!;
       ctx.onProgress?.({ phase: "decomposition", done: gi, total: groups.length });
-      const producer = group.producers[0];
+      // A squeeze-excitation excite conv gates the channels; the other producer's filters stand for them.
+      const producer = mainProducer(group);
       if (producer === undefined) continue;
       const name = producer.node;
       const why = group.frozen
@@ -162,6 +166,7 @@ export async function planMerge(
           );
         } else {
           warn(`${msg}; left unpruned`);
+          skippedUnsafe.push({ group: group.id, reason: unsafeReason(group) });
           continue;
         }
       }
@@ -190,7 +195,12 @@ export async function planMerge(
     await search.close();
   }
   ctx.onProgress?.({ phase: "decomposition", done: groups.length, total: groups.length });
-  return { method: o.mode, groups: plans, details: { threshold, workers: search.threads() } };
+  // skippedUnsafe: the groups skipUnsafe left whole, for the report's `unpruned` list.
+  const details =
+    skippedUnsafe.length > 0
+      ? { threshold, workers: search.threads(), skippedUnsafe }
+      : { threshold, workers: search.threads() };
+  return { method: o.mode, groups: plans, details };
 }
 
 /**
@@ -267,11 +277,29 @@ function notInnerReason(g: DependencyGroup): string {
 }
 
 function unsafeNode(g: DependencyGroup): string | undefined {
-  return unsafePathOp(g)?.node ?? g.consumers.find((c) => !c.mixesChannels)?.node;
+  const op = unsafePathOp(g);
+  return op?.pattern?.node ?? op?.node ?? g.consumers.find((c) => !c.mixesChannels)?.node;
 }
 
-function unsafeReason(g: DependencyGroup): string {
+/**
+ * Why Neuron Merging cannot fold removed channels through the group's path (docs/methods.md §2.6), naming
+ * the node: a decomposed activation or a squeeze-excitation block by its result node (graph/patterns.ts).
+ * @param g A group whose path is not merge-safe.
+ */
+export function unsafeReason(g: DependencyGroup): string {
   const op = unsafePathOp(g);
+  if (op?.pattern !== undefined) {
+    const { name, node } = op.pattern;
+    const opType = g.pathOps.find((p) => p.node === node)?.opType ?? op.opType;
+    const what =
+      name === "squeeze-excitation"
+        ? "scales each channel by a gate computed from all channels"
+        : "is an activation that is not positively homogeneous";
+    return `node "${node}" (op ${opType}, ${PATTERN_FORMULAS[name]}) between it and its consumers ${what}`;
+  }
+  if (op?.opType === "LayerNormalization") {
+    return `node "${op.node}" (op LayerNormalization) between it and its consumers normalises across the channels (mean and variance over them), so a channel cannot be folded into another through it`;
+  }
   if (op !== undefined) {
     const what =
       op.kind === "depthwise"

@@ -8,7 +8,12 @@ export interface WasmExports {
   readonly [name: string]: unknown;
 }
 
-/** What `loadWasm` accepts: the module's bytes, a URL to fetch, or nothing (find it next to this file). */
+/**
+ * What `loadWasm` accepts: the module's bytes, a URL, or nothing (find it next to this file). A
+ * `file:` URL is read from the file system where the runtime has one (Node, Deno); any other URL is
+ * fetched. A relative string is resolved against the page's location, or in Node and Deno against
+ * this file.
+ */
 export type WasmSource = ArrayBuffer | Uint8Array | URL | string | undefined;
 
 /**
@@ -96,32 +101,122 @@ export function resolveSimdLevel(simd: SimdLevel | "auto" | undefined): SimdLeve
 
 let memo: Promise<WasmExports> | undefined;
 
-async function readSource(source: WasmSource, level: SimdLevel): Promise<ArrayBuffer | Uint8Array> {
-  if (source instanceof ArrayBuffer || source instanceof Uint8Array) return source;
-  const url = source === undefined ? defaultUrl(level) : new URL(String(source), import.meta.url);
-  if (url.protocol === "file:") {
-    // Node and Deno both provide node:fs/promises; browsers never see file: URLs here.
-    const fs = await import("node:fs/promises");
-    return new Uint8Array(await fs.readFile(url));
-  }
-  const response = await fetch(url);
-  if (!response.ok) {
-    throw new PrunekitError(
-      "WASM_LOAD_FAILED",
-      `could not fetch prunekit.wasm from ${url.href}: HTTP ${response.status}`,
-    );
-  }
-  return await response.arrayBuffer();
+/** Where each SIMD level's build is read from instead of its default file (see `setWasmSource`). */
+export interface WasmSources {
+  /** The deterministic build, `prunekit.wasm`: used by `prune`, `planPrune`, `evaluate`, `finetune`. */
+  baseline?: WasmSource;
+  /** The relaxed-SIMD build, `prunekit.relaxed.wasm`: used only with `simd: "relaxed"` or `"auto"`. */
+  relaxed?: WasmSource;
 }
 
 /** The compiled default build of each SIMD level, shared by every instance made from it. */
 const compiled = new Map<SimdLevel, Promise<WebAssembly.Module>>();
 
-/** Read and compile the default build of `level` once per process; a failure is not kept. */
+const sourceOverrides = new Map<SimdLevel, WasmSource>();
+
+function isWasmSource(v: unknown): boolean {
+  return v instanceof ArrayBuffer || v instanceof Uint8Array || v instanceof URL || typeof v === "string";
+}
+
+/**
+ * Set where prunekit reads its WebAssembly builds from, for apps whose bundler does not copy the
+ * `new URL("../../build/prunekit.wasm", import.meta.url)` asset (esbuild) or that serve the file
+ * elsewhere. Call it once at start-up, before the first `prune`; every later load of a given level,
+ * shared or private (`createWasm()`), reads from its new source. A level given as `undefined` goes
+ * back to the file next to the library; a level left out keeps its current source. Instances loaded
+ * before the call are kept. A relative URL string is resolved as `fetch` resolves it, against the
+ * page's `location` (elsewhere, against the library's own file).
+ *
+ * @param sources module bytes or a URL per SIMD level.
+ * @throws PrunekitError `INVALID_ARGUMENT` on an unknown key or a value that is not bytes, a URL or a
+ *   string.
+ * @example
+ * setWasmSource({ baseline: new URL("./prunekit.wasm", import.meta.url) }); // copied next to the bundle
+ */
+export function setWasmSource(sources: WasmSources): void {
+  if (typeof sources !== "object" || sources === null) {
+    throw new PrunekitError("INVALID_ARGUMENT", `setWasmSource: expected an object, got ${String(sources)}`);
+  }
+  const entries = Object.entries(sources);
+  for (const [key, value] of entries) {
+    if (key !== "baseline" && key !== "relaxed") {
+      throw new PrunekitError(
+        "INVALID_ARGUMENT",
+        `setWasmSource: unknown key ${JSON.stringify(key)}; expected "baseline" or "relaxed"`,
+      );
+    }
+    if (value !== undefined && !isWasmSource(value)) {
+      throw new PrunekitError(
+        "INVALID_ARGUMENT",
+        `setWasmSource: ${key} must be a Uint8Array, an ArrayBuffer, a URL or a URL string, got ${Object.prototype.toString.call(value)}`,
+      );
+    }
+  }
+  for (const [key, value] of entries) {
+    const level = key as SimdLevel;
+    if (value === undefined) sourceOverrides.delete(level);
+    else sourceOverrides.set(level, value);
+    compiled.delete(level);
+  }
+}
+
+/** The file system's `readFile`, where the runtime has one (Node 20.16+, Deno 2), or undefined. */
+function builtinReadFile(): ((url: URL) => Promise<Uint8Array>) | undefined {
+  // process.getBuiltinModule is a function call, not an import: a bundler for the browser finds no
+  // node: module to resolve, and a page (no process) falls through to fetch.
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  const fs = proc?.getBuiltinModule?.("node:fs/promises") as
+    | { readFile(url: URL): Promise<Uint8Array> }
+    | undefined;
+  return fs === undefined ? undefined : (url) => fs.readFile(url);
+}
+
+/**
+ * What a relative URL string is relative to: the page or worker's location, as for `fetch`; where
+ * there is none (Node, Deno), this file. Not `import.meta.url` alone: webpack replaces it with the
+ * build machine's file: URL.
+ */
+function stringBase(): string {
+  return (globalThis as { location?: { href?: string } }).location?.href ?? import.meta.url;
+}
+
+async function readSource(source: WasmSource, level: SimdLevel): Promise<ArrayBuffer | Uint8Array> {
+  if (source instanceof ArrayBuffer || source instanceof Uint8Array) return source;
+  const url = source === undefined ? defaultUrl(level) : new URL(String(source), stringBase());
+  if (url.protocol === "file:") {
+    const readFile = builtinReadFile();
+    if (readFile !== undefined) return new Uint8Array(await readFile(url));
+  }
+  let response: Response;
+  try {
+    response = await fetch(url);
+  } catch (e) {
+    const hint =
+      url.protocol === "file:"
+        ? "; this runtime reads no file: URLs: pass the module's bytes or its http(s) URL with setWasmSource"
+        : "";
+    throw new PrunekitError(
+      "WASM_LOAD_FAILED",
+      `could not fetch prunekit.wasm from ${url.href}: ${(e as Error).message}${hint}`,
+      { cause: e },
+    );
+  }
+  if (!response.ok) {
+    throw new PrunekitError(
+      "WASM_LOAD_FAILED",
+      `could not fetch prunekit.wasm from ${url.href}: HTTP ${response.status} (if a bundler did not copy it, serve build/prunekit.wasm and pass its URL to setWasmSource; see docs/bundlers.md)`,
+    );
+  }
+  return await response.arrayBuffer();
+}
+
+/** Read and compile the build of `level` (its `setWasmSource` source or default file) once; a failure is not kept. */
 function compileDefault(level: SimdLevel): Promise<WebAssembly.Module> {
   let module = compiled.get(level);
   if (module === undefined) {
-    const pending = readSource(undefined, level).then((bytes) => WebAssembly.compile(bytes as BufferSource));
+    const pending = readSource(sourceOverrides.get(level), level).then((bytes) =>
+      WebAssembly.compile(bytes as BufferSource),
+    );
     compiled.set(level, pending);
     // A failed compile must not poison later attempts (e.g. after the user builds the module).
     pending.catch(() => {
@@ -140,7 +235,8 @@ function compileDefault(level: SimdLevel): Promise<WebAssembly.Module> {
  * a private instance.
  *
  * @param source module bytes, a URL, or nothing to load `build/prunekit.wasm` (or, with
- *   `simd: "relaxed"`, `build/prunekit.relaxed.wasm`) relative to this file.
+ *   `simd: "relaxed"`, `build/prunekit.relaxed.wasm`) relative to this file, or from where
+ *   `setWasmSource` says.
  * @throws PrunekitError `WASM_LOAD_FAILED` if the module cannot be read or instantiated, or relaxed
  *   SIMD is required and missing; `INVALID_ARGUMENT` on an unknown `simd` value.
  * @example
@@ -158,7 +254,10 @@ export async function instantiateWasm(source?: WasmSource, options: WasmOptions 
   } catch (e) {
     if (e instanceof PrunekitError) throw e;
     const file = level === "relaxed" ? "prunekit.relaxed.wasm" : "prunekit.wasm";
-    const hint = source === undefined ? ` (run \`npm run build\` to produce build/${file})` : "";
+    const hint =
+      source === undefined && !sourceOverrides.has(level)
+        ? ` (run \`npm run build\` to produce build/${file})`
+        : "";
     throw new PrunekitError("WASM_LOAD_FAILED", `could not load ${file}: ${(e as Error).message}${hint}`, {
       cause: e,
     });
@@ -169,7 +268,8 @@ export async function instantiateWasm(source?: WasmSource, options: WasmOptions 
  * Load and instantiate prunekit.wasm once; concurrent and later callers share the same instance.
  * The first call decides the source; later calls ignore theirs.
  *
- * @param source module bytes, a URL, or nothing to load `build/prunekit.wasm` relative to this file.
+ * @param source module bytes, a URL, or nothing to load `build/prunekit.wasm` relative to this file
+ *   (or from where `setWasmSource` says).
  * @throws PrunekitError `WASM_LOAD_FAILED` if the module cannot be read or instantiated.
  * @example
  * const wasm = await loadWasm();

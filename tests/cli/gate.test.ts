@@ -9,6 +9,8 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
+import { loadModel } from "../../src/api.ts";
+import { readFloat32 } from "../../src/onnx/tensor.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const resnet = "tests/fixtures/trained/resnet20_fmnist.onnx";
@@ -96,12 +98,114 @@ test("scores: per-group table, JSON with every channel's score and rankings", ()
   assert.equal(r.status, 0, r.stderr);
   const j = JSON.parse(r.stdout);
   assert.equal(j.images, 16);
-  assert.ok(j.bns.length >= 19, `${j.bns.length} BNs`);
+  assert.ok(j.layers.length >= 19, `${j.layers.length} BNs`);
+  assert.equal(j.gateMode, "bn");
   assert.ok(
     j.groups.some((g: { members: string[] }) => g.members.length > 2),
     "a residual stage group",
   );
   for (const g of j.groups) assert.equal(g.ranking.length, g.channels);
+});
+
+test("scores --method gate on a BN-fused export: conv-gate scores keyed by the conv node, experimental warning", () => {
+  const fused = "tests/fixtures/vgg_fused.onnx";
+  const r = cli(
+    "scores",
+    fused,
+    "--method",
+    "gate",
+    "--data",
+    data,
+    "--batches",
+    "1",
+    "--batch",
+    "16",
+    "--json",
+  );
+  assert.equal(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.gateMode, "conv");
+  assert.equal(j.layers.length, 3);
+  for (const l of j.layers) {
+    assert.equal(l.kind, "conv");
+    assert.match(l.node, /Conv$/);
+    assert.match(l.scale, /^onnx::Conv_/);
+    assert.equal(l.scores.length, l.channels);
+  }
+  const table = cli("scores", fused, "--data", data, "--batches", "1", "--batch", "16");
+  assert.equal(table.status, 0, table.stderr);
+  assert.match(table.stderr, /warning: experimental: gates on conv outputs \(§4\.9\)/);
+  const bad = cli("scores", fused, "--method", "l1", "--data", data);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /USAGE: --data applies to --method gate only; l1 is data-free/);
+});
+
+test("scores --method l1|l2|gm: every producer's filter criterion (recomputed here from the weights), keyed to gate's BN", async () => {
+  const model = await loadModel(new Uint8Array(readFileSync(join(root, resnet))));
+  const taylor = JSON.parse(
+    cli("scores", resnet, "--data", data, "--batches", "1", "--batch", "16", "--json").stdout,
+  );
+  const gateBns = new Set(taylor.layers.map((l: { node: string }) => l.node));
+  for (const method of ["l1", "l2", "gm"]) {
+    const r = cli("scores", resnet, "--method", method, "--json");
+    assert.equal(r.status, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.equal(j.criterion, method);
+    assert.ok(j.layers.length >= 19);
+    for (const l of j.layers) {
+      const w = readFloat32(model.graph.initializers.get(l.scale)!);
+      const d = w.length / l.channels;
+      const rows = Array.from({ length: l.channels }, (_, c) => Array.from(w.subarray(c * d, (c + 1) * d)));
+      const want = rows.map((f) =>
+        method === "l1"
+          ? f.reduce((a, v) => a + Math.abs(v), 0)
+          : method === "l2"
+            ? Math.sqrt(f.reduce((a, v) => a + v * v, 0))
+            : rows.reduce((a, g) => a + Math.sqrt(f.reduce((b, v, k) => b + (v - g[k]!) ** 2, 0)), 0),
+      );
+      want.forEach((v, c) => {
+        assert.ok(
+          Math.abs(l.scores[c] - v) <= 1e-4 * v + 1e-6,
+          `${method} ${l.node}[${c}]: ${l.scores[c]} vs ${v}`,
+        );
+      });
+      assert.ok(gateBns.has(l.bn), `${l.node}: its BN ${l.bn} is one of gate's layers`);
+    }
+    for (const g of j.groups) {
+      const sum = g.members
+        .map((m: string) => j.layers.find((l: { node: string }) => l.node === m).scores)
+        .reduce((a: number[], b: number[]) => a.map((v, i) => v + b[i]!));
+      sum.forEach((v: number, c: number) => {
+        assert.ok(Math.abs(g.scores[c] - v) <= 1e-9 * Math.abs(v) + 1e-9);
+      });
+      assert.ok(
+        g.ranking.every((c: number, i: number) => i === 0 || g.scores[g.ranking[i - 1]] <= g.scores[c]),
+      );
+    }
+  }
+});
+
+test("scores --no-shuffle takes the first images in file order; --bn eval uses the running statistics", () => {
+  const run = (...extra: string[]) => {
+    const r = cli("scores", resnet, "--data", data, "--limit", "32", "--batch", "16", "--json", ...extra);
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout);
+  };
+  const ordered = run("--no-shuffle");
+  assert.equal(ordered.batches, 2, "every whole batch of --limit 32 at --batch 16");
+  assert.equal(ordered.shuffle, false);
+  assert.equal(ordered.bn, "train");
+  // With --limit 32 the first 32 images are loaded either way: a seeded order of the same images sums
+  // the same batches' images in other groupings, which changes batch statistics and the per-batch |.|.
+  const shuffled = run();
+  assert.notDeepEqual(shuffled.layers[0].scores, ordered.layers[0].scores);
+  const evalMode = run("--no-shuffle", "--bn", "eval");
+  assert.equal(evalMode.bn, "eval");
+  assert.notDeepEqual(evalMode.layers[0].scores, ordered.layers[0].scores);
+  for (const l of evalMode.layers) assert.ok(l.scores.every((v: number) => Number.isFinite(v) && v >= 0));
+  const bad = cli("scores", resnet, "--data", data, "--bn", "test");
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /--bn/);
 });
 
 test("gate usage errors are one line each, with a code", () => {
@@ -152,7 +256,7 @@ test("gate usage errors are one line each, with a code", () => {
         "--flops-target",
         "0.5",
       ],
-      /GRAPH_UNSUPPORTED: .*§4\.9.*not implemented/,
+      /GRAPH_UNSUPPORTED: .*no channel group it can gate .*linear outputs are not implemented/,
     ],
     [["scores", resnet], /USAGE: scores needs --data/],
     [["scores", resnet, "--data", data, "--batches", "0"], /USAGE: --batches expects/],

@@ -170,6 +170,70 @@ test("gated BN (Gate Decorator §4.1): equals the plain BN at initialisation, gr
   }
 });
 
+test("gated conv (Gate Decorator §4.9): equals the plain conv at initialisation, gradients agree with finite differences, a zero mask silences the channel with its bias", async () => {
+  // BN-free, as a BN-fused export: convs with biases, a residual add, a depthwise conv.
+  const nb = new NetBuilder("x", [3, 6, 6]);
+  const a = nb.relu(nb.conv("x", 4, { bias: true }));
+  const b = nb.conv(a, 4, { bias: true });
+  const d = nb.relu(nb.conv(nb.relu(nb.add(a, b)), 4, { group: 4, bias: true }));
+  const out = nb.gemm(nb.flatten(nb.gap(d)), 3);
+  const graph = buildGraph(randomize(nb.model([out]), 12));
+  const convs = graph.order.filter((n) => n.opType === "Conv").map((n) => n.name);
+  const wasm = await createWasm();
+  const plain = compileTrainer(wasm, graph, { batch: 3 });
+  const gated = compileTrainer(wasm, graph, { batch: 3, gatedConvs: new Set(convs) });
+  const { x, labels } = inputAndLabels(3, 3 * 36, 3, 9);
+  const y0 = plain.forward(x);
+  const y1 = gated.forward(x);
+  for (let i = 0; i < y0.length; i++) assert.equal(y1[i], y0[i], `logit ${i}`);
+  const gates = gated.store.params.filter((p) => p.role === "gate");
+  assert.equal(gates.length, 3);
+  assert.ok(gates.every((p) => p.synthetic && Array.from(gated.store.read(p.name)).every((v) => v === 1)));
+  // The weights and biases stay parameters; gates away from 1 so that ∂W, ∂b see them.
+  assert.equal(gated.store.params.filter((p) => p.role === "bias").length, 4);
+  for (const [i, c] of convs.entries()) {
+    gated.store.write(
+      `${c}#gate`,
+      Float32Array.from(seededNormals(40 + i, 4), (v) => 1 + 0.4 * v),
+    );
+  }
+  checkGradients(gated, x, labels, 3);
+  // Masking channel 2 of the first conv: the channel is exactly 0 downstream of the gate, bias included,
+  // so the logits equal the plain network's with every W_c, b_c scaled by m_c·g_c (§4.6 folding by hand).
+  const mask = gated.store.read(`${convs[0]}#mask`);
+  mask[2] = 0;
+  gated.store.write(`${convs[0]}#mask`, mask);
+  const masked = gated.forward(x);
+  for (const c of convs) {
+    const n = graph.order.find((m) => m.name === c)!;
+    const k = gated.store.read(`${c}#gate`).map((g, ch) => g * gated.store.read(`${c}#mask`)[ch]!);
+    const w = gated.store.read(n.inputs[1]!);
+    const bias = gated.store.read(n.inputs[2]!);
+    const per = w.length / k.length;
+    for (let ch = 0; ch < k.length; ch++) {
+      for (let j = 0; j < per; j++) w[ch * per + j] = w[ch * per + j]! * k[ch]!;
+      bias[ch] = bias[ch]! * k[ch]!;
+    }
+    plain.store.write(n.inputs[1]!, w);
+    plain.store.write(n.inputs[2]!, bias);
+  }
+  const folded = plain.forward(x);
+  for (let i = 0; i < folded.length; i++) {
+    assert.ok(Math.abs(folded[i]! - masked[i]!) < 1e-5 * (1 + Math.abs(folded[i]!)), `logit ${i}`);
+  }
+  gated.step(x, labels);
+  assert.equal(gated.store.readGrad(`${convs[0]}#gate`)[2], 0);
+  assert.throws(
+    () => compileTrainer(wasm, graph, { batch: 3, gatedConvs: new Set(["nope"]) }),
+    (e: unknown) =>
+      isPrunekitError(e) && e.code === "INVALID_ARGUMENT" && /gatedConvs: "nope"/.test(e.message),
+  );
+  for (const t of [plain, gated]) {
+    t.dispose();
+    t.store.dispose();
+  }
+});
+
 interface Expected {
   input: number[];
   inputDims: number[];
@@ -249,24 +313,81 @@ test("training refuses an op it cannot differentiate, naming the node", async ()
   assert.equal(wasm.arena.usedBytes, 0);
 });
 
-test("Taylor score (§4.2): |g·∂L/∂g| equals the first-order loss change of scaling the channel's output by 1 ± ε", async () => {
+test("eval-mode step (BN on running statistics): gradients of gates, BN scale and bias and the conv below equal central differences of the eval forward", async () => {
   const nb = new NetBuilder("x", [2, 5, 5]);
   const a = nb.relu(nb.bn(nb.conv("x", 4)));
-  const b = nb.relu(nb.bn(nb.conv(a, 3)));
-  const out = nb.gemm(nb.flatten(nb.gap(b)), 3);
+  const c2 = nb.relu(nb.bn(nb.conv(a, 3)));
+  const out = nb.gemm(nb.flatten(nb.gap(c2)), 3);
+  const graph = buildGraph(randomize(nb.model([out]), 31));
+  const bns = graph.order.filter((n) => n.opType === "BatchNormalization");
+  const { x, labels } = inputAndLabels(4, 50, 3, 32);
+  const eps = 1e-3;
+  for (const gated of [false, true]) {
+    const t = compileTrainer(await createWasm(), graph, {
+      batch: 4,
+      ...(gated ? { gatedBatchNorms: new Set([bns[1]!.name]) } : {}),
+    });
+    const before = bns.map((n) => t.store.read(n.inputs[3]!));
+    t.step(x, labels, { training: false });
+    // Running statistics untouched by an eval-mode step.
+    bns.forEach((n, i) => {
+      assert.deepEqual(t.store.read(n.inputs[3]!), before[i]);
+    });
+    const loss = () => meanCrossEntropy(t.forward(x, { training: false }), labels, 3);
+    const firstConv = graph.order.find((n) => n.opType === "Conv")!.inputs[1]!;
+    const names = gated
+      ? [`${bns[1]!.name}#gate`, `${bns[1]!.name}#shift`, bns[0]!.inputs[1]!, firstConv]
+      : [bns[0]!.inputs[1]!, bns[0]!.inputs[2]!, bns[1]!.inputs[1]!, bns[1]!.inputs[2]!, firstConv];
+    for (const name of names) {
+      const v = t.store.read(name);
+      const grad = t.store.readGrad(name);
+      for (let i = 0; i < Math.min(v.length, 6); i++) {
+        const at = (d: number) => {
+          const w = v.slice();
+          w[i] = v[i]! + d;
+          t.store.write(name, w);
+          return loss();
+        };
+        const fd = (at(eps) - at(-eps)) / 2 / eps;
+        t.store.write(name, v);
+        assert.ok(
+          Math.abs(fd - grad[i]!) < 2e-3 + 2e-2 * Math.abs(fd),
+          `${gated ? "gated" : "plain"} ${name}[${i}]: gradient ${grad[i]}, central difference ${fd}`,
+        );
+      }
+    }
+    t.dispose();
+    t.store.dispose();
+  }
+});
+
+test("Taylor score (§4.2): |g·∂L/∂g| equals the first-order loss change of scaling the channel's output by 1 ± ε, for BN gates and conv gates (§4.9)", async () => {
+  // A mixed model: BN after the first conv, the second conv BN-free with a bias (a fused export's).
+  const nb = new NetBuilder("x", [2, 5, 5]);
+  const a = nb.relu(nb.bn(nb.conv("x", 4)));
+  const b = nb.relu(nb.conv(a, 3, { bias: true }));
+  const c2 = nb.relu(nb.bn(nb.conv(b, 3)));
+  const out = nb.gemm(nb.flatten(nb.gap(nb.add(b, c2))), 3);
   const graph = buildGraph(randomize(nb.model([out]), 21));
   const bns = graph.order.filter((n) => n.opType === "BatchNormalization").map((n) => n.name);
-  const t = compileTrainer(await createWasm(), graph, { batch: 4, gatedBatchNorms: new Set(bns) });
+  const bare = [graph.order.filter((n) => n.opType === "Conv")[1]!.name];
+  const t = compileTrainer(await createWasm(), graph, {
+    batch: 4,
+    gatedBatchNorms: new Set(bns),
+    gatedConvs: new Set(bare),
+  });
+  // A conv gate away from its initial 1, so that the check does not rest on g = 1.
+  t.store.write(`${bare[0]}#gate`, Float32Array.of(0.7, 1.3, -0.6));
   const { x, labels } = inputAndLabels(4, 50, 3, 22);
   t.step(x, labels);
   const loss = () => meanCrossEntropy(t.forward(x), labels, 3);
   const eps = 1e-3;
-  for (const bn of bns) {
-    const name = `${bn}#gate`;
+  for (const node of [...bns, ...bare]) {
+    const name = `${node}#gate`;
     const g = t.store.read(name);
     const taylor = Array.from(t.store.readGrad(name), (d, c) => Math.abs(d * g[c]!));
     for (let c = 0; c < g.length; c++) {
-      // Scaling the channel's output y = m·g·(x̂ + b') by (1 ± ε) is scaling its gate.
+      // Scaling the channel's output y = m·g·(x̂ + b') or y = m·g·(W∗x + b) by (1 ± ε) is scaling its gate.
       const at = (f: number) => {
         const w = g.slice();
         w[c] = g[c]! * f;

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { findDependencyGroups } from "../../src/graph/find-groups.ts";
-import { type DependencyGroup, isInner, pathIsMergeSafe } from "../../src/graph/group.ts";
+import { type DependencyGroup, groupPatterns, isInner, pathIsMergeSafe } from "../../src/graph/group.ts";
 import { buildGraph } from "../../src/graph/ir.ts";
 import { encodeModel } from "../../src/onnx/encode.ts";
 import { applyPlan } from "../../src/surgery/apply.ts";
@@ -199,7 +199,14 @@ test("squeeze-excitation: the SE expand conv is tied to the gated channels", () 
   const groups = groupsOf(b, [y]);
   const main = groups[0]!;
   assert.equal(main.producers.length, 2, "trunk conv and SE expand conv");
-  assert.ok(main.isResidual && !isInner(main));
+  assert.equal(main.producers[0]!.squeezeExcitation, undefined, "the trunk conv is the group's layer");
+  assert.equal(main.producers[1]!.squeezeExcitation, `Mul_${gated}`, "the expand conv gates through the Mul");
+  // A gate, not a residual join: an inner layer, but not merge-safe through x·s(x) (§2.6).
+  assert.ok(!main.isResidual && isInner(main) && !pathIsMergeSafe(main));
+  assert.deepEqual(
+    groupPatterns(main).map((p) => p.name),
+    ["squeeze-excitation"],
+  );
   const squeeze = groups[1]!;
   assert.equal(squeeze.channels, 2);
   assert.ok(isInner(squeeze));

@@ -5,7 +5,7 @@
 // (docs/methods.md §0), not a list. Adding an op to one table and forgetting another fails here, and so does
 // an absence that no longer holds.
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { test } from "node:test";
 import { COUNT_LAYER_OPS, COUNT_PARAM_OPS } from "../../src/graph/count.ts";
 import { buildGraph } from "../../src/graph/ir.ts";
@@ -55,6 +55,8 @@ const DELIBERATELY_ABSENT: Readonly<Record<TableName, Readonly<Record<string, st
     Resize: NOT_IN_ENGINE_YET,
     Upsample: NOT_IN_ENGINE_YET,
     LRN: NOT_IN_ENGINE_YET,
+    LayerNormalization: NOT_IN_ENGINE_YET,
+    GroupNormalization: NOT_IN_ENGINE_YET,
   },
 };
 
@@ -171,3 +173,49 @@ test("every counted layer op has a shape rule (its MACs need the output shape)",
     [],
   );
 });
+
+// Every op type torch exports for the torchvision CNNs (tests/fixtures/torchvision/op-types.json, written
+// by make_torchvision.py --set sweep --op-types at opsets 13 and 17) is known to op rules and shape rules,
+// or deliberately absent with a reason: an exported op never reaches the "not in the op table" refusal.
+const opTypes = JSON.parse(
+  readFileSync(new URL("../fixtures/torchvision/op-types.json", import.meta.url), "utf8"),
+) as { opsets: Record<string, Record<string, string[]>> };
+
+test("op-types.json covers the torchvision CNNs at opsets 13 and 17", () => {
+  for (const opset of ["13", "17"]) {
+    const files = Object.keys(opTypes.opsets[opset] ?? {});
+    for (const arch of [
+      "resnet18",
+      "mobilenet_v2",
+      "mobilenet_v3_small",
+      "efficientnet_b0",
+      "convnext_tiny",
+      "regnet_x_400mf",
+      "shufflenet_v2",
+      "squeezenet1_1",
+      "googlenet",
+      "densenet121",
+    ]) {
+      assert.ok(
+        files.some((f) => f.startsWith(arch)),
+        `opset ${opset}: no export of ${arch}`,
+      );
+    }
+  }
+  assert.ok(opTypes.opsets["17"]!["convnext_tiny.onnx"]!.includes("LayerNormalization"));
+});
+
+for (const table of TABLES.filter((t) => t.name !== "engine")) {
+  test(`every op type of the torchvision exports is in ${table.name} or deliberately absent from it`, () => {
+    const missing: string[] = [];
+    for (const [opset, files] of Object.entries(opTypes.opsets)) {
+      for (const [file, ops] of Object.entries(files)) {
+        for (const op of ops) {
+          if (!table.ops.has(op) && !Object.hasOwn(DELIBERATELY_ABSENT[table.name], op))
+            missing.push(`${op} (opset ${opset}, ${file})`);
+        }
+      }
+    }
+    assert.deepEqual(missing, [], `add them to ${table.where}`);
+  });
+}

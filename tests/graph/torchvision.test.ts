@@ -85,6 +85,33 @@ const CASES: Case[] = [
   },
   { file: "mobilenet_v2_035_fused.onnx", frozen: outputOnly, reasons: [OUTPUT] },
   {
+    // SiLU as x*Sigmoid(x) and squeeze-excitation: activations and gates, not residual joins.
+    file: "efficientnet_tiny_bn.onnx",
+    frozen: outputOnly,
+    reasons: [OUTPUT],
+    check: (groups) => {
+      assert.equal(groups.filter((g) => g.isResidual).length, 1, "only the first MBConv adds into its input");
+      const se = groups.filter((g) => g.patterns.includes("squeeze-excitation") && !g.isResidual);
+      assert.ok(se.length >= 6 && se.every((g) => g.inner), "gated groups are inner layers");
+    },
+  },
+  {
+    // Opset 17: LayerNormalization over the NHWC channels, between Transposes; GELU in the MLPs.
+    file: "convnext_tiny_2stage_opset17.onnx",
+    frozen: outputOnly,
+    reasons: [OUTPUT],
+    check: (groups) => assert.deepEqual(groups.filter((g) => g.patterns.includes("GELU")).length, 2),
+  },
+  {
+    // Opset 13: LayerNorm decomposed; its ReduceMean over the channels freezes the residual streams.
+    file: "convnext_tiny_2stage.onnx",
+    frozen: (g) => outputOnly(g) || g.isResidual,
+    reasons: [
+      OUTPUT,
+      /^frozen: node "[^"]+\/ReduceMean(_\d+)?" \(op ReduceMean\) reduces over the channel \(or batch\) axis$/,
+    ],
+  },
+  {
     // Channel shuffle (Reshape -> Transpose -> Reshape) freezes every group that reaches it.
     file: "shufflenet_v2_x0_5_bn.onnx",
     frozen: (g) => outputOnly(g) || /branch[12]\.[25]\/Conv$/.test(g.producers[0]!),
@@ -136,7 +163,13 @@ for (const c of CASES) {
     assert.ok(l1.report.after.macs < l1.report.before.macs, `${c.file}: l1 removes MACs`);
     assertSameInterface(original, await run(l1.bytes, l1.model), `${c.file} l1`);
 
-    const merged = await prune(model, { method: "merge", ratio: 0.3, skipUnsafe: true });
+    // ConvNeXt: merge skips every inner group (GELU) and leaves the residual streams.
+    const merged = await prune(model, {
+      method: "merge",
+      ratio: 0.3,
+      skipUnsafe: true,
+      allowUnchanged: true,
+    });
     assertSameInterface(original, await run(merged.bytes, merged.model), `${c.file} merge`);
     assert.deepEqual(
       describeModel(merged.model).outputs,

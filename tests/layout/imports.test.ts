@@ -95,9 +95,12 @@ const edges: Edge[] = [];
 const outside: string[] = [];
 const missing: string[] = [];
 const nodeBuiltins: string[] = [];
+/** Every node: import, static or dynamic, as [file, "file:line imports node:x"]. */
+const anyNodeImports: [string, string][] = [];
 for (const from of files) {
   for (const { specifier, line, dynamic } of specifiers(from, readFileSync(new URL(from, srcDir), "utf8"))) {
     if (specifier.startsWith("node:") && !dynamic) nodeBuiltins.push(`${from}:${line} imports ${specifier}`);
+    if (specifier.startsWith("node:")) anyNodeImports.push([from, `${from}:${line} imports ${specifier}`]);
     if (!specifier.startsWith(".")) continue;
     const to = posix.normalize(posix.join(posix.dirname(from), specifier));
     if (to.startsWith("../")) outside.push(`${from} -> ${specifier}`);
@@ -227,6 +230,23 @@ test("only cli/main.ts imports a command, and nothing in src/ imports cli/main.t
 test("library code imports node: modules only in node/ and cli/ (a dynamic import() may, elsewhere)", () => {
   const bad = nodeBuiltins.filter((s) => !s.startsWith("node/") && !s.startsWith("cli/"));
   assert.deepEqual(bad, [], `static node: imports outside src/node/ and src/cli/:\n${format(bad)}`);
+});
+
+test("nothing reachable from index.ts (the browser entry) imports a node: module, not even dynamically", () => {
+  // A bundler for the browser resolves dynamic import("node:...") too, and fails on it (issue #9).
+  const reachable = new Set(["index.ts"]);
+  const todo = ["index.ts"];
+  for (let file = todo.pop(); file !== undefined; file = todo.pop()) {
+    for (const e of edges) {
+      if (e.from === file && !reachable.has(e.to)) {
+        reachable.add(e.to);
+        todo.push(e.to);
+      }
+    }
+  }
+  assert.ok(reachable.has("wasm/load.ts") && reachable.has("api.ts"), "the walk from index.ts is broken");
+  const bad = anyNodeImports.filter(([file]) => reachable.has(file)).map(([, where]) => where);
+  assert.deepEqual(bad, [], `node: imports reachable from src/index.ts:\n${format(bad)}`);
 });
 
 test("every KNOWN_VIOLATIONS entry still occurs", () => {

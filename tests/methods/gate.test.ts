@@ -78,7 +78,7 @@ test("gate groups come from the dependency graph: BNs joined by residual adds sh
   const { model, bns } = residualNet();
   const graph = buildGraph(model);
   const groups = findDependencyGroups(graph);
-  const { gateGroups } = findGateGroups(groups, 0.1);
+  const { gateGroups } = findGateGroups(groups, 0.1, graph);
   const sets = gateGroups.map((g) => g.members.map((m) => m.node).sort());
   // bns: stem, a1, a2, b1, b2, proj (model order).
   const [stem, a1, a2, b1, b2, proj] = bns as [string, string, string, string, string, string];
@@ -94,7 +94,7 @@ test("folding (§4.6): eval-mode outputs of the gated, masked network equal the 
   const { model } = residualNet();
   const graph = buildGraph(model);
   const groups = findDependencyGroups(graph);
-  const { gateGroups } = findGateGroups(groups, 0.1);
+  const { gateGroups } = findGateGroups(groups, 0.1, graph);
   const wasm = await createWasm();
   const B = 4;
   const trainer = compileTrainer(wasm, graph, { batch: B, gatedBatchNorms: gatedBatchNorms(gateGroups) });
@@ -194,7 +194,7 @@ test("gate end to end on a Fashion-MNIST slice: reaches a 0.5 MACs target, valid
   assert.equal(Object.values(r)[0]!.dims.join(), "2,10");
 });
 
-test("gate refuses: no data, no flopsTarget, a BN-free model (conv gates are not implemented)", async () => {
+test("gate refuses: no data, no flopsTarget, a model with nothing to gate (linear layers only)", async () => {
   const { model: proto } = residualNet();
   const model = await loadModel(encodeModel(proto));
   await assert.rejects(
@@ -207,11 +207,15 @@ test("gate refuses: no data, no flopsTarget, a BN-free model (conv gates are not
     (e: unknown) => isPrunekitError(e) && e.code === "INVALID_ARGUMENT" && /flopsTarget/.test(e.message),
   );
   const nb = new NetBuilder("x", [1, 28, 28]);
-  const out = nb.gemm(nb.flatten(nb.gap(nb.relu(nb.conv(nb.relu(nb.conv("x", 4)), 4)))), 10);
-  const bare = await loadModel(encodeModel(randomize(nb.model([out]), 2)));
+  const out = nb.gemm(nb.relu(nb.gemm(nb.flatten("x"), 16)), 10);
+  const linear = await loadModel(encodeModel(randomize(nb.model([out]), 2)));
   await assert.rejects(
-    prune(bare, { method: "gate", data: { train }, flopsTarget: 0.5 }),
-    (e: unknown) => isPrunekitError(e) && e.code === "GRAPH_UNSUPPORTED" && /§4\.9/.test(e.message),
+    prune(linear, { method: "gate", data: { train }, flopsTarget: 0.5 }),
+    (e: unknown) =>
+      isPrunekitError(e) &&
+      e.code === "GRAPH_UNSUPPORTED" &&
+      /no channel group it can gate/.test(e.message) &&
+      /Gemm/.test(e.message),
   );
 });
 
@@ -222,8 +226,17 @@ test("gateScores: per-channel Taylor scores, group sums over members, rankings f
   const s = await gateScores(model, { train, mean: [0.286], std: [0.353] }, { batches: 2, batch: 32 });
   assert.equal(s.batches, 2);
   assert.equal(s.images, 64);
-  assert.equal(s.bns.length, 6);
-  const byNode = new Map(s.bns.map((b) => [b.node, b.scores]));
+  assert.equal(s.gateMode, "bn");
+  assert.equal(s.layers.length, 6);
+  const graph = model.graph;
+  for (const l of s.layers) {
+    const bn = graph.nodeByName.get(l.node)!;
+    assert.equal(bn.opType, "BatchNormalization");
+    assert.equal(l.kind, "bn");
+    assert.equal(l.scale, bn.inputs[1]);
+    assert.equal(l.channels, l.scores.length);
+  }
+  const byNode = new Map(s.layers.map((b) => [b.node, b.scores]));
   for (const g of s.groups) {
     for (let c = 0; c < g.channels; c++) {
       const sum = g.members.reduce((a, m) => a + byNode.get(m)![c]!, 0);
@@ -233,7 +246,7 @@ test("gateScores: per-channel Taylor scores, group sums over members, rankings f
       assert.ok(g.scores[g.ranking[i]!]! >= g.scores[g.ranking[i - 1]!]!);
   }
   assert.ok(
-    s.bns.every((b) => b.scores.every((v) => v >= 0)) && s.bns.some((b) => b.scores.some((v) => v > 0)),
+    s.layers.every((b) => b.scores.every((v) => v >= 0)) && s.layers.some((b) => b.scores.some((v) => v > 0)),
   );
 });
 

@@ -14,7 +14,7 @@ import { promisify } from "node:util";
 import { isPrunekitError, type PrunekitErrorCode } from "../../src/errors.ts";
 import { Arena } from "../../src/wasm/arena.ts";
 import { createWasm, getWasm } from "../../src/wasm/instance.ts";
-import { heapBase, instantiateWasm, loadWasm, type WasmExports } from "../../src/wasm/load.ts";
+import { heapBase, instantiateWasm, loadWasm, setWasmSource, type WasmExports } from "../../src/wasm/load.ts";
 
 const wasmUrl = new URL("../../build/prunekit.wasm", import.meta.url);
 const wasmBytes = new Uint8Array(await readFile(wasmUrl));
@@ -81,8 +81,11 @@ test("private instances of the default build share one compiled module (no compi
   }
 });
 
-test("instantiateWasm loads over http and gives each call its own memory", async () => {
+/** Serve wasmBytes at /prunekit.wasm (404 elsewhere), counting the requests per path. */
+async function withWasmServer(body: (origin: string, requests: Map<string, number>) => Promise<void>) {
+  const requests = new Map<string, number>();
   const server = createServer((req, res) => {
+    requests.set(req.url ?? "", (requests.get(req.url ?? "") ?? 0) + 1);
     if (req.url === "/prunekit.wasm") {
       res.writeHead(200, { "content-type": "application/wasm" });
       res.end(wasmBytes);
@@ -91,17 +94,22 @@ test("instantiateWasm loads over http and gives each call its own memory", async
     }
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   try {
+    await body(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests);
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+}
+
+test("instantiateWasm loads over http and gives each call its own memory", async () => {
+  await withWasmServer(async (origin) => {
     const a = await instantiateWasm(`${origin}/prunekit.wasm`);
     const b = await instantiateWasm(new URL(`${origin}/prunekit.wasm`));
     assert.equal(sumOneToFive(a), 15);
     assert.notEqual(a.memory, b.memory);
     await assertRejectsWith(instantiateWasm(`${origin}/missing.wasm`), "WASM_LOAD_FAILED", /HTTP 404/);
-  } finally {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  }
+  });
 });
 
 test("garbage bytes fail with WASM_LOAD_FAILED and keep the cause", async () => {
@@ -145,6 +153,118 @@ test("a failed loadWasm does not poison later calls (fresh process)", async () =
     await loadWasm(new Uint8Array([1, 2, 3])).catch((e) => codes.push(e.code));
     const exports = await loadWasm();
     console.log(JSON.stringify({ codes, hasKernel: typeof exports.reduce_row_sum === "function" }));
+  `;
+  const root = fileURLToPath(new URL("../../", import.meta.url));
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ["--import", "tsx", "--input-type=module", "--eval", script],
+    { cwd: root, timeout: 60_000 },
+  );
+  assert.deepEqual(JSON.parse(stdout.trim().split("\n").at(-1)!), {
+    codes: ["WASM_LOAD_FAILED"],
+    hasKernel: true,
+  });
+});
+
+test("setWasmSource moves the default build: private instances read it once from the new URL", async () => {
+  await withWasmServer(async (origin, requests) => {
+    try {
+      setWasmSource({ baseline: new URL(`${origin}/prunekit.wasm`) });
+      const [a, b] = await Promise.all([createWasm(), createWasm()]);
+      assert.equal(sumOneToFive(a.exports), 15);
+      assert.notEqual(a.exports.memory, b.exports.memory);
+      assert.equal(requests.get("/prunekit.wasm"), 1, "the new source is compiled once and shared");
+      setWasmSource({ baseline: `${origin}/moved.wasm` });
+      await assertRejectsWith(createWasm(), "WASM_LOAD_FAILED", /moved\.wasm: HTTP 404 .*setWasmSource/);
+      setWasmSource({ baseline: undefined });
+      assert.equal(sumOneToFive((await createWasm()).exports), 15, "undefined goes back to the file");
+      assert.equal(requests.get("/prunekit.wasm"), 1);
+      assert.equal(requests.get("/moved.wasm"), 1);
+    } finally {
+      setWasmSource({ baseline: undefined });
+    }
+  });
+});
+
+test("a relative URL string is resolved against the page's location where there is one, as fetch does", async () => {
+  await withWasmServer(async (origin, requests) => {
+    const scope = globalThis as { location?: { href: string } };
+    scope.location = { href: `${origin}/app/page.html` };
+    try {
+      assert.equal(sumOneToFive(await instantiateWasm("../prunekit.wasm")), 15);
+      await assertRejectsWith(
+        instantiateWasm("prunekit.wasm"),
+        "WASM_LOAD_FAILED",
+        /\/app\/prunekit\.wasm: HTTP 404/,
+      );
+    } finally {
+      delete scope.location;
+    }
+    assert.equal(requests.get("/prunekit.wasm"), 1);
+  });
+});
+
+test("setWasmSource takes bytes per level, and an explicit source still wins", async () => {
+  try {
+    setWasmSource({ baseline: new Uint8Array([1, 2, 3]) });
+    await assertRejectsWith(createWasm(), "WASM_LOAD_FAILED", /could not load prunekit\.wasm/);
+    assert.equal(sumOneToFive((await createWasm({ source: wasmBytes })).exports), 15);
+    setWasmSource({ baseline: wasmBytes.slice().buffer });
+    assert.equal(sumOneToFive((await createWasm()).exports), 15);
+  } finally {
+    setWasmSource({ baseline: undefined });
+  }
+});
+
+test("setWasmSource refuses unknown keys and non-sources with INVALID_ARGUMENT, changing nothing", async () => {
+  const bad: unknown[] = [
+    null,
+    "prunekit.wasm",
+    { default: wasmUrl },
+    { baseline: 42 },
+    { baseline: wasmUrl, relaxed: [1, 2] },
+  ];
+  for (const sources of bad) {
+    assert.throws(
+      () => setWasmSource(sources as Parameters<typeof setWasmSource>[0]),
+      (e: unknown) => isPrunekitError(e) && e.code === "INVALID_ARGUMENT" && /setWasmSource/.test(e.message),
+      JSON.stringify(sources),
+    );
+  }
+  // The last one named a valid baseline next to the bad relaxed value: nothing was set.
+  assert.equal(sumOneToFive((await createWasm()).exports), 15);
+});
+
+test("a file: URL where the runtime has no file system fails with WASM_LOAD_FAILED and the way out", async () => {
+  // A page has no process.getBuiltinModule: prunekit then fetches, and fetch reads no file: URLs.
+  const proc = process as { getBuiltinModule?: unknown };
+  const real = proc.getBuiltinModule;
+  proc.getBuiltinModule = undefined;
+  try {
+    await assertRejectsWith(
+      instantiateWasm(wasmUrl),
+      "WASM_LOAD_FAILED",
+      /prunekit\.wasm: .*reads no file: URLs.*setWasmSource/,
+    );
+  } finally {
+    proc.getBuiltinModule = real;
+  }
+  assert.equal(sumOneToFive(await instantiateWasm(wasmUrl)), 15);
+});
+
+test("setWasmSource also decides the shared instance that prune uses (fresh process)", async () => {
+  // getWasm memoises its instance, hence a child process with an empty memo.
+  const instanceTs = new URL("../../src/wasm/instance.ts", import.meta.url).href;
+  const loadTs = new URL("../../src/wasm/load.ts", import.meta.url).href;
+  const script = `
+    const { getWasm } = await import(${JSON.stringify(instanceTs)});
+    const { setWasmSource } = await import(${JSON.stringify(loadTs)});
+    const codes = [];
+    setWasmSource({ baseline: new Uint8Array([1, 2, 3]) });
+    await getWasm().catch((e) => codes.push(e.code));
+    setWasmSource({ baseline: new URL(${JSON.stringify(wasmUrl.href)}) });
+    const w = await getWasm();
+    console.log(JSON.stringify({ codes, hasKernel: typeof w.exports.reduce_row_sum === "function" }));
   `;
   const root = fileURLToPath(new URL("../../", import.meta.url));
   const { stdout } = await promisify(execFile)(

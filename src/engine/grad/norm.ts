@@ -131,23 +131,46 @@ export const trainBatchNorm = (ctx: TrainLowerContext): TrainLowering => {
       };
       const dyp = b.dy(y);
       const dxp = b.grad(x);
+      const affineBackward = exportFn(b.exports, "norm_channel_affine_backward");
+      // Backward of the evaluation-mode forward (running statistics, Trainer.step with training false:
+      // Gate Decorator's scores with --bn eval): y = k·x + s with k = γ·inv, s = β − μ·k, so
+      // dx = k·dy, dγ = inv·(Σdy·x − μ·Σdy), dβ = Σdy.
+      const evalBackward = (dScale: number, dShift: number) => {
+        const e = effective();
+        const m = b.f32();
+        const k = b.scratchPtr;
+        const inv = b.scratchPtr + channels * 4;
+        for (let c = 0; c < channels; c++) {
+          m[inv / 4 + c] = Math.fround(1 / Math.fround(Math.sqrt(Math.fround(m[rv + c]! + eps))));
+          m[k / 4 + c] = Math.fround(m[e.scale / 4 + c]! * m[inv / 4 + c]!);
+        }
+        affineBackward(xp, dyp, k, dxp === 0 ? 0 : dxp, dScale, dShift, batch, channels, plane);
+        const f = b.f32();
+        for (let c = 0; c < channels; c++) {
+          const sx = f[dScale / 4 + c]!;
+          const s1 = f[dShift / 4 + c]!;
+          f[dScale / 4 + c] = Math.fround(f[inv / 4 + c]! * Math.fround(sx - Math.fround(f[rm + c]! * s1)));
+        }
+      };
       const backward = () => {
         const dScale = gate === undefined ? b.paramGrad(gamma) : b.scratchPtr + 2 * channels * 4;
         const dShift = gate === undefined ? b.paramGrad(beta) : b.scratchPtr + 3 * channels * 4;
+        if (!b.mode.training) evalBackward(dScale, dShift);
         // dx in place of dy when the input's gradient is not wanted (dy is dead after this step).
-        trainBackward(
-          xp,
-          dyp,
-          gate === undefined ? gp : effScale,
-          meanP,
-          invP,
-          dxp === 0 ? dyp : dxp,
-          dScale,
-          dShift,
-          batch,
-          channels,
-          plane,
-        );
+        else
+          trainBackward(
+            xp,
+            dyp,
+            gate === undefined ? gp : effScale,
+            meanP,
+            invP,
+            dxp === 0 ? dyp : dxp,
+            dScale,
+            dShift,
+            batch,
+            channels,
+            plane,
+          );
         if (gate !== undefined) {
           // y = m·g·(x̂ + b'): ∂g = m·(Σdy·x̂ + b'·Σdy), ∂b' = m·g·Σdy.
           const m = b.f32();
