@@ -134,3 +134,9 @@ export function parseIntegerFlag(flag: string, text: unknown, min: number, max: 
     throw new PrunekitError("USAGE", `${flag} must be an integer, got "${String(text)}"`);
   return n;
 }
+
+/** The fine-tuning checkpoint inside a --checkpoint / --resume folder (finetune, prune --finetune-epochs). */
+export const CHECKPOINT_FILE = "prunekit-checkpoint.bin";
+
+/** A training method's state (gate's Tick-Tock) inside a prune --checkpoint / --resume folder. */
+export const METHOD_CHECKPOINT_FILE = "prunekit-method.bin";

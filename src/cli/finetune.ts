@@ -10,7 +10,14 @@ import {
 } from "../node/files.ts";
 import { coreCount, createNodeTrainWorkers } from "../node/train-workers.ts";
 import { finetuneReportMarkdown } from "../report/markdown.ts";
-import { oneOf, parseCli, parseIntegerFlag, parseNumberFlag, parseNumberList } from "./args.ts";
+import {
+  CHECKPOINT_FILE,
+  oneOf,
+  parseCli,
+  parseIntegerFlag,
+  parseNumberFlag,
+  parseNumberList,
+} from "./args.ts";
 import { percent, readModelFile } from "./data-flags.ts";
 import { progressBar } from "./progress.ts";
 
@@ -95,9 +102,6 @@ const OPTIONS = {
   quiet: { type: "boolean", short: "q" },
   help: { type: "boolean", short: "h" },
 } as const;
-
-/** The checkpoint file inside a --checkpoint / --resume folder. */
-export const CHECKPOINT_FILE = "prunekit-checkpoint.bin";
 
 function num(flag: string, text: unknown, min: number, max: number): number | undefined {
   return text === undefined ? undefined : parseNumberFlag(flag, String(text), min, max);

@@ -28,6 +28,8 @@ import { coreCount, createNodeTrainWorkers } from "../node/train-workers.ts";
 import { accuracyMacsChart, layerChannelsChart, type TrajectoryPoint } from "../report/chart.ts";
 import { pruneReportMarkdown } from "../report/markdown.ts";
 import {
+  CHECKPOINT_FILE,
+  METHOD_CHECKPOINT_FILE,
   oneOf,
   parseBytesFlag,
   parseCli,
@@ -37,7 +39,6 @@ import {
   parsePairs,
 } from "./args.ts";
 import { percent } from "./data-flags.ts";
-import { CHECKPOINT_FILE } from "./finetune.ts";
 import { formatTable, human } from "./format.ts";
 import { progressBar } from "./progress.ts";
 
@@ -466,9 +467,6 @@ function readMethodDataFlags(
     ...(std === undefined ? {} : { std }),
   };
 }
-
-/** Gate's Tick-Tock state inside a --checkpoint / --resume folder (fine-tuning uses CHECKPOINT_FILE). */
-export const METHOD_CHECKPOINT_FILE = "prunekit-method.bin";
 
 /** The checkpoints in a --resume folder; at least one must exist. */
 async function readResume(dir: string): Promise<{ method?: Uint8Array; finetune?: Uint8Array }> {
