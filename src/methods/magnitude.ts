@@ -6,7 +6,14 @@ import type { Graph } from "../graph/ir.ts";
 import { producerFilters } from "../graph/weights.ts";
 import type { PrunePlan } from "../surgery/plan.ts";
 import { rowReduce } from "../wasm/kernels/reduce.ts";
-import { BUDGET_DEFAULTS, type BudgetOptions, groupKeptCount, isExcluded, resolveBudget } from "./budget.ts";
+import {
+  BUDGET_DEFAULTS,
+  type BudgetOptions,
+  groupKeptCounts,
+  isExcluded,
+  resolveBudget,
+  roundingDetails,
+} from "./budget.ts";
 import type { MethodContext } from "./context.ts";
 import { topIndicesInBlocks } from "./criteria.ts";
 
@@ -52,14 +59,20 @@ export async function planMagnitude(
   let done = 0;
   for (const group of candidates) {
     // Grouped convs: a multiple of the group's blocks, the same number from each (budget.ts).
-    const count = groupKeptCount(group, o, o.criterion);
+    const counts = groupKeptCounts(group, o, o.criterion);
+    const count = counts.kept;
     const scores = new Float64Array(group.channels);
     for (const producer of group.producers) {
       const f = producerFilters(graph, producer);
       const norms = rowReduce(ctx.wasm, o.criterion, f.data, f.rows, f.cols);
       for (let c = 0; c < group.channels; c++) scores[c]! += norms[c]!;
     }
-    plan.groups.push({ groupId: group.id, keep: topIndicesInBlocks(scores, count, group.blocks) });
+    const details = roundingDetails(counts);
+    plan.groups.push({
+      groupId: group.id,
+      keep: topIndicesInBlocks(scores, count, group.blocks),
+      ...(details === undefined ? {} : { details }),
+    });
     ctx.onProgress?.({ phase: "scoring", done: ++done, total: candidates.length });
   }
   return plan;

@@ -13,7 +13,14 @@ import { type FilterScratch, producerFilters } from "../graph/weights.ts";
 import { newFloat32Scratch, readFloat32 } from "../onnx/tensor.ts";
 import type { GroupPlan, PrunePlan } from "../surgery/plan.ts";
 import type { MergeBnFormula, MergeBnParams } from "../wasm/kernels/merge.ts";
-import { BUDGET_DEFAULTS, type BudgetOptions, groupKeptCount, isExcluded, resolveBudget } from "./budget.ts";
+import {
+  BUDGET_DEFAULTS,
+  type BudgetOptions,
+  groupKeptCounts,
+  isExcluded,
+  resolveBudget,
+  roundingDetails,
+} from "./budget.ts";
 import type { MethodContext } from "./context.ts";
 import type { Criterion } from "./criteria.ts";
 import { decomposeLayer, type MergeMode } from "./merge-layer.ts";
@@ -121,7 +128,8 @@ export async function planMerge(
       continue;
     }
     if (isExcluded(group, o)) continue;
-    const p = groupKeptCount(group, o, "merge");
+    const counts = groupKeptCounts(group, o, "merge");
+    const p = counts.kept;
     if (p >= group.channels) continue;
     let mode = o.mode;
     if (o.mode === "merge" && !pathIsMergeSafe(group)) {
@@ -156,11 +164,13 @@ export async function planMerge(
       },
       ctx.wasm,
     );
-    plans.push(
-      dec.merges.length > 0
-        ? { groupId: group.id, keep: dec.keep, merges: dec.merges }
-        : { groupId: group.id, keep: dec.keep },
-    );
+    const details = roundingDetails(counts);
+    plans.push({
+      groupId: group.id,
+      keep: dec.keep,
+      ...(dec.merges.length > 0 ? { merges: dec.merges } : {}),
+      ...(details === undefined ? {} : { details }),
+    });
   }
   ctx.onProgress?.({ phase: "decomposition", done: groups.length, total: groups.length });
   return { method: o.mode, groups: plans, details: { threshold } };
