@@ -87,9 +87,18 @@ test("prune validates its options with typed errors", async () => {
     [{ method: "nope" as api.MethodName }, /unknown method "nope"/],
     [{ method: "merge", exclude: ["ghost"] }, /no prunable layer named "ghost"/],
     [{ method: "merge", layers: { ghost: 3 } }, /no prunable layer named "ghost"/],
-    [{ method: "l1", ratio: 0.5, threshold: 0.3 }, /threshold apply to method "merge" only/],
-    [{ method: "l2", pruneUnsafe: true }, /pruneUnsafe apply to method "merge" only/],
-    [{ method: "l2", bnFormula: "reference", lambda: 0.5 }, /lambda, bnFormula apply to method "merge" only/],
+    // Options of another method do not type-check (tests/api-types.check.ts); JavaScript callers get errors.
+    [
+      { method: "l1", ratio: 0.5, threshold: 0.3 } as api.PruneOptions,
+      /threshold apply to method "merge" only/,
+    ],
+    [{ method: "l2", pruneUnsafe: true } as api.PruneOptions, /pruneUnsafe apply to method "merge" only/],
+    [
+      { method: "l2", bnFormula: "reference", lambda: 0.5 } as api.PruneOptions,
+      /lambda, bnFormula apply to method "merge" only/,
+    ],
+    [{ method: "l1", roundTo: 0 }, /roundTo must be an integer >= 1/],
+    [{ method: "epruner", roundTo: 2.5 }, /roundTo must be an integer >= 1/],
   ];
   for (const [options, message] of bad) {
     await assert.rejects(
