@@ -150,7 +150,8 @@ test("roundExemplars: the rounded count; rounding down keeps a subset (the large
       );
       assert.equal(r.labels.length, n);
       for (let i = 0; i < n; i++) assert.ok(r.labels[i]! >= 0 && r.labels[i]! < r.exemplars.length);
-      r.exemplars.forEach((e, pos) => assert.equal(r.labels[e], pos, "an exemplar is in its own cluster"));
+      for (const [pos, e] of r.exemplars.entries())
+        assert.equal(r.labels[e], pos, "an exemplar is in its own cluster");
       const size = (e: number) => labels.filter((l) => exemplars[l] === e).length;
       if (want < exemplars.length) {
         assert.ok(r.exemplars.every((e) => exemplars.includes(e)));
