@@ -7,7 +7,14 @@ import { producerFilters } from "../graph/weights.ts";
 import { viewFloat32 } from "../onnx/tensor.ts";
 import type { PrunePlan } from "../surgery/plan.ts";
 import { filterVectorNorms } from "../wasm/kernels/filter-vectors.ts";
-import { BUDGET_DEFAULTS, type BudgetOptions, groupKeptCount, isExcluded, resolveBudget } from "./budget.ts";
+import {
+  BUDGET_DEFAULTS,
+  type BudgetOptions,
+  groupKeptCounts,
+  isExcluded,
+  resolveBudget,
+  roundingDetails,
+} from "./budget.ts";
 import type { MethodContext } from "./context.ts";
 import { topIndicesInBlocks } from "./criteria.ts";
 
@@ -53,7 +60,8 @@ export async function planMagnitude(
   let done = 0;
   for (const group of candidates) {
     // Grouped convs: a multiple of the group's blocks, the same number from each (budget.ts).
-    const count = groupKeptCount(group, o, o.criterion);
+    const counts = groupKeptCounts(group, o, o.criterion);
+    const count = counts.kept;
     const scores = new Float64Array(group.channels);
     for (const producer of group.producers) {
       const f = filtersToRead(graph, producer);
@@ -61,7 +69,12 @@ export async function planMagnitude(
       const norms = filterVectorNorms(ctx.wasm, o.criterion, { weights: f.data, rows: f.rows, cols: f.cols });
       for (let c = 0; c < group.channels; c++) scores[c]! += norms[c]!;
     }
-    plan.groups.push({ groupId: group.id, keep: topIndicesInBlocks(scores, count, group.blocks) });
+    const details = roundingDetails(counts);
+    plan.groups.push({
+      groupId: group.id,
+      keep: topIndicesInBlocks(scores, count, group.blocks),
+      ...(details === undefined ? {} : { details }),
+    });
     ctx.onProgress?.({ phase: "scoring", done: ++done, total: candidates.length });
   }
   return plan;

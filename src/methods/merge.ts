@@ -17,7 +17,14 @@ import type { GroupPlan, PrunePlan } from "../surgery/plan.ts";
 import { createWasm, type Wasm } from "../wasm/instance.ts";
 import { filterVectorPartners } from "../wasm/kernels/filter-vectors.ts";
 import type { MergeBnFormula, MergeBnParams } from "../wasm/kernels/merge.ts";
-import { BUDGET_DEFAULTS, type BudgetOptions, groupKeptCount, isExcluded, resolveBudget } from "./budget.ts";
+import {
+  BUDGET_DEFAULTS,
+  type BudgetOptions,
+  groupKeptCounts,
+  isExcluded,
+  resolveBudget,
+  roundingDetails,
+} from "./budget.ts";
 import type { MethodContext } from "./context.ts";
 import type { Criterion } from "./criteria.ts";
 import { decomposeLayerWith, type MergeMode, type PartnerSearch } from "./merge-layer.ts";
@@ -148,7 +155,8 @@ export async function planMerge(
         continue;
       }
       if (isExcluded(group, o)) continue;
-      const p = groupKeptCount(group, o, "merge");
+      const counts = groupKeptCounts(group, o, "merge");
+      const p = counts.kept;
       if (p >= group.channels) continue;
       let mode = o.mode;
       if (o.mode === "merge" && !pathIsMergeSafe(group)) {
@@ -185,11 +193,13 @@ export async function planMerge(
         ctx.wasm,
         search.run,
       );
-      plans.push(
-        dec.merges.length > 0
-          ? { groupId: group.id, keep: dec.keep, merges: dec.merges }
-          : { groupId: group.id, keep: dec.keep },
-      );
+      const details = roundingDetails(counts);
+      plans.push({
+        groupId: group.id,
+        keep: dec.keep,
+        ...(dec.merges.length > 0 ? { merges: dec.merges } : {}),
+        ...(details === undefined ? {} : { details }),
+      });
     }
   } finally {
     await search.close();

@@ -84,6 +84,7 @@ const EPRUNER_KEYS = [
   "onNoConvergence",
   "noiseSeed",
   "seed",
+  "roundTo",
 ] as const;
 
 const GATE_KEYS = [
@@ -104,6 +105,7 @@ const GATE_KEYS = [
   "exclude",
   "finetuneEpochs",
   "tickFreezeLinear",
+  "roundTo",
 ] as const;
 
 const MERGE_KEYS = [

@@ -17,6 +17,7 @@ const SAMPLE: Record<string, unknown> = {
   layers: {},
   exclude: [],
   rounding: "floor",
+  roundTo: 4,
   criterion: "l2",
   threshold: 0.2,
   lambda: 0.5,
@@ -51,7 +52,10 @@ const SAMPLE: Record<string, unknown> = {
   tickFreezeLinear: true,
 };
 
-/** EPruner's widths adapt (the exemplar count per layer): of the width options it takes exclusions only. */
+/**
+ * EPruner's and Gate's widths adapt (the exemplar count per layer, the global ranking): of the width
+ * options they take exclusions and roundTo only.
+ */
 const ADAPTIVE_WIDTHS: readonly string[] = ["epruner", "gate"];
 
 /** Methods that train (they need data); the probe checks their keys up to the data check. */
@@ -69,7 +73,7 @@ test("the method table: names, width options for every method, defaults holding 
       `${name} ${m.needsData ? "needs data" : "is data-free"}`,
     );
     for (const k of BUDGET_OPTION_KEYS) {
-      const takes = !ADAPTIVE_WIDTHS.includes(name) || k === "exclude";
+      const takes = !ADAPTIVE_WIDTHS.includes(name) || k === "exclude" || k === "roundTo";
       assert.equal(m.optionKeys.includes(k), takes, `${name} ${takes ? "takes" : "refuses"} ${k}`);
     }
     for (const k of Object.keys(m.options(SAMPLE))) assert.ok(k in m.defaults, `${name}: ${k} has a default`);
