@@ -164,7 +164,8 @@ export interface MergePruneOptions extends CommonPruneOptions, WidthPruneOptions
   pruneUnsafe?: boolean;
   /**
    * Threads for the partner search of wide layers, 1..64 or `auto` (default: one per core). Node only
-   * (worker_threads); browsers and Deno use one thread. The output is the same bit for bit.
+   * (worker_threads, available once `prunekit/node` is imported; the CLI does); browsers and Deno use
+   * one thread. The output is the same bit for bit.
    */
   workers?: number | "auto";
 }

@@ -26,6 +26,8 @@ import {
   writeFilesAtomic,
 } from "../node/files.ts";
 import { folderFileReader } from "../node/model-files.ts";
+// Registers Node's partner workers for merge's parallel partner search (methods/merge-workers.ts).
+import "../node/partner-workers.ts";
 import { coreCount, createNodeTrainWorkers } from "../node/train-workers.ts";
 import { accuracyMacsChart, layerChannelsChart, type TrajectoryPoint } from "../report/chart.ts";
 import { pruneReportMarkdown } from "../report/markdown.ts";

@@ -8,9 +8,10 @@
 // whose entries do not depend on which rows a call covers (assembly/distance.ts), so the partners and
 // scales are those of one thread bit for bit, whatever the worker count or the timing.
 //
-// Workers are Node worker_threads, found through `process.getBuiltinModule` (no `node:` import, so
-// bundles for browsers are unaffected). Where there is none (browsers, Deno, Node < 20.16) the search
-// runs on one thread.
+// Workers are Node worker_threads, started by src/node/partner-workers.ts, which registers itself
+// (setPartnerWorkerStarter) when `prunekit/node` or the CLI is loaded; nothing here refers to Node, so
+// bundles for browsers are unaffected. Without a starter (browsers, Deno, Node without prunekit/node)
+// the search runs on one thread.
 import { PrunekitError, type PrunekitErrorCode } from "../errors.ts";
 import { createWasm, type Wasm, withArena } from "../wasm/instance.ts";
 import {
@@ -104,49 +105,34 @@ export function servePartnerWorker(
   };
 }
 
-/** The Node `worker_threads` and `os` modules where the runtime has them, without importing `node:`. */
-function nodeModules():
-  | {
-      Worker: new (
-        script: string | URL,
-        options?: { eval?: boolean },
-      ) => {
-        postMessage(m: unknown, transfer?: ArrayBuffer[]): void;
-        on(event: string, handler: (x: never) => void): void;
-        unref(): void;
-        terminate(): Promise<number>;
-      };
-      availableParallelism: () => number;
-    }
-  | undefined {
-  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  const get = proc?.getBuiltinModule;
-  // Deno has getBuiltinModule too, but a worker_threads worker started on this file there never
-  // reports back (measured: Deno 2.9 hangs): Deno runs the search on one thread.
-  if (typeof get !== "function" || "Deno" in globalThis) return undefined;
-  try {
-    const threads = get.call(proc, "node:worker_threads") as { Worker?: unknown } | undefined;
-    const os = get.call(proc, "node:os") as { availableParallelism?: () => number } | undefined;
-    if (typeof threads?.Worker !== "function") return undefined;
-    return {
-      Worker: threads.Worker as never,
-      availableParallelism: () => Math.max(1, os?.availableParallelism?.() ?? 1),
-    };
-  } catch {
-    // A runtime whose getBuiltinModule refuses these modules has no worker threads to use.
-    return undefined;
-  }
+/**
+ * What starts partner workers where the runtime has threads: registered by the Node side
+ * (src/node/partner-workers.ts, loaded with `prunekit/node` and by the CLI), so that nothing reachable
+ * from the browser entry refers to Node's worker_threads. Without it the search runs on one thread.
+ */
+export interface PartnerWorkerStarter {
+  /** Start `count` workers, each initialised with its own module instance. */
+  start(count: number): Promise<PartnerWorkerPort[]>;
+  /** Cores available (what `workers: "auto"` means). */
+  cores(): number;
+}
+
+let starter: PartnerWorkerStarter | undefined;
+
+/** Register (or with undefined, remove) the partner-worker starter. */
+export function setPartnerWorkerStarter(s: PartnerWorkerStarter | undefined): void {
+  starter = s;
 }
 
 /**
- * Threads a `workers` option asks for: `auto` is one per core where the runtime can start worker
- * threads, else 1.
+ * Threads a `workers` option asks for: `auto` is one per core where partner workers can be started (a
+ * registered starter), else 1.
  * @throws PrunekitError `INVALID_ARGUMENT` unless `workers` is an integer in 1..64 or `auto`.
  * @example
  * resolveWorkerCount(2); // 2
  */
 export function resolveWorkerCount(workers: number | "auto"): number {
-  if (workers === "auto") return nodeModules()?.availableParallelism() ?? 1;
+  if (workers === "auto") return starter?.cores() ?? 1;
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) {
     throw new PrunekitError(
       "INVALID_ARGUMENT",
@@ -157,61 +143,13 @@ export function resolveWorkerCount(workers: number | "auto"): number {
 }
 
 /**
- * Start `count` partner workers on Node's worker_threads, each initialised with its own module
- * instance; undefined where the runtime has no worker threads.
+ * Start `count` partner workers with the registered starter; undefined where none is registered (a
+ * browser, Deno, or Node without `prunekit/node`).
  * @throws Error when a worker fails to start (its message).
  */
-export async function startNodePartnerWorkers(count: number): Promise<PartnerWorkerPort[] | undefined> {
-  const node = nodeModules();
-  if (node === undefined || count < 1) return undefined;
-  // From the sources (tests, tsx) the worker is the .ts file and needs the same loader; from dist/ the
-  // .js. The file name is not a literal, so bundlers do not try to bundle or copy a Node-only file.
-  const fromSource = import.meta.url.endsWith(".ts");
-  const file = fromSource ? "../node/partner-worker.ts" : "../node/partner-worker.js";
-  const script = new URL(file, import.meta.url);
-  const boot = fromSource
-    ? `import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))}).then((m) => { m.register(); return import(${JSON.stringify(script.href)}); })`
-    : undefined;
-  const ports: PartnerWorkerPort[] = [];
-  const ready: Promise<void>[] = [];
-  for (let i = 0; i < count; i++) {
-    const worker = boot === undefined ? new node.Worker(script) : new node.Worker(boot, { eval: true });
-    worker.unref();
-    let handler: ((m: FromPartnerWorker) => void) | undefined;
-    let started: ((m: FromPartnerWorker) => void) | undefined;
-    const deliver = (m: FromPartnerWorker) => (handler ?? started)?.(m);
-    worker.on("message", (m: FromPartnerWorker) => deliver(m));
-    worker.on("error", (e: Error) => deliver({ kind: "error", code: "INTERNAL", message: e.message }));
-    worker.on("exit", (code: number) =>
-      deliver({ kind: "error", code: "INTERNAL", message: `partner worker exited (code ${code})` }),
-    );
-    ready.push(
-      new Promise<void>((resolve, reject) => {
-        started = (m) => {
-          if (m.kind === "ready") resolve();
-          else if (m.kind === "error") reject(new Error(m.message));
-        };
-      }),
-    );
-    worker.postMessage({ kind: "init" } satisfies ToPartnerWorker);
-    ports.push({
-      post: (m, transfer) => worker.postMessage(m, transfer ?? []),
-      listen: (h) => {
-        handler = h;
-      },
-      terminate: async () => {
-        handler = () => {};
-        await worker.terminate();
-      },
-    });
-  }
-  try {
-    await Promise.all(ready);
-  } catch (e) {
-    await Promise.all(ports.map((p) => p.terminate()));
-    throw e;
-  }
-  return ports;
+export async function startPartnerWorkers(count: number): Promise<PartnerWorkerPort[] | undefined> {
+  if (starter === undefined || count < 1) return undefined;
+  return starter.start(count);
 }
 
 /** The error a worker reported: its PrunekitError again, or a plain Error (internal) for anything else. */

@@ -28,7 +28,7 @@ import {
 import type { MethodContext } from "./context.ts";
 import type { Criterion } from "./criteria.ts";
 import { decomposeLayerWith, type MergeMode, type PartnerSearch } from "./merge-layer.ts";
-import { PartnerWorkers, resolveWorkerCount, startNodePartnerWorkers } from "./merge-workers.ts";
+import { PartnerWorkers, resolveWorkerCount, startPartnerWorkers } from "./merge-workers.ts";
 
 /** Cosine threshold for models with convolutions (docs/methods.md §2.7: VGG-16, ResNet-56, WRN recipes). */
 export const MERGE_THRESHOLD_CONV = 0.1;
@@ -234,7 +234,7 @@ function partnerSearch(
     own ??= await createWasm();
     if (pool === undefined && threads > 1) {
       try {
-        const ports = await startNodePartnerWorkers(threads - 1);
+        const ports = await startPartnerWorkers(threads - 1);
         pool = ports === undefined ? null : new PartnerWorkers(ports);
       } catch (e) {
         warn(

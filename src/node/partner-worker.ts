@@ -1,6 +1,6 @@
 // The body of a Node partner worker (worker_threads) for the partner search of wide layers: serves the
 // coordinator's messages with servePartnerWorker (methods/merge-workers.ts). Started by
-// startNodePartnerWorkers; not an entry point of its own.
+// startNodePartnerWorkers (partner-workers.ts); not an entry point of its own.
 import { parentPort } from "node:worker_threads";
 import {
   type FromPartnerWorker,

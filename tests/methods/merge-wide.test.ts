@@ -14,9 +14,9 @@ import {
   PartnerWorkers,
   resolveWorkerCount,
   servePartnerWorker,
-  startNodePartnerWorkers,
   type ToPartnerWorker,
 } from "../../src/methods/merge-workers.ts";
+import { startNodePartnerWorkers } from "../../src/node/partner-workers.ts";
 import { type BuildNode, buildModel } from "../../src/onnx/build.ts";
 import { encodeModel } from "../../src/onnx/encode.ts";
 import type { TensorProto } from "../../src/onnx/proto-types.ts";
