@@ -829,3 +829,33 @@ export function distance_cosine_cross(
   dotsBlocked(ux, xRows, uy, yRows, cols, cosPtr, false);
   clampUnit(cosPtr, <usize>xRows * <usize>yRows);
 }
+
+/**
+ * u[r] = x[r] / |x[r]| for `rows` rows of `cols` f32, exactly as the cosine kernels normalise their
+ * inputs (normalizeRows: the norm in f64, u rounded to f32; an all-zero row gives an all-zero row).
+ * u may be x itself (normalised in place: each row's norm is taken before any of it is written);
+ * otherwise x and u must not overlap.
+ */
+export function distance_normalize_rows(xPtr: usize, uPtr: usize, rows: i32, cols: i32): void {
+  normalizeRows(xPtr, uPtr, rows, cols);
+}
+
+/**
+ * cos[i][j] = <u_i, v_j> clamped to [-1, 1] for rows already normalised by distance_normalize_rows:
+ * u is uRows x cols, v is vRows x cols, cos is uRows x vRows f32, row-major. On such rows every entry
+ * has the bits distance_cosine_cross gives for the unnormalised rows (the same dotsBlocked tiles and
+ * fixed reduction order), whatever rows of u and v a call is given: the entries of a large cross
+ * product can be computed in blocks of rows of either side, in any order or on any instance, and
+ * assembled bit for bit. u and v may alias each other; neither may overlap cos.
+ */
+export function distance_cosine_cross_unit(
+  uPtr: usize,
+  vPtr: usize,
+  cosPtr: usize,
+  uRows: i32,
+  vRows: i32,
+  cols: i32,
+): void {
+  dotsBlocked(uPtr, uRows, vPtr, vRows, cols, cosPtr, false);
+  clampUnit(cosPtr, <usize>uRows * <usize>vRows);
+}

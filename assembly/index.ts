@@ -33,7 +33,9 @@ export {
 export {
   distance_cosine,
   distance_cosine_cross,
+  distance_cosine_cross_unit,
   distance_gram,
+  distance_normalize_rows,
   distance_pairwise_sq_euclidean,
 } from "./distance";
 export {

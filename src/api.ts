@@ -33,7 +33,7 @@ import { encodeModel } from "./onnx/encode.ts";
 import { inlineExternalData } from "./onnx/external-data.ts";
 import { type LoadOnnxOptions, loadOnnx } from "./onnx/load.ts";
 import { DataType, type ModelProto } from "./onnx/proto-types.ts";
-import { type ExternalTensorData, readFloat32 } from "./onnx/tensor.ts";
+import { type ExternalTensorData, viewFloat32 } from "./onnx/tensor.ts";
 import type { ProgressEvent } from "./progress.ts";
 import { applyPlan, type SurgeryResult } from "./surgery/apply.ts";
 import { patchValues } from "./surgery/model-patch.ts";
@@ -82,18 +82,45 @@ function analyse(proto: ModelProto, externalData: ExternalTensorData = new Map()
 /** Names of the pruning methods (methods/registry.ts). */
 export type { MethodName };
 
-/**
- * Options of {@link prune}. Which keys a method takes is in methods/registry.ts; options of another method
- * are refused (INVALID_ARGUMENT), never ignored. Defaults are the method's `*_DEFAULTS`.
- */
-export interface PruneOptions {
-  /** Which method plans the pruning. */
-  method: MethodName;
+/** Options every method takes: the callbacks, data, cancellation and `allowUnchanged`. */
+export interface CommonPruneOptions {
   /**
    * Write an unchanged copy when the method would remove no channel, instead of failing with
    * `NOTHING_TO_PRUNE`; default false.
    */
   allowUnchanged?: boolean;
+  /**
+   * Hardware-friendly widths (beyond the papers): every pruned layer's kept count rounded to the nearest
+   * multiple of N (with grouped convs, of lcm(N, blocks)), never above its channels and at least N.
+   * Layers the method keeps whole, and layers narrower than N, are left as computed. Exact `layers`
+   * counts must already be multiples. Default 1 (off).
+   */
+  roundTo?: number;
+  /** Images for methods that need data (gate). */
+  data?: MethodData;
+  /** Cancels long methods (ABORTED). */
+  signal?: AbortSignal;
+  /** Progress of long steps: planning, and `read`/`decode`, `surgery`, `encode`/`write` around it. */
+  onProgress?: (event: ProgressEvent) => void;
+  /** Non-fatal findings. */
+  onWarning?: (message: string) => void;
+  /**
+   * Data-parallel training (gate's Tick-Tock, and the fine-tuning of any method): makes fresh worker
+   * ports each time a training phase starts, e.g. `() => createNodeTrainWorkers(2)` from prunekit/node.
+   * BN then normalises per shard (see {@link FinetuneOptions.workers}).
+   */
+  trainWorkers?: () => TrainWorkerPort[];
+  /**
+   * Receives resumable state (write it atomically): `method` after every phase of a training method
+   * (gate: every Tick, Tock and Tock epoch), `finetune` after every fine-tuning epoch.
+   */
+  onCheckpoint?: (c: { kind: "method" | "finetune"; bytes: Uint8Array }) => Promise<void>;
+  /** State to continue from: the latest `method` and `finetune` bytes given to `onCheckpoint`. */
+  resumeFrom?: { method?: Uint8Array; finetune?: Uint8Array };
+}
+
+/** The widths of the ratio methods (l1, l2, merge): methods/budget.ts. */
+export interface WidthPruneOptions {
   /** Fraction of channels removed from each prunable layer (0..1). */
   ratio?: number;
   /** Per-layer ratios by producer node name. */
@@ -107,96 +134,118 @@ export interface PruneOptions {
   exclude?: string[];
   /** How N·(1−r) becomes an integer; `auto` (default): round for linear layers, floor for convs. */
   rounding?: BudgetRounding;
-  /** Kept-set criterion for merge: l1, l2 or gm. */
+}
+
+/** {@link prune} options of magnitude pruning (`l1`, `l2`). */
+export interface MagnitudePruneOptions extends CommonPruneOptions, WidthPruneOptions {
+  /** Which method plans the pruning. */
+  method: "l1" | "l2";
+}
+
+/** {@link prune} options of Neuron Merging (`merge`). */
+export interface MergePruneOptions extends CommonPruneOptions, WidthPruneOptions {
+  method: "merge";
+  /** Kept-set criterion: l1, l2 or gm. */
   criterion?: Criterion;
-  /** Merge: cosine threshold t. */
+  /** Cosine threshold t. */
   threshold?: number;
-  /** Merge: λ weighting cosine distance against the BN bias term. */
+  /** λ weighting cosine distance against the BN bias term. */
   lambda?: number;
-  /** Merge: BatchNorm formula. */
+  /** BatchNorm formula. */
   bnFormula?: "exact" | "reference";
-  /**
-   * Merge: false gives plain pruning with the same kept sets. EPruner: true folds every cluster member
-   * into its exemplar (default false).
-   */
+  /** False gives plain pruning with the same kept sets. */
   merge?: boolean;
-  /** Merge: leave layers with unsafe paths unpruned (reported) instead of failing (the default). */
+  /** Leave layers with unsafe paths unpruned (reported) instead of failing (the default). */
   skipUnsafe?: boolean;
   /**
-   * Merge: prune layers with unsafe paths without merging them (docs/methods.md §2.6's fallback,
-   * reported as a warning) instead of failing. Takes precedence over `skipUnsafe`.
+   * Prune layers with unsafe paths without merging them (docs/methods.md §2.6's fallback, reported as a
+   * warning) instead of failing. Takes precedence over `skipUnsafe`.
    */
   pruneUnsafe?: boolean;
-  /** EPruner: β of the preferences β·(row median) (default 0.75); larger prunes more. */
-  beta?: number;
-  /** EPruner: β per layer (node or weight tensor name), overriding `beta` and `lateBeta`. */
-  layerBetas?: Record<string, number>;
-  /** EPruner: β for the clustered layers from index `fromIndex` on (0-based, model order). */
-  lateBeta?: LateBeta;
-  /** EPruner: initialisation of the pruned network (default `exemplar`). */
-  init?: EPrunerInit;
-  /** EPruner: the largest fraction of the original learnable parameters; searches the global β. */
-  targetParams?: number;
-  /** EPruner: the largest fraction of the original MACs; searches the global β. */
-  targetMacs?: number;
-  /** EPruner: what a layer whose affinity propagation does not converge gets (default `lastIteration`). */
-  onNoConvergence?: NoConvergenceMode;
-  /** EPruner: seed of affinity propagation's tie-breaking noise (off when not given). */
-  noiseSeed?: number;
-  /** EPruner: seed of the fresh weights of `init: "random"` and `"reference"` (default 0). */
-  seed?: number;
-  /** Gate: stop when MACs are ≤ this fraction of the original (required for gate). */
-  flopsTarget?: number;
-  /** Gate: fraction of the remaining channels pruned per Tick (default 0.002). */
-  tickRatio?: number;
-  /** Gate: λ of the L1 penalty on the gates in Tocks (default 1e-3). */
-  sparseLambda?: number;
-  /** Gate: epochs per Tock, fractional allowed, 0 skips Tocks (default 10). */
-  tockEpochs?: number;
-  /** Gate: a Tock after every T Ticks (default 10). */
-  ticksPerTock?: number;
-  /** Gate: Tick learning rate and low end of the triangles (default 1e-3). */
-  lrMin?: number;
-  /** Gate: peak of the triangles (default 1e-2). */
-  lrMax?: number;
-  /** Gate: protected minimum ratio per group (default 0.1). */
-  minRatio?: number;
-  /** Gate: η of the FLOPs-aware score (default 0, off). */
-  eta?: number;
-  /** Gate: fraction of the training set a Tick passes over (default 1). */
-  tickSubset?: number;
-  /** Gate: images per step (default 64). */
-  batch?: number;
-  /** Gate: random shifts and flips while training (default true). */
-  augment?: boolean;
-  /** Gate: test images measured along the way (default 1000). */
-  evalLimit?: number;
-  /** Gate: epochs of §4.7's fine-tuning of the pruned model (default 40; 0 skips). */
-  finetuneEpochs?: number;
-  /** Gate: freeze the linear kernels in a Tick too (default false, §4.5). */
-  tickFreezeLinear?: boolean;
-  /** Images for methods that need data (gate). */
-  data?: MethodData;
-  /** Cancels long methods (ABORTED). */
-  signal?: AbortSignal;
-  /** Progress of long steps. */
-  onProgress?: (event: ProgressEvent) => void;
-  /** Non-fatal findings. */
-  onWarning?: (message: string) => void;
   /**
-   * Data-parallel training (gate's Tick-Tock, and the fine-tuning of any method): makes fresh worker
-   * ports each time a training phase starts, e.g. `() => createNodeTrainWorkers(2)` from prunekit/node.
-   * BN then normalises per shard (see {@link FinetuneOptions.workers}).
+   * Threads for the partner search of wide layers, 1..64 or `auto` (default: one per core). Node only
+   * (worker_threads, available once `prunekit/node` is imported; the CLI does); browsers and Deno use
+   * one thread. The output is the same bit for bit.
    */
-  workers?: () => TrainWorkerPort[];
-  /**
-   * Receives resumable state (write it atomically): `method` after every phase of a training method
-   * (gate: every Tick, Tock and Tock epoch), `finetune` after every fine-tuning epoch.
-   */
-  onCheckpoint?: (c: { kind: "method" | "finetune"; bytes: Uint8Array }) => Promise<void>;
-  /** State to continue from: the latest `method` and `finetune` bytes given to `onCheckpoint`. */
-  resumeFrom?: { method?: Uint8Array; finetune?: Uint8Array };
+  workers?: number | "auto";
 }
+
+/** {@link prune} options of EPruner (`epruner`). */
+export interface EPrunerPruneOptions extends CommonPruneOptions {
+  method: "epruner";
+  /** β of the preferences β·(row median) (default 0.75); larger prunes more. */
+  beta?: number;
+  /** β per layer (node or weight tensor name), overriding `beta` and `lateBeta`. */
+  layerBetas?: Record<string, number>;
+  /** β for the clustered layers from index `fromIndex` on (0-based, model order). */
+  lateBeta?: LateBeta;
+  /** Layers (node or weight tensor names) left unpruned. */
+  exclude?: string[];
+  /** Initialisation of the pruned network (default `exemplar`). */
+  init?: EPrunerInit;
+  /** True folds every cluster member into its exemplar (default false). */
+  merge?: boolean;
+  /** The largest fraction of the original learnable parameters; searches the global β. */
+  targetParams?: number;
+  /** The largest fraction of the original MACs; searches the global β. */
+  targetMacs?: number;
+  /** What a layer whose affinity propagation does not converge gets (default `lastIteration`). */
+  onNoConvergence?: NoConvergenceMode;
+  /** Seed of affinity propagation's tie-breaking noise (off when not given). */
+  noiseSeed?: number;
+  /** Seed of the fresh weights of `init: "random"` and `"reference"` (default 0). */
+  seed?: number;
+}
+
+/** {@link prune} options of Gate Decorator (`gate`); it needs `data`. */
+export interface GatePruneOptions extends CommonPruneOptions {
+  method: "gate";
+  /** Stop when MACs are ≤ this fraction of the original (required for gate). */
+  flopsTarget?: number;
+  /** Fraction of the remaining channels pruned per Tick (default 0.002). */
+  tickRatio?: number;
+  /** λ of the L1 penalty on the gates in Tocks (default 1e-3). */
+  sparseLambda?: number;
+  /** Epochs per Tock, fractional allowed, 0 skips Tocks (default 10). */
+  tockEpochs?: number;
+  /** A Tock after every T Ticks (default 10). */
+  ticksPerTock?: number;
+  /** Tick learning rate and low end of the triangles (default 1e-3). */
+  lrMin?: number;
+  /** Peak of the triangles (default 1e-2). */
+  lrMax?: number;
+  /** Protected minimum ratio per group (default 0.1). */
+  minRatio?: number;
+  /** η of the FLOPs-aware score (default 0, off). */
+  eta?: number;
+  /** Fraction of the training set a Tick passes over (default 1). */
+  tickSubset?: number;
+  /** Images per step (default 64). */
+  batch?: number;
+  /** Seed of the order, augmentation and tick subset (default 0). */
+  seed?: number;
+  /** Random shifts and flips while training (default true). */
+  augment?: boolean;
+  /** Test images measured along the way (default 1000). */
+  evalLimit?: number;
+  /** Layers (node or weight tensor names) left unpruned and ungated. */
+  exclude?: string[];
+  /** Epochs of §4.7's fine-tuning of the pruned model (default 40; 0 skips). */
+  finetuneEpochs?: number;
+  /** Freeze the linear kernels in a Tick too (default false, §4.5). */
+  tickFreezeLinear?: boolean;
+}
+
+/**
+ * Options of {@link prune}: one member per method, told apart by `method`, so TypeScript refuses an
+ * option of another method (`{ method: "l1", criterion: "gm" }`). At run time options of another method
+ * and unknown keys are refused too (INVALID_ARGUMENT, methods/registry.ts), never ignored. Defaults are
+ * the method's `*_DEFAULTS`.
+ */
+export type PruneOptions = MagnitudePruneOptions | MergePruneOptions | EPrunerPruneOptions | GatePruneOptions;
+
+/** Every option key of some method's {@link PruneOptions} (for option tables such as the CLI's). */
+export type PruneOptionKey = PruneOptions extends infer T ? (T extends unknown ? keyof T : never) : never;
 
 /** One pruned layer in a report (the same shape for every method). */
 export interface LayerReport {
@@ -224,6 +273,8 @@ export interface LayerReport {
   converged?: boolean;
   /** EPruner: the β this layer used. */
   beta?: number;
+  /** With `roundTo`: the kept count before rounding (channelsAfter is after), when rounding changed it. */
+  keptBeforeRounding?: number;
 }
 
 /** Totals before or after pruning. */
@@ -254,7 +305,11 @@ export interface PruneReport {
   details?: Record<string, unknown>;
   /** Non-fatal findings, e.g. layers left unpruned and why. */
   warnings: string[];
-  /** Milliseconds per phase. */
+  /**
+   * Milliseconds per phase: `plan` (the method; also under its older name `decomposition`), `surgery`,
+   * `encode`, `analysis` (of the pruned model), `finetune` when it ran. The CLI adds `read` and `decode`
+   * (of the input) and `write` (of the pruned model file).
+   */
   timings: Record<string, number>;
   /** The fine-tuning that belongs to the method (gate, §4.7), when it ran. */
   finetune?: FinetuneReport;
@@ -313,7 +368,7 @@ async function runPlanning(model: Model, options: PruneOptions) {
     "data",
     "signal",
     "allowUnchanged",
-    "workers",
+    "trainWorkers",
     "onCheckpoint",
     "resumeFrom",
   ]);
@@ -327,8 +382,8 @@ async function runPlanning(model: Model, options: PruneOptions) {
   if (options.data !== undefined) ctx.data = options.data;
   if (options.signal !== undefined) ctx.signal = options.signal;
   if (options.onProgress) ctx.onProgress = options.onProgress;
-  if (options.workers !== undefined) {
-    const create = options.workers;
+  if (options.trainWorkers !== undefined) {
+    const create = options.trainWorkers;
     ctx.trainWorkers = {
       create,
       model: () => encodeModel(inlineExternalData(model.proto, model.graph.externalData)),
@@ -357,10 +412,15 @@ async function runPlanning(model: Model, options: PruneOptions) {
   }
   if (used.threshold === "auto" && typeof plan.details?.threshold === "number")
     used.threshold = plan.details.threshold;
+  if (used.workers === "auto" && typeof plan.details?.workers === "number")
+    used.workers = plan.details.workers;
   if (used.ratio === 1 && plan.groups.length > 0) {
     ctx.onWarning(`ratio 1 keeps one channel (the minimum) in every pruned layer`);
   }
-  timings.decomposition = now() - t;
+  // `plan` is the planning time under its phase name; `decomposition` is the same number, kept for
+  // readers of older reports.
+  timings.plan = now() - t;
+  timings.decomposition = timings.plan;
   return { entry, plan, used, ctx, warnings, timings };
 }
 
@@ -376,6 +436,15 @@ export interface PlannedLayer {
   channelsAfter: number;
   /** Kept channel indices, 0-based, ascending. */
   kept: number[];
+  /** With `roundTo`: the kept count before rounding, when rounding changed it. */
+  keptBeforeRounding?: number;
+}
+
+function keptBeforeRounding(gp: { details?: Readonly<Record<string, unknown>> }): {
+  keptBeforeRounding?: number;
+} {
+  const raw = gp.details?.keptBeforeRounding;
+  return typeof raw === "number" ? { keptBeforeRounding: raw } : {};
 }
 
 /** What {@link planPrune} found: the plan's widths and sizes, exactly as {@link prune} would report them. */
@@ -427,6 +496,7 @@ export async function planPrune(model: Model, options: PruneOptions): Promise<Pr
         channelsBefore: group.channels,
         channelsAfter: gp.keep.length,
         kept: [...gp.keep],
+        ...keptBeforeRounding(gp),
       });
     }
   }
@@ -472,6 +542,8 @@ export async function prune(model: Model, options: PruneOptions): Promise<PruneR
       `${entry.name} would remove no channel (${counts === "" ? "no prunable group" : counts}${left[0] === undefined ? "" : `; e.g. group ${left[0].group}: ${left[0].reason}`})${training ? "; the model is a training-mode export: re-export in eval mode, torch.onnx.export(model.eval(), ...)" : ""}; pass allowUnchanged (--allow-unchanged) to write an unchanged copy`,
     );
   }
+  const phase = (name: string, done: number) => options.onProgress?.({ phase: name, done, total: 1 });
+  phase("surgery", 0);
   const surgeryOptions = plan.values ? { values: plan.values } : {};
   let surgery = applyPlan(model.graph, model.groups, plan, surgeryOptions);
   // Compensation never writes non-finite values: a layer whose merges would (extreme but finite BN or
@@ -499,11 +571,14 @@ export async function prune(model: Model, options: PruneOptions): Promise<PruneR
     );
   }
   timings.surgery = now() - t;
+  phase("surgery", 1);
+  phase("encode", 0);
   t = now();
   // Self-contained output: untouched external tensors are inlined (their files would not follow the output).
   const outModel = inlineExternalData(surgery.model, model.graph.externalData);
   const bytes = encodeModel(outModel);
   timings.encode = now() - t;
+  phase("encode", 1);
   t = now();
   let pruned = analyse(outModel);
   timings.analysis = now() - t;
@@ -518,9 +593,11 @@ export async function prune(model: Model, options: PruneOptions): Promise<PruneR
       ...(options.data.test === undefined ? {} : { test: options.data.test }),
       ...(options.data.mean === undefined ? {} : { mean: options.data.mean }),
       ...(options.data.std === undefined ? {} : { std: options.data.std }),
-      ...(options.evalLimit === undefined ? {} : { evalLimit: options.evalLimit }),
-      ...(options.augment === undefined ? {} : { augment: options.augment }),
-      ...(options.workers === undefined ? {} : { workers: options.workers() }),
+      ...(options.method !== "gate" || options.evalLimit === undefined
+        ? {}
+        : { evalLimit: options.evalLimit }),
+      ...(options.method !== "gate" || options.augment === undefined ? {} : { augment: options.augment }),
+      ...(options.trainWorkers === undefined ? {} : { workers: options.trainWorkers() }),
       ...(options.resumeFrom?.finetune === undefined ? {} : { resumeFrom: options.resumeFrom.finetune }),
       ...(options.onCheckpoint === undefined
         ? {}
@@ -755,12 +832,12 @@ function nonFiniteChanged(graph: Graph, surgery: SurgeryResult): Set<string> {
   for (const t of surgery.model.graph?.initializer ?? []) {
     const name = t.name ?? "";
     if (!changed.has(name) || t.dataType !== DataType.FLOAT) continue;
-    if (!hasNonFinite(readFloat32(t, graph.externalData))) continue;
+    if (!hasNonFinite(viewFloat32(t, graph.externalData))) continue;
     const before = graph.constants.get(name);
     if (
       before !== undefined &&
       before.dataType === DataType.FLOAT &&
-      hasNonFinite(readFloat32(before, graph.externalData))
+      hasNonFinite(viewFloat32(before, graph.externalData))
     )
       continue;
     out.add(name);

@@ -2,12 +2,14 @@
 // Works unchanged in Node 20+, Deno 2 and browsers (file helpers for Node/Deno are in ./node/index.ts).
 
 export {
+  type CommonPruneOptions,
   type CompareModelsResult,
   type CriterionScores,
   type CriterionScoresOptions,
   compare,
   criterionScores,
   describeModel,
+  type EPrunerPruneOptions,
   type EvaluateModelOptions,
   type EvaluateModelResult,
   evaluate,
@@ -15,6 +17,7 @@ export {
   type FinetuneReport,
   type FinetuneResult,
   finetune,
+  type GatePruneOptions,
   type GateScoresOptions,
   type GroupSummary,
   gateScores,
@@ -22,10 +25,13 @@ export {
   type LoadModelOptions,
   loadModel,
   MACS_CONVENTION,
+  type MagnitudePruneOptions,
+  type MergePruneOptions,
   type MethodName,
   type Model,
   type ModelDescription,
   type PlannedLayer,
+  type PruneOptionKey,
   type PruneOptions,
   type PrunePlanReport,
   type PruneReport,
@@ -34,6 +40,7 @@ export {
   prune,
   type SizeReport,
   type TaylorScores,
+  type WidthPruneOptions,
 } from "./api.ts";
 export {
   DATA_CACHE_DIR_ENV,

@@ -2,7 +2,11 @@
 
 /** A progress event reported by long operations. */
 export interface ProgressEvent {
-  /** Short name of the current phase, e.g. "decode", "analysis", "decomposition". */
+  /**
+   * Short name of the current phase. The CLI reports `read` and `decode` of the input, then the
+   * method's own phases (e.g. "scoring", "decomposition", "clustering", "tick 3"), then prune's
+   * `surgery` and `encode` (done 0 then 1 of 1), then `write`.
+   */
   phase: string;
   /** Units done in this phase. */
   done: number;

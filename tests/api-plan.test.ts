@@ -11,6 +11,8 @@ const CASES: [string, PruneOptions][] = [
   ["resnet_bn.onnx", { method: "merge", ratio: 0.5 }],
   ["vgg_bn.onnx", { method: "epruner", beta: 0.75 }],
   ["resnet_bn.onnx", { method: "epruner", targetMacs: 0.8, merge: true }],
+  ["resnet_bn.onnx", { method: "l1", ratio: 0.3, roundTo: 4 }],
+  ["vgg_bn.onnx", { method: "merge", ratio: 0.3, roundTo: 4 }],
 ];
 
 for (const [file, options] of CASES) {
@@ -24,8 +26,22 @@ for (const [file, options] of CASES) {
     assert.deepEqual(plan.before, report.before);
     assert.ok(plan.after.macs < plan.before.macs, "the plan prunes something");
     assert.deepEqual(
-      plan.layers.map((l) => [l.node, l.weight, l.channelsBefore, l.channelsAfter, l.kept]),
-      report.layers.map((l) => [l.node, l.weight, l.channelsBefore, l.channelsAfter, l.kept]),
+      plan.layers.map((l) => [
+        l.node,
+        l.weight,
+        l.channelsBefore,
+        l.channelsAfter,
+        l.kept,
+        l.keptBeforeRounding,
+      ]),
+      report.layers.map((l) => [
+        l.node,
+        l.weight,
+        l.channelsBefore,
+        l.channelsAfter,
+        l.kept,
+        l.keptBeforeRounding,
+      ]),
     );
     assert.deepEqual(plan.options, report.options);
   });

@@ -24,7 +24,14 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import * as ort from "onnxruntime-node";
-import { loadModel, type Model, type PruneOptions, type PruneResult, prune } from "../../src/api.ts";
+import {
+  loadModel,
+  type MergePruneOptions,
+  type Model,
+  type PruneOptions,
+  type PruneResult,
+  prune,
+} from "../../src/api.ts";
 import { fashionMnistDir, type ImageSet, loadFashionMnist } from "../../src/data/fashion-mnist.ts";
 import { ware } from "../../src/engine/metrics.ts";
 import { attrFloat, type Graph, type GraphNode } from "../../src/graph/ir.ts";
@@ -159,7 +166,7 @@ async function checkIo(t: Target, set: ImageSet): Promise<string> {
 
 interface Config {
   label: string;
-  options: Pick<PruneOptions, "ratio" | "layers" | "exclude">;
+  options: Pick<MergePruneOptions, "ratio" | "layers" | "exclude">;
 }
 
 function configsFor(model: Model): { kind: "vgg" | "resnet"; configs: Config[] } {

@@ -47,6 +47,25 @@ export function parseNumberFlag(flag: string, value: string | undefined, min: nu
   return n;
 }
 
+/**
+ * Parse a byte count with an optional binary suffix: `8G` (8 GiB), `512M`, `1.5G`, `64K`, `2T`, or plain
+ * bytes; `GB`, `GiB` and lower case are accepted as the same multiples of 1024.
+ * @throws PrunekitError `USAGE` naming the flag.
+ */
+export function parseBytesFlag(flag: string, value: string | undefined): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(?:([kmgt])(?:i?b)?|b)?\s*$/i.exec(value ?? "");
+  const scale = { k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 } as const;
+  const bytes =
+    m === null ? Number.NaN : Number(m[1]) * (m[2] === undefined ? 1 : scale[m[2].toLowerCase() as "k"]);
+  if (!(bytes >= 1) || !Number.isFinite(bytes)) {
+    throw new PrunekitError(
+      "USAGE",
+      `${flag} expects a size in bytes with an optional K, M, G or T suffix (e.g. 8G, 512M), got "${value ?? ""}"`,
+    );
+  }
+  return Math.floor(bytes);
+}
+
 /** Parse repeatable `NAME=VALUE[,NAME=VALUE...]` items into numbers in [min, max] by name. */
 export function parsePairs(flag: string, items: string[], min: number, max: number): Record<string, number> {
   const out: Record<string, number> = {};

@@ -4,6 +4,7 @@ import { loadImagesFromDisk } from "../node/data-files.ts";
 import {
   type OutputFile,
   readInputFile,
+  refuseDirectory,
   refuseOverwrite,
   writeFileAtomic,
   writeFilesAtomic,
@@ -156,10 +157,12 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
   const mean = parseNumberList("--mean", v.mean);
   const std = parseNumberList("--std", v.std);
   await refuseOverwrite(output, [input]);
+  await refuseDirectory(output);
   const taken = [input, output];
   for (const p of [v.report, v["report-md"]]) {
     if (typeof p !== "string") continue;
     await refuseOverwrite(p, taken);
+    await refuseDirectory(p);
     taken.push(p);
   }
 

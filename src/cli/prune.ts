@@ -6,6 +6,7 @@ import {
   finetune,
   loadModel,
   type MethodName,
+  type PruneOptionKey,
   type PruneOptions,
   type PrunePlanReport,
   type PruneReport,
@@ -19,11 +20,14 @@ import { loadImagesFromDisk } from "../node/data-files.ts";
 import {
   type OutputFile,
   readInputFile,
+  refuseDirectory,
   refuseOverwrite,
   writeFileAtomic,
   writeFilesAtomic,
 } from "../node/files.ts";
 import { folderFileReader } from "../node/model-files.ts";
+// Registers Node's partner workers for merge's parallel partner search (methods/merge-workers.ts).
+import "../node/partner-workers.ts";
 import { coreCount, createNodeTrainWorkers } from "../node/train-workers.ts";
 import { accuracyMacsChart, layerChannelsChart, type TrajectoryPoint } from "../report/chart.ts";
 import { pruneReportMarkdown } from "../report/markdown.ts";
@@ -31,6 +35,7 @@ import {
   CHECKPOINT_FILE,
   METHOD_CHECKPOINT_FILE,
   oneOf,
+  parseBytesFlag,
   parseCli,
   parseIntegerFlag,
   parseNumberFlag,
@@ -43,7 +48,7 @@ import { progressBar } from "./progress.ts";
 
 /** One option flag of `prune`: the PruneOptions key it sets and how its text becomes the value. */
 export interface FlagSpec {
-  key: keyof PruneOptions;
+  key: PruneOptionKey;
   help: string;
   parse: (value: string | boolean | string[]) => unknown;
   /** Repeatable (values arrive as a list). */
@@ -86,6 +91,11 @@ export const PRUNE_FLAGS: Readonly<Record<string, FlagSpec>> = {
     help: "leave a layer (node or weight tensor name) unpruned; repeatable",
     parse: (v) => v as string[],
     multiple: true,
+  },
+  "round-to": {
+    key: "roundTo",
+    help: "round every pruned layer's kept count to the nearest multiple of N (never above the layer, at least N; layers narrower than N as computed)",
+    parse: (v) => parseIntegerFlag("--round-to", v, 1, 2 ** 20),
   },
   rounding: {
     key: "rounding",
@@ -256,6 +266,13 @@ export const PRUNE_FLAGS: Readonly<Record<string, FlagSpec>> = {
     help: "prune such layers without merging them (the paper's fallback) instead of failing",
     parse: () => true,
   },
+  workers: {
+    key: "workers",
+    help: "threads for the partner search of wide layers, 1..64 or auto (default auto: one per core); same output",
+    parse: (v) => (v === "auto" ? "auto" : int("--workers", v, 1, 64)),
+    // Also the training workers of gate and --finetune-epochs (read below), for every method.
+    finetuneFlag: true,
+  },
 };
 
 const ARG_FLAGS: Record<string, string> = {
@@ -264,6 +281,7 @@ const ARG_FLAGS: Record<string, string> = {
   layers: "NAME=P",
   exclude: "NAME",
   rounding: "MODE",
+  "round-to": "N",
   criterion: "C",
   threshold: "T",
   lambda: "L",
@@ -290,6 +308,7 @@ const ARG_FLAGS: Record<string, string> = {
   batch: "B",
   "eval-limit": "N",
   "finetune-epochs": "N",
+  workers: "N|auto",
 };
 
 /** Methods that take an option key, from the registry. */
@@ -310,12 +329,19 @@ function helpText(): string {
     out += line(`--${name}${ARG_FLAGS[name] ? ` ${ARG_FLAGS[name]}` : ""}`, f.help);
   out += line("--dry-run", "plan only: print the widths per layer and the sizes after; write nothing");
   out += line("", "(-o is optional and ignored; not for gate, whose plan is its training run)");
-  out += line("--report FILE", "write the JSON report");
+  out += line(
+    "--report FILE",
+    "write the JSON report; - prints it on stdout (the summary then goes to stderr)",
+  );
   out += line(
     "--allow-unchanged",
     "write an unchanged copy when nothing can be pruned (else NOTHING_TO_PRUNE)",
   );
-  out += line("--report-md FILE", "write the report as Markdown (sizes, layers, trajectory, fine-tuning)");
+  out += line("--max-memory BYTES", "refuse models whose tensors x 3 exceed it (8G, 512M; default 18G)");
+  out += line(
+    "--report-md FILE",
+    "write the report as Markdown (sizes, layers, trajectory, fine-tuning); - for stdout",
+  );
   out += line("--chart FILE", "write an SVG chart of the channels per layer, before and after");
   out += line("--chart-accuracy FILE", "write an SVG chart of test accuracy against MACs (gate, or with");
   out += line("", "--finetune-epochs: the accuracy before and after fine-tuning)");
@@ -489,6 +515,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     "chart-accuracy": { type: "string" },
     "dry-run": { type: "boolean" },
     "allow-unchanged": { type: "boolean" },
+    "max-memory": { type: "string" },
     json: { type: "boolean" },
     data: { type: "string" },
     "finetune-lr": { type: "string" },
@@ -530,7 +557,6 @@ export async function pruneCommand(argv: string[]): Promise<number> {
       "finetune-epochs",
       "checkpoint",
       "resume",
-      "workers",
     ].find((f) => v[f] !== undefined);
     if (writes !== undefined)
       throw new PrunekitError("USAGE", `--${writes} does not apply with --dry-run, which writes nothing`);
@@ -565,31 +591,61 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     set[f.key] = f.parse(value as string | boolean | string[]);
   }
   const json = v.json === true;
+  // `--report -` / `--report-md -`: that report is the only thing on stdout; the summary goes to stderr.
+  const toStdout = (["report", "report-md"] as const).filter((f) => v[f] === "-");
+  if (toStdout.length > 1 || (toStdout.length > 0 && json)) {
+    throw new PrunekitError(
+      "USAGE",
+      `only one of ${[...toStdout.map((f) => `--${f} -`), ...(json ? ["--json"] : [])].join(", ")} can print on stdout`,
+    );
+  }
+  const summaryStream = toStdout.length > 0 ? process.stderr : process.stdout;
   const quiet = Boolean(v.quiet) || json;
-  if (!quiet) {
-    options.onProgress = progressBar();
+  const progress = quiet ? undefined : progressBar();
+  if (progress !== undefined) {
+    options.onProgress = progress;
     options.onWarning = (m) => process.stderr.write(`warning: ${m}\n`);
   }
+  const timings: Record<string, number> = {};
+  const timed = async <T>(phase: string, body: () => Promise<T>): Promise<T> => {
+    progress?.({ phase, done: 0, total: 1 });
+    const t = performance.now();
+    const r = await body();
+    timings[phase] = performance.now() - t;
+    progress?.({ phase, done: 1, total: 1 });
+    return r;
+  };
+  const readModel = async () => {
+    const bytes = await timed("read", () => readInputFile(input, "model"));
+    return timed("decode", () => loadModel(bytes, loadOptions));
+  };
 
   const needsData = METHODS[method].needsData;
   const tuning = needsData ? undefined : readFinetuneFlags(v);
   const methodData = needsData ? readMethodDataFlags(v, method) : undefined;
   const training = needsData || tuning !== undefined;
   for (const f of ["workers", "checkpoint", "resume"]) {
-    if (v[f] !== undefined && !training && !dryRun) {
+    const methodTakes = f === "workers" && METHODS[method].optionKeys.includes("workers");
+    if (v[f] !== undefined && !training && !dryRun && !methodTakes) {
       throw new PrunekitError(
         "USAGE",
-        `--${f} applies to training runs only: --method gate, or --finetune-epochs N with --data SPEC`,
+        `--${f} applies to training runs only (--method gate, or --finetune-epochs N with --data SPEC)${f === "workers" ? " and to merge's partner search" : ""}`,
       );
     }
   }
   const workers = v.workers === "auto" ? coreCount() : (parseIntegerFlag("--workers", v.workers, 1, 64) ?? 1);
   const checkpointDir = typeof v.checkpoint === "string" ? v.checkpoint : undefined;
   const started = Date.now();
+  const loadOptions = {
+    readFile: folderFileReader(dirname(input)),
+    ...(v["max-memory"] === undefined
+      ? {}
+      : { maxMemory: parseBytesFlag("--max-memory", v["max-memory"] as string) }),
+  };
   if (dryRun) {
-    const bytes = await readInputFile(input, "model");
-    const model = await loadModel(bytes, { readFile: folderFileReader(dirname(input)) });
+    const model = await readModel();
     const plan = await planPrune(model, options);
+    plan.timings = { ...timings, ...plan.timings };
     if (json) process.stdout.write(`${JSON.stringify({ input, dryRun: true, ...plan }, null, 2)}\n`);
     else if (!v.quiet) process.stdout.write(planText(plan));
     return 0;
@@ -597,18 +653,19 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   if (output === undefined) throw new PrunekitError("USAGE", "missing -o/--output");
   // Every output, checked before any work: never the input, never two outputs on one file.
   const extraOutputs = (["report", "report-md", "chart", "chart-accuracy"] as const).flatMap((f) =>
-    typeof v[f] === "string" ? [v[f] as string] : [],
+    typeof v[f] === "string" && v[f] !== "-" ? [v[f] as string] : [],
   );
   const taken = [input, output];
   await refuseOverwrite(output, [input]);
+  await refuseDirectory(output);
   for (const p of extraOutputs) {
     await refuseOverwrite(p, taken);
+    await refuseDirectory(p);
     taken.push(p);
   }
-  const bytes = await readInputFile(input, "model");
-  const model = await loadModel(bytes, { readFile: folderFileReader(dirname(input)) });
+  const model = await readModel();
   const resumeFrom = typeof v.resume === "string" ? await readResume(v.resume) : undefined;
-  if (workers > 1) options.workers = () => createNodeTrainWorkers(workers);
+  if (workers > 1 && training) options.trainWorkers = () => createNodeTrainWorkers(workers);
   if (checkpointDir !== undefined) {
     options.onCheckpoint = ({ kind, bytes: b }) =>
       writeFileAtomic(`${checkpointDir}/${kind === "method" ? METHOD_CHECKPOINT_FILE : CHECKPOINT_FILE}`, b, [
@@ -669,12 +726,28 @@ export async function pruneCommand(argv: string[]): Promise<number> {
       process.removeListener("SIGINT", onSigint);
     }
   }
-  // Every output is rendered first, then all are written, or none is left behind.
+  // Every output is rendered first (the reports after the model file is written, so that they hold its
+  // write time), then all are written, or none is left behind.
+  Object.assign(report.timings, { read: timings.read, decode: timings.decode });
+  let writeStart = 0;
+  const reportJson = () => `${JSON.stringify({ input, output, ...report }, null, 2)}\n`;
+  const withWriteTime =
+    <T>(render: () => T) =>
+    () => {
+      if (report.timings.write === undefined) {
+        report.timings.write = performance.now() - writeStart;
+        progress?.({ phase: "write", done: 1, total: 1 });
+      }
+      return render();
+    };
   const files: OutputFile[] = [{ path: output, data: out }];
-  if (typeof v.report === "string")
-    files.push({ path: v.report, data: `${JSON.stringify({ input, output, ...report }, null, 2)}\n` });
-  if (typeof v["report-md"] === "string")
-    files.push({ path: v["report-md"], data: pruneReportMarkdown(report, { input, output }) });
+  if (typeof v.report === "string" && v.report !== "-")
+    files.push({ path: v.report, data: withWriteTime(reportJson) });
+  if (typeof v["report-md"] === "string" && v["report-md"] !== "-")
+    files.push({
+      path: v["report-md"],
+      data: withWriteTime(() => pruneReportMarkdown(report, { input, output })),
+    });
   if (typeof v.chart === "string") {
     files.push({
       path: v.chart,
@@ -697,12 +770,16 @@ export async function pruneCommand(argv: string[]): Promise<number> {
       data: accuracyMacsChart(points, { title: `${report.method}: test top-1 against MACs` }),
     });
   }
+  progress?.({ phase: "write", done: 0, total: 1 });
+  writeStart = performance.now();
   await writeFilesAtomic(files, [input]);
+  withWriteTime(() => undefined)();
 
-  if (json) {
-    process.stdout.write(`${JSON.stringify({ input, output, ...report }, null, 2)}\n`);
-    return 0;
+  if (json || v.report === "-") {
+    process.stdout.write(reportJson());
+    if (json) return 0;
   }
+  if (v["report-md"] === "-") process.stdout.write(pruneReportMarkdown(report, { input, output }));
   if (!quiet) {
     const rows = report.layers.map((l) => [
       l.node,
@@ -712,7 +789,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
       String(l.dropped),
     ]);
     const pct = (a: number, b: number) => (b === 0 ? "0.0" : ((100 * (b - a)) / b).toFixed(1));
-    process.stdout.write(
+    summaryStream.write(
       `${formatTable(["layer", "before", "after", "merged", "dropped"], rows, [false, true, true, true, true])}\n` +
         `params ${human(report.before.params)} -> ${human(report.after.params)} (-${pct(report.after.params, report.before.params)}%), ` +
         `MACs ${human(report.before.macs)} -> ${human(report.after.macs)} (-${pct(report.after.macs, report.before.macs)}%)\n` +
@@ -726,7 +803,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
           ? `fine-tuned ${report.finetune.epochs} epoch(s) on ${report.finetune.trainImages} images: test top-1 ${percent(report.finetune.before ?? 0)} -> ${percent(report.finetune.after ?? 0)} (${report.finetune.testImages} images, ${report.finetune.seconds.toFixed(0)} s)\n`
           : "") +
         (report.unpruned.length > 0
-          ? `${report.unpruned.length} group(s) left unpruned: ${summarizeUnpruned(report.unpruned)}; ${typeof v.report === "string" ? `see ${v.report}` : "--report lists them with reasons"}\n`
+          ? `${report.unpruned.length} group(s) left unpruned: ${summarizeUnpruned(report.unpruned)}; ${typeof v.report === "string" ? `see ${v.report === "-" ? "the report" : v.report}` : "--report lists them with reasons"}\n`
           : "") +
         (report.warnings.length > 0
           ? `${report.warnings.length} warning(s), see above${typeof v.report === "string" ? " and in the report" : ""}\n`

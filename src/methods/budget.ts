@@ -30,6 +30,12 @@ export interface BudgetOptions {
    * connected (Gemm/MatMul, the LeNet recipe), `floor` otherwise (the ResNet stage configs).
    */
   rounding: BudgetRounding;
+  /**
+   * Hardware-friendly widths (beyond the papers): every pruned group's kept count rounded to the nearest
+   * multiple of this (with grouped convs, of lcm(roundTo, blocks)), never above the original count and
+   * at least one multiple ({@link roundKeptCount}). 1: no rounding.
+   */
+  roundTo: number;
 }
 
 /**
@@ -42,6 +48,7 @@ export const BUDGET_DEFAULTS: BudgetOptions = {
   layers: {},
   exclude: [],
   rounding: "auto",
+  roundTo: 1,
 };
 
 /** The keys of {@link BudgetOptions}, for option tables. */
@@ -51,6 +58,7 @@ export const BUDGET_OPTION_KEYS: readonly (keyof BudgetOptions)[] = [
   "layers",
   "exclude",
   "rounding",
+  "roundTo",
 ];
 
 const FC_OPS: ReadonlySet<string> = new Set(["Gemm", "MatMul"]);
@@ -109,6 +117,7 @@ export function checkBudget(groups: DependencyGroup[], o: BudgetOptions, method:
   if (!Array.isArray(o.exclude)) {
     throw new PrunekitError("INVALID_ARGUMENT", `${method}: exclude must be a list of layer names`);
   }
+  checkRoundTo(o.roundTo, method);
   for (const n of Object.keys(o.layerRatios)) layerNodeName(groups, n, "layer ratio");
   for (const n of Object.keys(o.layers)) layerNodeName(groups, n, "layers");
   for (const n of o.exclude) layerNodeName(groups, n, "exclude");
@@ -178,20 +187,83 @@ export function isExcluded(group: DependencyGroup, o: BudgetOptions): boolean {
 }
 
 /**
+ * Check `roundTo` (every method takes it): a positive integer.
+ * @throws PrunekitError `INVALID_ARGUMENT` naming the value.
+ * @example
+ * checkRoundTo(8, "l1"); // fine; checkRoundTo(0, "l1") throws
+ */
+export function checkRoundTo(roundTo: unknown, method: string): void {
+  if (!(typeof roundTo === "number" && Number.isInteger(roundTo) && roundTo >= 1 && roundTo <= 2 ** 20)) {
+    throw new PrunekitError(
+      "INVALID_ARGUMENT",
+      `${method}: roundTo must be an integer >= 1 (kept counts become multiples of it; 1 is off), got ${JSON.stringify(roundTo)}`,
+    );
+  }
+}
+
+function gcd(a: number, b: number): number {
+  while (b !== 0) [a, b] = [b, a % b];
+  return a;
+}
+
+/** The step kept counts are rounded to: lcm(roundTo, blocks), so a result suits both constraints. */
+export function roundingStep(roundTo: number, blocks: number): number {
+  return (roundTo / gcd(roundTo, blocks)) * blocks;
+}
+
+/**
+ * The hardware-friendly kept count (`roundTo`, beyond the papers): `raw` (a method's kept count, a
+ * multiple of `blocks`) rounded to the nearest multiple of step = lcm(roundTo, blocks), halves up (the
+ * larger width). Never above `channels` (then the multiple below), never below one step. Two cases keep
+ * `raw` as it is: a group the method keeps whole (`raw` = `channels`: rounding never prunes a layer), and
+ * a group with fewer channels than one step (no multiple fits; such a layer is too narrow to matter).
+ *
+ * @param raw the kept count before rounding, in [1, channels].
+ * @param channels the group's channels.
+ * @param roundTo the multiple asked for (1: no rounding).
+ * @param blocks the group's block count (grouped convs), dividing `channels` and `raw`.
+ * @returns the rounded kept count.
+ * @example
+ * roundKeptCount(11, 16, 8); // 8 (11 is nearer 8 than 16)
+ * roundKeptCount(12, 16, 8); // 16 (a tie goes up)
+ * roundKeptCount(19, 20, 8); // 16 (24 would exceed the layer)
+ * roundKeptCount(3, 6, 8); // 3 (6 channels: no multiple of 8 fits)
+ */
+export function roundKeptCount(raw: number, channels: number, roundTo: number, blocks = 1): number {
+  const step = roundingStep(roundTo, blocks);
+  if (raw >= channels || channels < step) return raw;
+  const lo = Math.max(step, Math.floor(raw / step) * step);
+  const hi = Math.ceil(raw / step) * step;
+  if (hi > channels) return lo;
+  return hi - raw <= raw - lo ? hi : lo;
+}
+
+/** A group's kept count before and after `roundTo` ({@link groupKeptCounts}). */
+export interface KeptCounts {
+  /** The count from ratios, exact counts and blocks. */
+  raw: number;
+  /** After {@link roundKeptCount} (equal to `raw` without `roundTo`, and for exact counts). */
+  kept: number;
+}
+
+/**
  * P, the channels a group keeps: an exact count given for one of its producers, else N·(1 − r) with the
  * group's ratio (a per-layer ratio of one of its producers, the last listed one winning, else the global
- * ratio) and rounding, then down to a positive multiple of the group's `blocks` (grouped convs).
+ * ratio) and rounding, then down to a positive multiple of the group's `blocks` (grouped convs), then to
+ * a multiple of `roundTo` ({@link roundKeptCount}). Exact counts are used as given: with `roundTo`, an
+ * exact count below the layer's width must already be a multiple of lcm(roundTo, blocks) (unless the
+ * layer is narrower than that step).
  *
  * @param group the group (not frozen, not excluded: the caller decides that).
  * @param o checked options ({@link checkBudget}).
  * @param method the method's name, for messages.
- * @returns P in [blocks, channels].
+ * @returns the count before `roundTo` (`raw`) and the count to keep (`kept`), in [blocks, channels].
  * @throws PrunekitError `INVALID_ARGUMENT` for an exact count larger than the layer, not a multiple of
- *   its blocks, or two producers of one group given different exact counts.
+ *   its blocks or of `roundTo`, or two producers of one group given different exact counts.
  * @example
- * groupKeptCount(group, { ...BUDGET_DEFAULTS, ratio: 0.5 }, "l1"); // 32 of a 64-channel conv group
+ * groupKeptCounts(group, { ...BUDGET_DEFAULTS, ratio: 0.3, roundTo: 8 }, "l1"); // { raw: 44, kept: 48 } of 64
  */
-export function groupKeptCount(group: DependencyGroup, o: BudgetOptions, method: string): number {
+export function groupKeptCounts(group: DependencyGroup, o: BudgetOptions, method: string): KeptCounts {
   const n = group.channels;
   let exact: number | undefined;
   let exactName = "";
@@ -212,6 +284,7 @@ export function groupKeptCount(group: DependencyGroup, o: BudgetOptions, method:
     const r = o.layerRatios[p.node];
     if (r !== undefined) ratio = r;
   }
+  const roundTo = o.roundTo ?? 1;
   if (exact !== undefined) {
     if (exact > n) {
       throw new PrunekitError(
@@ -227,10 +300,74 @@ export function groupKeptCount(group: DependencyGroup, o: BudgetOptions, method:
         { node: exactName },
       );
     }
-    return exact;
+    const step = roundingStep(roundTo, group.blocks);
+    if (exact < n && n >= step && exact % step !== 0) {
+      throw new PrunekitError(
+        "INVALID_ARGUMENT",
+        `${method}: layers["${exactName}"] keeps ${exact} filters, not a multiple of roundTo ${roundTo}${step === roundTo ? "" : ` and the ${group.blocks} blocks (${step})`}; give a multiple of ${step} or leave roundTo out`,
+        { node: exactName },
+      );
+    }
+    return { raw: exact, kept: exact };
   }
   const rounding = o.rounding === "auto" ? defaultRounding(group) : o.rounding;
-  return blockKeptCount(keptCount(n, ratio, rounding), group.blocks);
+  const raw = blockKeptCount(keptCount(n, ratio, rounding), group.blocks);
+  return { raw, kept: roundKeptCount(raw, n, roundTo, group.blocks) };
+}
+
+/**
+ * The kept count of {@link groupKeptCounts} (after `roundTo`).
+ * @example
+ * groupKeptCount(group, { ...BUDGET_DEFAULTS, ratio: 0.5 }, "l1"); // 32 of a 64-channel conv group
+ */
+export function groupKeptCount(group: DependencyGroup, o: BudgetOptions, method: string): number {
+  return groupKeptCounts(group, o, method).kept;
+}
+
+/**
+ * What a plan's group records when `roundTo` changed its count (the report's `keptBeforeRounding`).
+ * @example
+ * roundingDetails({ raw: 44, kept: 48 }); // { keptBeforeRounding: 44 }
+ */
+export function roundingDetails(c: KeptCounts): { keptBeforeRounding: number } | undefined {
+  return c.raw === c.kept ? undefined : { keptBeforeRounding: c.raw };
+}
+
+/**
+ * `roundTo` on a final channel mask (Gate Decorator's, whose widths come from a global ranking): the
+ * live count rounded by {@link roundKeptCount} (one step more when that would fall below `minimal` and
+ * the mask has room). Rounding up makes live the masked channels with the largest score; rounding down
+ * masks the live channels with the smallest; ties by index (the lower one stays live).
+ *
+ * @param mask 1 for a live channel, 0 for a masked one (not modified).
+ * @param scores one score per channel (larger: more important).
+ * @param roundTo the multiple.
+ * @param minimal the fewest live channels allowed (a protected minimum), default 1.
+ * @returns the new mask.
+ * @example
+ * roundMask(Uint8Array.of(1, 1, 1, 1, 1, 0, 0, 0), [5, 4, 3, 2, 1, 0, 0, 0], 4); // [1, 1, 1, 1, 0, 0, 0, 0]
+ */
+export function roundMask(
+  mask: Uint8Array,
+  scores: ArrayLike<number>,
+  roundTo: number,
+  minimal = 1,
+): Uint8Array {
+  const n = mask.length;
+  const live = mask.reduce((a, b) => a + b, 0);
+  let target = roundKeptCount(live, n, roundTo);
+  if (target < live && target < minimal && target + roundTo <= n) target += roundTo;
+  const out = mask.slice();
+  if (target === live) return out;
+  const order = Array.from({ length: n }, (_, c) => c);
+  if (target > live) {
+    const up = order.filter((c) => out[c] === 0).sort((a, b) => scores[b]! - scores[a]! || a - b);
+    for (const c of up.slice(0, target - live)) out[c] = 1;
+  } else {
+    const down = order.filter((c) => out[c] === 1).sort((a, b) => scores[a]! - scores[b]! || b - a);
+    for (const c of down.slice(0, live - target)) out[c] = 0;
+  }
+  return out;
 }
 
 /** A global size target: the pruned model's parameters or MACs as a fraction of the original's. */

@@ -19,7 +19,15 @@ import {
 import { pairwiseSqEuclidean } from "../wasm/kernels/distance.ts";
 import { rowMedians } from "../wasm/kernels/select.ts";
 import { seededNormals } from "../wasm/seeded-random.ts";
-import { bisectForTarget, layerNodeName, plannedSize, type SizeTarget } from "./budget.ts";
+import {
+  BUDGET_DEFAULTS,
+  bisectForTarget,
+  checkRoundTo,
+  layerNodeName,
+  plannedSize,
+  roundKeptCount,
+  type SizeTarget,
+} from "./budget.ts";
 import type { MethodContext } from "./context.ts";
 import { readLayer } from "./merge.ts";
 
@@ -62,6 +70,11 @@ export interface EPrunerOptions {
   noiseSeed: number | undefined;
   /** Seed of the fresh weights of `init: "random"` and of the classifier re-initialised by `reference`. */
   seed: number;
+  /**
+   * Hardware-friendly widths (beyond the paper): each layer's exemplar count rounded to the nearest
+   * multiple of this (budget.ts roundKeptCount), by {@link roundExemplars}. 1: off.
+   */
+  roundTo: number;
 }
 
 /** Defaults of {@link EPrunerOptions}: §3.5's β = 0.75, §3.4's exemplar initialisation, §3.7's lastIteration. */
@@ -77,6 +90,7 @@ export const EPRUNER_DEFAULTS: EPrunerOptions = {
   onNoConvergence: AFFINITY_DEFAULTS.onNoConvergence,
   noiseSeed: undefined,
   seed: 0,
+  roundTo: BUDGET_DEFAULTS.roundTo,
 };
 
 /** What EPruner reports per clustered layer (report `layers[]`, next to kept, merged, dropped). */
@@ -91,6 +105,8 @@ export interface EPrunerLayerDetails {
   converged: boolean;
   /** The β this layer used. */
   beta: number;
+  /** With `roundTo`: the exemplar count affinity propagation gave, when rounding changed it. */
+  keptBeforeRounding?: number;
 }
 
 /** One layer EPruner clusters, with what every β needs precomputed (§3.2). */
@@ -106,6 +122,8 @@ interface Layer {
   medians: Float64Array;
   /** β from layerBetas, if any. */
   fixedBeta: number | undefined;
+  /** L1 norm of every filter (roundTo's choice of filters to add). */
+  l1: Float64Array;
 }
 
 const CONV = "Conv";
@@ -182,6 +200,7 @@ function checkOptions(o: EPrunerOptions): void {
   if (!Number.isInteger(o.seed)) {
     throw new PrunekitError("INVALID_ARGUMENT", `epruner: seed must be an integer, got ${o.seed}`);
   }
+  checkRoundTo(o.roundTo, "epruner");
   checkAffinityOptions({ ...AFFINITY_DEFAULTS, onNoConvergence: o.onNoConvergence, noiseSeed: o.noiseSeed });
 }
 
@@ -239,7 +258,14 @@ export async function planEPruner(
     const d = pairwiseSqEuclidean(ctx.wasm, f.data, f.rows, f.cols);
     for (let q = 0; q < d.length; q++) d[q] = -d[q]!;
     const medians = rowMedians(ctx.wasm, d, f.rows, f.rows);
+    const l1 = new Float64Array(f.rows);
+    for (let i = 0; i < f.rows; i++) {
+      let a = 0;
+      for (let c = 0; c < f.cols; c++) a += Math.abs(f.data[i * f.cols + c]!);
+      l1[i] = a;
+    }
     layers.push({
+      l1,
       group,
       producer,
       index,
@@ -309,7 +335,9 @@ export async function planEPruner(
     const r = await bisectForTarget(
       (b) => {
         const rs = clusterAll(b);
-        const kept = new Map(layers.map((l, i) => [l.group.id, rs[i]!.exemplars.length]));
+        const kept = new Map(
+          layers.map((l, i) => [l.group.id, roundKeptCount(rs[i]!.exemplars.length, l.n, o.roundTo)]),
+        );
         const size = plannedSize(graph, shapes, groups, kept);
         return { value: rs, fraction: (target.kind === "params" ? size.params : size.macs) / fullValue };
       },
@@ -353,16 +381,23 @@ export async function planEPruner(
         `epruner: layer "${layer.producer.node}": no exemplar emerged; kept the filter with the largest preference (§3.7)`,
       );
     }
+    const raw = r.exemplars.length;
+    const rounded = roundExemplars(layer.s, layer.l1, layer.n, r.exemplars, r.labels, o.roundTo);
     const details: EPrunerLayerDetails = {
-      exemplars: r.exemplars,
-      labels: r.labels,
+      exemplars: rounded.exemplars,
+      labels: rounded.labels,
       iterations: r.iterations,
       converged: r.converged,
       beta: b,
+      ...(rounded.exemplars.length === raw ? {} : { keptBeforeRounding: raw }),
     };
-    const plan: GroupPlan = { groupId: layer.group.id, keep: [...r.exemplars], details: { ...details } };
-    if (o.merge && r.exemplars.length < layer.n) {
-      const merges = exemplarMerges(graph, layer, r);
+    const plan: GroupPlan = {
+      groupId: layer.group.id,
+      keep: [...rounded.exemplars],
+      details: { ...details },
+    };
+    if (o.merge && rounded.exemplars.length < layer.n) {
+      const merges = exemplarMerges(graph, layer, rounded);
       if (merges.length > 0) plan.merges = merges;
     }
     plans.push(plan);
@@ -374,6 +409,59 @@ export async function planEPruner(
   };
   if (o.init !== "exemplar") out.values = initValues(graph, groups, plans, o);
   return out;
+}
+
+/**
+ * `roundTo` for one layer (beyond the paper): the exemplar count rounded to the nearest multiple
+ * (budget.ts roundKeptCount, never above the layer's filters). Rounding down drops the exemplars of the
+ * smallest clusters (ties: the higher index first), and their members join the remaining exemplar most
+ * similar to them (largest s(i, e), ties: the lower index). Rounding up makes the non-exemplars with the
+ * largest L1 norm (ties: the lower index) exemplars of their own one-member clusters.
+ *
+ * @param s n x n similarities s(i, k) = −‖x_i − x_k‖², row-major.
+ * @param l1 the L1 norm of every filter.
+ * @param n filters.
+ * @param exemplars affinity propagation's exemplars, ascending; labels: the position of each filter's.
+ * @returns the new exemplars (ascending) and labels, the given ones when nothing changes.
+ * @example
+ * roundExemplars(s, l1, 16, exemplars, labels, 8); // 8 or 16 exemplars
+ */
+export function roundExemplars(
+  s: Float64Array,
+  l1: Float64Array,
+  n: number,
+  exemplars: readonly number[],
+  labels: readonly number[],
+  roundTo: number,
+): { exemplars: number[]; labels: number[] } {
+  const target = roundKeptCount(exemplars.length, n, roundTo);
+  if (target === exemplars.length) return { exemplars: [...exemplars], labels: [...labels] };
+  const of = labels.map((l) => exemplars[l]!);
+  let kept = [...exemplars];
+  if (target < kept.length) {
+    const size = new Map<number, number>(kept.map((e) => [e, 0]));
+    for (const e of of) size.set(e, size.get(e)! + 1);
+    const drop = new Set(
+      [...kept].sort((a, b) => size.get(a)! - size.get(b)! || b - a).slice(0, kept.length - target),
+    );
+    kept = kept.filter((e) => !drop.has(e));
+    for (let i = 0; i < n; i++) {
+      if (!drop.has(of[i]!)) continue;
+      let best = kept[0]!;
+      for (const e of kept) if (s[i * n + e]! > s[i * n + best]!) best = e;
+      of[i] = best;
+    }
+  } else {
+    const isExemplar = new Set(kept);
+    const added = Array.from({ length: n }, (_, i) => i)
+      .filter((i) => !isExemplar.has(i))
+      .sort((a, b) => l1[b]! - l1[a]! || a - b)
+      .slice(0, target - kept.length);
+    for (const i of added) of[i] = i;
+    kept = [...kept, ...added].sort((a, b) => a - b);
+  }
+  const pos = new Map(kept.map((e, i) => [e, i]));
+  return { exemplars: kept, labels: of.map((e) => pos.get(e)!) };
 }
 
 function whyNot(groups: DependencyGroup[], node: string): string {
@@ -416,7 +504,11 @@ function readFilters(
  * w̃ = [weights; bias] (§2.4); with BN, S = s·(γ_p/γ_e)·(σ_e/σ_p), s = ‖F_p‖/‖F_e‖ (§2.5 exact).
  * Members with S ≤ 0 or a non-finite S are dropped (surgery counts them).
  */
-function exemplarMerges(graph: Graph, layer: Layer, r: AffinityResult): ChannelMerge[] {
+function exemplarMerges(
+  graph: Graph,
+  layer: Layer,
+  r: { exemplars: number[]; labels: number[] },
+): ChannelMerge[] {
   const l = readLayer(graph, layer.group, layer.producer, {
     input: newFloat32Scratch(),
     output: newFloat32Scratch(),

@@ -22,7 +22,7 @@ import type { Graph } from "../graph/ir.ts";
 import { inferShapes, type ShapeInfo } from "../graph/shapes.ts";
 import type { GroupPlan, PrunePlan } from "../surgery/plan.ts";
 import { createWasm, type Wasm } from "../wasm/instance.ts";
-import { layerNodeName, plannedSize } from "./budget.ts";
+import { BUDGET_DEFAULTS, checkRoundTo, layerNodeName, plannedSize, roundMask } from "./budget.ts";
 import type { MethodContext, MethodData } from "./context.ts";
 import {
   findGateGroups,
@@ -76,6 +76,11 @@ export interface GateOptions {
    * docs/methods.md §4.5 keeps linear layers training in a Tick.
    */
   tickFreezeLinear: boolean;
+  /**
+   * Hardware-friendly widths (beyond the paper): when the masks are final, each group's live count is
+   * rounded to the nearest multiple of this by budget.ts roundMask, by |gate|. 1: off.
+   */
+  roundTo: number;
 }
 
 /** Defaults of {@link GateOptions}: docs/methods.md §4.8 (p, λ, Tock epochs, T, learning rates, 0.1, η) and §4.7 (40 epochs). */
@@ -97,6 +102,7 @@ export const GATE_DEFAULTS: GateOptions = {
   exclude: [],
   finetuneEpochs: 40,
   tickFreezeLinear: false,
+  roundTo: BUDGET_DEFAULTS.roundTo,
 };
 
 /** One point of the Tick-Tock trajectory (the report's `details.trajectory`). */
@@ -153,6 +159,7 @@ export function checkGateOptions(o: GateOptions): void {
     Number.isInteger(o.finetuneEpochs) && o.finetuneEpochs >= 0,
     `finetuneEpochs must be an integer >= 0, got ${o.finetuneEpochs}`,
   );
+  checkRoundTo(o.roundTo, "gate");
 }
 
 /** A seeded subset of `fraction` of the images (at least one), in file order. */
@@ -547,8 +554,26 @@ export async function planGate(
       }
     }
     if (!finished) await save({ done: true });
+    const rawLive = new Map([...masks].map(([id, m]) => [id, m.reduce((a, b) => a + b, 0)]));
+    if (o.roundTo > 1) {
+      // budget.ts roundMask: unmask / mask by |gate| summed over the group's gates.
+      const gates = new Map([...bns.values()].map((b) => [b.node, store.read(`${b.node}#gate`)]));
+      for (const g of gateGroups) {
+        const score = new Float64Array(g.channels);
+        for (const m of g.members) {
+          const t = gates.get(m.node)!;
+          for (let c = 0; c < g.channels; c++) score[c]! += Math.abs(t[m.offset + c]!);
+        }
+        masks.set(g.groupId, roundMask(masks.get(g.groupId)!, score, o.roundTo, g.minimal));
+      }
+      writeMasks();
+    }
     const finalTest = measure();
     const folded = foldIntoPlan(store, gateGroups);
+    for (const gp of folded.groups) {
+      const raw = rawLive.get(gp.groupId)!;
+      if (raw !== gp.keep.length) gp.details = { keptBeforeRounding: raw };
+    }
     return {
       method: "gate",
       groups: folded.groups,

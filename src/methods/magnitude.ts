@@ -1,12 +1,20 @@
 // Magnitude pruning: the baseline that keeps the filters with the largest L1 or L2 norm
 // (Li et al., "Pruning Filters for Efficient ConvNets", ICLR 2017). Data-free, no compensation.
 import { PrunekitError } from "../errors.ts";
-import type { DependencyGroup } from "../graph/group.ts";
+import type { DependencyGroup, GroupProducer } from "../graph/group.ts";
 import type { Graph } from "../graph/ir.ts";
 import { producerFilters } from "../graph/weights.ts";
+import { viewFloat32 } from "../onnx/tensor.ts";
 import type { PrunePlan } from "../surgery/plan.ts";
-import { rowReduce } from "../wasm/kernels/reduce.ts";
-import { BUDGET_DEFAULTS, type BudgetOptions, groupKeptCount, isExcluded, resolveBudget } from "./budget.ts";
+import { filterVectorNorms } from "../wasm/kernels/filter-vectors.ts";
+import {
+  BUDGET_DEFAULTS,
+  type BudgetOptions,
+  groupKeptCounts,
+  isExcluded,
+  resolveBudget,
+  roundingDetails,
+} from "./budget.ts";
 import type { MethodContext } from "./context.ts";
 import { topIndicesInBlocks } from "./criteria.ts";
 
@@ -52,15 +60,40 @@ export async function planMagnitude(
   let done = 0;
   for (const group of candidates) {
     // Grouped convs: a multiple of the group's blocks, the same number from each (budget.ts).
-    const count = groupKeptCount(group, o, o.criterion);
+    const counts = groupKeptCounts(group, o, o.criterion);
+    const count = counts.kept;
     const scores = new Float64Array(group.channels);
     for (const producer of group.producers) {
-      const f = producerFilters(graph, producer);
-      const norms = rowReduce(ctx.wasm, o.criterion, f.data, f.rows, f.cols);
+      const f = filtersToRead(graph, producer);
+      // The rows stream through wasm memory in blocks (the bits of rowReduce on the whole matrix).
+      const norms = filterVectorNorms(ctx.wasm, o.criterion, { weights: f.data, rows: f.rows, cols: f.cols });
       for (let c = 0; c < group.channels; c++) scores[c]! += norms[c]!;
     }
-    plan.groups.push({ groupId: group.id, keep: topIndicesInBlocks(scores, count, group.blocks) });
+    const details = roundingDetails(counts);
+    plan.groups.push({
+      groupId: group.id,
+      keep: topIndicesInBlocks(scores, count, group.blocks),
+      ...(details === undefined ? {} : { details }),
+    });
     ctx.onProgress?.({ phase: "scoring", done: ++done, total: candidates.length });
   }
   return plan;
+}
+
+/**
+ * The producer's filters for reading only: a weight with its filters on axis 0 (Conv, Gemm transB=1)
+ * is a view of the model's bytes when they allow it (onnx/tensor.ts viewFloat32, no copy of a 1 GiB
+ * weight); other layouts go through producerFilters' transposed copy.
+ */
+function filtersToRead(
+  graph: Graph,
+  producer: GroupProducer,
+): { data: Float32Array; rows: number; cols: number } {
+  const w = graph.constants.get(producer.weight);
+  const rows = w?.dims[0];
+  if (producer.outputAxis !== 0 || w === undefined || rows === undefined || rows === 0) {
+    return producerFilters(graph, producer);
+  }
+  const data = viewFloat32(w, graph.externalData);
+  return { data, rows, cols: data.length / rows };
 }

@@ -3,8 +3,12 @@
 import { PrunekitError } from "../errors.ts";
 import type { ChannelMerge } from "../surgery/plan.ts";
 import type { Wasm } from "../wasm/instance.ts";
-import { type FilterVectors, filterVectorPartners } from "../wasm/kernels/filter-vectors.ts";
-import type { MergeBnFormula, MergeBnParams } from "../wasm/kernels/merge.ts";
+import {
+  type FilterVectors,
+  filterVectorPartners,
+  type PartnerOptions,
+} from "../wasm/kernels/filter-vectors.ts";
+import type { MergeBnFormula, MergeBnParams, MergePartners } from "../wasm/kernels/merge.ts";
 import { type Criterion, selectKeptOfVectors } from "./criteria.ts";
 
 /** `merge`: fold removed neurons into partners (§2.2); `prune`: the plain-pruning baseline (Z rows 0). */
@@ -74,6 +78,16 @@ export interface LayerDecomposition {
  * // d.keep = [1], d.merges = [{ from: 0, into: 1, scale: 0.5 }]
  */
 export function decomposeLayer(input: LayerDecompositionInput, wasm: Wasm): LayerDecomposition {
+  const layer = prepareLayer(input, wasm);
+  return finishLayer(
+    layer,
+    layer.searches.map(({ from, into }) =>
+      filterVectorPartners(wasm, layer.vectors, from, into, layer.options),
+    ),
+  );
+}
+
+function prepareLayer(input: LayerDecompositionInput, wasm: Wasm): PreparedLayer {
   const n = input.filters;
   if (!Number.isInteger(n) || n < 1) {
     throw new PrunekitError(
@@ -147,30 +161,77 @@ export function decomposeLayer(input: LayerDecompositionInput, wasm: Wasm): Laye
   const removed: number[] = [];
   for (let i = 0; i < n; i++) if (!kept.has(i)) removed.push(i);
 
-  const merges: ChannelMerge[] = [];
+  const searches: PreparedLayer["searches"] = [];
   if (input.mode === "merge" && removed.length > 0) {
     // Partners come from the removed filter's own block (one search for the whole layer when blocks = 1).
-    const blocks = input.blocks ?? 1;
     const len = n / blocks;
     for (let b = 0; b < blocks; b++) {
       const inBlock = (i: number) => Math.floor(i / len) === b;
       const from = blocks === 1 ? removed : removed.filter(inBlock);
       const into = blocks === 1 ? keep : keep.filter(inBlock);
-      if (from.length === 0) continue;
-      const found = filterVectorPartners(wasm, vectors, from, into, {
-        threshold: input.threshold,
-        bn,
-        lambda: input.lambda,
-        formula: input.bnFormula,
-      });
-      for (let r = 0; r < from.length; r++) {
-        const j = found.partner[r]!;
-        if (j >= 0) merges.push({ from: from[r]!, into: into[j]!, scale: found.scale[r]! });
-      }
+      if (from.length > 0) searches.push({ from, into });
     }
-    if (blocks > 1) merges.sort((x, y) => x.from - y.from);
   }
-  return { keep, merges, merged: merges.length, dropped: removed.length - merges.length };
+  const options: PartnerOptions = {
+    threshold: input.threshold,
+    bn,
+    lambda: input.lambda,
+    formula: input.bnFormula,
+  };
+  return { keep, removed: removed.length, vectors, options, searches, blocks };
+}
+
+function finishLayer(layer: PreparedLayer, found: MergePartners[]): LayerDecomposition {
+  const merges: ChannelMerge[] = [];
+  layer.searches.forEach(({ from, into }, s) => {
+    const f = found[s]!;
+    for (let r = 0; r < from.length; r++) {
+      const j = f.partner[r]!;
+      if (j >= 0) merges.push({ from: from[r]!, into: into[j]!, scale: f.scale[r]! });
+    }
+  });
+  if (layer.blocks > 1) merges.sort((x, y) => x.from - y.from);
+  return { keep: layer.keep, merges, merged: merges.length, dropped: layer.removed - merges.length };
+}
+
+/** A layer ready for its partner searches: the kept set, and one search per block of filters. */
+interface PreparedLayer {
+  keep: number[];
+  /** Number of removed filters. */
+  removed: number;
+  vectors: FilterVectors;
+  options: PartnerOptions;
+  /** Removed filters `from` and their candidates `into` (original indices), per block. */
+  searches: { from: number[]; into: number[] }[];
+  blocks: number;
+}
+
+/**
+ * Finds the partners of removed filters among kept ones (kernels/filter-vectors.ts filterVectorPartners,
+ * or the same on several threads, methods/merge-workers.ts): partner kept positions and scales.
+ */
+export type PartnerSearch = (
+  vectors: FilterVectors,
+  removed: readonly number[],
+  kept: readonly number[],
+  options: PartnerOptions,
+) => Promise<MergePartners>;
+
+/**
+ * {@link decomposeLayer} with the partner searches made by `search` (for instance on worker threads);
+ * the same result whenever `search` gives filterVectorPartners' result.
+ * @throws PrunekitError as {@link decomposeLayer}, and whatever `search` throws.
+ */
+export async function decomposeLayerWith(
+  input: LayerDecompositionInput,
+  wasm: Wasm,
+  search: PartnerSearch,
+): Promise<LayerDecomposition> {
+  const layer = prepareLayer(input, wasm);
+  const found: MergePartners[] = [];
+  for (const { from, into } of layer.searches)
+    found.push(await search(layer.vectors, from, into, layer.options));
+  return finishLayer(layer, found);
 }
 
 function resolveKeep(input: LayerDecompositionInput, wasm: Wasm, vectors: FilterVectors): number[] {

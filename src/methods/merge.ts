@@ -14,11 +14,21 @@ import { PATTERN_FORMULAS } from "../graph/patterns.ts";
 import { type FilterScratch, producerFilters } from "../graph/weights.ts";
 import { newFloat32Scratch, readFloat32 } from "../onnx/tensor.ts";
 import type { GroupPlan, PrunePlan } from "../surgery/plan.ts";
+import { createWasm, type Wasm } from "../wasm/instance.ts";
+import { filterVectorPartners } from "../wasm/kernels/filter-vectors.ts";
 import type { MergeBnFormula, MergeBnParams } from "../wasm/kernels/merge.ts";
-import { BUDGET_DEFAULTS, type BudgetOptions, groupKeptCount, isExcluded, resolveBudget } from "./budget.ts";
+import {
+  BUDGET_DEFAULTS,
+  type BudgetOptions,
+  groupKeptCounts,
+  isExcluded,
+  resolveBudget,
+  roundingDetails,
+} from "./budget.ts";
 import type { MethodContext } from "./context.ts";
 import type { Criterion } from "./criteria.ts";
-import { decomposeLayer, type MergeMode } from "./merge-layer.ts";
+import { decomposeLayerWith, type MergeMode, type PartnerSearch } from "./merge-layer.ts";
+import { PartnerWorkers, resolveWorkerCount, startPartnerWorkers } from "./merge-workers.ts";
 
 /** Cosine threshold for models with convolutions (docs/methods.md §2.7: VGG-16, ResNet-56, WRN recipes). */
 export const MERGE_THRESHOLD_CONV = 0.1;
@@ -52,6 +62,12 @@ export interface MergeOptions extends BudgetOptions {
    * `prune` mode.
    */
   pruneUnsafe: boolean;
+  /**
+   * Threads for the partner search of wide layers (methods/merge-workers.ts): an integer in 1..64, or
+   * `auto` (the default) for one per core. Layers below {@link PARALLEL_MIN_WORK} and runtimes without
+   * worker threads (browsers) use one thread. The result is the same bit for bit whatever the count.
+   */
+  workers: number | "auto";
 }
 
 /**
@@ -67,7 +83,15 @@ export const MERGE_DEFAULTS: MergeOptions = {
   mode: "merge",
   skipUnsafe: false,
   pruneUnsafe: false,
+  workers: "auto",
 };
+
+/**
+ * Multiply-adds (removed x kept x vector length) from which a layer's partner search runs on its own
+ * module instance and, with `workers` > 1, on worker threads: about 30 ms on one core, several times
+ * what starting the workers costs (smaller layers run on the shared instance, on one thread).
+ */
+export const PARALLEL_MIN_WORK: number = 2 ** 28;
 
 const FC_OPS: ReadonlySet<string> = new Set(["Gemm", "MatMul"]);
 
@@ -110,67 +134,122 @@ export async function planMerge(
   const named = new Set([...Object.keys(o.layerRatios), ...Object.keys(o.layers), ...o.exclude]);
   const plans: GroupPlan[] = [];
   const skippedUnsafe: { group: number; reason: string }[] = [];
-  // Each layer's weights are read into the same memory (decomposeLayer only reads them during its call).
-  const scratch: FilterScratch = { input: newFloat32Scratch(), output: newFloat32Scratch() };
-  for (let gi = 0; gi < groups.length; gi++) {
-    const group = groups[gi]!;
-    ctx.onProgress?.({ phase: "decomposition", done: gi, total: groups.length });
-    // A squeeze-excitation excite conv gates the channels; the other producer's filters stand for them.
-    const producer = mainProducer(group);
-    if (producer === undefined) continue;
-    const name = producer.node;
-    const why = group.frozen ? group.frozenReasons.join("; ") : !isInner(group) ? notInnerReason(group) : "";
-    if (why !== "") {
-      if (named.has(name) && !isExcluded(group, o)) warn(`merge: layer "${name}" is not pruned: ${why}`);
-      continue;
-    }
-    if (isExcluded(group, o)) continue;
-    const p = groupKeptCount(group, o, "merge");
-    if (p >= group.channels) continue;
-    let mode = o.mode;
-    if (o.mode === "merge" && !pathIsMergeSafe(group)) {
-      const msg = `merge: layer "${name}" (${producer.opType}) cannot be merged: ${unsafeReason(group)} (docs/methods.md §2.6)`;
-      if (o.pruneUnsafe) {
-        warn(`${msg}; pruned without merging`);
-        mode = "prune";
-      } else if (!o.skipUnsafe) {
-        throw new PrunekitError(
-          "UNSAFE_MERGE",
-          `${msg}; prune such layers without merging with --prune-unsafe (pruneUnsafe: true), skip them with --skip-unsafe (skipUnsafe: true), or prune every layer without merging with --no-merge (merge: false)`,
-          {
-            node: unsafeNode(group) ?? name,
-          },
-        );
-      } else {
-        warn(`${msg}; left unpruned`);
-        skippedUnsafe.push({ group: group.id, reason: unsafeReason(group) });
+  const search = partnerSearch(ctx, resolveWorkerCount(o.workers), warn);
+  try {
+    // Each layer's weights are read into the same memory (decomposeLayer only reads them during its call).
+    const scratch: FilterScratch = { input: newFloat32Scratch(), output: newFloat32Scratch() };
+    for (let gi = 0; gi < groups.length; gi++) {
+      const group = groups[gi]!;
+      ctx.onProgress?.({ phase: "decomposition", done: gi, total: groups.length });
+      // A squeeze-excitation excite conv gates the channels; the other producer's filters stand for them.
+      const producer = mainProducer(group);
+      if (producer === undefined) continue;
+      const name = producer.node;
+      const why = group.frozen
+        ? group.frozenReasons.join("; ")
+        : !isInner(group)
+          ? notInnerReason(group)
+          : "";
+      if (why !== "") {
+        if (named.has(name) && !isExcluded(group, o)) warn(`merge: layer "${name}" is not pruned: ${why}`);
         continue;
       }
+      if (isExcluded(group, o)) continue;
+      const counts = groupKeptCounts(group, o, "merge");
+      const p = counts.kept;
+      if (p >= group.channels) continue;
+      let mode = o.mode;
+      if (o.mode === "merge" && !pathIsMergeSafe(group)) {
+        const msg = `merge: layer "${name}" (${producer.opType}) cannot be merged: ${unsafeReason(group)} (docs/methods.md §2.6)`;
+        if (o.pruneUnsafe) {
+          warn(`${msg}; pruned without merging`);
+          mode = "prune";
+        } else if (!o.skipUnsafe) {
+          throw new PrunekitError(
+            "UNSAFE_MERGE",
+            `${msg}; prune such layers without merging with --prune-unsafe (pruneUnsafe: true), skip them with --skip-unsafe (skipUnsafe: true), or prune every layer without merging with --no-merge (merge: false)`,
+            {
+              node: unsafeNode(group) ?? name,
+            },
+          );
+        } else {
+          warn(`${msg}; left unpruned`);
+          skippedUnsafe.push({ group: group.id, reason: unsafeReason(group) });
+          continue;
+        }
+      }
+      const layer = readLayer(graph, group, producer, scratch);
+      const dec = await decomposeLayerWith(
+        {
+          ...layer,
+          keptCount: p,
+          blocks: group.blocks,
+          criterion: o.criterion,
+          threshold,
+          lambda: o.lambda,
+          bnFormula: o.bnFormula,
+          mode,
+        },
+        ctx.wasm,
+        search.run,
+      );
+      const details = roundingDetails(counts);
+      plans.push({
+        groupId: group.id,
+        keep: dec.keep,
+        ...(dec.merges.length > 0 ? { merges: dec.merges } : {}),
+        ...(details === undefined ? {} : { details }),
+      });
     }
-    const layer = readLayer(graph, group, producer, scratch);
-    const dec = decomposeLayer(
-      {
-        ...layer,
-        keptCount: p,
-        blocks: group.blocks,
-        criterion: o.criterion,
-        threshold,
-        lambda: o.lambda,
-        bnFormula: o.bnFormula,
-        mode,
-      },
-      ctx.wasm,
-    );
-    plans.push(
-      dec.merges.length > 0
-        ? { groupId: group.id, keep: dec.keep, merges: dec.merges }
-        : { groupId: group.id, keep: dec.keep },
-    );
+  } finally {
+    await search.close();
   }
   ctx.onProgress?.({ phase: "decomposition", done: groups.length, total: groups.length });
   // skippedUnsafe: the groups skipUnsafe left whole, for the report's `unpruned` list.
-  const details = skippedUnsafe.length > 0 ? { threshold, skippedUnsafe } : { threshold };
+  const details =
+    skippedUnsafe.length > 0
+      ? { threshold, workers: search.threads(), skippedUnsafe }
+      : { threshold, workers: search.threads() };
   return { method: o.mode, groups: plans, details };
+}
+
+/**
+ * The partner search of planMerge: small layers on the shared instance (ctx.wasm); layers of at least
+ * PARALLEL_MIN_WORK multiply-adds on a private instance (its memory goes when planning ends) and, with
+ * `threads` > 1, on worker threads started at the first such layer. `threads()` is the count used.
+ */
+function partnerSearch(
+  ctx: MethodContext,
+  threads: number,
+  warn: (message: string) => void,
+): { run: PartnerSearch; close: () => Promise<void>; threads: () => number } {
+  let own: Wasm | undefined;
+  let pool: PartnerWorkers | null | undefined;
+  let used = 1;
+  const run: PartnerSearch = async (v, from, into, options) => {
+    const len = v.appended === undefined ? v.cols : v.cols + 1;
+    if (from.length * into.length * len < PARALLEL_MIN_WORK) {
+      return filterVectorPartners(ctx.wasm, v, from, into, options);
+    }
+    own ??= await createWasm();
+    if (pool === undefined && threads > 1) {
+      try {
+        const ports = await startPartnerWorkers(threads - 1);
+        pool = ports === undefined ? null : new PartnerWorkers(ports);
+      } catch (e) {
+        warn(
+          `merge: worker threads did not start (${e instanceof Error ? e.message : String(e)}); the partner search runs on one thread`,
+        );
+        pool = null;
+      }
+    }
+    if (pool) {
+      used = pool.threads;
+      return pool.search(own, v, from, into, options);
+    }
+    return filterVectorPartners(own, v, from, into, options);
+  };
+  return { run, close: async () => pool?.close(), threads: () => used };
 }
 
 function checkMergeOptions(o: MergeOptions): void {
@@ -189,6 +268,7 @@ function checkMergeOptions(o: MergeOptions): void {
       `merge: bnFormula must be "exact" or "reference", got ${String(o.bnFormula)}`,
     );
   }
+  if (o.workers !== "auto") resolveWorkerCount(o.workers);
   if (!["l1", "l2", "gm"].includes(o.criterion)) {
     throw new PrunekitError(
       "INVALID_ARGUMENT",

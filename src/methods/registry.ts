@@ -84,6 +84,7 @@ const EPRUNER_KEYS = [
   "onNoConvergence",
   "noiseSeed",
   "seed",
+  "roundTo",
 ] as const;
 
 const GATE_KEYS = [
@@ -104,9 +105,18 @@ const GATE_KEYS = [
   "exclude",
   "finetuneEpochs",
   "tickFreezeLinear",
+  "roundTo",
 ] as const;
 
-const MERGE_KEYS = ["criterion", "threshold", "lambda", "bnFormula", "skipUnsafe", "pruneUnsafe"] as const;
+const MERGE_KEYS = [
+  "criterion",
+  "threshold",
+  "lambda",
+  "bnFormula",
+  "skipUnsafe",
+  "pruneUnsafe",
+  "workers",
+] as const;
 
 function magnitude(criterion: "l1" | "l2"): MethodEntry {
   return {

@@ -37,6 +37,22 @@ export async function refuseOverwrite(path: string, protect: string[]): Promise<
 }
 
 /**
+ * Throw IO_ERROR if `path` is an existing folder (an output must name a file). Call it before any work,
+ * so that a run is not wasted on an output that cannot be written.
+ * @example
+ * await refuseDirectory("out/"); // IO_ERROR: output path "out/" is a directory; ...
+ */
+export async function refuseDirectory(path: string): Promise<void> {
+  const info = await stat(path).catch(() => undefined);
+  if (info?.isDirectory()) {
+    throw new PrunekitError(
+      "IO_ERROR",
+      `output path ${quoteName(path)} is a directory; name a file (e.g. ${quoteName(join(path, "model.onnx"))})`,
+    );
+  }
+}
+
+/**
  * Write `data` to `path` atomically: write a temporary file in the same folder, fsync, rename.
  * Never overwrites `protect` (the input file). A failure leaves no partial file behind.
  */
@@ -53,6 +69,7 @@ export async function writeFileAtomic(
       );
     }
   }
+  await refuseDirectory(path);
   const dir = dirname(resolve(path));
   const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
   try {
@@ -79,22 +96,25 @@ export async function writeFileAtomic(
 /** One file of {@link writeFilesAtomic}. */
 export interface OutputFile {
   path: string;
-  data: Uint8Array | string;
+  /** The contents, or a function that renders them when the file's turn comes (after the earlier files). */
+  data: Uint8Array | string | (() => Uint8Array | string);
 }
 
 /**
  * Write several files atomically, all or nothing: each one as {@link writeFileAtomic}, and when one
  * fails the ones already written are removed before the error is rethrown. Refuses (USAGE, nothing
- * written) when two outputs name the same file or one names a `protect` file.
+ * written) when two outputs name the same file or one names a `protect` file, and (IO_ERROR) when one
+ * is an existing folder.
  */
 export async function writeFilesAtomic(files: readonly OutputFile[], protect: string[] = []): Promise<void> {
+  for (const f of files) await refuseDirectory(f.path);
   for (let i = 0; i < files.length; i++) {
     await refuseOverwrite(files[i]!.path, [...protect, ...files.slice(0, i).map((f) => f.path)]);
   }
   const written: string[] = [];
   try {
     for (const f of files) {
-      await writeFileAtomic(f.path, f.data, protect);
+      await writeFileAtomic(f.path, typeof f.data === "function" ? f.data() : f.data, protect);
       written.push(f.path);
     }
   } catch (e) {

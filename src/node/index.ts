@@ -13,6 +13,7 @@ export {
   nodeReadDataFile,
 } from "./data-files.ts";
 export { nodeDownloadIo } from "./download-files.ts";
+export { startNodePartnerWorkers } from "./partner-workers.ts";
 export { coreCount, createNodeTrainWorkers } from "./train-workers.ts";
 
 import { folderFileReader } from "./model-files.ts";

@@ -1,6 +1,7 @@
 import { PrunekitError } from "../errors.ts";
 import { type MessagePlan, onnxCodec } from "./codec.ts";
-import type { ModelProto } from "./proto-types.ts";
+import type { ModelProto, TensorProto } from "./proto-types.ts";
+import { forEachTensor } from "./validate.ts";
 
 /**
  * Encode a model (plain objects, see proto-types.ts) to the bytes of an `.onnx` file.
@@ -20,7 +21,15 @@ export function encodeModel(model: ModelProto): Uint8Array {
   const { modelType, modelPlan, Writer } = onnxCodec();
   try {
     const message = toWire(model as unknown as Record<string, unknown>, modelPlan);
-    return modelType.encode(message, new Writer()).finish();
+    // The writer's buffer doubles as it fills and finish() copies it out: up to four times the output
+    // at once (2 GB for a 0.5 GB model). Sized from the tensors' bytes up front, it rarely grows, and
+    // when the estimate is close, the output is a view of it instead of a copy. Same bytes either way.
+    const writer = new Writer();
+    const estimate = encodedSizeEstimate(model);
+    if (estimate > writer.buf.length) writer.buf = Writer.alloc(estimate);
+    modelType.encode(message, writer);
+    const slack = writer.buf.length - writer.pos;
+    return slack <= writer.pos / 16 + 65536 ? writer.buf.subarray(0, writer.pos) : writer.finish();
   } catch (e) {
     throw new PrunekitError(
       "INVALID_ARGUMENT",
@@ -60,4 +69,18 @@ function toWire(msg: Record<string, unknown>, plan: MessagePlan): Record<string,
     out.$unknowns = unknowns;
   }
   return out;
+}
+
+/**
+ * A little more than the encoded size of `model` when its tensors dominate it: the tensors' data
+ * (raw bytes, typed fields at their widest varint) plus 1/64 and 64 KB for everything else.
+ */
+function encodedSizeEstimate(model: ModelProto): number {
+  let bytes = 0;
+  forEachTensor(model, (t: TensorProto) => {
+    bytes += (t.rawData?.length ?? 0) + 32;
+    bytes += 4 * t.floatData.length + 8 * (t.doubleData?.length ?? 0);
+    bytes += 10 * (t.int64Data.length + t.int32Data.length + (t.uint64Data?.length ?? 0));
+  });
+  return Math.ceil(bytes + bytes / 64 + 65536);
 }

@@ -33,9 +33,10 @@ export {
   tensorElementCount,
 } from "./tensor.ts";
 export {
+  DEFAULT_MAX_MEMORY,
   DEFAULT_MAX_TENSOR_ELEMENTS,
-  DEFAULT_MAX_TOTAL_TENSOR_BYTES,
   nodeLabel,
+  PEAK_MEMORY_FACTOR,
   type ValidatedModel,
   type ValidateOptions,
   validateModel,

@@ -196,6 +196,39 @@ export function readFloat32(t: TensorProto, external?: ExternalTensorData): Floa
   }
 }
 
+/**
+ * The values of a FLOAT tensor without a copy where its bytes allow it: on a little-endian host, raw
+ * little-endian bytes (raw_data or external data) at a 4-byte aligned offset are returned as a view of
+ * the model's own memory, which the caller must only read. Anything else (typed fields, unaligned
+ * bytes, other float types) is {@link readFloat32}'s new array. For reading large weights (a 1 GiB
+ * external tensor) without doubling the memory.
+ * @throws PrunekitError as readFloat32.
+ * @example
+ * const w = viewFloat32(model.graph.initializer[0]); // read, never write
+ */
+export function viewFloat32(t: TensorProto, external?: ExternalTensorData): Float32Array {
+  const raw = t.dataType === DataType.FLOAT && LITTLE_ENDIAN_HOST ? rawBytes(t, external) : undefined;
+  if (raw === undefined || raw.byteOffset % 4 !== 0) return readFloat32(t, external);
+  const count = tensorElementCount(t);
+  checkByteLength(t, raw, count, 4);
+  return new Float32Array(raw.buffer, raw.byteOffset, count);
+}
+
+/**
+ * A FLOAT tensor whose raw_data is the memory of `data` itself, not a copy (makeFloat32Tensor copies):
+ * `data` must cover its whole buffer and must not be used afterwards. On a big-endian host, a copy.
+ * @throws PrunekitError `INVALID_ARGUMENT` when data.length disagrees with dims.
+ * @example
+ * const t = float32TensorOwning("w", [2, 2], new Float32Array(4));
+ */
+export function float32TensorOwning(name: string, dims: readonly number[], data: Float32Array): TensorProto {
+  if (!LITTLE_ENDIAN_HOST || data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength) {
+    return makeFloat32Tensor(name, dims, data);
+  }
+  checkNewTensor(name, dims, data.length);
+  return { ...emptyTensor(name, dims, DataType.FLOAT), rawData: new Uint8Array(data.buffer) };
+}
+
 /** Reusable memory for {@link readFloat32Scratch}: grows to the largest tensor read through it. */
 export interface Float32Scratch {
   buffer: ArrayBuffer;

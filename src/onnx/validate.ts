@@ -19,8 +19,14 @@ import { validateOps } from "./validate-ops.ts";
 export interface ValidateOptions {
   /** Largest element count of one tensor (default 2^31). */
   maxTensorElements?: number;
-  /** Largest total of all tensors' data, in bytes, external data included (default 2^32). */
+  /** Largest total of all tensors' data, in bytes, external data included (default: no cap of its own; see maxMemory). */
   maxTotalTensorBytes?: number;
+  /**
+   * Memory, in bytes, that working on the model may take (default {@link DEFAULT_MAX_MEMORY}, 18 GiB):
+   * a model whose tensors, external data included, hold more than maxMemory / {@link PEAK_MEMORY_FACTOR}
+   * bytes is refused before any external data is read.
+   */
+  maxMemory?: number;
 }
 
 /** What validation found out, for the graph layer. */
@@ -31,8 +37,18 @@ export interface ValidatedModel {
 
 /** Default of {@link ValidateOptions.maxTensorElements}. */
 export const DEFAULT_MAX_TENSOR_ELEMENTS: number = 2 ** 31;
-/** Default of {@link ValidateOptions.maxTotalTensorBytes}. */
-export const DEFAULT_MAX_TOTAL_TENSOR_BYTES: number = 2 ** 32;
+/**
+ * Peak resident memory of a prune as a multiple of the model's tensor bytes, measured with
+ * bench/prune-memory.ts on a 1 GiB external weight: 2.1x for l1 and 2.8x for merge at ratio 0.5 (the
+ * input's bytes, the pruned tensors, the encoded output; merge also its own copy of the layer).
+ */
+export const PEAK_MEMORY_FACTOR = 3;
+
+/**
+ * Default of {@link ValidateOptions.maxMemory}: 18 GiB, which fits a 24 GB machine with room for the
+ * system, so models with up to 6 GiB of tensors are accepted.
+ */
+export const DEFAULT_MAX_MEMORY: number = 18 * 2 ** 30;
 
 /**
  * Check a decoded model before trusting it.
@@ -58,8 +74,15 @@ export const DEFAULT_MAX_TOTAL_TENSOR_BYTES: number = 2 ** 32;
 export function validateModel(model: ModelProto, options: ValidateOptions = {}): ValidatedModel {
   const limits = {
     maxTensorElements: options.maxTensorElements ?? DEFAULT_MAX_TENSOR_ELEMENTS,
-    maxTotalTensorBytes: options.maxTotalTensorBytes ?? DEFAULT_MAX_TOTAL_TENSOR_BYTES,
+    maxTotalTensorBytes: options.maxTotalTensorBytes ?? Number.POSITIVE_INFINITY,
+    maxMemory: options.maxMemory ?? DEFAULT_MAX_MEMORY,
   };
+  if (!(limits.maxMemory > 0)) {
+    throw new PrunekitError(
+      "INVALID_ARGUMENT",
+      `maxMemory must be a positive number of bytes, got ${limits.maxMemory}`,
+    );
+  }
   const graph = model.graph;
   if (graph === undefined) {
     throw new PrunekitError(
@@ -84,12 +107,25 @@ export function validateModel(model: ModelProto, options: ValidateOptions = {}):
       );
     }
   });
+  if (totalBytes * PEAK_MEMORY_FACTOR > limits.maxMemory) {
+    throw new PrunekitError(
+      "ONNX_INVALID",
+      `the model's tensors hold ${formatBytes(totalBytes)}; working on it needs about ${PEAK_MEMORY_FACTOR}x that (${formatBytes(totalBytes * PEAK_MEMORY_FACTOR)}), above the memory limit of ${formatBytes(limits.maxMemory)}; raise it with --max-memory (API: maxMemory) if the machine has the memory`,
+    );
+  }
   forEachSparseTensor(model, (s) =>
     checkDims(s.dims, `sparse tensor ${quoteName(s.values?.name)}`, limits.maxTensorElements, s.values?.name),
   );
   const nodeOrder = checkGraph(graph);
   validateOps(graph, nodeLabel);
   return { nodeOrder };
+}
+
+/** `5368709120 bytes (5.0 GiB)`. */
+function formatBytes(bytes: number): string {
+  const gib = bytes / 2 ** 30;
+  const human = gib >= 1 ? `${gib.toFixed(1)} GiB` : `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+  return `${Math.round(bytes)} bytes (${human})`;
 }
 
 /** Human label of a node: `Conv "stem.conv"`, or `Conv node #3` when it has no name. */

@@ -166,13 +166,16 @@ export function applyPlan(
 
   // Build the new tensors.
   const replaced = new Map<string, TensorProto>();
-  // Weights are read and gathered in reused memory (sized once for the largest input, so it is
-  // mapped once); makeFloat32Tensor copies each result out.
+  // Weights that merges or a block gather change are copied into reused memory (sized once for the
+  // largest of them, so it is mapped once); plain slices read the model's bytes and gather straight
+  // into each new tensor (tensor-edit.ts sliceTensor), so no weight is copied twice.
   const scratch = { input: newFloat32Scratch(), output: newFloat32Scratch() };
   let largest = 0;
-  for (const name of edits.keys()) {
+  for (const [name, edit] of edits) {
     const t = g0.constants.get(name);
-    if (t !== undefined && t.dataType === DataType.FLOAT) largest = Math.max(largest, tensorElementCount(t));
+    const inPlace = edit.merges.length > 0 || edit.blockGather !== undefined;
+    if (t !== undefined && t.dataType === DataType.FLOAT && inPlace)
+      largest = Math.max(largest, tensorElementCount(t));
   }
   scratch.input.buffer = new ArrayBuffer(largest * 4);
   if (g0 !== graph) {

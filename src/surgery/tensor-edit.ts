@@ -6,10 +6,12 @@ import { DataType, type TensorProto } from "../onnx/proto-types.ts";
 import {
   type ExternalTensorData,
   type Float32Scratch,
+  float32TensorOwning,
   makeFloat32Tensor,
   makeInt64Tensor,
   readFloat32Scratch,
   readInt64,
+  viewFloat32,
 } from "../onnx/tensor.ts";
 
 /** Pending edits of one constant tensor. */
@@ -72,7 +74,10 @@ export function sliceTensor(
       { node: edit.node, tensor: name },
     );
   }
-  let data = readFloat32Scratch(t, external, scratch.input);
+  // Merges and the block gather change values in place, so they work on a copy; plain slicing reads
+  // the model's bytes directly (no copy of a 1 GiB weight).
+  const inPlace = edit.merges.length > 0 || edit.blockGather !== undefined;
+  let data = inPlace ? readFloat32Scratch(t, external, scratch.input) : viewFloat32(t, external);
   let dims = [...t.dims];
   for (const m of edit.merges) {
     if (m.axis >= dims.length) {
@@ -118,9 +123,12 @@ export function sliceTensor(
     }
     keepByAxis[axis] = Int32Array.from(keep);
   }
-  data = gatherKept(data, dims, keepByAxis, scratch.output);
+  // The gather writes straight into the new tensor's memory (sized exactly, owned by the tensor).
+  const own: Float32Scratch = { buffer: new ArrayBuffer(0) };
+  const gathered = gatherKept(data, dims, keepByAxis, own);
   dims = dims.map((d, i) => keepByAxis[i]?.length ?? d);
-  return makeFloat32Tensor(name, dims, data);
+  if (gathered.buffer === own.buffer) return float32TensorOwning(name, dims, gathered);
+  return makeFloat32Tensor(name, dims, gathered);
 }
 
 /**

@@ -237,3 +237,74 @@ test("--dry-run refuses the flags that write and the gate method, in one line", 
   }
   assert.equal(existsSync(join(root, "x.md")) || existsSync(join(root, "x.svg")), false);
 });
+
+test("--report - prints the JSON report alone on stdout (the summary on stderr), with read, decode, plan, surgery, encode and write timings", () => {
+  const d = dir("stdout");
+  const out = join(d, "small.onnx");
+  const r = cli("prune", vgg, "-o", out, "--method", "l1", "--ratio", "0.5", "--report", "-");
+  assert.equal(r.status, 0, r.stderr);
+  const report = JSON.parse(r.stdout) as { output: string; timings: Record<string, number> };
+  assert.equal(report.output, out);
+  for (const k of ["read", "decode", "plan", "decomposition", "surgery", "encode", "write"])
+    assert.ok(typeof report.timings[k] === "number" && report.timings[k]! >= 0, k);
+  assert.match(r.stderr, /params .* -> .*MACs/);
+  assert.match(r.stderr, /wrote .*small\.onnx/);
+  assert.deepEqual(readdirSync(d), ["small.onnx"], "no file named -");
+  const md = cli("prune", vgg, "-o", join(d, "b.onnx"), "--method", "l1", "--report-md", "-", "--quiet");
+  assert.equal(md.status, 0, md.stderr);
+  assert.match(md.stdout, /^# /);
+  assert.ok(!readdirSync(d).includes("-"));
+  const both = cli("prune", vgg, "-o", join(d, "c.onnx"), "--method", "l1", "--report", "-", "--json");
+  assert.equal(both.status, 1);
+  assert.match(both.stderr, /USAGE: only one of --report -, --json can print on stdout/);
+});
+
+test("-o naming an existing folder is IO_ERROR naming it, before any work, nothing left behind (prune and finetune)", () => {
+  const d = dir("folder");
+  const r = cli("prune", vgg, "-o", d, "--method", "l1");
+  assert.equal(r.status, 1);
+  assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+  assert.match(r.stderr, new RegExp(`IO_ERROR: output path "${d}" is a directory`));
+  assert.doesNotMatch(r.stderr, /\.tmp/);
+  const report = cli("prune", vgg, "-o", join(d, "a.onnx"), "--method", "l1", "--report", d);
+  assert.match(report.stderr, /IO_ERROR: output path .* is a directory/);
+  const f = cli("finetune", lenet, "-o", d, "--data", data, "--epochs", "1");
+  assert.equal(f.status, 1);
+  assert.match(f.stderr, /IO_ERROR: output path .* is a directory/);
+  assert.deepEqual(readdirSync(d), []);
+});
+
+test("--round-to is in prune --help for every method and rounds the widths; the report records it", () => {
+  const help = cli("prune", "--help");
+  assert.match(
+    help.stdout,
+    /--round-to N\s+round every pruned layer's kept count to the nearest multiple of N/,
+  );
+  const common = help.stdout.slice(0, help.stdout.indexOf(" only:"));
+  assert.ok(common.includes("--round-to"), "listed with the options of every method");
+  const d = dir("round");
+  const r = cli(
+    "prune",
+    "tests/fixtures/resnet_bn.onnx",
+    "-o",
+    join(d, "r.onnx"),
+    "--method",
+    "l1",
+    "--ratio",
+    "0.3",
+    "--round-to",
+    "4",
+    "--json",
+  );
+  assert.equal(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout) as {
+    options: { roundTo: number };
+    layers: { channelsAfter: number; channelsBefore: number; keptBeforeRounding?: number }[];
+  };
+  assert.equal(j.options.roundTo, 4);
+  assert.ok(j.layers.every((l) => l.channelsAfter % 4 === 0));
+  assert.ok(j.layers.some((l) => l.keptBeforeRounding !== undefined));
+  const bad = cli("prune", vgg, "-o", join(d, "x.onnx"), "--method", "l1", "--round-to", "0");
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /--round-to/);
+});

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { test } from "node:test";
-import { loadModel, type PruneOptions, prune } from "../../src/api.ts";
+import { type GatePruneOptions, loadModel, prune } from "../../src/api.ts";
 import type { RawImages } from "../../src/data/images.ts";
 import { loadImages, parseDataSpec } from "../../src/data/spec.ts";
 import { decodeCheckpoint } from "../../src/engine/checkpoint.ts";
@@ -53,7 +53,7 @@ function net(): ModelProto {
   return { ...model, graph: { ...model.graph!, initializer: init } };
 }
 
-const settings = async (): Promise<PruneOptions> => ({
+const settings = async (): Promise<GatePruneOptions> => ({
   method: "gate",
   data: { train: await slice("train", 192), test: await slice("test", 64), mean: [0.286], std: [0.353] },
   flopsTarget: 0.4,
@@ -110,9 +110,9 @@ test("gate resumes from every checkpoint (after a Tick, after a Tock, inside a T
 test("gate on one training worker writes the same bytes as without workers; two workers reach the target", async () => {
   const model = await loadModel(encodeModel(net()));
   const plain = await prune(model, await settings());
-  const one = await prune(model, { ...(await settings()), workers: () => createNodeTrainWorkers(1) });
+  const one = await prune(model, { ...(await settings()), trainWorkers: () => createNodeTrainWorkers(1) });
   assert.deepEqual(one.bytes, plain.bytes);
-  const two = await prune(model, { ...(await settings()), workers: () => createNodeTrainWorkers(2) });
+  const two = await prune(model, { ...(await settings()), trainWorkers: () => createNodeTrainWorkers(2) });
   const d = two.report.details as { met: boolean; workers: number };
   assert.equal(d.met, true);
   assert.equal(d.workers, 2);
@@ -122,10 +122,10 @@ test("gate on one training worker writes the same bytes as without workers; two 
 test("conv gates (a BN-fused model) on one training worker equal no workers bit for bit", async () => {
   const bytes = new Uint8Array(await readFile(new URL("../fixtures/vgg_fused.onnx", import.meta.url)));
   const model = await loadModel(bytes);
-  const opts: PruneOptions = { ...(await settings()), flopsTarget: 0.6, tockEpochs: 0.5 };
+  const opts: GatePruneOptions = { ...(await settings()), flopsTarget: 0.6, tockEpochs: 0.5 };
   const plain = await prune(model, opts);
   assert.equal((plain.report.details as { gateMode: string }).gateMode, "conv");
-  const one = await prune(model, { ...opts, workers: () => createNodeTrainWorkers(1) });
+  const one = await prune(model, { ...opts, trainWorkers: () => createNodeTrainWorkers(1) });
   assert.deepEqual(one.bytes, plain.bytes);
 });
 

@@ -186,7 +186,7 @@ test("gate end to end on a Fashion-MNIST slice: reaches a 0.5 MACs target, valid
   for (let i = 1; i < fractions.length; i++) assert.ok(fractions[i]! <= fractions[i - 1]!);
   assert.ok(Math.abs(fractions.at(-1)! - report.after.macs / report.before.macs) < 1e-9);
   assert.ok(report.finetune !== undefined && report.finetune.epochs === 1);
-  assert.deepEqual([...phases].sort(), ["finetune", "tick", "tock"]);
+  assert.deepEqual([...phases].sort(), ["encode", "finetune", "surgery", "tick", "tock"]);
   assert.ok(out.graph.order.every((n) => !n.name.includes("#")));
   const session = await ort.InferenceSession.create(bytes);
   const r = await session.run({ x: new ort.Tensor("float32", new Float32Array(2 * 784), [2, 1, 28, 28]) });

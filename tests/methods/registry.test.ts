@@ -17,6 +17,7 @@ const SAMPLE: Record<string, unknown> = {
   layers: {},
   exclude: [],
   rounding: "floor",
+  roundTo: 4,
   criterion: "l2",
   threshold: 0.2,
   lambda: 0.5,
@@ -24,6 +25,7 @@ const SAMPLE: Record<string, unknown> = {
   merge: false,
   skipUnsafe: true,
   pruneUnsafe: true,
+  workers: 2,
   beta: 1.5,
   layerBetas: {},
   lateBeta: { fromIndex: 2, beta: 2 },
@@ -50,7 +52,10 @@ const SAMPLE: Record<string, unknown> = {
   tickFreezeLinear: true,
 };
 
-/** EPruner's widths adapt (the exemplar count per layer): of the width options it takes exclusions only. */
+/**
+ * EPruner's and Gate's widths adapt (the exemplar count per layer, the global ranking): of the width
+ * options they take exclusions and roundTo only.
+ */
 const ADAPTIVE_WIDTHS: readonly string[] = ["epruner", "gate"];
 
 /** Methods that train (they need data); the probe checks their keys up to the data check. */
@@ -68,7 +73,7 @@ test("the method table: names, width options for every method, defaults holding 
       `${name} ${m.needsData ? "needs data" : "is data-free"}`,
     );
     for (const k of BUDGET_OPTION_KEYS) {
-      const takes = !ADAPTIVE_WIDTHS.includes(name) || k === "exclude";
+      const takes = !ADAPTIVE_WIDTHS.includes(name) || k === "exclude" || k === "roundTo";
       assert.equal(m.optionKeys.includes(k), takes, `${name} ${takes ? "takes" : "refuses"} ${k}`);
     }
     for (const k of Object.keys(m.options(SAMPLE))) assert.ok(k in m.defaults, `${name}: ${k} has a default`);
@@ -124,6 +129,8 @@ test("prune() takes exactly the table's keys per method and reports its defaults
           expected.rounding = "round for fully connected layers, floor for convs";
         if (expected.threshold === "auto")
           expected.threshold = (report.details as { threshold: number }).threshold;
+        // merge's workers: the threads the partner search used (1 on a model without wide layers).
+        if (expected.workers === "auto") expected.workers = (report.details as { workers: number }).workers;
         assert.deepEqual(report.options, expected, `${name} ${key}`);
       } else {
         await assert.rejects(

@@ -33,14 +33,17 @@ import {
 import {
   cosineSimilarity,
   cosineSimilarityCross,
+  cosineSimilarityCrossUnit,
   gramMatrix,
   pairwiseSqEuclidean,
+  unitRows,
 } from "../../src/wasm/kernels/distance.ts";
 import { accumulate, type EltwiseOp, eltwiseBroadcast } from "../../src/wasm/kernels/eltwise.ts";
 import {
   type FilterVectors,
   filterVectorNorms,
   filterVectorPartners,
+  partnerBlockRows,
 } from "../../src/wasm/kernels/filter-vectors.ts";
 import { type GemmSpec, gemm } from "../../src/wasm/kernels/gemm.ts";
 import { softmaxCrossEntropy, softmaxCrossEntropyCorrect } from "../../src/wasm/kernels/loss.ts";
@@ -305,6 +308,17 @@ function distanceCases(): ConformanceCase[] {
           return cosineSimilarityCross(w, x, distanceInput(600 + i, yRows, cols), rows, yRows, cols);
         }),
     },
+    {
+      name: "unitRows and cosineSimilarityCrossUnit on seeded inputs with a zero row",
+      covers: ["unitRows", "distanceNormalizeRows", "cosineSimilarityCrossUnit", "distanceCosineCrossUnit"],
+      run: (w) =>
+        each((x, rows, cols, i) => {
+          const yRows = rows + 3;
+          const u = unitRows(w, x, rows, cols);
+          const v = unitRows(w, distanceInput(600 + i, yRows, cols), yRows, cols);
+          return [u, cosineSimilarityCrossUnit(w, u, v, rows, yRows, cols)];
+        }).flat(),
+    },
   ];
 }
 
@@ -403,6 +417,13 @@ function mergeCases(): ConformanceCase[] {
         "distanceCosineCross",
         "mergeSelectPlain",
         "mergeSelectBn",
+        // The blocked partner search's building blocks (blockRows 3: several blocks, a ragged last one).
+        "KeptPart",
+        "PartnerSelection",
+        "copyVectorsIn",
+        "partnerBlockRows",
+        "slice",
+        "vectorLen",
       ],
       run: (w) => {
         const { vectors, bn } = mergeLayer();
@@ -419,6 +440,8 @@ function mergeCases(): ConformanceCase[] {
           filterVectorNorms(w, "l2", v),
           ...call({ threshold: 0.1 }),
           ...call({ threshold: 0.1, bn, lambda: 0.5, formula: "reference" }),
+          ...call({ threshold: 0.1, bn, lambda: 0.85, formula: "exact", blockRows: 3 }),
+          Float32Array.of(partnerBlockRows(MERGE_KEPT.length, MERGE_D + 1)),
         ];
       },
     },

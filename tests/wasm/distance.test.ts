@@ -5,8 +5,10 @@ import { getWasm } from "../../src/wasm/instance.ts";
 import {
   cosineSimilarity,
   cosineSimilarityCross,
+  cosineSimilarityCrossUnit,
   gramMatrix,
   pairwiseSqEuclidean,
+  unitRows,
 } from "../../src/wasm/kernels/distance.ts";
 import * as reference from "../../src/wasm/reference/distance.ts";
 import { f32Array, matrix, seededFloats, size } from "../helpers/arbitraries.ts";
@@ -207,6 +209,116 @@ test("cosineSimilarityCross matches the reference and the square kernel", () => 
       }
       return true;
     }),
+  );
+});
+
+test("unitRows matches the reference on ragged shapes: unit rows, zero rows stay zero", () => {
+  fc.assert(
+    fc.property(matrixWithDegenerateRows(), ({ rows, cols, x }) => {
+      const u = unitRows(w, x, rows, cols);
+      // One f64 division per element, rounded to f32: within an ulp or so of the exact quotient.
+      assertClose(u, reference.distanceNormalizeRows(x, rows, cols), { rtol: 2 ** -23, atol: 1e-38 });
+      for (let r = 0; r < rows; r++) {
+        const row = u.subarray(r * cols, (r + 1) * cols);
+        const zero = x.subarray(r * cols, (r + 1) * cols).every((v) => v === 0);
+        let sq = 0;
+        for (const v of row) sq += v * v;
+        if (zero)
+          assert.ok(
+            row.every((v) => v === 0),
+            `row ${r} of zeros`,
+          );
+        else assert.ok(Math.abs(sq - 1) <= 1e-6 * Math.sqrt(cols + 1), `row ${r}: |u|^2 = ${sq}`);
+      }
+      return true;
+    }),
+  );
+});
+
+test("cosineSimilarityCrossUnit matches the reference on ragged shapes", () => {
+  const crossCase = fc
+    .tuple(size(20), size(20), size(40))
+    .chain(([xRows, yRows, cols]) =>
+      fc
+        .tuple(f32Array(xRows * cols), f32Array(yRows * cols))
+        .map(([x, y]) => ({ xRows, yRows, cols, x, y })),
+    );
+  fc.assert(
+    fc.property(crossCase, ({ xRows, yRows, cols, x, y }) => {
+      const u = unitRows(w, x, xRows, cols);
+      const v = unitRows(w, y, yRows, cols);
+      const c = cosineSimilarityCrossUnit(w, u, v, xRows, yRows, cols);
+      assertClose(c, reference.distanceCosineCrossUnit(u, v, xRows, yRows, cols), { reductionLen: cols });
+      for (const e of c) assert.ok(e >= -1 && e <= 1);
+      return true;
+    }),
+  );
+});
+
+/** Split [0, n) at the sorted cut points into consecutive ranges (some may be empty). */
+function ranges(n: number, cuts: number[]): [number, number][] {
+  const at = [0, ...cuts.map((c) => Math.min(n, c)).sort((a, b) => a - b), n];
+  return at.slice(1).map((end, i) => [at[i]!, end]);
+}
+
+/** cosineSimilarityCrossUnit on every (x rows block) x (y rows block), assembled into one xRows x yRows matrix. */
+function blockwiseCross(
+  u: Float32Array,
+  v: Float32Array,
+  xRows: number,
+  yRows: number,
+  cols: number,
+  xCuts: number[],
+  yCuts: number[],
+): Float32Array {
+  const out = new Float32Array(xRows * yRows);
+  for (const [i0, i1] of ranges(xRows, xCuts)) {
+    for (const [j0, j1] of ranges(yRows, yCuts)) {
+      const block = cosineSimilarityCrossUnit(
+        w,
+        u.subarray(i0 * cols, i1 * cols),
+        v.subarray(j0 * cols, j1 * cols),
+        i1 - i0,
+        j1 - j0,
+        cols,
+      );
+      for (let i = i0; i < i1; i++)
+        out.set(block.subarray((i - i0) * (j1 - j0), (i - i0 + 1) * (j1 - j0)), i * yRows + j0);
+    }
+  }
+  return out;
+}
+
+test("cosines of unit rows in any row blocks give the bits of cosineSimilarityCross (short and long rows)", () => {
+  // The partner search of wide layers computes removed x kept cosines in blocks of removed rows
+  // against parts of the kept rows, on several module instances; assembled, they must be exactly
+  // the one-call kernel's bits. Long rows (>= 8192) take the cache-blocked 4x3 path.
+  const blockCase = fc.record({
+    xRows: size(23),
+    yRows: size(29),
+    long: fc.integer({ min: 0, max: 9 }),
+    cols: size(45),
+    seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+    xCuts: fc.array(fc.integer({ min: 0, max: 23 }), { maxLength: 4 }),
+    yCuts: fc.array(fc.integer({ min: 0, max: 29 }), { maxLength: 4 }),
+  });
+  fc.assert(
+    fc.property(blockCase, ({ xRows, yRows, long, cols: shortCols, seed, xCuts, yCuts }) => {
+      const cols = long === 0 ? 8192 + shortCols * 37 : shortCols;
+      const rows = Math.min(xRows, long === 0 ? 9 : xRows);
+      const x = degenerateRows(seed, rows, cols);
+      const y = degenerateRows(seed + 1, yRows, cols);
+      const whole = cosineSimilarityCross(w, x, y, rows, yRows, cols);
+      const u = unitRows(w, x, rows, cols);
+      const v = unitRows(w, y, yRows, cols);
+      assertSameBits(
+        blockwiseCross(u, v, rows, yRows, cols, xCuts, yCuts),
+        whole,
+        `${rows} x ${yRows} x ${cols}`,
+      );
+      return true;
+    }),
+    { numRuns: 60 },
   );
 });
 
@@ -416,6 +528,10 @@ test("distance wrappers reject mismatched sizes", () => {
   assert.throws(() => gramMatrix(w, new Float32Array(5), 2, 3), { code: "INVALID_ARGUMENT" });
   assert.throws(() => pairwiseSqEuclidean(w, new Float32Array(6), -2, -3), { code: "INVALID_ARGUMENT" });
   assert.throws(() => cosineSimilarityCross(w, new Float32Array(6), new Float32Array(5), 2, 2, 3), {
+    code: "INVALID_ARGUMENT",
+  });
+  assert.throws(() => unitRows(w, new Float32Array(5), 2, 3), { code: "INVALID_ARGUMENT" });
+  assert.throws(() => cosineSimilarityCrossUnit(w, new Float32Array(6), new Float32Array(6), 2, 3, 3), {
     code: "INVALID_ARGUMENT",
   });
 });

@@ -8,6 +8,8 @@ import {
   type FilterVectors,
   filterVectorNorms,
   filterVectorPartners,
+  PARTNER_BLOCK_ELEMENTS,
+  partnerBlockRows,
 } from "../../src/wasm/kernels/filter-vectors.ts";
 import { mergePartners } from "../../src/wasm/kernels/merge.ts";
 import { rowReduce } from "../../src/wasm/kernels/reduce.ts";
@@ -82,7 +84,8 @@ test("filterVectorPartners equals mergePartners on the built vectors, without an
     fc.property(
       layer,
       fc.constantFrom("exact" as const, "reference" as const),
-      ({ v, keptCount }, formula) => {
+      fc.integer({ min: 1, max: 9 }),
+      ({ v, keptCount }, formula, blockRows) => {
         const n = v.rows;
         const len = v.appended === undefined ? v.cols : v.cols + 1;
         const keep = selectKeptOfVectors(w, "l1", v, keptCount);
@@ -96,14 +99,31 @@ test("filterVectorPartners equals mergePartners on the built vectors, without an
           eps: 1e-5,
         };
         for (const opts of [{ threshold: 0.1 }, { threshold: 0.1, bn, lambda: 0.85, formula }]) {
-          assert.deepEqual(
-            filterVectorPartners(w, v, removed, keep, opts),
-            mergePartners(w, built(v), n, len, removed, keep, opts),
-          );
+          const whole = mergePartners(w, built(v), n, len, removed, keep, opts);
+          assert.deepEqual(filterVectorPartners(w, v, removed, keep, opts), whole);
+          // Blocks of removed rows (1..9 rows, ragged last block) give the same partners and scales.
+          assert.deepEqual(filterVectorPartners(w, v, removed, keep, { ...opts, blockRows }), whole);
         }
       },
     ),
   );
+});
+
+test("partnerBlockRows keeps a block within PARTNER_BLOCK_ELEMENTS, in whole tiles", () => {
+  assert.equal(partnerBlockRows(2867, 25089), 160);
+  assert.equal(partnerBlockRows(16384, 13), 256);
+  for (const [kept, len] of [
+    [1, 1],
+    [16384, 13],
+    [100, 300000],
+    [1 << 22, 3],
+    [7, 1 << 23],
+  ] as const) {
+    const rows = partnerBlockRows(kept, len);
+    assert.ok(rows >= 4 && rows % 4 === 0, `${kept} x ${len}: ${rows}`);
+    if (rows > 4)
+      assert.ok(rows * Math.max(kept, len) <= PARTNER_BLOCK_ELEMENTS, `${kept} x ${len}: ${rows}`);
+  }
 });
 
 test("filterVectorPartners finds a planted positive multiple through the appended bias", () => {

@@ -79,6 +79,48 @@ export function distanceCosineCross(
 }
 
 /**
+ * Normalise rows on arena buffers (distance_normalize_rows): u_r = x_r / |x_r|, the norm summed in f64,
+ * exactly the rows the cosine kernels work on; a zero row stays zero.
+ * @param x rows x cols f32. @param u rows x cols f32: x itself (in place) or a buffer not overlapping it.
+ * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch; `ARENA_MISUSE` on a dead or foreign buffer.
+ */
+export function distanceNormalizeRows(w: Wasm, x: Buf, u: Buf, rows: number, cols: number): void {
+  checkSize("distanceNormalizeRows rows", rows);
+  checkSize("distanceNormalizeRows cols", cols);
+  checkLength("distanceNormalizeRows x", x, rows * cols);
+  checkLength("distanceNormalizeRows u", u, rows * cols);
+  w.arena.checkLive("distanceNormalizeRows", x, u);
+  kernel(w, "distance_normalize_rows")(x.ptr, u.ptr, rows, cols);
+}
+
+/**
+ * Cosines of rows already normalised by {@link distanceNormalizeRows}, on arena buffers
+ * (distance_cosine_cross_unit): cos[i][j] = <u_i, v_j> clamped to [-1, 1]. Each entry has the bits
+ * {@link distanceCosineCross} gives on the unnormalised rows, whatever rows a call covers, so a large
+ * removed x kept product can be computed block by block (and on several instances).
+ * @param u uRows x cols f32. @param v vRows x cols f32 (may alias u). @param cos uRows x vRows f32.
+ * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch; `ARENA_MISUSE` on a dead or foreign buffer.
+ */
+export function distanceCosineCrossUnit(
+  w: Wasm,
+  u: Buf,
+  v: Buf,
+  cos: Buf,
+  uRows: number,
+  vRows: number,
+  cols: number,
+): void {
+  checkSize("distanceCosineCrossUnit uRows", uRows);
+  checkSize("distanceCosineCrossUnit vRows", vRows);
+  checkSize("distanceCosineCrossUnit cols", cols);
+  checkLength("distanceCosineCrossUnit u", u, uRows * cols);
+  checkLength("distanceCosineCrossUnit v", v, vRows * cols);
+  checkLength("distanceCosineCrossUnit cos", cos, uRows * vRows);
+  w.arena.checkLive("distanceCosineCrossUnit", u, v, cos);
+  kernel(w, "distance_cosine_cross_unit")(u.ptr, v.ptr, cos.ptr, uRows, vRows, cols);
+}
+
+/**
  * Gram matrix X X^T of a JS matrix.
  * @param x rows x cols, row-major.
  * @returns rows x rows f32, row-major, exactly symmetric.
@@ -164,6 +206,57 @@ export function cosineSimilarityCross(
     const cos = arena.allocF32(xRows * yRows);
     const scratch = arena.allocF32((xRows + yRows) * cols);
     distanceCosineCross(w, xb, yb, cos, scratch, xRows, yRows, cols);
+    return arena.viewF32(cos).slice();
+  });
+}
+
+/**
+ * The rows of a JS matrix normalised to unit length as the cosine kernels normalise them (norm in f64,
+ * rounded to f32; zero rows stay zero).
+ * @param x rows x cols, row-major.
+ * @returns rows x cols f32.
+ * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch.
+ * @example
+ * const u = unitRows(await getWasm(), Float32Array.of(3, 4, 0, 0), 2, 2); // [0.6, 0.8, 0, 0]
+ */
+export function unitRows(w: Wasm, x: Float32Array, rows: number, cols: number): Float32Array {
+  checkSize("unitRows rows", rows);
+  checkSize("unitRows cols", cols);
+  checkLength("unitRows x", x, rows * cols);
+  return withArena(w, (arena) => {
+    const xb = arena.copyInF32(x);
+    distanceNormalizeRows(w, xb, xb, rows, cols);
+    return arena.viewF32(xb).slice();
+  });
+}
+
+/**
+ * Cosines between unit rows (from {@link unitRows}) of u and v: <u_i, v_j> clamped to [-1, 1], with the
+ * bits {@link cosineSimilarityCross} gives on the rows before normalising.
+ * @param u uRows x cols, row-major. @param v vRows x cols, row-major.
+ * @returns uRows x vRows f32, row-major.
+ * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch.
+ * @example
+ * const c = cosineSimilarityCrossUnit(await getWasm(), Float32Array.of(1, 0), Float32Array.of(0.6, 0.8), 1, 1, 2);
+ * // [0.6]
+ */
+export function cosineSimilarityCrossUnit(
+  w: Wasm,
+  u: Float32Array,
+  v: Float32Array,
+  uRows: number,
+  vRows: number,
+  cols: number,
+): Float32Array {
+  checkSize("cosineSimilarityCrossUnit uRows", uRows);
+  checkSize("cosineSimilarityCrossUnit vRows", vRows);
+  checkLength("cosineSimilarityCrossUnit u", u, uRows * cols);
+  checkLength("cosineSimilarityCrossUnit v", v, vRows * cols);
+  return withArena(w, (arena) => {
+    const ub = arena.copyInF32(u);
+    const vb = arena.copyInF32(v);
+    const cos = arena.allocF32(uRows * vRows);
+    distanceCosineCrossUnit(w, ub, vb, cos, uRows, vRows, cols);
     return arena.viewF32(cos).slice();
   });
 }

@@ -54,6 +54,30 @@ export function distanceCosineCross(
   return dots;
 }
 
+/** u_r = x_r / |x_r| (a zero row stays zero). */
+export function distanceNormalizeRows(x: ArrayLike<number>, rows: number, cols: number): Float64Array {
+  const norms = rowNorms(x, rows, cols);
+  const u = new Float64Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    const n = norms[r]!;
+    for (let c = 0; c < cols; c++) u[r * cols + c] = n === 0 ? 0 : x[r * cols + c]! / n;
+  }
+  return u;
+}
+
+/** cos[i][j] = <u_i, v_j> clamped to [-1, 1], for rows that are already unit (or zero). */
+export function distanceCosineCrossUnit(
+  u: ArrayLike<number>,
+  v: ArrayLike<number>,
+  uRows: number,
+  vRows: number,
+  cols: number,
+): Float64Array {
+  const dots = crossDots(u, uRows, v, vRows, cols);
+  for (let k = 0; k < dots.length; k++) dots[k] = Math.min(1, Math.max(-1, dots[k]!));
+  return dots;
+}
+
 function crossDots(
   x: ArrayLike<number>,
   xRows: number,
