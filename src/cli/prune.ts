@@ -365,8 +365,8 @@ function helpText(): string {
   out += line("--mean M[,M,M]", "per-channel mean after scaling pixels to [0, 1] (default 0)");
   out += line("--std S[,S,S]", "per-channel std (default 1)");
   out += "  training runs (gate's Tick-Tock, --finetune-epochs):\n";
-  out += line("--workers N|auto", "data-parallel worker threads (default 1; auto = one per core); BN then");
-  out += line("", "normalises per shard, so results depend on N (never on timing)");
+  out += line("--workers N|auto", "data-parallel training threads (default 1; auto = one per core); BN then");
+  out += line("", "normalises per shard, so results depend on N (never on timing); merge: see below");
   out += line("--checkpoint DIR", "save the state after every Tick, Tock and epoch (atomically) in DIR");
   out += line("--resume DIR", "continue a run from DIR's checkpoint (same model, data and options)");
   out += line("", "Ctrl-C stops at the next step: nothing is written, the last checkpoint stays intact");

@@ -268,3 +268,69 @@ test("gate usage errors are one line each, with a code", () => {
     assert.match(r.stderr, message);
   }
 });
+
+test("prune --method gate --checkpoint DIR, then --resume DIR from a mid-run state, writes the same bytes; --workers 2 runs", () => {
+  const fixture = "tests/fixtures/resnet_bn.onnx";
+  const ckpt = join(tmp, "ckpt");
+  const args = (out: string, ...extra: string[]) => [
+    "prune",
+    fixture,
+    "-o",
+    out,
+    "--method",
+    "gate",
+    "--data",
+    data,
+    "--flops-target",
+    "0.5",
+    "--tick-ratio",
+    "0.1",
+    "--tock-epochs",
+    "0.5",
+    "--ticks-per-tock",
+    "2",
+    "--finetune-epochs",
+    "1",
+    "--finetune-limit",
+    "128",
+    "--batch",
+    "32",
+    "--eval-limit",
+    "32",
+    "--quiet",
+    ...extra,
+  ];
+  const full = cli(...args(join(tmp, "full.onnx"), "--checkpoint", ckpt));
+  assert.equal(full.status, 0, full.stderr);
+  assert.ok(readFileSync(join(ckpt, "prunekit-method.bin")).length > 0);
+  assert.ok(readFileSync(join(ckpt, "prunekit-checkpoint.bin")).length > 0);
+  // Resuming from the final states redoes only the folding; the bytes are the uninterrupted run's.
+  const resumed = cli(...args(join(tmp, "resumed.onnx"), "--resume", ckpt));
+  assert.equal(resumed.status, 0, resumed.stderr);
+  assert.deepEqual(readFileSync(join(tmp, "resumed.onnx")), readFileSync(join(tmp, "full.onnx")));
+  const other = cli(...args(join(tmp, "other.onnx"), "--resume", ckpt, "--tick-ratio", "0.2"));
+  assert.equal(other.status, 1);
+  assert.match(other.stderr, /CHECKPOINT_INVALID/);
+  const empty = cli(...args(join(tmp, "none.onnx"), "--resume", join(tmp, "no-such-dir")));
+  assert.equal(empty.status, 1);
+  assert.match(
+    empty.stderr,
+    /CHECKPOINT_INVALID: --resume .*no prunekit-method\.bin or prunekit-checkpoint\.bin/,
+  );
+  const two = cli(...args(join(tmp, "two.onnx"), "--workers", "2"));
+  assert.equal(two.status, 0, two.stderr);
+  const stray = cli(
+    "prune",
+    fixture,
+    "-o",
+    join(tmp, "l1.onnx"),
+    "--method",
+    "l1",
+    "--ratio",
+    "0.5",
+    "--checkpoint",
+    ckpt,
+  );
+  assert.equal(stray.status, 1);
+  assert.match(stray.stderr, /USAGE: --checkpoint applies to training runs only/);
+});
