@@ -168,6 +168,12 @@ export interface MergePruneOptions extends CommonPruneOptions, WidthPruneOptions
    * one thread. The output is the same bit for bit.
    */
   workers?: number | "auto";
+  /**
+   * Experimental, beyond the paper: also prune residual streams and fold each removed stream channel
+   * into its most similar kept one, compared over all the layers adding into the stream (docs/methods.md
+   * §2.8). With `merge: false`, the same stream channels are pruned plainly. Default false.
+   */
+  mergeResidual?: boolean;
 }
 
 /** {@link prune} options of EPruner (`epruner`). */
@@ -275,6 +281,8 @@ export interface LayerReport {
   beta?: number;
   /** With `roundTo`: the kept count before rounding (channelsAfter is after), when rounding changed it. */
   keptBeforeRounding?: number;
+  /** Merge with `mergeResidual`: the layers adding into this residual stream (one entry each). */
+  residualStream?: string[];
 }
 
 /** Totals before or after pruning. */

@@ -266,6 +266,11 @@ export const PRUNE_FLAGS: Readonly<Record<string, FlagSpec>> = {
     help: "prune such layers without merging them (the paper's fallback) instead of failing",
     parse: () => true,
   },
+  "merge-residual": {
+    key: "mergeResidual",
+    help: "experimental: also prune residual streams, folding each removed stream channel into its most similar kept one over every layer adding into it (with --no-merge: plain pruning of the same channels)",
+    parse: () => true,
+  },
   workers: {
     key: "workers",
     help: "threads for the partner search of wide layers, 1..64 or auto (default auto: one per core); same output",

@@ -217,6 +217,55 @@ export function unsafePathOp(group: DependencyGroup): GroupPathOp | undefined {
   return group.pathOps.find((p) => p.pattern !== undefined && isUnsafe(p)) ?? group.pathOps.find(isUnsafe);
 }
 
+/** Joins that are positively homogeneous in their inputs jointly: f(s·a, s·b) = s·f(a, b) for s > 0. */
+const LINEAR_JOINS: ReadonlySet<string> = new Set(["Add", "Sub", "Sum", "Mean", "Max", "Min"]);
+
+/**
+ * For a residual stream (docs/methods.md §2.8): the first op a merge of stream channels cannot be folded
+ * through, like {@link unsafePathOp}, except that a join adding stream values (Add, Sub, Sum, Mean, Max,
+ * Min whose every input carries the group's channels at the same place) is safe: when a removed channel
+ * is s times a kept one in every input, it is s times it in the output too.
+ * @param group A dependency group.
+ * @param inputsOf The input value names of a node, by node name.
+ */
+export function streamUnsafeOp(
+  group: DependencyGroup,
+  inputsOf: (node: string) => readonly string[],
+): GroupPathOp | undefined {
+  const tensors = new Map(group.tensors.map((t) => [t.name, t]));
+  const tiedJoin = (p: GroupPathOp) => {
+    if (p.kind !== "join" || !LINEAR_JOINS.has(p.opType)) return false;
+    const ins = inputsOf(p.node).filter((n) => n !== "");
+    const first = tensors.get(ins[0] ?? "");
+    return (
+      first !== undefined &&
+      ins.every((n) => {
+        const t = tensors.get(n);
+        return t !== undefined && t.channelOffset === first.channelOffset && t.blockSize === first.blockSize;
+      })
+    );
+  };
+  const bad = (p: GroupPathOp) => isUnsafe(p) && !tiedJoin(p);
+  return group.pathOps.find((p) => p.pattern !== undefined && bad(p)) ?? group.pathOps.find(bad);
+}
+
+/**
+ * {@link pathIsMergeSafe} for a residual stream: the same, with {@link streamUnsafeOp}'s joins allowed.
+ * @param group A dependency group.
+ * @param inputsOf The input value names of a node, by node name.
+ */
+export function streamIsMergeSafe(
+  group: DependencyGroup,
+  inputsOf: (node: string) => readonly string[],
+): boolean {
+  return (
+    group.consumers.length > 0 &&
+    group.consumers.every((c) => c.mixesChannels) &&
+    group.producers.every((p) => p.squeezeExcitation === undefined) &&
+    streamUnsafeOp(group, inputsOf) === undefined
+  );
+}
+
 function isUnsafe(p: GroupPathOp): boolean {
   return !CHANNELWISE_KINDS.has(p.kind) || !p.positivelyHomogeneous;
 }

@@ -3,10 +3,13 @@
 import { PrunekitError } from "../errors.ts";
 import {
   type DependencyGroup,
+  type GroupPathOp,
   type GroupProducer,
   isInner,
   mainProducer,
   pathIsMergeSafe,
+  streamIsMergeSafe,
+  streamUnsafeOp,
   unsafePathOp,
 } from "../graph/group.ts";
 import { attrFloat, type Graph } from "../graph/ir.ts";
@@ -26,7 +29,7 @@ import {
   roundingDetails,
 } from "./budget.ts";
 import type { MethodContext } from "./context.ts";
-import type { Criterion } from "./criteria.ts";
+import { type Criterion, selectKeptOfVectors } from "./criteria.ts";
 import { decomposeLayerWith, type MergeMode, type PartnerSearch } from "./merge-layer.ts";
 import { PartnerWorkers, resolveWorkerCount, startPartnerWorkers } from "./merge-workers.ts";
 
@@ -68,6 +71,14 @@ export interface MergeOptions extends BudgetOptions {
    * worker threads (browsers) use one thread. The result is the same bit for bit whatever the count.
    */
   workers: number | "auto";
+  /**
+   * Beyond the paper (experimental): also prune residual streams, the groups that several layers add
+   * into, and fold each removed stream channel into its most similar kept one (docs/methods.md §2.8).
+   * The cosine and the scale come from the concatenation over the stream's producers of their
+   * BN-scaled filters and effective biases; the kept set from the concatenated raw filters by
+   * `criterion`. With `mode: "prune"` the same stream channels are pruned plainly.
+   */
+  mergeResidual: boolean;
 }
 
 /**
@@ -84,6 +95,7 @@ export const MERGE_DEFAULTS: MergeOptions = {
   skipUnsafe: false,
   pruneUnsafe: false,
   workers: "auto",
+  mergeResidual: false,
 };
 
 /**
@@ -145,9 +157,10 @@ export async function planMerge(
       const producer = mainProducer(group);
       if (producer === undefined) continue;
       const name = producer.node;
+      const stream = o.mergeResidual && isResidualStream(group);
       const why = group.frozen
         ? group.frozenReasons.join("; ")
-        : !isInner(group)
+        : !isInner(group) && !stream
           ? notInnerReason(group)
           : "";
       if (why !== "") {
@@ -159,8 +172,11 @@ export async function planMerge(
       const p = counts.kept;
       if (p >= group.channels) continue;
       let mode = o.mode;
-      if (o.mode === "merge" && !pathIsMergeSafe(group)) {
-        const msg = `merge: layer "${name}" (${producer.opType}) cannot be merged: ${unsafeReason(group)} (docs/methods.md §2.6)`;
+      const inputsOf = (node: string) => graph.nodeByName.get(node)?.inputs ?? [];
+      const bad = stream ? streamUnsafeOp(group, inputsOf) : unsafePathOp(group);
+      const safe = stream ? streamIsMergeSafe(group, inputsOf) : pathIsMergeSafe(group);
+      if (o.mode === "merge" && !safe) {
+        const msg = `merge: ${stream ? "residual stream of layer" : "layer"} "${name}" (${producer.opType}) cannot be merged: ${unsafeReason(group, bad)} (docs/methods.md §2.6)`;
         if (o.pruneUnsafe) {
           warn(`${msg}; pruned without merging`);
           mode = "prune";
@@ -169,20 +185,21 @@ export async function planMerge(
             "UNSAFE_MERGE",
             `${msg}; prune such layers without merging with --prune-unsafe (pruneUnsafe: true), skip them with --skip-unsafe (skipUnsafe: true), or prune every layer without merging with --no-merge (merge: false)`,
             {
-              node: unsafeNode(group) ?? name,
+              node: unsafeNode(group, bad) ?? name,
             },
           );
         } else {
           warn(`${msg}; left unpruned`);
-          skippedUnsafe.push({ group: group.id, reason: unsafeReason(group) });
+          skippedUnsafe.push({ group: group.id, reason: unsafeReason(group, bad) });
           continue;
         }
       }
-      const layer = readLayer(graph, group, producer, scratch);
+      const layer = stream
+        ? readStream(graph, group, scratch, ctx.wasm, o.criterion, p)
+        : { ...readLayer(graph, group, producer, scratch), keptCount: p };
       const dec = await decomposeLayerWith(
         {
           ...layer,
-          keptCount: p,
           blocks: group.blocks,
           criterion: o.criterion,
           threshold,
@@ -193,7 +210,9 @@ export async function planMerge(
         ctx.wasm,
         search.run,
       );
-      const details = roundingDetails(counts);
+      const rounding = roundingDetails(counts);
+      // A residual stream (mergeResidual) says so, with the layers adding into it.
+      const details = stream ? { ...rounding, residualStream: group.producers.map((q) => q.node) } : rounding;
       plans.push({
         groupId: group.id,
         keep: dec.keep,
@@ -286,8 +305,7 @@ function notInnerReason(g: DependencyGroup): string {
   return "a consumer cannot absorb merged channels (depthwise)";
 }
 
-function unsafeNode(g: DependencyGroup): string | undefined {
-  const op = unsafePathOp(g);
+function unsafeNode(g: DependencyGroup, op: GroupPathOp | undefined = unsafePathOp(g)): string | undefined {
   return op?.pattern?.node ?? op?.node ?? g.consumers.find((c) => !c.mixesChannels)?.node;
 }
 
@@ -295,9 +313,9 @@ function unsafeNode(g: DependencyGroup): string | undefined {
  * Why Neuron Merging cannot fold removed channels through the group's path (docs/methods.md §2.6), naming
  * the node: a decomposed activation or a squeeze-excitation block by its result node (graph/patterns.ts).
  * @param g A group whose path is not merge-safe.
+ * @param op The op that blocks (default: graph/group.ts unsafePathOp).
  */
-export function unsafeReason(g: DependencyGroup): string {
-  const op = unsafePathOp(g);
+export function unsafeReason(g: DependencyGroup, op: GroupPathOp | undefined = unsafePathOp(g)): string {
   if (op?.pattern !== undefined) {
     const { name, node } = op.pattern;
     const opType = g.pathOps.find((p) => p.node === node)?.opType ?? op.opType;
@@ -350,33 +368,110 @@ export function readLayer(
     filters: n,
   };
   if (filters.bias !== undefined) out.bias = filters.bias;
+  const bn = readBn(graph, group, producer);
+  if (bn !== undefined) out.bn = bn;
+  return out;
+}
+
+/** The BatchNorm right after `producer` in the group (§2.5), sliced to the group's channels, if any. */
+function readBn(graph: Graph, group: DependencyGroup, producer: GroupProducer): MergeBnParams | undefined {
   const bnMember = group.members.find(
     (m) => m.opType === "BatchNormalization" && m.follows === producer.node,
   );
-  if (bnMember !== undefined) {
-    const node = graph.nodeByName.get(bnMember.node)!;
-    const role = (r: string) => {
-      const param = bnMember.params.find((q) => q.role === r);
-      if (param === undefined) {
-        throw new PrunekitError(
-          "ONNX_INVALID",
-          `BatchNormalization "${bnMember.node}": missing ${r} parameter`,
-          {
-            node: bnMember.node,
-          },
-        );
+  if (bnMember === undefined) return undefined;
+  const node = graph.nodeByName.get(bnMember.node)!;
+  const role = (r: string) => {
+    const param = bnMember.params.find((q) => q.role === r);
+    if (param === undefined) {
+      throw new PrunekitError(
+        "ONNX_INVALID",
+        `BatchNormalization "${bnMember.node}": missing ${r} parameter`,
+        {
+          node: bnMember.node,
+        },
+      );
+    }
+    return readVector(graph, param.tensor, bnMember.node, group.channels, bnMember.channelOffset);
+  };
+  return {
+    gamma: role("bn-scale"),
+    beta: role("bn-bias"),
+    mean: role("bn-mean"),
+    var: role("bn-var"),
+    eps: attrFloat(node, "epsilon", 1e-5),
+  };
+}
+
+/**
+ * True iff `mergeResidual` may prune the group as a residual stream (docs/methods.md §2.8): it is not
+ * inner only because several layers add into its channels, its channels do not reach a graph output,
+ * and every reader is a conv or linear layer.
+ */
+function isResidualStream(g: DependencyGroup): boolean {
+  return (
+    !isInner(g) &&
+    (g.isResidual || g.producers.length > 1) &&
+    !g.reachesGraphOutput &&
+    g.consumers.length > 0 &&
+    g.consumers.every((c) => c.mixesChannels)
+  );
+}
+
+/**
+ * A residual stream as one layer for {@link decomposeLayerWith} (docs/methods.md §2.8). Channel c of
+ * the stream is the sum over its producers of a_c·(W_c·x) + b_c, with a = γ/σ and b = β − a·(μ − bias)
+ * after a BN (a = 1, b = bias or 0 without one); the stream channel is a positive multiple s of another
+ * when these affine maps are, jointly over the producers. So the vectors are the concatenations of
+ * [a_c·W_c ; b_c] (the §2.4 formula finds the partners and s on them), and the kept set comes from the
+ * concatenated raw filters (their bias appended when no BN follows) by `criterion`.
+ */
+function readStream(
+  graph: Graph,
+  group: DependencyGroup,
+  scratch: FilterScratch,
+  wasm: Wasm,
+  criterion: Criterion,
+  keptCount: number,
+): { weights: Float32Array; filters: number; keep: number[] } {
+  const n = group.channels;
+  const parts = group.producers.map((producer) => {
+    const layer = readLayer(graph, group, producer, scratch);
+    const d = layer.weights.length / n;
+    // Copied out: the next producer's read reuses the scratch memory.
+    return { d, weights: layer.weights.slice(0, n * d), bias: layer.bias, bn: layer.bn };
+  });
+  const rawLen = parts.reduce((t, q) => t + q.d + (q.bn === undefined && q.bias !== undefined ? 1 : 0), 0);
+  const jointLen = parts.reduce((t, q) => t + q.d + 1, 0);
+  const raw = new Float32Array(n * rawLen);
+  const joint = new Float32Array(n * jointLen);
+  for (let c = 0; c < n; c++) {
+    let r = c * rawLen;
+    let j = c * jointLen;
+    for (const q of parts) {
+      const row = q.weights.subarray(c * q.d, (c + 1) * q.d);
+      raw.set(row, r);
+      r += q.d;
+      const bias = q.bias === undefined ? 0 : q.bias[c]!;
+      if (q.bn === undefined) {
+        if (q.bias !== undefined) raw[r++] = bias;
+        joint.set(row, j);
+        joint[j + q.d] = bias;
+      } else {
+        const a = q.bn.gamma[c]! / Math.sqrt(q.bn.var[c]! + q.bn.eps);
+        for (let k = 0; k < q.d; k++) joint[j + k] = a * row[k]!;
+        joint[j + q.d] = q.bn.beta[c]! - a * (q.bn.mean[c]! - bias);
       }
-      return readVector(graph, param.tensor, bnMember.node, n, bnMember.channelOffset);
-    };
-    out.bn = {
-      gamma: role("bn-scale"),
-      beta: role("bn-bias"),
-      mean: role("bn-mean"),
-      var: role("bn-var"),
-      eps: attrFloat(node, "epsilon", 1e-5),
-    };
+      j += q.d + 1;
+    }
   }
-  return out;
+  const keep = selectKeptOfVectors(
+    wasm,
+    criterion,
+    { weights: raw, rows: n, cols: rawLen },
+    keptCount,
+    group.blocks,
+  );
+  return { weights: joint, filters: n, keep };
 }
 
 function constant(graph: Graph, name: string, node: string) {

@@ -116,6 +116,7 @@ const MERGE_KEYS = [
   "skipUnsafe",
   "pruneUnsafe",
   "workers",
+  "mergeResidual",
 ] as const;
 
 function magnitude(criterion: "l1" | "l2"): MethodEntry {

@@ -106,7 +106,7 @@ export function applyPlan(
   plan: PrunePlan,
   options: SurgeryOptions = {},
 ): SurgeryResult {
-  const removedByGroup = validatePlan(groups, plan);
+  const removedByGroup = validatePlan(groups, plan, (n) => graph.nodeByName.get(n)?.inputs ?? []);
   // Values first, then slices (DESIGN.md): slicing reads the patched tensors.
   const g0 =
     options.values !== undefined && options.values.size > 0 ? patchedGraph(graph, options.values) : graph;

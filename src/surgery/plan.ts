@@ -2,7 +2,7 @@
 // group, plus optional compensation. Validation lives here, next to the types it checks, so every
 // writer of plans (methods, tests, users) is held to the same rules.
 import { PrunekitError } from "../errors.ts";
-import { type DependencyGroup, pathIsMergeSafe } from "../graph/group.ts";
+import { type DependencyGroup, pathIsMergeSafe, streamIsMergeSafe } from "../graph/group.ts";
 import type { TensorValues } from "./model-patch.ts";
 
 /**
@@ -61,6 +61,7 @@ export function validateGroupPlan(
   group: DependencyGroup,
   keep: number[],
   merges: ChannelMerge[] | undefined,
+  inputsOf?: (node: string) => readonly string[],
 ): number[] {
   const where = `plan for group ${group.id} (${group.producers.map((p) => `"${p.node}"`).join(", ")})`;
   if (group.frozen) {
@@ -100,7 +101,9 @@ export function validateGroupPlan(
     }
   }
   if (merges !== undefined && merges.length > 0) {
-    if (!pathIsMergeSafe(group)) {
+    // A residual stream's joins (Add of stream values) are safe when the graph says what they add.
+    const stream = inputsOf !== undefined && (group.isResidual || group.producers.length > 1);
+    if (!(stream ? streamIsMergeSafe(group, inputsOf) : pathIsMergeSafe(group))) {
       const bad = group.pathOps
         .filter((op) => !op.positivelyHomogeneous)
         .map((op) => `"${op.node}" (${op.opType})`);
@@ -146,7 +149,11 @@ export function validateGroupPlan(
  * @example
  * validatePlan(groups, { method: "l1", groups: [{ groupId: 0, keep: [0, 2] }] }); // Map { 0 => [1, ...] }
  */
-export function validatePlan(groups: DependencyGroup[], plan: PrunePlan): Map<number, number[]> {
+export function validatePlan(
+  groups: DependencyGroup[],
+  plan: PrunePlan,
+  inputsOf?: (node: string) => readonly string[],
+): Map<number, number[]> {
   const removed = new Map<number, number[]>();
   for (const gp of plan.groups) {
     const group = groups[gp.groupId];
@@ -158,7 +165,7 @@ export function validatePlan(groups: DependencyGroup[], plan: PrunePlan): Map<nu
     }
     if (removed.has(gp.groupId))
       throw new PrunekitError("PLAN_INVALID", `plan lists group ${gp.groupId} twice`);
-    removed.set(gp.groupId, validateGroupPlan(group, gp.keep, gp.merges));
+    removed.set(gp.groupId, validateGroupPlan(group, gp.keep, gp.merges, inputsOf));
   }
   return removed;
 }
