@@ -171,7 +171,7 @@ export interface MergePruneOptions extends CommonPruneOptions, WidthPruneOptions
   /**
    * Experimental, beyond the paper: also prune residual streams and fold each removed stream channel
    * into its most similar kept one, compared over all the layers adding into the stream (docs/methods.md
-   * §2.8). With `merge: false`, the same stream channels are pruned plainly. Default false.
+   * §2.10). With `merge: false`, the same stream channels are pruned plainly. Default false.
    */
   mergeResidual?: boolean;
 }
@@ -799,7 +799,12 @@ function unprunedGroups(groups: DependencyGroup[], plan: PrunePlan, method: stri
       const layers = g.producers.map((p) => p.node);
       if (g.frozen)
         return { group: g.id, layers, kind: "frozen" as const, reason: g.frozenReasons.join("; ") };
-      if (innerOnly && !isInner(g)) {
+      const why = unsafe.get(g.id);
+      if (why !== undefined)
+        return { group: g.id, layers, kind: "unsafe" as const, reason: `not merge-safe: ${why}` };
+      // Merge with mergeResidual prunes residual streams too; what it leaves is a model output or kept.
+      const streamsToo = plan.details?.mergeResidual === true && !g.reachesGraphOutput;
+      if (innerOnly && !isInner(g) && !streamsToo) {
         const reason =
           g.producers.length > 1 || g.isResidual
             ? `a residual stream (${g.producers.length} producers joined); ${method} prunes inner layers only`
@@ -808,9 +813,6 @@ function unprunedGroups(groups: DependencyGroup[], plan: PrunePlan, method: stri
               : `${method} prunes inner layers only`;
         return { group: g.id, layers, kind: "residual" as const, reason };
       }
-      const why = unsafe.get(g.id);
-      if (why !== undefined)
-        return { group: g.id, layers, kind: "unsafe" as const, reason: `not merge-safe: ${why}` };
       return {
         group: g.id,
         layers,

@@ -221,7 +221,7 @@ export function unsafePathOp(group: DependencyGroup): GroupPathOp | undefined {
 const LINEAR_JOINS: ReadonlySet<string> = new Set(["Add", "Sub", "Sum", "Mean", "Max", "Min"]);
 
 /**
- * For a residual stream (docs/methods.md §2.8): the first op a merge of stream channels cannot be folded
+ * For a residual stream (docs/methods.md §2.10): the first op a merge of stream channels cannot be folded
  * through, like {@link unsafePathOp}, except that a join adding stream values (Add, Sub, Sum, Mean, Max,
  * Min whose every input carries the group's channels at the same place) is safe: when a removed channel
  * is s times a kept one in every input, it is s times it in the output too.

@@ -73,7 +73,7 @@ export interface MergeOptions extends BudgetOptions {
   workers: number | "auto";
   /**
    * Beyond the paper (experimental): also prune residual streams, the groups that several layers add
-   * into, and fold each removed stream channel into its most similar kept one (docs/methods.md §2.8).
+   * into, and fold each removed stream channel into its most similar kept one (docs/methods.md §2.10).
    * The cosine and the scale come from the concatenation over the stream's producers of their
    * BN-scaled filters and effective biases; the kept set from the concatenated raw filters by
    * `criterion`. With `mode: "prune"` the same stream channels are pruned plainly.
@@ -225,10 +225,12 @@ export async function planMerge(
   }
   ctx.onProgress?.({ phase: "decomposition", done: groups.length, total: groups.length });
   // skippedUnsafe: the groups skipUnsafe left whole, for the report's `unpruned` list.
-  const details =
-    skippedUnsafe.length > 0
-      ? { threshold, workers: search.threads(), skippedUnsafe }
-      : { threshold, workers: search.threads() };
+  const details = {
+    threshold,
+    workers: search.threads(),
+    ...(skippedUnsafe.length > 0 ? { skippedUnsafe } : {}),
+    ...(o.mergeResidual ? { mergeResidual: true } : {}),
+  };
   return { method: o.mode, groups: plans, details };
 }
 
@@ -403,7 +405,7 @@ function readBn(graph: Graph, group: DependencyGroup, producer: GroupProducer): 
 }
 
 /**
- * True iff `mergeResidual` may prune the group as a residual stream (docs/methods.md §2.8): it is not
+ * True iff `mergeResidual` may prune the group as a residual stream (docs/methods.md §2.10): it is not
  * inner only because several layers add into its channels, its channels do not reach a graph output,
  * and every reader is a conv or linear layer.
  */
@@ -418,7 +420,7 @@ function isResidualStream(g: DependencyGroup): boolean {
 }
 
 /**
- * A residual stream as one layer for {@link decomposeLayerWith} (docs/methods.md §2.8). Channel c of
+ * A residual stream as one layer for {@link decomposeLayerWith} (docs/methods.md §2.10). Channel c of
  * the stream is the sum over its producers of a_c·(W_c·x) + b_c, with a = γ/σ and b = β − a·(μ − bias)
  * after a BN (a = 1, b = bias or 0 without one); the stream channel is a positive multiple s of another
  * when these affine maps are, jointly over the producers. So the vectors are the concatenations of

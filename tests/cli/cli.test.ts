@@ -384,3 +384,56 @@ test("prune --method epruner: beta flags by weight name, --merge, a report with 
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /--ratio applies to --method l1 or l2 or merge only, not epruner/);
 });
+
+test("--merge-residual prunes and merges the residual streams too (report residualStream, output runs in onnxruntime)", async () => {
+  const dir = tmp();
+  const input = join(fixtures, "resnet_bn.onnx");
+  const shape = manifest.models["resnet_bn.onnx"]!.input.shape.map((d) => (typeof d === "number" ? d : 1));
+  const run = (name: string, ...extra: string[]) => {
+    const out = join(dir, `${name}.onnx`);
+    const reportPath = join(dir, `${name}.json`);
+    const r = cli(
+      "prune",
+      input,
+      "-o",
+      out,
+      "--method",
+      "merge",
+      "--ratio",
+      "0.3",
+      "--report",
+      reportPath,
+      ...extra,
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const report = JSON.parse(readFileSync(reportPath, "utf8")) as {
+      options: { mergeResidual: boolean };
+      after: { params: number };
+      unpruned: { kind: string }[];
+      layers: {
+        node: string;
+        merged: number;
+        dropped: number;
+        channelsAfter: number;
+        residualStream?: string[];
+      }[];
+    };
+    return { out, report };
+  };
+  const inner = run("inner");
+  const streams = run("streams", "--merge-residual");
+  assert.equal(streams.report.options.mergeResidual, true);
+  const streamLayers = streams.report.layers.filter((l) => l.residualStream !== undefined);
+  assert.ok(streamLayers.length >= 2, "a residual stream has several producers");
+  assert.ok(streamLayers.every((l) => l.residualStream!.includes(l.node)));
+  assert.ok(streamLayers.some((l) => l.merged > 0));
+  assert.equal(inner.report.layers.filter((l) => l.residualStream !== undefined).length, 0);
+  assert.ok(inner.report.unpruned.some((u) => u.kind === "residual"));
+  assert.ok(!streams.report.unpruned.some((u) => u.kind === "residual"));
+  assert.ok(streams.report.after.params < inner.report.after.params);
+  const y = await runModel(streams.out, shape);
+  assert.equal(y.length, (await runModel(input, shape)).length);
+  assert.ok(y.every(Number.isFinite));
+  const help = cli("prune", "--help");
+  assert.match(help.stdout, /--merge-residual/);
+});

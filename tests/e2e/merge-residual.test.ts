@@ -1,4 +1,4 @@
-// Merging across residual streams (docs/methods.md §2.8, `mergeResidual`) is exact on a network built so
+// Merging across residual streams (docs/methods.md §2.10, `mergeResidual`) is exact on a network built so
 // that one stream channel is, in every layer adding into the stream jointly, a positive multiple of
 // another (BN-scaled filters and effective biases): the merged file gives the original outputs under
 // onnxruntime-node, while plain pruning of the same stream channel does not.
@@ -23,7 +23,8 @@ interface Init {
   data: Float32Array;
 }
 
-function network(): Uint8Array {
+/** `preact`: a per-channel BN on the stream after the first join (not right after a layer), as in pre-activation ResNets. */
+function network(preact = false): Uint8Array {
   const r = rng(23);
   const nodes: BuildNode[] = [];
   const inits: Init[] = [];
@@ -81,7 +82,10 @@ function network(): Uint8Array {
     const h = relu(`b${b}r1`, `b${b}bn1.y`);
     tie(conv(`b${b}c2`, h, MID, C), bn(`b${b}bn2`, `b${b}c2.y`, C), MID, b === 1 ? 1.3 : 0.8);
     nodes.push({ opType: "Add", name: `b${b}add`, inputs: [`b${b}bn2.y`, stream], outputs: [`b${b}add.y`] });
-    stream = relu(`b${b}r2`, `b${b}add.y`);
+    if (preact && b === 1) {
+      bn("stream_bn", "b1add.y", C);
+      stream = relu(`b${b}r2`, "stream_bn.y");
+    } else stream = relu(`b${b}r2`, `b${b}add.y`);
   }
   nodes.push({ opType: "GlobalAveragePool", name: "gap", inputs: [stream], outputs: ["gap.y"] });
   nodes.push({ opType: "Flatten", name: "flat", inputs: ["gap.y"], outputs: ["flat.y"] });
@@ -158,4 +162,23 @@ test("without mergeResidual, merge leaves the stream whole and lists it as unpru
   const names = out.report.layers.map((l) => l.node);
   assert.deepEqual(names.sort(), ["b1c1", "b2c1"]);
   assert.ok(out.report.unpruned.some((u) => u.kind === "residual" && u.layers.includes("stem")));
+});
+
+test("mergeResidual refuses a stream whose path has a per-channel BN not right after a layer, naming it; pruneUnsafe prunes it plainly", async () => {
+  const model = await loadModel(network(true));
+  const options = { method: "merge", layers: { stem: 3 }, mergeResidual: true } as const;
+  await assert.rejects(prune(model, options), (e: Error & { code?: string; node?: string }) => {
+    assert.equal(e.code, "UNSAFE_MERGE");
+    assert.equal(e.node, "stream_bn");
+    assert.match(e.message, /residual stream of layer "stem"/);
+    assert.match(e.message, /"stream_bn" \(op BatchNormalization\)/);
+    return true;
+  });
+  const pruned = await prune(model, { ...options, pruneUnsafe: true });
+  assert.equal(pruned.report.layers[0]!.channelsAfter, 3);
+  assert.equal(pruned.report.layers[0]!.merged, 0);
+  assert.ok(pruned.report.warnings.some((w) => w.includes("pruned without merging")));
+  const skipped = await prune(model, { ...options, skipUnsafe: true, allowUnchanged: true });
+  assert.equal(skipped.report.layers.length, 0);
+  assert.ok(skipped.report.unpruned.some((u) => u.kind === "unsafe" && u.layers.includes("stem")));
 });
