@@ -22,6 +22,16 @@ export interface CompileOptions {
    * batch, by input name, e.g. `{ input: [3, 224, 224] }`.
    */
   inputDims?: Readonly<Record<string, readonly number[]>>;
+  /** Time every step (see CompiledModel.profile); default false. */
+  profile?: boolean;
+}
+
+/** Wall time of one compiled step, summed over every run since compile. */
+export interface StepTiming {
+  /** The node the step was lowered from (the first of a fused chain). */
+  readonly node: string;
+  readonly opType: string;
+  readonly ms: number;
 }
 
 /** A graph input or output of a compiled model. */
@@ -49,6 +59,8 @@ export interface CompiledModel {
    * graph output as a fresh array.
    */
   run(feeds: Readonly<Record<string, Float32Array>>): Record<string, Float32Array>;
+  /** Time per step since compile, in step order, when compiled with `profile: true` (else empty). */
+  profile(): StepTiming[];
   /** Release the engine memory this model holds (its module instance stays usable). */
   dispose(): void;
 }
@@ -247,7 +259,16 @@ export function compileModel(wasm: Wasm, graph: Graph, options: CompileOptions =
       scratchPtr,
       f32: () => new Float32Array(memory.buffer),
     };
-    const runs = lowered.map(({ step }) => step.bind(binding));
+    const bound = lowered.map(({ step }) => step.bind(binding));
+    const stepMs = new Float64Array(bound.length);
+    const runs =
+      options.profile === true
+        ? bound.map((r, i) => () => {
+            const t0 = performance.now();
+            r();
+            stepMs[i]! += performance.now() - t0;
+          })
+        : bound;
     const inputPtrs = inputs.map((v) => ({ ...v, ptr: ptrOf(v.name), len: product(v.dims) }));
     const outputPtrs = outputs.map((v) => ({ ...v, ptr: ptrOf(v.name), len: product(v.dims) }));
     return {
@@ -283,6 +304,10 @@ export function compileModel(wasm: Wasm, graph: Graph, options: CompileOptions =
         for (const v of outputPtrs) result[v.name] = out.slice(v.ptr / 4, v.ptr / 4 + v.len);
         return result;
       },
+      profile: () =>
+        options.profile === true
+          ? lowered.map(({ node }, i) => ({ node: node.name, opType: node.opType, ms: stepMs[i]! }))
+          : [],
       dispose() {
         if (disposed) return;
         disposed = true;
