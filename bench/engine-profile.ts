@@ -82,6 +82,8 @@ for (const model of models) {
     const heavy = model.name.startsWith("VGG");
     if (PROFILE) profile(model, batch, heavy ? (batch === 1 ? 10 : 1) : batch === 1 ? 50 : 3);
     const compiled = compileModel(wasm, buildGraph(decodeModel(model.bytes)), { batch });
+    // The same engine with every conv on im2col + GEMM (no Winograd), for before / after in one run.
+    const im2col = compileModel(wasm, buildGraph(decodeModel(model.bytes)), { batch, winograd: false });
     const input = compiled.inputs[0]!;
     const x = new Float32Array(batch * model.image.reduce((a, b) => a * b, 1)).map(
       (_, i) => ((i * 7919) % 256) / 255,
@@ -89,25 +91,37 @@ for (const model of models) {
     // About 64 images (ResNet-20) or 16 (VGG) per timed block, at least one run.
     const iters = Math.max(1, Math.round((heavy ? 16 : 64) / batch));
     const ours: number[] = [];
+    const base: number[] = [];
     const theirs: number[] = [];
     compiled.run({ [input.name]: x });
+    im2col.run({ [input.name]: x });
     await session.run({ [input.name]: new ort.Tensor("float32", x, [...input.dims]) });
     for (let r = 0; r < ROUNDS; r++) {
       let t = performance.now();
       for (let i = 0; i < iters; i++) compiled.run({ [input.name]: x });
       ours.push((iters * batch * 1000) / (performance.now() - t));
       t = performance.now();
+      for (let i = 0; i < iters; i++) im2col.run({ [input.name]: x });
+      base.push((iters * batch * 1000) / (performance.now() - t));
+      t = performance.now();
       for (let i = 0; i < iters; i++)
         await session.run({ [input.name]: new ort.Tensor("float32", x, [...input.dims]) });
       theirs.push((iters * batch * 1000) / (performance.now() - t));
     }
     const ratios = ours.map((o, i) => o / theirs[i]!);
-    rows.push(`| ${model.name} | ${batch} | ${fmt(ours)} | ${fmt(theirs)} | ${fmt(ratios, 2)} |`);
+    const baseRatios = base.map((o, i) => o / theirs[i]!);
+    const gain = ours.map((o, i) => o / base[i]!);
+    rows.push(
+      `| ${model.name} | ${batch} | ${fmt(ours)} | ${fmt(base)} | ${fmt(theirs)} | ${fmt(ratios, 2)} | ${fmt(baseRatios, 2)} | ${fmt(gain, 2)} |`,
+    );
     compiled.dispose();
+    im2col.dispose();
   }
   await session.release();
 }
 console.log(`\n### End to end, ${ROUNDS} interleaved rounds\n`);
-console.log("| model | batch | prunekit engine (img/s) | onnxruntime-node (img/s) | ratio engine / ort |");
-console.log("| --- | --- | --- | --- | --- |");
+console.log(
+  "| model | batch | engine (img/s) | engine, im2col only (img/s) | onnxruntime-node (img/s) | engine / ort | im2col only / ort | engine / im2col only |",
+);
+console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
 for (const r of rows) console.log(r);
