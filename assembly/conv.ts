@@ -12,6 +12,8 @@
 // the ox with 0 <= ox*stride + off < len are exactly [firstInside, endInside). The kernels split each
 // row into that run (bulk copies, SIMD, no bounds checks) and the clipped ends.
 
+import { ACT_NONE, actSpan } from "./act";
+
 /** Smallest t in [0, count] with t*stride + off >= 0 (count if none). stride >= 1. */
 function firstInside(off: i32, stride: i32, count: i32): i32 {
   if (off >= 0) return 0;
@@ -619,5 +621,339 @@ export function conv_depthwise_grad_weight(
         store<f32>(p, load<f32>(p) + (lanes + s));
       }
     }
+  }
+}
+
+// ---- Winograd F(2x2, 3x3) (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016, §4.1) ----
+//
+// A 3x3, stride-1, dilation-1 convolution as 16 GEMMs: each 2x2 output tile comes from a 4x4 input patch d,
+//   Y = A^T [ (G g G^T) ⊙ (B^T d B) ] A,
+//   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1],  A^T = [1 1 1 0; 0 1 -1 -1].
+// The filter transform U = G g G^T is done once at compile time (src/engine/ops/winograd.ts); the element-wise
+// product summed over channels is, for each of the 16 positions e = 4*row + col, one GEMM
+//   M[e] (filters x tiles) = U[e] (filters x channels) * V[e] (channels x tiles).
+// Tile t = (n*tilesH + ty)*tilesW + tx covers output rows 2ty, 2ty+1 and columns 2tx, 2tx+1, and reads input rows
+// 2ty - padTop + 0..3 and columns 2tx - padLeft + 0..3 (+0.0 outside the image).
+//
+//   v / m: 16 blocks of channels (or filters) x tileLen, row-major, eLen >= channels*tileLen apart:
+//   v[e*eLen + c*tileLen + t]. A few floats more than channels*tileLen keep the 16 streams a kernel
+//   writes (or reads) per tile off the same cache sets when channels*tileLen*4 is a power of two.
+//
+// Both transforms run rows first, then columns, in the order written below (one f32 add or subtract per
+// term, no FMA), four tiles per f32x4 where a whole group of four is inside, scalar elsewhere (same bits).
+
+/** x[iy, ix] of one plane, +0.0 outside height x width. */
+function pixelOrZero(plane: usize, width: i32, height: i32, iy: i32, ix: i32): f32 {
+  if (iy < 0 || iy >= height || ix < 0 || ix >= width) return 0;
+  return load<f32>(plane + ((<usize>(iy * width + ix)) << 2));
+}
+
+/**
+ * Winograd F(2x2, 3x3) input transform of `images` NCHW images: V = B^T d B for every channel and tile
+ * (layout and order above): per column k, t0 = d0 - d2, t1 = d1 + d2, t2 = d2 - d1, t3 = d1 - d3 over the
+ * rows; then per row i, V[i][0] = t_i0 - t_i2, V[i][1] = t_i1 + t_i2, V[i][2] = t_i2 - t_i1,
+ * V[i][3] = t_i1 - t_i3. x is images x channels x height x width; v has 16*eLen f32, tileLen >=
+ * images*tilesH*tilesW and eLen >= channels*tileLen. Sizes >= 0. x and v must not overlap.
+ */
+export function conv_winograd_input(
+  xPtr: usize,
+  images: i32,
+  channels: i32,
+  height: i32,
+  width: i32,
+  padTop: i32,
+  padLeft: i32,
+  tilesH: i32,
+  tilesW: i32,
+  vPtr: usize,
+  tileLen: i32,
+  eLen: i32,
+): void {
+  const rowBytes = (<usize>width) << 2;
+  const planeBytes = <usize>height * rowBytes;
+  const eBytes = (<usize>eLen) << 2; // from v[e] to v[e + 1]
+  // Tiles tx in [txLo, txHi) read columns 2tx - padLeft .. 2tx - padLeft + 3, all inside.
+  const txLo = min(tilesW, (padLeft + 1) / 2);
+  const room = width - 4 + padLeft; // 2tx <= room for the last such tile
+  const txHi = room < 0 ? txLo : max(txLo, min(tilesW, room / 2 + 1));
+  for (let n = 0; n < images; n++) {
+    for (let c = 0; c < channels; c++) {
+      const plane = xPtr + (<usize>n * <usize>channels + <usize>c) * planeBytes;
+      const vc = vPtr + ((<usize>c * <usize>tileLen) << 2);
+      for (let ty = 0; ty < tilesH; ty++) {
+        const iy = 2 * ty - padTop;
+        const tRow = (n * tilesH + ty) * tilesW;
+        let tx = 0;
+        const rowsInside = iy >= 0 && iy + 3 < height;
+        if (rowsInside) {
+          for (; tx < txLo; tx++)
+            winogradInputTile(
+              plane,
+              width,
+              height,
+              iy,
+              2 * tx - padLeft,
+              vc + ((<usize>(tRow + tx)) << 2),
+              eBytes,
+            );
+          // Four tiles read columns ix0 .. ix0 + 9; loadStrided(p, 2) reads p .. p + 6.
+          for (; tx + 4 <= txHi; tx += 4) {
+            const r0 = plane + <usize>iy * rowBytes + ((<usize>(2 * tx - padLeft)) << 2);
+            const r1 = r0 + rowBytes;
+            const r2 = r1 + rowBytes;
+            const r3 = r2 + rowBytes;
+            const dst = vc + ((<usize>(tRow + tx)) << 2);
+            // t = B^T d for the four tiles, kept in registers (V8 spills some to the stack, which stays
+            // in L1; writing t to v and reading it back touched 16 far-apart streams twice).
+            const t00 = f32x4.sub(loadStrided(r0, 2), loadStrided(r2, 2));
+            const t10 = f32x4.add(loadStrided(r1, 2), loadStrided(r2, 2));
+            const t20 = f32x4.sub(loadStrided(r2, 2), loadStrided(r1, 2));
+            const t30 = f32x4.sub(loadStrided(r1, 2), loadStrided(r3, 2));
+            const t01 = f32x4.sub(loadStrided(r0 + 4, 2), loadStrided(r2 + 4, 2));
+            const t11 = f32x4.add(loadStrided(r1 + 4, 2), loadStrided(r2 + 4, 2));
+            const t21 = f32x4.sub(loadStrided(r2 + 4, 2), loadStrided(r1 + 4, 2));
+            const t31 = f32x4.sub(loadStrided(r1 + 4, 2), loadStrided(r3 + 4, 2));
+            const t02 = f32x4.sub(loadStrided(r0 + 8, 2), loadStrided(r2 + 8, 2));
+            const t12 = f32x4.add(loadStrided(r1 + 8, 2), loadStrided(r2 + 8, 2));
+            const t22 = f32x4.sub(loadStrided(r2 + 8, 2), loadStrided(r1 + 8, 2));
+            const t32 = f32x4.sub(loadStrided(r1 + 8, 2), loadStrided(r3 + 8, 2));
+            const t03 = f32x4.sub(loadStrided(r0 + 12, 2), loadStrided(r2 + 12, 2));
+            const t13 = f32x4.add(loadStrided(r1 + 12, 2), loadStrided(r2 + 12, 2));
+            const t23 = f32x4.sub(loadStrided(r2 + 12, 2), loadStrided(r1 + 12, 2));
+            const t33 = f32x4.sub(loadStrided(r1 + 12, 2), loadStrided(r3 + 12, 2));
+            v128.store(dst, f32x4.sub(t00, t02));
+            v128.store(dst + eBytes, f32x4.add(t01, t02));
+            v128.store(dst + 2 * eBytes, f32x4.sub(t02, t01));
+            v128.store(dst + 3 * eBytes, f32x4.sub(t01, t03));
+            v128.store(dst + 4 * eBytes, f32x4.sub(t10, t12));
+            v128.store(dst + 5 * eBytes, f32x4.add(t11, t12));
+            v128.store(dst + 6 * eBytes, f32x4.sub(t12, t11));
+            v128.store(dst + 7 * eBytes, f32x4.sub(t11, t13));
+            v128.store(dst + 8 * eBytes, f32x4.sub(t20, t22));
+            v128.store(dst + 9 * eBytes, f32x4.add(t21, t22));
+            v128.store(dst + 10 * eBytes, f32x4.sub(t22, t21));
+            v128.store(dst + 11 * eBytes, f32x4.sub(t21, t23));
+            v128.store(dst + 12 * eBytes, f32x4.sub(t30, t32));
+            v128.store(dst + 13 * eBytes, f32x4.add(t31, t32));
+            v128.store(dst + 14 * eBytes, f32x4.sub(t32, t31));
+            v128.store(dst + 15 * eBytes, f32x4.sub(t31, t33));
+          }
+        }
+        for (; tx < tilesW; tx++)
+          winogradInputTile(
+            plane,
+            width,
+            height,
+            iy,
+            2 * tx - padLeft,
+            vc + ((<usize>(tRow + tx)) << 2),
+            eBytes,
+          );
+      }
+    }
+  }
+}
+
+/** One tile of conv_winograd_input, scalar (same order), with the patch's outside pixels read as +0.0. */
+function winogradInputTile(
+  plane: usize,
+  width: i32,
+  height: i32,
+  iy: i32,
+  ix: i32,
+  dst: usize,
+  eBytes: usize,
+): void {
+  // Column k of t = B^T d from the patch's rows a, b, c, d.
+  const a0 = pixelOrZero(plane, width, height, iy, ix + 0);
+  const b0 = pixelOrZero(plane, width, height, iy + 1, ix + 0);
+  const c0 = pixelOrZero(plane, width, height, iy + 2, ix + 0);
+  const d0 = pixelOrZero(plane, width, height, iy + 3, ix + 0);
+  const t00 = a0 - c0;
+  const t10 = b0 + c0;
+  const t20 = c0 - b0;
+  const t30 = b0 - d0;
+  const a1 = pixelOrZero(plane, width, height, iy, ix + 1);
+  const b1 = pixelOrZero(plane, width, height, iy + 1, ix + 1);
+  const c1 = pixelOrZero(plane, width, height, iy + 2, ix + 1);
+  const d1 = pixelOrZero(plane, width, height, iy + 3, ix + 1);
+  const t01 = a1 - c1;
+  const t11 = b1 + c1;
+  const t21 = c1 - b1;
+  const t31 = b1 - d1;
+  const a2 = pixelOrZero(plane, width, height, iy, ix + 2);
+  const b2 = pixelOrZero(plane, width, height, iy + 1, ix + 2);
+  const c2 = pixelOrZero(plane, width, height, iy + 2, ix + 2);
+  const d2 = pixelOrZero(plane, width, height, iy + 3, ix + 2);
+  const t02 = a2 - c2;
+  const t12 = b2 + c2;
+  const t22 = c2 - b2;
+  const t32 = b2 - d2;
+  const a3 = pixelOrZero(plane, width, height, iy, ix + 3);
+  const b3 = pixelOrZero(plane, width, height, iy + 1, ix + 3);
+  const c3 = pixelOrZero(plane, width, height, iy + 2, ix + 3);
+  const d3 = pixelOrZero(plane, width, height, iy + 3, ix + 3);
+  const t03 = a3 - c3;
+  const t13 = b3 + c3;
+  const t23 = c3 - b3;
+  const t33 = b3 - d3;
+  // Then each row of t: V[i][0..3].
+  store<f32>(dst + 0 * eBytes, t00 - t02);
+  store<f32>(dst + 1 * eBytes, t01 + t02);
+  store<f32>(dst + 2 * eBytes, t02 - t01);
+  store<f32>(dst + 3 * eBytes, t01 - t03);
+  store<f32>(dst + 4 * eBytes, t10 - t12);
+  store<f32>(dst + 5 * eBytes, t11 + t12);
+  store<f32>(dst + 6 * eBytes, t12 - t11);
+  store<f32>(dst + 7 * eBytes, t11 - t13);
+  store<f32>(dst + 8 * eBytes, t20 - t22);
+  store<f32>(dst + 9 * eBytes, t21 + t22);
+  store<f32>(dst + 10 * eBytes, t22 - t21);
+  store<f32>(dst + 11 * eBytes, t21 - t23);
+  store<f32>(dst + 12 * eBytes, t30 - t32);
+  store<f32>(dst + 13 * eBytes, t31 + t32);
+  store<f32>(dst + 14 * eBytes, t32 - t31);
+  store<f32>(dst + 15 * eBytes, t31 - t33);
+}
+
+/**
+ * Winograd F(2x2, 3x3) output transform, bias and activation: for every filter f and tile, Y = A^T m A,
+ * rows first: per column j, s0 = (m0 + m1) + m2, s1 = (m1 - m2) - m3; then per row i,
+ * Y[i][0] = (s_i0 + s_i1) + s_i2, Y[i][1] = (s_i1 - s_i2) - s_i3; then y = Y + bias[f] (no add when
+ * biasPtr is 0), and once a whole output plane is written, y = act(y) with the codes of act.ts (the same
+ * bits as act_bias_rows on the same sums). Outputs past outH x outW (odd sizes) are dropped.
+ * m is 16 blocks of filters x tileLen, eLen apart (layout above), y is images x filters x outH x outW, tilesH = ceil(outH/2),
+ * tilesW = ceil(outW/2). Sizes >= 0. m and y must not overlap.
+ */
+export function conv_winograd_output(
+  mPtr: usize,
+  tileLen: i32,
+  eLen: i32,
+  filters: i32,
+  images: i32,
+  tilesH: i32,
+  tilesW: i32,
+  outH: i32,
+  outW: i32,
+  biasPtr: usize,
+  act: i32,
+  a0: f32,
+  a1: f32,
+  yPtr: usize,
+): void {
+  const outRowBytes = (<usize>outW) << 2;
+  const planeLen = outH * outW;
+  const eBytes = (<usize>eLen) << 2;
+  // Tiles tx < txFull write both of their columns.
+  const txFull = outW / 2;
+  for (let n = 0; n < images; n++) {
+    for (let f = 0; f < filters; f++) {
+      const yPlane = yPtr + ((<usize>(n * filters + f) * <usize>planeLen) << 2);
+      const mf = mPtr + ((<usize>f * <usize>tileLen) << 2);
+      const hasBias = biasPtr !== 0;
+      const b: f32 = hasBias ? load<f32>(biasPtr + ((<usize>f) << 2)) : 0;
+      const vb = f32x4.splat(b);
+      for (let ty = 0; ty < tilesH; ty++) {
+        const tRow = (n * tilesH + ty) * tilesW;
+        const yRow = yPlane + <usize>(2 * ty) * outRowBytes;
+        const twoRows = 2 * ty + 1 < outH;
+        let tx = 0;
+        if (twoRows) {
+          for (; tx + 4 <= txFull; tx += 4) {
+            const src = mf + ((<usize>(tRow + tx)) << 2);
+            // Column j of A^T m: s0j = (m0j + m1j) + m2j, s1j = (m1j - m2j) - m3j (m_ij at e = 4i + j).
+            const m4 = v128.load(src + 4 * eBytes);
+            const m8 = v128.load(src + 8 * eBytes);
+            const s00 = f32x4.add(f32x4.add(v128.load(src), m4), m8);
+            const s10 = f32x4.sub(f32x4.sub(m4, m8), v128.load(src + 12 * eBytes));
+            const m5 = v128.load(src + 5 * eBytes);
+            const m9 = v128.load(src + 9 * eBytes);
+            const s01 = f32x4.add(f32x4.add(v128.load(src + eBytes), m5), m9);
+            const s11 = f32x4.sub(f32x4.sub(m5, m9), v128.load(src + 13 * eBytes));
+            const m6 = v128.load(src + 6 * eBytes);
+            const m10 = v128.load(src + 10 * eBytes);
+            const s02 = f32x4.add(f32x4.add(v128.load(src + 2 * eBytes), m6), m10);
+            const s12 = f32x4.sub(f32x4.sub(m6, m10), v128.load(src + 14 * eBytes));
+            const m7 = v128.load(src + 7 * eBytes);
+            const m11 = v128.load(src + 11 * eBytes);
+            const s03 = f32x4.add(f32x4.add(v128.load(src + 3 * eBytes), m7), m11);
+            const s13 = f32x4.sub(f32x4.sub(m7, m11), v128.load(src + 15 * eBytes));
+            let y00 = f32x4.add(f32x4.add(s00, s01), s02);
+            let y01 = f32x4.sub(f32x4.sub(s01, s02), s03);
+            let y10 = f32x4.add(f32x4.add(s10, s11), s12);
+            let y11 = f32x4.sub(f32x4.sub(s11, s12), s13);
+            if (hasBias) {
+              y00 = f32x4.add(y00, vb);
+              y01 = f32x4.add(y01, vb);
+              y10 = f32x4.add(y10, vb);
+              y11 = f32x4.add(y11, vb);
+            }
+            // Tile lanes 0..3 hold columns 2tx + 2*lane (y_i0) and 2tx + 2*lane + 1 (y_i1): interleave.
+            const top = yRow + ((<usize>(2 * tx)) << 2);
+            const bottom = top + outRowBytes;
+            v128.store(top, f32x4.shuffle(y00, y01, 0, 4, 1, 5));
+            v128.store(top, f32x4.shuffle(y00, y01, 2, 6, 3, 7), 16);
+            v128.store(bottom, f32x4.shuffle(y10, y11, 0, 4, 1, 5));
+            v128.store(bottom, f32x4.shuffle(y10, y11, 2, 6, 3, 7), 16);
+          }
+        }
+        for (; tx < tilesW; tx++)
+          winogradOutputTile(
+            mf + ((<usize>(tRow + tx)) << 2),
+            eBytes,
+            yRow,
+            outRowBytes,
+            2 * tx,
+            outW,
+            twoRows,
+            hasBias,
+            b,
+          );
+      }
+      if (act !== ACT_NONE) actSpan(yPlane, yPlane, planeLen, act, a0, a1);
+    }
+  }
+}
+
+/** One tile of conv_winograd_output, scalar (same order), writing only the outputs inside the image. */
+function winogradOutputTile(
+  src: usize,
+  eBytes: usize,
+  yRow: usize,
+  outRowBytes: usize,
+  ox: i32,
+  outW: i32,
+  twoRows: bool,
+  hasBias: bool,
+  b: f32,
+): void {
+  const twoCols = ox + 1 < outW;
+  for (let i = 0; i < 2; i++) {
+    if (i === 1 && !twoRows) return;
+    // Row i of A^T m at column j: i = 0: (m0j + m1j) + m2j; i = 1: (m1j - m2j) - m3j.
+    let s0: f32;
+    let s1: f32;
+    let s2: f32;
+    let s3: f32;
+    if (i === 0) {
+      s0 = load<f32>(src) + load<f32>(src + 4 * eBytes) + load<f32>(src + 8 * eBytes);
+      s1 = load<f32>(src + eBytes) + load<f32>(src + 5 * eBytes) + load<f32>(src + 9 * eBytes);
+      s2 = load<f32>(src + 2 * eBytes) + load<f32>(src + 6 * eBytes) + load<f32>(src + 10 * eBytes);
+      s3 = load<f32>(src + 3 * eBytes) + load<f32>(src + 7 * eBytes) + load<f32>(src + 11 * eBytes);
+    } else {
+      s0 = load<f32>(src + 4 * eBytes) - load<f32>(src + 8 * eBytes) - load<f32>(src + 12 * eBytes);
+      s1 = load<f32>(src + 5 * eBytes) - load<f32>(src + 9 * eBytes) - load<f32>(src + 13 * eBytes);
+      s2 = load<f32>(src + 6 * eBytes) - load<f32>(src + 10 * eBytes) - load<f32>(src + 14 * eBytes);
+      s3 = load<f32>(src + 7 * eBytes) - load<f32>(src + 11 * eBytes) - load<f32>(src + 15 * eBytes);
+    }
+    let y0 = s0 + s1 + s2;
+    let y1 = s1 - s2 - s3;
+    if (hasBias) {
+      y0 += b;
+      y1 += b;
+    }
+    const at = yRow + <usize>i * outRowBytes + ((<usize>ox) << 2);
+    store<f32>(at, y0);
+    if (twoCols) store<f32>(at, y1, 4);
   }
 }

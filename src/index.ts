@@ -87,7 +87,7 @@ export {
   parseDataSpec,
 } from "./data/spec.ts";
 export type { EpochRecord } from "./engine/checkpoint.ts";
-export { type CompiledModel, type CompileOptions, compileModel } from "./engine/compile.ts";
+export { type CompiledModel, type CompileOptions, compileModel, type StepTiming } from "./engine/compile.ts";
 export { type WareOptions, type WareResult, ware } from "./engine/metrics.ts";
 export { SCHEDULES, type Schedule } from "./engine/optim.ts";
 export { compileTrainer, type Trainer, type TrainerOptions, type TrainParam } from "./engine/tape.ts";

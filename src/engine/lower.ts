@@ -62,6 +62,8 @@ export interface LowerContext {
   readonly batch: number;
   /** Opset version of the default ONNX domain. */
   readonly opset: number;
+  /** Run eligible 3x3 convs as Winograd F(2x2, 3x3) (CompileOptions.winograd). */
+  readonly winograd: boolean;
   /** Concrete dims of a value (the batch included). Throws ENGINE_UNSUPPORTED when unknown. */
   dims(name: string): readonly number[];
   /** Integer values known at compile time (shape arithmetic), or undefined. */

@@ -4,6 +4,8 @@ import {
   conv_depthwise_grad_input,
   conv_depthwise_grad_weight,
   conv_im2col,
+  conv_winograd_input,
+  conv_winograd_output,
 } from "../../assembly/conv";
 
 function at(ptr: usize, i: i32): f32 {
@@ -108,5 +110,40 @@ describe("conv backward", () => {
     // Tap j reads columns 2*ox + j: 0+2+...+10 = 30, 1+3+...+11 = 36.
     expect(at(dw, 0)).toBe(130);
     expect(at(dw, 1)).toBe(36);
+  });
+
+  it("winograd input transform of a 10x12 plane of ones: V[5] = 4, every other position 0 (SIMD group and scalar tiles)", () => {
+    const x = memory.data(120 * 4);
+    for (let i = 0; i < 120; i++) store<f32>(x + ((<usize>i) << 2), 1);
+    // pad 1 on the left, out 8 x 11, 4 x 6 tiles: tile 0 reads a zero column (scalar), tiles 1..4 (columns
+    // 1..10) are one f32x4 group, tile 5 reads past the right edge (scalar).
+    const tiles = 4 * 6;
+    const v = memory.data(16 * tiles * 4);
+    conv_winograd_input(x, 1, 1, 10, 12, 0, 1, 4, 6, v, tiles, tiles);
+    for (let ty = 0; ty < 4; ty++) {
+      for (let tx = 1; tx < 5; tx++) {
+        const t = ty * 6 + tx;
+        for (let e = 0; e < 16; e++) expect(at(v, e * tiles + t)).toBe(e === 5 ? 4 : 0);
+      }
+    }
+    // Tile 0: column 0 of every patch row is padding: t row 1 = (0, 2, 2, 2), V[1][1] = 2 + 2.
+    expect(at(v, 5 * tiles)).toBe(4);
+    expect(at(v, 4 * tiles)).toBe(-2);
+  });
+
+  it("winograd output transform of all-ones products: tiles [[9, -3], [-3, 1]] plus bias, then relu", () => {
+    const tiles = 5 * 5;
+    const m = memory.data(16 * tiles * 4);
+    for (let i = 0; i < 16 * tiles; i++) store<f32>(m + ((<usize>i) << 2), 1);
+    const bias = memory.data(4);
+    store<f32>(bias, 1);
+    const y = memory.data(9 * 9 * 4);
+    conv_winograd_output(m, tiles, tiles, 1, 1, 5, 5, 9, 9, bias, 1, 0, 0, y);
+    for (let oy = 0; oy < 9; oy++) {
+      for (let ox = 0; ox < 9; ox++) {
+        const want: f32 = oy % 2 === 0 ? (ox % 2 === 0 ? 10 : 0) : ox % 2 === 0 ? 0 : 2;
+        expect(at(y, oy * 9 + ox)).toBe(want);
+      }
+    }
   });
 });

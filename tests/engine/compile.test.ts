@@ -120,3 +120,40 @@ test("planOffsets never overlaps two storages that are alive at the same step", 
     }),
   );
 });
+
+test("profile: one timing per step, in step order, growing with runs; empty unless asked for", () => {
+  const model = buildModel({
+    inputs: [{ name: "x", shape: ["N", 3, 4, 4] }],
+    outputs: [{ name: "y" }],
+    nodes: [
+      { name: "relu1", opType: "Relu", inputs: ["x"], outputs: ["a"] },
+      { name: "pool1", opType: "GlobalAveragePool", inputs: ["a"], outputs: ["y"] },
+    ],
+  });
+  const graph = buildGraph(model);
+  const plain = compileModel(wasm, graph, { batch: 2 });
+  const timed = compileModel(wasm, graph, { batch: 2, profile: true });
+  try {
+    const x = new Float32Array(2 * 3 * 16).map((_, i) => i - 20);
+    assert.deepEqual(timed.run({ x }).y, plain.run({ x }).y);
+    assert.deepEqual(plain.profile(), []);
+    const first = timed.profile();
+    assert.equal(first.length, timed.stepCount);
+    assert.deepEqual(
+      first.map((s) => [s.node, s.opType]),
+      [
+        ["relu1", "Relu"],
+        ["pool1", "GlobalAveragePool"],
+      ],
+    );
+    for (let i = 0; i < 20; i++) timed.run({ x });
+    const later = timed.profile();
+    for (let i = 0; i < later.length; i++) {
+      assert.ok(first[i]!.ms >= 0 && later[i]!.ms >= first[i]!.ms, `${later[i]!.node} time grows`);
+    }
+    assert.ok(later.reduce((t, s) => t + s.ms, 0) > 0);
+  } finally {
+    plain.dispose();
+    timed.dispose();
+  }
+});

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
 import { getWasm, withArena } from "../../src/wasm/instance.ts";
+import type { Activation } from "../../src/wasm/kernels/act.ts";
 import {
   type ConvWindow,
   conv2d,
@@ -18,7 +19,13 @@ import {
   convIm2colBuffers,
   convIm2colLen,
   convOutputLen,
+  convWinogradFilter,
+  convWinogradInput,
+  convWinogradOutput,
+  type WinogradTiles,
+  winogradTileCount,
 } from "../../src/wasm/kernels/conv.ts";
+import { gemm } from "../../src/wasm/kernels/gemm.ts";
 import * as reference from "../../src/wasm/reference/conv.ts";
 import { f32Array } from "../helpers/arbitraries.ts";
 import { assertBitExact } from "../helpers/exact.ts";
@@ -803,4 +810,212 @@ test("the backward conv wrappers refuse bad lengths and overlaps", () => {
       message: /convDepthwiseGradWeight dw/,
     });
   });
+});
+
+// ---- Winograd F(2x2, 3x3) ----
+
+/**
+ * A ragged Winograd tiling: 1-3 images, 1-6 channels, sides 1-21 (crossing the 4-tile SIMD groups and odd
+ * output sizes), pads 0-2 on each side, so that out = side + pads - 2 >= 1.
+ */
+function winogradTiles(maxChannels = 6): fc.Arbitrary<WinogradTiles> {
+  const side = fc.oneof(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 21 }));
+  return fc
+    .record({
+      images: fc.integer({ min: 1, max: 3 }),
+      channels: fc.integer({ min: 1, max: maxChannels }),
+      height: side,
+      width: side,
+      padTop: fc.integer({ min: 0, max: 2 }),
+      padLeft: fc.integer({ min: 0, max: 2 }),
+      padBottom: fc.integer({ min: 0, max: 2 }),
+      padRight: fc.integer({ min: 0, max: 2 }),
+    })
+    .map(({ padBottom, padRight, ...g }) => ({
+      ...g,
+      outH: g.height + g.padTop + padBottom - 2,
+      outW: g.width + g.padLeft + padRight - 2,
+    }))
+    .filter((g) => g.outH >= 1 && g.outW >= 1);
+}
+
+const ACTIVATIONS: Activation[] = [
+  { kind: "none" },
+  { kind: "relu" },
+  { kind: "leakyRelu", alpha: 0.1 },
+  { kind: "clip", min: -1, max: 6 },
+  { kind: "hardSwish" },
+];
+const ACT_CODES = [0, 1, 2, 3, 6];
+const ACT_PARAMS: [number, number][] = [
+  [0, 0],
+  [0, 0],
+  [0.1, 0],
+  [-1, 6],
+  [0, 0],
+];
+
+test("convWinogradInput is bit-exact with the reference on ragged tilings", () => {
+  fc.assert(
+    fc.property(
+      winogradTiles().chain((g0) =>
+        fc
+          .record({
+            x: f32Array(g0.images * g0.channels * g0.height * g0.width),
+            pad: fc.oneof(fc.constant(0), fc.nat(20)),
+          })
+          .map(({ x, pad }) => ({ g: { ...g0, eLen: g0.channels * winogradTileCount(g0) + pad }, x })),
+      ),
+      ({ g, x }) => assertBitExact(convWinogradInput(w, x, g), reference.convWinogradInput(x, g)),
+    ),
+  );
+});
+
+test("convWinogradOutput (bias, activation) is bit-exact with the reference on ragged tilings", () => {
+  const arb = fc
+    .record({
+      g: winogradTiles(1),
+      filters: fc.integer({ min: 1, max: 5 }),
+      hasBias: fc.boolean(),
+      act: fc.nat(4),
+    })
+    .chain((c) =>
+      fc
+        .record({
+          m: f32Array(16 * c.filters * winogradTileCount(c.g)),
+          pad: fc.oneof(fc.constant(0), fc.nat(20)),
+          bias: c.hasBias
+            ? f32Array(c.filters).map((b): Float32Array | undefined => b)
+            : fc.constant(undefined),
+        })
+        .map((r) => ({ ...c, ...r })),
+    );
+  fc.assert(
+    fc.property(arb, ({ g: g0, filters, m, bias, act, pad }) => {
+      const [a0, a1] = ACT_PARAMS[act]!;
+      const g = { ...g0, eLen: filters * winogradTileCount(g0) + pad };
+      const mPadded = new Float32Array(16 * g.eLen);
+      for (let e = 0; e < 16; e++) {
+        const len = filters * winogradTileCount(g0);
+        mPadded.set(m.subarray(e * len, (e + 1) * len), e * g.eLen);
+      }
+      return assertBitExact(
+        convWinogradOutput(w, mPadded, g, filters, bias, ACTIVATIONS[act]),
+        reference.convWinogradOutput(mPadded, g, filters, bias, ACT_CODES[act]!, a0, a1),
+      );
+    }),
+  );
+});
+
+test("Winograd input transform, 16 GEMMs with the transformed filters, output transform = the direct 3x3 conv", () => {
+  const arb = fc
+    .record({ g: winogradTiles(), filters: fc.integer({ min: 1, max: 6 }), hasBias: fc.boolean() })
+    .chain((c) =>
+      fc
+        .record({
+          x: f32Array(c.g.images * c.g.channels * c.g.height * c.g.width),
+          weight: f32Array(c.filters * c.g.channels * 9),
+          bias: c.hasBias
+            ? f32Array(c.filters).map((b): Float32Array | undefined => b)
+            : fc.constant(undefined),
+        })
+        .map((r) => ({ ...c, ...r })),
+    );
+  fc.assert(
+    fc.property(arb, ({ g, filters, x, weight, bias }) => {
+      const tiles = winogradTileCount(g);
+      const v = convWinogradInput(w, x, g);
+      const u = convWinogradFilter(weight, filters, g.channels);
+      const m = new Float32Array(16 * filters * tiles);
+      for (let e = 0; e < 16; e++) {
+        const ue = u.subarray(e * filters * g.channels, (e + 1) * filters * g.channels);
+        const ve = v.subarray(e * g.channels * tiles, (e + 1) * g.channels * tiles);
+        m.set(gemm(w, { m: filters, n: tiles, k: g.channels }, ue, ve), e * filters * tiles);
+      }
+      const got = convWinogradOutput(w, m, g, filters, bias, undefined);
+      const spec: reference.Conv2dReferenceSpec = {
+        batch: g.images,
+        channels: g.channels,
+        height: g.height,
+        width: g.width,
+        outChannels: filters,
+        kernelH: 3,
+        kernelW: 3,
+        strides: [1, 1],
+        pads: [g.padTop, g.padLeft, g.outH + 2 - g.height - g.padTop, g.outW + 2 - g.width - g.padLeft],
+        dilations: [1, 1],
+        groups: 1,
+      };
+      const want = reference.conv2d(spec, x, weight, bias);
+      const abs = (a: Float32Array) => a.map(Math.abs);
+      const magnitude = reference.conv2d(
+        spec,
+        abs(x),
+        abs(weight),
+        bias === undefined ? undefined : abs(bias),
+      );
+      assert.equal(got.length, want.length);
+      // The transforms mix all 16 patch pixels and all 9 taps before the products and cancel them after,
+      // so besides a multiple of the direct sum of |terms|, the error has a part of the order of
+      // eps * sum|w| * max|x| even where the direct terms are tiny (Lavin & Gray §5).
+      const plane = g.outH * g.outW;
+      const imageLen = g.channels * g.height * g.width;
+      for (let i = 0; i < got.length; i++) {
+        const n = Math.floor(i / (filters * plane));
+        const f = Math.floor(i / plane) % filters;
+        let sumW = 0;
+        for (let k = 0; k < g.channels * 9; k++) sumW += Math.abs(weight[f * g.channels * 9 + k]!);
+        let maxX = 0;
+        for (let k = 0; k < imageLen; k++) maxX = Math.max(maxX, Math.abs(x[n * imageLen + k]!));
+        const tol = 1e-5 * 8 * magnitude[i]! + 1e-6 * sumW * maxX + 1e-38;
+        if (!(Math.abs(got[i]! - want[i]!) <= tol))
+          assert.fail(`index ${i}: got ${got[i]}, expected ${want[i]} (tol ${tol})`);
+      }
+      return true;
+    }),
+  );
+});
+
+test("Winograd by hand: the 4x4 patch 0..15, all-ones products, the centre-tap filter", () => {
+  const g: WinogradTiles = {
+    images: 1,
+    channels: 1,
+    height: 4,
+    width: 4,
+    padTop: 0,
+    padLeft: 0,
+    outH: 2,
+    outW: 2,
+  };
+  const v = convWinogradInput(
+    w,
+    new Float32Array(16).map((_, i) => i),
+    g,
+  );
+  // Rows first: t = B^T d has rows d0 - d2 = -8, d1 + d2 = 12 + 2k, d2 - d1 = 4, d1 - d3 = -8 (k = column).
+  // Then per row (a0 - a2, a1 + a2, a2 - a1, a1 - a3).
+  assert.deepEqual([...v], [0, -16, 0, 0, -4, 30, 2, -4, 0, 8, 0, 0, 0, -16, 0, 0]);
+  assert.deepEqual(
+    [...convWinogradOutput(w, new Float32Array(16).fill(1), g, 1, undefined, { kind: "relu" })],
+    [9, 0, 0, 1],
+  );
+  assert.deepEqual(
+    [...convWinogradFilter(Float32Array.of(0, 0, 0, 0, 1, 0, 0, 0, 0), 1, 1)],
+    [0, 0, 0, 0, 0, 0.25, -0.25, 0, 0, -0.25, 0.25, 0, 0, 0, 0, 0],
+  );
+  // A ragged 1x1 output: only Y[0][0] is written, the padded patch reads zeros.
+  const one: WinogradTiles = {
+    images: 1,
+    channels: 1,
+    height: 1,
+    width: 1,
+    padTop: 1,
+    padLeft: 1,
+    outH: 1,
+    outW: 1,
+  };
+  assert.deepEqual(
+    [...convWinogradOutput(w, new Float32Array(16).fill(1), one, 1, Float32Array.of(2), undefined)],
+    [11],
+  );
 });

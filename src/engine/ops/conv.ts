@@ -3,8 +3,12 @@
 //   groups = 1, 1x1, stride 1, no pads: one GEMM per image straight on the input (no im2col);
 //   depthwise (groups = channels = filters): the direct conv_depthwise kernel;
 //   otherwise, per image and group: conv_im2col then the packed GEMM.
+//   3x3, stride 1, dilation 1, one group, >= 8 input channels: Winograd F(2x2, 3x3) over chunks of the
+//   batch (conv_winograd_input, 16 GEMMs, conv_winograd_output with bias and activation), unless
+//   CompileOptions.winograd is false.
 // The epilogue (act_bias_rows) adds the bias and applies the activation in one pass over the output.
 import { attrFloat, attrInt, attrInts, attrString, type GraphNode } from "../../graph/ir.ts";
+import { convWinogradFilter } from "../../wasm/kernels/conv.ts";
 import { gemmScratchLen } from "../../wasm/kernels/gemm.ts";
 import {
   exportFn,
@@ -256,6 +260,7 @@ export const lowerConv = (ctx: LowerContext): Lowering => {
   output = fusedAct.output;
   const act = fusedAct.act;
 
+  if (ctx.winograd && isWinogradConv(g)) return winogradConv(ctx, g, w, bias, act, output);
   const wRef = ctx.param(w);
   const bRef = bias === undefined ? undefined : ctx.param(bias);
   const { hw, ohw, k, mg, depthwise, pointwise } = g;
@@ -325,6 +330,127 @@ export const lowerConv = (ctx: LowerContext): Lowering => {
     };
   });
 };
+
+/**
+ * Convs that run as Winograd F(2x2, 3x3): 3x3, stride 1, dilation 1, one group, with at least 64 input
+ * channels and filters and 256 tiles in the batch. With fewer channels the 16 GEMMs are too shallow
+ * (k = channels, against im2col's 9·channels), with fewer tiles each GEMM repacks its filter block for
+ * too few columns: both measured slower than im2col (bench/README.md, "Engine speed work").
+ */
+function isWinogradConv(g: ConvGeometry): boolean {
+  const { win } = g;
+  return (
+    g.groups === 1 &&
+    g.channels >= 64 &&
+    g.filters >= 64 &&
+    g.batch * Math.ceil(g.outH / 2) * Math.ceil(g.outW / 2) >= 256 &&
+    win.kernelH === 3 &&
+    win.kernelW === 3 &&
+    win.strideH === 1 &&
+    win.strideW === 1 &&
+    win.dilationH === 1 &&
+    win.dilationW === 1
+  );
+}
+
+/** Transformed tiles (V) plus products (M) of one chunk of the batch stay within about 8 MB. */
+const WINOGRAD_CHUNK_VALUES = 1 << 21;
+
+/**
+ * A Winograd F(2x2, 3x3) conv step (Lavin & Gray 2016, §4.1): the filters transformed once here, then per
+ * chunk of images the input transform, one GEMM per transform position (filters x tiles x channels) and
+ * the output transform with the bias and activation fused.
+ */
+function winogradConv(
+  ctx: LowerContext,
+  g: ConvGeometry,
+  w: Float32Array,
+  bias: Float32Array | undefined,
+  act: { code: number; a0: number; a1: number },
+  output: string,
+): Lowering {
+  const { x, batch, channels, height, width, filters, outH, outW, win } = g;
+  const uRef = ctx.param(convWinogradFilter(w, filters, channels));
+  const bRef = bias === undefined ? undefined : ctx.param(bias);
+  const tilesH = Math.ceil(outH / 2);
+  const tilesW = Math.ceil(outW / 2);
+  const perImage = tilesH * tilesW;
+  const chunk = Math.max(
+    1,
+    Math.min(batch, Math.floor(WINOGRAD_CHUNK_VALUES / (16 * (channels + filters) * perImage))),
+  );
+  const maxTiles = chunk * perImage;
+  // 16 floats between the 16 blocks keep their streams off the same cache sets (assembly/conv.ts).
+  const vLen = 16 * (channels * maxTiles + 16);
+  const mLen = 16 * (filters * maxTiles + 16);
+  const scratchLen = vLen + mLen + gemmScratchLen(filters, maxTiles, channels);
+  return step([x], [output], scratchLen, (b) => {
+    const input = exportFn(b.exports, "conv_winograd_input");
+    const outputTransform = exportFn(b.exports, "conv_winograd_output");
+    const gemm = exportFn(b.exports, "gemm_nn");
+    const xp = b.ptr(x);
+    const yp = b.ptr(output);
+    const up = b.param(uRef);
+    const bp = bRef === undefined ? 0 : b.param(bRef);
+    const vp = b.scratchPtr;
+    const mp = vp + vLen * 4;
+    const gemmScratch = mp + mLen * 4;
+    return () => {
+      for (let n0 = 0; n0 < batch; n0 += chunk) {
+        const images = Math.min(chunk, batch - n0);
+        const tiles = images * perImage;
+        const vStride = (channels * tiles + 16) * 4;
+        const mStride = (filters * tiles + 16) * 4;
+        input(
+          xp + n0 * channels * height * width * 4,
+          images,
+          channels,
+          height,
+          width,
+          win.padTop,
+          win.padLeft,
+          tilesH,
+          tilesW,
+          vp,
+          tiles,
+          vStride / 4,
+        );
+        for (let e = 0; e < 16; e++) {
+          gemm(
+            up + e * filters * channels * 4,
+            vp + e * vStride,
+            mp + e * mStride,
+            gemmScratch,
+            filters,
+            tiles,
+            channels,
+            channels,
+            tiles,
+            tiles,
+            1,
+            0,
+          );
+        }
+        outputTransform(
+          mp,
+          tiles,
+          mStride / 4,
+          filters,
+          images,
+          tilesH,
+          tilesW,
+          outH,
+          outW,
+          bp,
+          act.code,
+          act.a0,
+          act.a1,
+          yp + n0 * filters * outH * outW * 4,
+        );
+      }
+    };
+  });
+}
 
 /** A BatchNormalization that could not be folded into a conv: a per-channel affine step. */
 export const lowerBatchNorm = (ctx: LowerContext): Lowering => {

@@ -5,6 +5,7 @@ import { PrunekitError } from "../../errors.ts";
 import type { Buf } from "../arena.ts";
 import { checkLength, checkSize } from "../check.ts";
 import { kernel, type Wasm, withArena } from "../instance.ts";
+import { type Activation, activationCode } from "./act.ts";
 import { gemmScratchLen } from "./gemm.ts";
 
 /**
@@ -543,4 +544,173 @@ export function conv2d(
     }
     return arena.viewF32(yb).slice();
   });
+}
+
+/**
+ * The tiling of a Winograd F(2x2, 3x3) convolution (3x3 kernel, stride 1, dilation 1, one group) of
+ * `images` NCHW images: 2x2 output tiles, tilesH = ceil(outH/2) by tilesW = ceil(outW/2) per image.
+ */
+export interface WinogradTiles {
+  /**
+   * Elements from one transform position's block to the next in v / m (default channels (or filters)
+   * times tiles, packed); a few more keep the kernels' 16 streams off the same cache sets.
+   */
+  readonly eLen?: number;
+  readonly images: number;
+  readonly channels: number;
+  readonly height: number;
+  readonly width: number;
+  readonly padTop: number;
+  readonly padLeft: number;
+  readonly outH: number;
+  readonly outW: number;
+}
+
+/** Tiles of all images: images * ceil(outH/2) * ceil(outW/2). */
+export function winogradTileCount(g: WinogradTiles): number {
+  return g.images * Math.ceil(g.outH / 2) * Math.ceil(g.outW / 2);
+}
+
+function checkTiles(what: string, g: WinogradTiles): void {
+  for (const key of ["images", "channels", "height", "width", "padTop", "padLeft", "outH", "outW"] as const) {
+    checkSize(`${what} ${key}`, g[key]);
+  }
+  const eLen = g.eLen ?? g.channels * winogradTileCount(g);
+  checkSize(`${what} eLen`, eLen);
+  if (eLen < g.channels * winogradTileCount(g)) {
+    throw new PrunekitError(
+      "INVALID_ARGUMENT",
+      `${what}: eLen ${eLen} is less than ${g.channels} x ${winogradTileCount(g)} tiles`,
+    );
+  }
+  const len = 16 * eLen;
+  if (len > I32_MAX || g.images * g.channels * g.height * g.width > I32_MAX) {
+    throw new PrunekitError("INVALID_ARGUMENT", `${what}: ${len} transformed values exceed the int32 range`);
+  }
+}
+
+/**
+ * Winograd F(2x2, 3x3) input transform of JS arrays (assembly/conv.ts, conv_winograd_input).
+ * @param x images x channels x height x width.
+ * @returns 16 blocks of channels x tiles, eLen apart: v[e*eLen + c*tiles + t] = (B^T d B)[e] of tile t's
+ *   4x4 patch of channel c (elements between blocks are left 0).
+ * @throws PrunekitError `INVALID_ARGUMENT` on a bad size or length.
+ * @example
+ * // One 4x4 channel, no pad, one 2x2 output tile: v[5] = (x5 + x9) + (x6 + x10) (rows first).
+ * convWinogradInput(w, new Float32Array(16).map((_, i) => i), { images: 1, channels: 1, height: 4,
+ *   width: 4, padTop: 0, padLeft: 0, outH: 2, outW: 2 })[5]; // 30
+ */
+export function convWinogradInput(w: Wasm, x: Float32Array, tiles: WinogradTiles): Float32Array {
+  checkTiles("convWinogradInput", tiles);
+  const { images, channels, height, width, padTop, padLeft, outH, outW } = tiles;
+  checkLength("convWinogradInput x", x, images * channels * height * width);
+  const count = winogradTileCount(tiles);
+  const eLen = tiles.eLen ?? channels * count;
+  return withArena(w, (arena) => {
+    const xb = arena.copyInF32(x);
+    const vb = arena.allocF32(16 * eLen);
+    arena.viewF32(vb).fill(0);
+    kernel(w, "conv_winograd_input")(
+      xb.ptr,
+      images,
+      channels,
+      height,
+      width,
+      padTop,
+      padLeft,
+      Math.ceil(outH / 2),
+      Math.ceil(outW / 2),
+      vb.ptr,
+      count,
+      eLen,
+    );
+    return arena.viewF32(vb).slice();
+  });
+}
+
+/**
+ * Winograd F(2x2, 3x3) output transform with bias and activation, of JS arrays (conv_winograd_output):
+ * y = act(A^T m A + bias[f]) per filter and tile.
+ * @param m 16 blocks of filters x tiles, eLen apart (the 16 GEMM products). @param bias filters values,
+ *   or undefined.
+ * @returns images x filters x outH x outW.
+ * @throws PrunekitError `INVALID_ARGUMENT` on a bad size, length or activation.
+ * @example
+ * // One tile whose 16 products are all 1: Y = A^T 1 A = [[9, -3], [-3, 1]], then ReLU.
+ * convWinogradOutput(w, new Float32Array(16).fill(1), { images: 1, channels: 1, height: 4, width: 4,
+ *   padTop: 0, padLeft: 0, outH: 2, outW: 2 }, 1, undefined, { kind: "relu" }); // [9, 0, 0, 1]
+ */
+export function convWinogradOutput(
+  w: Wasm,
+  m: Float32Array,
+  tiles: WinogradTiles,
+  filters: number,
+  bias: Float32Array | undefined,
+  activation: Activation | undefined,
+): Float32Array {
+  checkTiles("convWinogradOutput", { ...tiles, channels: filters });
+  const { images, outH, outW } = tiles;
+  const count = winogradTileCount(tiles);
+  const eLen = tiles.eLen ?? filters * count;
+  checkLength("convWinogradOutput m", m, 16 * eLen);
+  if (bias !== undefined) checkLength("convWinogradOutput bias", bias, filters);
+  const { act, a0, a1 } = activationCode(activation, "convWinogradOutput");
+  return withArena(w, (arena) => {
+    const mb = arena.copyInF32(m);
+    const bb = bias === undefined ? undefined : arena.copyInF32(bias);
+    const yb = arena.allocF32(images * filters * outH * outW);
+    kernel(w, "conv_winograd_output")(
+      mb.ptr,
+      count,
+      eLen,
+      filters,
+      images,
+      Math.ceil(outH / 2),
+      Math.ceil(outW / 2),
+      outH,
+      outW,
+      bb === undefined ? 0 : bb.ptr,
+      act,
+      a0,
+      a1,
+      yb.ptr,
+    );
+    return arena.viewF32(yb).slice();
+  });
+}
+
+/**
+ * The Winograd F(2x2, 3x3) filter transform U = G g G^T (Lavin & Gray 2016, §4.1) of 3x3 filters, in f64
+ * rounded once to f32, laid out for the 16 GEMMs: u[(e*filters + f)*channels + c], e = 4*row + col.
+ * Plain TS: it runs once per conv, at compile time.
+ * @param weight filters x channels x 3 x 3.
+ * @returns 16 x filters x channels.
+ * @throws PrunekitError `INVALID_ARGUMENT` when weight is not filters*channels*9 long.
+ * @example
+ * convWinogradFilter(Float32Array.of(0, 0, 0, 0, 1, 0, 0, 0, 0), 1, 1);
+ * // [0, 0, 0, 0,  0, 0.25, -0.25, 0,  0, -0.25, 0.25, 0,  0, 0, 0, 0]
+ */
+export function convWinogradFilter(weight: Float32Array, filters: number, channels: number): Float32Array {
+  checkSize("convWinogradFilter filters", filters);
+  checkSize("convWinogradFilter channels", channels);
+  checkLength("convWinogradFilter weight", weight, filters * channels * 9);
+  const u = new Float32Array(16 * filters * channels);
+  const gRow = (a: number, b: number, c: number): [number, number, number, number] => [
+    a,
+    (a + b + c) / 2,
+    (a - b + c) / 2,
+    c,
+  ];
+  for (let f = 0; f < filters; f++) {
+    for (let c = 0; c < channels; c++) {
+      const g = (i: number, j: number) => weight[(f * channels + c) * 9 + 3 * i + j]!;
+      // G g: 4 x 3, column j = gRow of the kernel's column j.
+      const cols = [0, 1, 2].map((j) => gRow(g(0, j), g(1, j), g(2, j)));
+      for (let i = 0; i < 4; i++) {
+        const row = gRow(cols[0]![i]!, cols[1]![i]!, cols[2]![i]!);
+        for (let j = 0; j < 4; j++) u[((4 * i + j) * filters + f) * channels + c] = row[j]!;
+      }
+    }
+  }
+  return u;
 }

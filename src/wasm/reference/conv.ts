@@ -8,6 +8,8 @@
  * so they are bit-exact; conv2d sums in f64.
  */
 
+import { actScalar } from "./act.ts";
+
 /** The window geometry of one image (same fields as the wrappers' `ConvWindow`). */
 export interface ConvWindowReference {
   channels: number;
@@ -239,4 +241,108 @@ export function convDepthwiseGradWeight(
     }
   }
   return dw;
+}
+
+/** The tiling of a Winograd F(2x2, 3x3) convolution (assembly/conv.ts): tilesH = ceil(outH/2), tilesW = ceil(outW/2). */
+export interface WinogradTilesReference {
+  /** Elements between the 16 blocks of v / m (default channels (or filters) x tiles). */
+  eLen?: number;
+  images: number;
+  channels: number;
+  height: number;
+  width: number;
+  padTop: number;
+  padLeft: number;
+  outH: number;
+  outW: number;
+}
+
+/**
+ * Winograd F(2x2, 3x3) input transform: v[e*eLen + c*tiles + t] = (B^T d B)[e] of the 4x4 patch of
+ * tile t = (n*tilesH + ty)*tilesW + tx of channel c (rows 2ty - padTop.., columns 2tx - padLeft.., 0 outside),
+ * rows first, then columns, each step rounded to f32 as the kernel does.
+ */
+export function convWinogradInput(x: ArrayLike<number>, g: WinogradTilesReference): Float32Array {
+  const f = Math.fround;
+  const { images, channels, height, width, padTop, padLeft } = g;
+  const tilesH = Math.ceil(g.outH / 2);
+  const tilesW = Math.ceil(g.outW / 2);
+  const tiles = images * tilesH * tilesW;
+  const eLen = g.eLen ?? channels * tiles;
+  const v = new Float32Array(16 * eLen);
+  const px = (n: number, c: number, iy: number, ix: number) =>
+    iy < 0 || iy >= height || ix < 0 || ix >= width ? 0 : x[((n * channels + c) * height + iy) * width + ix]!;
+  for (let n = 0; n < images; n++) {
+    for (let c = 0; c < channels; c++) {
+      for (let ty = 0; ty < tilesH; ty++) {
+        for (let tx = 0; tx < tilesW; tx++) {
+          const t = (n * tilesH + ty) * tilesW + tx;
+          const d = (r: number, k: number) => px(n, c, 2 * ty - padTop + r, 2 * tx - padLeft + k);
+          const tm: number[][] = [[], [], [], []];
+          for (let k = 0; k < 4; k++) {
+            tm[0]![k] = f(d(0, k) - d(2, k));
+            tm[1]![k] = f(d(1, k) + d(2, k));
+            tm[2]![k] = f(d(2, k) - d(1, k));
+            tm[3]![k] = f(d(1, k) - d(3, k));
+          }
+          for (let i = 0; i < 4; i++) {
+            const [t0, t1, t2, t3] = tm[i]! as [number, number, number, number];
+            const row = [f(t0 - t2), f(t1 + t2), f(t2 - t1), f(t1 - t3)];
+            for (let j = 0; j < 4; j++) v[(4 * i + j) * eLen + c * tiles + t] = row[j]!;
+          }
+        }
+      }
+    }
+  }
+  return v;
+}
+
+/**
+ * Winograd F(2x2, 3x3) output transform: for m laid out as 16 blocks of filters x tiles (eLen apart), y (images x filters x outH x
+ * outW) = act((A^T m A) + bias[f]) (no add without a bias), rows first, f32 after every step; outputs past
+ * outH x outW are dropped.
+ */
+export function convWinogradOutput(
+  m: ArrayLike<number>,
+  g: WinogradTilesReference,
+  filters: number,
+  bias: ArrayLike<number> | undefined,
+  act: number,
+  a0: number,
+  a1: number,
+): Float32Array {
+  const f = Math.fround;
+  const { images, outH, outW } = g;
+  const tilesH = Math.ceil(outH / 2);
+  const tilesW = Math.ceil(outW / 2);
+  const tiles = images * tilesH * tilesW;
+  const eLen = g.eLen ?? filters * tiles;
+  const y = new Float32Array(images * filters * outH * outW);
+  for (let n = 0; n < images; n++) {
+    for (let o = 0; o < filters; o++) {
+      for (let ty = 0; ty < tilesH; ty++) {
+        for (let tx = 0; tx < tilesW; tx++) {
+          const t = (n * tilesH + ty) * tilesW + tx;
+          const me = (i: number, j: number) => m[(4 * i + j) * eLen + o * tiles + t]!;
+          const s: number[][] = [[], []];
+          for (let j = 0; j < 4; j++) {
+            s[0]![j] = f(f(me(0, j) + me(1, j)) + me(2, j));
+            s[1]![j] = f(f(me(1, j) - me(2, j)) - me(3, j));
+          }
+          for (let i = 0; i < 2; i++) {
+            const [s0, s1, s2, s3] = s[i]! as [number, number, number, number];
+            const out = [f(f(s0 + s1) + s2), f(f(s1 - s2) - s3)];
+            for (let j = 0; j < 2; j++) {
+              const oy = 2 * ty + i;
+              const ox = 2 * tx + j;
+              if (oy >= outH || ox >= outW) continue;
+              const v = bias === undefined ? out[j]! : f(out[j]! + bias[o]!);
+              y[((n * filters + o) * outH + oy) * outW + ox] = actScalar(v, act, a0, a1);
+            }
+          }
+        }
+      }
+    }
+  }
+  return y;
 }
