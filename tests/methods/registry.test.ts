@@ -23,6 +23,7 @@ const SAMPLE: Record<string, unknown> = {
   lambda: 0.5,
   bnFormula: "reference",
   merge: false,
+  mergeResidual: false,
   skipUnsafe: true,
   pruneUnsafe: true,
   workers: 2,

@@ -29,6 +29,10 @@ import {
   convIm2col,
   convIm2colLen,
   convOutputLen,
+  convWinogradFilter,
+  convWinogradInput,
+  convWinogradOutput,
+  winogradTileCount,
 } from "../../src/wasm/kernels/conv.ts";
 import {
   cosineSimilarity,
@@ -652,6 +656,31 @@ function convNormCases(): ConformanceCase[] {
           if (y.length !== batch * m * outH * outW) throw new Error("conv2d: unexpected length");
           return y;
         }),
+    },
+    {
+      name: "Winograd F(2x2, 3x3) filter, input and output transforms on odd sizes, padded, strided blocks",
+      covers: ["convWinogradFilter", "convWinogradInput", "convWinogradOutput", "winogradTileCount"],
+      run: (w) => {
+        // 2 images of 3 channels, 7 x 9, pads 1 (a 7 x 9 output: ragged 2x2 tiles), 5 filters.
+        const [channels, filters] = [3, 5];
+        const base = { images: 2, channels, height: 7, width: 9, padTop: 1, padLeft: 1, outH: 7, outW: 9 };
+        const tiles = winogradTileCount(base);
+        const u = convWinogradFilter(convFloats(990, filters * channels * 9), filters, channels);
+        const v = convWinogradInput(w, convFloats(991, 2 * channels * 63), {
+          ...base,
+          eLen: channels * tiles + 3,
+        });
+        const m = convFloats(992, 16 * (filters * tiles + 1));
+        const y = convWinogradOutput(
+          w,
+          m,
+          { ...base, eLen: filters * tiles + 1 },
+          filters,
+          convFloats(993, filters),
+          { kind: "relu" },
+        );
+        return [u, v, y];
+      },
     },
     {
       name: "normFoldBnIntoConv and normAffineChannels on ragged sizes",
