@@ -16,7 +16,7 @@ import {
   checkAffinityOptions,
   type NoConvergenceMode,
 } from "../wasm/kernels/affinity.ts";
-import { pairwiseSqEuclidean } from "../wasm/kernels/distance.ts";
+import { pairwiseSqEuclideanGram } from "../wasm/kernels/distance.ts";
 import { rowMedians } from "../wasm/kernels/select.ts";
 import { seededNormals } from "../wasm/seeded-random.ts";
 import {
@@ -255,7 +255,9 @@ export async function planEPruner(
     ctx.onProgress?.({ phase: "similarity", done: index, total: candidates.length });
     if (exclude.has(producer.node)) continue;
     const f = readFilters(graph, producer, group.channels);
-    const d = pairwiseSqEuclidean(ctx.wasm, f.data, f.rows, f.cols);
+    // §3.2 in float64 by the norm trick, as scikit-learn's euclidean_distances (docs/methods.md
+    // §3.11.5: the same exemplars as the direct differences and as scikit-learn on every fixture layer).
+    const d = pairwiseSqEuclideanGram(ctx.wasm, f.data, f.rows, f.cols);
     for (let q = 0; q < d.length; q++) d[q] = -d[q]!;
     const medians = rowMedians(ctx.wasm, d, f.rows, f.rows);
     const l1 = new Float64Array(f.rows);
