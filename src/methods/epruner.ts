@@ -30,13 +30,18 @@ import {
 } from "./budget.ts";
 import type { MethodContext } from "./context.ts";
 import { readLayer } from "./merge.ts";
+import { randomProjectionValues } from "./random-projection.ts";
 
 /**
  * What the kept filters start from (§3.4): `exemplar` inherits the exemplars' kernels, BN entries and
  * biases; `reference` applies the published code's resets (referenceReset); `random` gives the
- * pruned widths fresh weights (§3.4 "scratch").
+ * pruned widths fresh weights (§3.4 "scratch"); `random-projection` inherits like `exemplar` but
+ * replaces each consumer's input-side weights by a seeded sparse random projection of them
+ * (§3.4 ablation, src/methods/random-projection.ts).
  */
-export type EPrunerInit = "exemplar" | "reference" | "random";
+export type EPrunerInit = "exemplar" | "reference" | "random" | "random-projection";
+
+const INITS: readonly EPrunerInit[] = ["exemplar", "reference", "random", "random-projection"];
 
 /** The published "larger β for later blocks" rule (§3.5): layers from `fromIndex` on use `beta`. */
 export interface LateBeta {
@@ -68,7 +73,10 @@ export interface EPrunerOptions {
   onNoConvergence: NoConvergenceMode;
   /** Seed of the optional tie-breaking noise of affinity propagation (§3.3 step 2); off when undefined. */
   noiseSeed: number | undefined;
-  /** Seed of the fresh weights of `init: "random"` and of the classifier re-initialised by `reference`. */
+  /**
+   * Seed of the fresh weights of `init: "random"`, of the classifier re-initialised by `reference` and
+   * of the projections of `random-projection`.
+   */
   seed: number;
   /**
    * Hardware-friendly widths (beyond the paper): each layer's exemplar count rounded to the nearest
@@ -170,10 +178,10 @@ function checkOptions(o: EPrunerOptions): void {
       `epruner: lateBeta must be { fromIndex: integer >= 0, beta: number >= 0 }, got ${JSON.stringify(o.lateBeta)}`,
     );
   }
-  if (!["exemplar", "reference", "random"].includes(o.init)) {
+  if (!INITS.includes(o.init)) {
     throw new PrunekitError(
       "INVALID_ARGUMENT",
-      `epruner: init must be "exemplar", "reference" or "random", got ${String(o.init)}`,
+      `epruner: init must be "exemplar", "reference", "random" or "random-projection", got ${String(o.init)}`,
     );
   }
   if (typeof o.merge !== "boolean") {
@@ -216,9 +224,12 @@ function checkOptions(o: EPrunerOptions): void {
  * @param options overrides of {@link EPRUNER_DEFAULTS}.
  * @param ctx kernels, progress and warnings.
  * @returns a plan with `method: "epruner"`, per-group {@link EPrunerLayerDetails} in `details`, the
- *   plan-level β (and the search) in `details`, and `values` for the `reference` and `random` inits.
+ *   plan-level β (and the search) in `details`, and `values` for the `reference`, `random` and
+ *   `random-projection` inits (the last also lists its projected consumers in
+ *   `details.randomProjection`).
  * @throws PrunekitError `INVALID_ARGUMENT` for bad options or unknown layer names; `NOT_CONVERGED`
- *   with `onNoConvergence: "error"`; `ONNX_UNSUPPORTED` / `ONNX_INVALID` for unreadable weights.
+ *   with `onNoConvergence: "error"`; `ONNX_UNSUPPORTED` / `ONNX_INVALID` for unreadable weights;
+ *   `GRAPH_UNSUPPORTED` when `random-projection` meets a consumer it cannot project.
  * @example
  * const plan = await planEPruner(graph, groups, { beta: 0.75 }, { wasm: await getWasm() });
  */
@@ -409,7 +420,13 @@ export async function planEPruner(
     groups: plans,
     details: { beta, ...(search ? { search } : {}) },
   };
-  if (o.init !== "exemplar") out.values = initValues(graph, groups, plans, o);
+  if (o.init === "random-projection") {
+    const r = randomProjectionValues(graph, groups, plans, o.seed);
+    if (r.values.size > 0) out.values = r.values;
+    out.details = { ...out.details, randomProjection: r.consumers };
+  } else if (o.init !== "exemplar") {
+    out.values = initValues(graph, groups, plans, o);
+  }
   return out;
 }
 
