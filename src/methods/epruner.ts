@@ -130,7 +130,7 @@ interface Layer {
   medians: Float64Array;
   /** β from layerBetas, if any. */
   fixedBeta: number | undefined;
-  /** L1 norm of every filter (roundTo's choice of filters to add). */
+  /** L1 norm of every filter (roundTo's choice of filters to add); empty when roundTo is 1. */
   l1: Float64Array;
 }
 
@@ -271,8 +271,9 @@ export async function planEPruner(
     const d = pairwiseSqEuclideanGram(ctx.wasm, f.data, f.rows, f.cols);
     for (let q = 0; q < d.length; q++) d[q] = -d[q]!;
     const medians = rowMedians(ctx.wasm, d, f.rows, f.rows);
-    const l1 = new Float64Array(f.rows);
-    for (let i = 0; i < f.rows; i++) {
+    // Only roundTo's rounding up reads the L1 norms (a pass over the weights: skip it otherwise).
+    const l1 = new Float64Array(o.roundTo > 1 ? f.rows : 0);
+    for (let i = 0; i < l1.length; i++) {
       let a = 0;
       for (let c = 0; c < f.cols; c++) a += Math.abs(f.data[i * f.cols + c]!);
       l1[i] = a;
