@@ -2,7 +2,7 @@
 // for n = 64, 128, 256, 512 filters of d = 4608 (a 512 -> 512 3x3 conv), and the whole-model EPruner
 // analysis of a CIFAR-style VGG-16-BN (all 13 convs; bench/lib/vgg.ts, seeded weights).
 //
-//   node --import tsx bench/epruner.bench.ts            5 interleaved rounds
+//   node --import tsx bench/epruner.bench.ts            5 interleaved rounds (--rounds N for N)
 //   node --import tsx bench/epruner.bench.ts --smoke    n = 64 only, one round, tiny VGG (never gates)
 //   node --experimental-wasm-relaxed-simd --import tsx bench/epruner.bench.ts   adds the relaxed build
 //
@@ -32,7 +32,8 @@ import { buildVgg16, VGG16_CFG, VGG16_SMOKE_CFG } from "./lib/vgg.ts";
 const smoke = process.argv.includes("--smoke");
 const SIZES = smoke ? [64] : [64, 128, 256, 512];
 const D = 4608;
-const ROUNDS = smoke ? 1 : 5;
+const roundsFlag = process.argv.indexOf("--rounds");
+const ROUNDS = smoke ? 1 : roundsFlag > 0 ? Number(process.argv[roundsFlag + 1]) : 5;
 const BETA = 0.75;
 const w = await getWasm();
 const relaxed = relaxedSimdSupported() ? await createWasm({ simd: "relaxed" }) : undefined;
@@ -171,7 +172,7 @@ const plan: number[] = [];
 const total: number[] = [];
 const cpu: number[] = [];
 let layersReport = "";
-for (let round = 0; round < (smoke ? 1 : 5); round++) {
+for (let round = 0; round < ROUNDS; round++) {
   const t0 = performance.now();
   const c0 = process.cpuUsage();
   const { report } = await prune(model, { method: "epruner" });
