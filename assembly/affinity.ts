@@ -100,7 +100,7 @@ function availabilityRow(
     const t = f64x2.add(a, v128.load(sRow + off));
     const gt = f64x2.gt(t, v1);
     v2 = v128.bitselect(v1, maxExact(v2, t), gt);
-    v1 = v128.bitselect(t, v1, gt);
+    v1 = f64x2.pmax(v1, t); // v1 < t ? t : v1, exactly bitselect(t, v1, gt)
     i1 = v128.bitselect(idx, i1, gt);
     idx = f64x2.add(idx, two);
   }
