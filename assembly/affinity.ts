@@ -23,6 +23,33 @@ function at(n: i32, i: i32, k: i32): usize {
   return (<usize>i * <usize>n + <usize>k) << 3;
 }
 
+// f64x2.max / f64x2.min follow IEEE (NaN propagates, max(-0, +0) = +0) and V8 emits about eight
+// instructions for each; f64x2.pmax / pmin are one (maxpd / minpd) but return their first operand
+// when the lanes compare equal. For non-NaN lanes the forms below give exactly the IEEE bits, zero
+// signs included, so the kernel's results are unchanged (NaN can only arise from overflow beyond
+// the f64 range, since the wrapper rejects non-finite similarities); measured 1.6x faster per
+// iteration (docs/methods.md §3.11.5).
+//   max(0, r) = pmax(0, r)      0 < r ? r : 0   (r = -0 gives +0)
+//   min(x, 0) = pmin(x, 0)      0 < x ? 0 : x   (x = -0 gives -0)
+//   max(a, b) = pmax(a, b) & pmax(b, a): the two differ only for {+0, -0}, whose AND is +0.
+
+/** IEEE max of two non-NaN f64x2 values, zero signs included (see above). */
+function maxExact(a: v128, b: v128): v128 {
+  return v128.and(f64x2.pmax(a, b), f64x2.pmax(b, a));
+}
+
+/**
+ * The three forms above on scalars, for the as-pect tests (not in the ABI): 0 gives max(0, a) as
+ * pmax(0, a), 1 min(a, 0) as pmin(a, 0), 2 max(a, b) as maxExact(a, b).
+ */
+export function affinityFastMinMax(form: i32, a: f64, b: f64): f64 {
+  const va = f64x2.splat(a);
+  const zero = f64x2.splat(0);
+  if (form === 0) return f64x2.extract_lane(f64x2.pmax(zero, va), 0);
+  if (form === 1) return f64x2.extract_lane(f64x2.pmin(va, zero), 0);
+  return f64x2.extract_lane(maxExact(va, f64x2.splat(b)), 0);
+}
+
 /**
  * Pass 1 of row i: A[i][k] = damping*A[i][k] + (1 - damping)*Anew[i][k] with
  * Anew[i][k] = min(0, colsum[k] - max(0, R[i][k])) for k != i and Anew[i][i] = colsum[i] - R[i][i];
@@ -65,15 +92,15 @@ function availabilityRow(
       }
       a = v128.load(aRow + off);
     } else {
-      const rp = f64x2.max(v128.load(rRow + off), zero);
-      const anew = f64x2.min(f64x2.sub(v128.load(colsum + off), rp), zero);
+      const rp = f64x2.pmax(zero, v128.load(rRow + off));
+      const anew = f64x2.pmin(f64x2.sub(v128.load(colsum + off), rp), zero);
       a = f64x2.add(f64x2.mul(vd, v128.load(aRow + off)), f64x2.mul(vk, anew));
       v128.store(aRow + off, a);
     }
     const t = f64x2.add(a, v128.load(sRow + off));
     const gt = f64x2.gt(t, v1);
-    v2 = v128.bitselect(v1, f64x2.max(v2, t), gt);
-    v1 = v128.bitselect(t, v1, gt);
+    v2 = v128.bitselect(v1, maxExact(v2, t), gt);
+    v1 = f64x2.pmax(v1, t); // v1 < t ? t : v1, exactly bitselect(t, v1, gt)
     i1 = v128.bitselect(idx, i1, gt);
     idx = f64x2.add(idx, two);
   }
@@ -154,7 +181,7 @@ function responsibilityRow(
       const rnew = f64x2.sub(v128.load(sRow + off), vm1);
       const r = f64x2.add(f64x2.mul(vd, v128.load(rRow + off)), f64x2.mul(vk, rnew));
       v128.store(rRow + off, r);
-      v128.store(next + off, f64x2.add(v128.load(next + off), f64x2.max(r, zero)));
+      v128.store(next + off, f64x2.add(v128.load(next + off), f64x2.pmax(zero, r)));
     }
   }
   for (; k < n; k++) {

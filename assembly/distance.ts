@@ -859,3 +859,275 @@ export function distance_cosine_cross_unit(
   dotsBlocked(uPtr, uRows, vPtr, vRows, cols, cosPtr, false);
   clampUnit(cosPtr, <usize>uRows * <usize>vRows);
 }
+
+// Squared euclidean distances by the norm trick, as numpy / scikit-learn compute them
+// (euclidean_distances(X, squared=True) = |x_i|^2 + |x_k|^2 - 2<x_i, x_k> on a BLAS Gram), in f64:
+// a SYRK-style Gram g = X X^T of the upper triangle, then d(i,k) = max(0, (g_ii + g_kk) - 2 g_ik).
+//
+//   x (rows x cols f32)          P (scratch: rows x kcPad f64, one slice at a time)
+//   [ ..|slice 0|slice 1|.. ]    [ x[r, c0 .. c0+kc) as f64, zero-padded to kcPad (even) ]
+//
+// For each slice of GRAM_KC columns (the last one shorter), every row's slice is converted to f64
+// once into P (products of f32 values are exact in f64, so converting first loses nothing), then
+// the upper-triangle tiles accumulate it into d: 4x2 register tiles (eight f64x2 accumulators, six
+// loads for eight multiply-adds; a 4-row panel of P stays in L1 while the b rows stream from L2),
+// 4x1 for an odd last column, 1x2 / 1x1 for the last rows % 4 rows.
+//
+// Fixed reduction order for every entry, whatever tile computes it: within a slice, lane 0 sums the
+// products of the even padded columns and lane 1 those of the odd ones, each in index order (the
+// zero padding adds +0); the slice's partial is lane0 + lane1; slices are added to d in order
+// (d = p0, then d += p1, ...). So g_ik has the same bits in every tile, the diagonal g_ii is the
+// same sum as any off-diagonal entry, and two identical rows give g_ii = g_kk = g_ik exactly: their
+// distance (g_ii + g_kk) - 2 g_ik is exactly 0, as with direct differences.
+//
+// Accuracy: the norm form loses about log2(|x_i|^2 / d(i,k)) bits to cancellation (relative error
+// of d about eps * (|x_i|^2 + |x_k|^2) / d); scikit-learn's f64 path has the same. Direct
+// differences (distance_pairwise_sq_euclidean) do not, at 3 flops per element pair instead of 2.
+
+/** f64 columns per slice of distance_pairwise_sq_euclidean_gram (even); a slice of P is rows x 4 KB. */
+const GRAM_KC = 256;
+
+/** Bytes of scratch distance_pairwise_sq_euclidean_gram needs: rows x (the widest slice, even) f64. */
+export function distance_pairwise_sq_euclidean_gram_scratch_bytes(rows: i32, cols: i32): i32 {
+  const kc = min(cols, GRAM_KC);
+  return rows * ((kc + 1) & ~1) * 8;
+}
+
+/**
+ * c + a * b per f64 lane. The default build rounds the product, then the sum (the same bits in every
+ * runtime); the opt-in relaxed build uses f64x2.relaxed_madd, which may be one fused FMA (see madd
+ * in gemm.ts). Identical rows still give identical sums, hence distance 0, on any one machine.
+ */
+function madd64(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f64x2.relaxed_madd(a, b, c);
+  return f64x2.add(c, f64x2.mul(a, b));
+}
+
+/**
+ * One slice (kcPad f64, even) of a 4x2 tile: rows a + r*stride (r < 4) against b, b + stride of P;
+ * adds (or with `first` stores) each partial lane0 + lane1 to out + r*outStride + s*8.
+ */
+function gram4x2(
+  a: usize,
+  b: usize,
+  stride: usize,
+  kcPad: i32,
+  out: usize,
+  outStride: usize,
+  first: bool,
+): void {
+  const a1 = a + stride;
+  const a2 = a1 + stride;
+  const a3 = a2 + stride;
+  const b1 = b + stride;
+  let s00 = f64x2.splat(0);
+  let s01 = f64x2.splat(0);
+  let s10 = f64x2.splat(0);
+  let s11 = f64x2.splat(0);
+  let s20 = f64x2.splat(0);
+  let s21 = f64x2.splat(0);
+  let s30 = f64x2.splat(0);
+  let s31 = f64x2.splat(0);
+  const end = (<usize>kcPad) << 3;
+  for (let off: usize = 0; off < end; off += 16) {
+    const vb0 = v128.load(b + off);
+    const vb1 = v128.load(b1 + off);
+    const va0 = v128.load(a + off);
+    s00 = madd64(va0, vb0, s00);
+    s01 = madd64(va0, vb1, s01);
+    const va1 = v128.load(a1 + off);
+    s10 = madd64(va1, vb0, s10);
+    s11 = madd64(va1, vb1, s11);
+    const va2 = v128.load(a2 + off);
+    s20 = madd64(va2, vb0, s20);
+    s21 = madd64(va2, vb1, s21);
+    const va3 = v128.load(a3 + off);
+    s30 = madd64(va3, vb0, s30);
+    s31 = madd64(va3, vb1, s31);
+  }
+  putPartial(out, hsum64(s00), first);
+  putPartial(out + 8, hsum64(s01), first);
+  putPartial(out + outStride, hsum64(s10), first);
+  putPartial(out + outStride + 8, hsum64(s11), first);
+  putPartial(out + 2 * outStride, hsum64(s20), first);
+  putPartial(out + 2 * outStride + 8, hsum64(s21), first);
+  putPartial(out + 3 * outStride, hsum64(s30), first);
+  putPartial(out + 3 * outStride + 8, hsum64(s31), first);
+}
+
+/** One slice of a 4x1 tile: rows a + r*stride (r < 4) of P against b; as gram4x2. */
+function gram4x1(
+  a: usize,
+  b: usize,
+  stride: usize,
+  kcPad: i32,
+  out: usize,
+  outStride: usize,
+  first: bool,
+): void {
+  const a1 = a + stride;
+  const a2 = a1 + stride;
+  const a3 = a2 + stride;
+  let s0 = f64x2.splat(0);
+  let s1 = f64x2.splat(0);
+  let s2 = f64x2.splat(0);
+  let s3 = f64x2.splat(0);
+  const end = (<usize>kcPad) << 3;
+  for (let off: usize = 0; off < end; off += 16) {
+    const vb = v128.load(b + off);
+    s0 = madd64(v128.load(a + off), vb, s0);
+    s1 = madd64(v128.load(a1 + off), vb, s1);
+    s2 = madd64(v128.load(a2 + off), vb, s2);
+    s3 = madd64(v128.load(a3 + off), vb, s3);
+  }
+  putPartial(out, hsum64(s0), first);
+  putPartial(out + outStride, hsum64(s1), first);
+  putPartial(out + 2 * outStride, hsum64(s2), first);
+  putPartial(out + 3 * outStride, hsum64(s3), first);
+}
+
+/** One slice of a 1x2 tile: row a of P against b, b + stride; as gram4x2. */
+function gram1x2(a: usize, b: usize, stride: usize, kcPad: i32, out: usize, first: bool): void {
+  const b1 = b + stride;
+  let s0 = f64x2.splat(0);
+  let s1 = f64x2.splat(0);
+  const end = (<usize>kcPad) << 3;
+  for (let off: usize = 0; off < end; off += 16) {
+    const va = v128.load(a + off);
+    s0 = madd64(va, v128.load(b + off), s0);
+    s1 = madd64(va, v128.load(b1 + off), s1);
+  }
+  putPartial(out, hsum64(s0), first);
+  putPartial(out + 8, hsum64(s1), first);
+}
+
+/** One slice of a 1x1 tile: row a of P against b; as gram4x2. */
+function gram1x1(a: usize, b: usize, kcPad: i32, out: usize, first: bool): void {
+  let s = f64x2.splat(0);
+  const end = (<usize>kcPad) << 3;
+  for (let off: usize = 0; off < end; off += 16) {
+    s = madd64(v128.load(a + off), v128.load(b + off), s);
+  }
+  putPartial(out, hsum64(s), first);
+}
+
+/** out = v for the first slice, out += v after. */
+function putPartial(out: usize, v: f64, first: bool): void {
+  store<f64>(out, first ? v : load<f64>(out) + v);
+}
+
+/** P[r] = x[r, c0 .. c0+kc) as f64, zero-padded to kcPad, for every row (P rows kcPad f64 apart). */
+function packSliceF64(xPtr: usize, rows: i32, cols: i32, c0: i32, kc: i32, kcPad: i32, pPtr: usize): void {
+  const rowBytes = (<usize>cols) << 2;
+  const pStride = (<usize>kcPad) << 3;
+  for (let r = 0; r < rows; r++) {
+    const src = xPtr + <usize>r * rowBytes + ((<usize>c0) << 2);
+    const dst = pPtr + <usize>r * pStride;
+    let c = 0;
+    for (; c + 4 <= kc; c += 4) {
+      const v = v128.load(src + ((<usize>c) << 2));
+      v128.store(dst + ((<usize>c) << 3), f64x2.promote_low_f32x4(v));
+      v128.store(dst + ((<usize>c) << 3), promoteHigh(v), 16);
+    }
+    for (; c < kc; c++) store<f64>(dst + ((<usize>c) << 3), <f64>load<f32>(src + ((<usize>c) << 2)));
+    for (; c < kcPad; c++) store<f64>(dst + ((<usize>c) << 3), 0.0);
+  }
+}
+
+/**
+ * The Gram-trick distances with slices of `sliceLen` columns (even, >= 2): the body of
+ * distance_pairwise_sq_euclidean_gram, which passes GRAM_KC. Exported for the as-pect tests (small
+ * slices cross slice edges on small inputs); scratch must hold rows x min(cols, sliceLen) rounded
+ * up to even f64.
+ */
+export function sqEuclideanGram(
+  xPtr: usize,
+  dPtr: usize,
+  scratchPtr: usize,
+  rows: i32,
+  cols: i32,
+  sliceLen: i32,
+): void {
+  const n = <usize>rows;
+  const outStride = n << 3;
+  // At least one slice, so that cols == 0 still writes g = 0.
+  const slices = max(1, (cols + sliceLen - 1) / sliceLen);
+  for (let q = 0; q < slices; q++) {
+    const c0 = q * sliceLen;
+    const kc = min(sliceLen, cols - c0);
+    const kcPad = (kc + 1) & ~1;
+    const first = c0 === 0;
+    packSliceF64(xPtr, rows, cols, c0, kc, kcPad, scratchPtr);
+    const stride = (<usize>kcPad) << 3;
+    let i = 0;
+    for (; i + 4 <= rows; i += 4) {
+      const ai = scratchPtr + <usize>i * stride;
+      const outRow = dPtr + <usize>i * outStride;
+      let j = i;
+      for (; j + 2 <= rows; j += 2) {
+        gram4x2(
+          ai,
+          scratchPtr + <usize>j * stride,
+          stride,
+          kcPad,
+          outRow + ((<usize>j) << 3),
+          outStride,
+          first,
+        );
+      }
+      if (j < rows) {
+        gram4x1(
+          ai,
+          scratchPtr + <usize>j * stride,
+          stride,
+          kcPad,
+          outRow + ((<usize>j) << 3),
+          outStride,
+          first,
+        );
+      }
+    }
+    for (; i < rows; i++) {
+      const ai = scratchPtr + <usize>i * stride;
+      const outRow = dPtr + <usize>i * outStride;
+      let j = i;
+      for (; j + 2 <= rows; j += 2) {
+        gram1x2(ai, scratchPtr + <usize>j * stride, stride, kcPad, outRow + ((<usize>j) << 3), first);
+      }
+      if (j < rows) gram1x1(ai, scratchPtr + <usize>j * stride, kcPad, outRow + ((<usize>j) << 3), first);
+    }
+  }
+  // d(i,k) = max(0, (g_ii + g_kk) - 2 g_ik) on the strict upper triangle, then mirror, diagonal +0.
+  for (let i = 0; i < rows; i++) {
+    const gii = load<f64>(dPtr + ((<usize>i * n + <usize>i) << 3));
+    for (let k = i + 1; k < rows; k++) {
+      const p = dPtr + ((<usize>i * n + <usize>k) << 3);
+      const gkk = load<f64>(dPtr + ((<usize>k * n + <usize>k) << 3));
+      store<f64>(p, Math.max(0.0, gii + gkk - 2.0 * load<f64>(p)));
+    }
+  }
+  mirrorUpperF64(dPtr, rows);
+  for (let k = 0; k < rows; k++) store<f64>(dPtr + ((<usize>k * n + <usize>k) << 3), 0.0);
+}
+
+/**
+ * Squared euclidean distances by the norm trick (scikit-learn's euclidean_distances(X, squared=True)
+ * in float64): d[i][k] = max(0, (g_ii + g_kk) - 2 g_ik) with g = X X^T accumulated in f64 from the
+ * f32 rows of x (rows x cols, row-major); d is rows x rows f64, row-major, exactly symmetric, with an
+ * exact +0 diagonal and exactly 0 between identical rows. About 1.5x fewer operations than the
+ * direct differences of distance_pairwise_sq_euclidean, and cache-blocked; the price is cancellation
+ * for rows much closer to each other than to the origin (see above). Non-finite inputs give
+ * unspecified entries.
+ *
+ * scratch: distance_pairwise_sq_euclidean_gram_scratch_bytes(rows, cols) bytes, 8-byte aligned.
+ * x, d and scratch must not overlap.
+ */
+export function distance_pairwise_sq_euclidean_gram(
+  xPtr: usize,
+  dPtr: usize,
+  scratchPtr: usize,
+  rows: i32,
+  cols: i32,
+): void {
+  sqEuclideanGram(xPtr, dPtr, scratchPtr, rows, cols, GRAM_KC);
+}

@@ -39,6 +39,8 @@ export {
   distance_gram,
   distance_normalize_rows,
   distance_pairwise_sq_euclidean,
+  distance_pairwise_sq_euclidean_gram,
+  distance_pairwise_sq_euclidean_gram_scratch_bytes,
 } from "./distance";
 export {
   ELTWISE_ADD,

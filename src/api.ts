@@ -199,7 +199,10 @@ export interface EPrunerPruneOptions extends CommonPruneOptions {
   onNoConvergence?: NoConvergenceMode;
   /** Seed of affinity propagation's tie-breaking noise (off when not given). */
   noiseSeed?: number;
-  /** Seed of the fresh weights of `init: "random"` and `"reference"` (default 0). */
+  /**
+   * Seed of the fresh weights of `init: "random"` and `"reference"` and of the projections of
+   * `"random-projection"` (default 0).
+   */
   seed?: number;
 }
 

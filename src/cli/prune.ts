@@ -150,8 +150,8 @@ export const PRUNE_FLAGS: Readonly<Record<string, FlagSpec>> = {
   },
   init: {
     key: "init",
-    help: "exemplar | reference | random initialisation of the pruned layers (default exemplar)",
-    parse: (v) => oneOf("--init", v, ["exemplar", "reference", "random"] as const),
+    help: "exemplar | reference | random | random-projection initialisation of the pruned layers (default exemplar)",
+    parse: (v) => oneOf("--init", v, ["exemplar", "reference", "random", "random-projection"] as const),
   },
   merge: {
     key: "merge",
@@ -180,7 +180,7 @@ export const PRUNE_FLAGS: Readonly<Record<string, FlagSpec>> = {
   },
   seed: {
     key: "seed",
-    help: "epruner: seed of the fresh weights of --init random / reference; gate: of the order, augmentation and tick subset (default 0)",
+    help: "epruner: seed of the fresh weights of --init random / reference and of the projections of random-projection; gate: of the order, augmentation and tick subset (default 0)",
     parse: (v) => parseNumberFlag("--seed", str(v), 0, 2 ** 32 - 1),
   },
   "flops-target": {

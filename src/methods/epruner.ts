@@ -16,7 +16,7 @@ import {
   checkAffinityOptions,
   type NoConvergenceMode,
 } from "../wasm/kernels/affinity.ts";
-import { pairwiseSqEuclidean } from "../wasm/kernels/distance.ts";
+import { pairwiseSqEuclideanGram } from "../wasm/kernels/distance.ts";
 import { rowMedians } from "../wasm/kernels/select.ts";
 import { seededNormals } from "../wasm/seeded-random.ts";
 import {
@@ -30,13 +30,18 @@ import {
 } from "./budget.ts";
 import type { MethodContext } from "./context.ts";
 import { readLayer } from "./merge.ts";
+import { randomProjectionValues } from "./random-projection.ts";
 
 /**
  * What the kept filters start from (§3.4): `exemplar` inherits the exemplars' kernels, BN entries and
  * biases; `reference` applies the published code's resets (referenceReset); `random` gives the
- * pruned widths fresh weights (§3.4 "scratch").
+ * pruned widths fresh weights (§3.4 "scratch"); `random-projection` inherits like `exemplar` but
+ * replaces each consumer's input-side weights by a seeded sparse random projection of them
+ * (§3.4 ablation, src/methods/random-projection.ts).
  */
-export type EPrunerInit = "exemplar" | "reference" | "random";
+export type EPrunerInit = "exemplar" | "reference" | "random" | "random-projection";
+
+const INITS: readonly EPrunerInit[] = ["exemplar", "reference", "random", "random-projection"];
 
 /** The published "larger β for later blocks" rule (§3.5): layers from `fromIndex` on use `beta`. */
 export interface LateBeta {
@@ -68,7 +73,10 @@ export interface EPrunerOptions {
   onNoConvergence: NoConvergenceMode;
   /** Seed of the optional tie-breaking noise of affinity propagation (§3.3 step 2); off when undefined. */
   noiseSeed: number | undefined;
-  /** Seed of the fresh weights of `init: "random"` and of the classifier re-initialised by `reference`. */
+  /**
+   * Seed of the fresh weights of `init: "random"`, of the classifier re-initialised by `reference` and
+   * of the projections of `random-projection`.
+   */
   seed: number;
   /**
    * Hardware-friendly widths (beyond the paper): each layer's exemplar count rounded to the nearest
@@ -122,7 +130,7 @@ interface Layer {
   medians: Float64Array;
   /** β from layerBetas, if any. */
   fixedBeta: number | undefined;
-  /** L1 norm of every filter (roundTo's choice of filters to add). */
+  /** L1 norm of every filter (roundTo's choice of filters to add); empty when roundTo is 1. */
   l1: Float64Array;
 }
 
@@ -170,10 +178,10 @@ function checkOptions(o: EPrunerOptions): void {
       `epruner: lateBeta must be { fromIndex: integer >= 0, beta: number >= 0 }, got ${JSON.stringify(o.lateBeta)}`,
     );
   }
-  if (!["exemplar", "reference", "random"].includes(o.init)) {
+  if (!INITS.includes(o.init)) {
     throw new PrunekitError(
       "INVALID_ARGUMENT",
-      `epruner: init must be "exemplar", "reference" or "random", got ${String(o.init)}`,
+      `epruner: init must be "exemplar", "reference", "random" or "random-projection", got ${String(o.init)}`,
     );
   }
   if (typeof o.merge !== "boolean") {
@@ -216,9 +224,12 @@ function checkOptions(o: EPrunerOptions): void {
  * @param options overrides of {@link EPRUNER_DEFAULTS}.
  * @param ctx kernels, progress and warnings.
  * @returns a plan with `method: "epruner"`, per-group {@link EPrunerLayerDetails} in `details`, the
- *   plan-level β (and the search) in `details`, and `values` for the `reference` and `random` inits.
+ *   plan-level β (and the search) in `details`, and `values` for the `reference`, `random` and
+ *   `random-projection` inits (the last also lists its projected consumers in
+ *   `details.randomProjection`).
  * @throws PrunekitError `INVALID_ARGUMENT` for bad options or unknown layer names; `NOT_CONVERGED`
- *   with `onNoConvergence: "error"`; `ONNX_UNSUPPORTED` / `ONNX_INVALID` for unreadable weights.
+ *   with `onNoConvergence: "error"`; `ONNX_UNSUPPORTED` / `ONNX_INVALID` for unreadable weights;
+ *   `GRAPH_UNSUPPORTED` when `random-projection` meets a consumer it cannot project.
  * @example
  * const plan = await planEPruner(graph, groups, { beta: 0.75 }, { wasm: await getWasm() });
  */
@@ -255,11 +266,14 @@ export async function planEPruner(
     ctx.onProgress?.({ phase: "similarity", done: index, total: candidates.length });
     if (exclude.has(producer.node)) continue;
     const f = readFilters(graph, producer, group.channels);
-    const d = pairwiseSqEuclidean(ctx.wasm, f.data, f.rows, f.cols);
+    // §3.2 in float64 by the norm trick, as scikit-learn's euclidean_distances (docs/methods.md
+    // §3.11.5: the same exemplars as the direct differences and as scikit-learn on every fixture layer).
+    const d = pairwiseSqEuclideanGram(ctx.wasm, f.data, f.rows, f.cols);
     for (let q = 0; q < d.length; q++) d[q] = -d[q]!;
     const medians = rowMedians(ctx.wasm, d, f.rows, f.rows);
-    const l1 = new Float64Array(f.rows);
-    for (let i = 0; i < f.rows; i++) {
+    // Only roundTo's rounding up reads the L1 norms (a pass over the weights: skip it otherwise).
+    const l1 = new Float64Array(o.roundTo > 1 ? f.rows : 0);
+    for (let i = 0; i < l1.length; i++) {
       let a = 0;
       for (let c = 0; c < f.cols; c++) a += Math.abs(f.data[i * f.cols + c]!);
       l1[i] = a;
@@ -407,7 +421,13 @@ export async function planEPruner(
     groups: plans,
     details: { beta, ...(search ? { search } : {}) },
   };
-  if (o.init !== "exemplar") out.values = initValues(graph, groups, plans, o);
+  if (o.init === "random-projection") {
+    const r = randomProjectionValues(graph, groups, plans, o.seed);
+    if (r.values.size > 0) out.values = r.values;
+    out.details = { ...out.details, randomProjection: r.consumers };
+  } else if (o.init !== "exemplar") {
+    out.values = initValues(graph, groups, plans, o);
+  }
   return out;
 }
 

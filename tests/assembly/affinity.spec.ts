@@ -2,6 +2,7 @@ import {
   affinity_exemplars,
   affinity_iterate,
   affinity_iterate_scratch_bytes,
+  affinityFastMinMax,
 } from "../../assembly/affinity";
 
 describe("affinity", () => {
@@ -30,5 +31,31 @@ describe("affinity", () => {
     expect(affinity_exemplars(s, flags, 2, ex, labels, tmp)).toBe(1);
     expect(load<i32>(ex)).toBe(0);
     expect(load<i32>(labels + 4)).toBe(0);
+  });
+});
+
+describe("the pmax / pmin forms of the message passing", () => {
+  it("give the IEEE max / min bits, zero signs included, on every pair of non-NaN specials", () => {
+    const values = memory.data(10 * 8, 8);
+    store<f64>(values, 0.0);
+    store<f64>(values, -0.0, 8);
+    store<f64>(values, 1.0, 16);
+    store<f64>(values, -1.0, 24);
+    store<f64>(values, 5e-324, 32);
+    store<f64>(values, -5e-324, 40);
+    store<f64>(values, Infinity, 48);
+    store<f64>(values, -Infinity, 56);
+    store<f64>(values, 1.7976931348623157e308, 64);
+    store<f64>(values, -2.5, 72);
+    for (let p = 0; p < 10; p++) {
+      const a = load<f64>(values + ((<usize>p) << 3));
+      // max(0, r) as pmax(0, r); min(x, 0) as pmin(x, 0) (assembly/affinity.ts).
+      expect(reinterpret<i64>(affinityFastMinMax(0, a, 0))).toBe(reinterpret<i64>(Math.max(a, 0.0)));
+      expect(reinterpret<i64>(affinityFastMinMax(1, a, 0))).toBe(reinterpret<i64>(Math.min(a, 0.0)));
+      for (let q = 0; q < 10; q++) {
+        const b = load<f64>(values + ((<usize>q) << 3));
+        expect(reinterpret<i64>(affinityFastMinMax(2, a, b))).toBe(reinterpret<i64>(Math.max(a, b)));
+      }
+    }
   });
 });

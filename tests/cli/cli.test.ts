@@ -385,6 +385,50 @@ test("prune --method epruner: beta flags by weight name, --merge, a report with 
   assert.match(bad.stderr, /--ratio applies to --method l1 or l2 or merge only, not epruner/);
 });
 
+test("prune --method epruner --init random-projection --seed: listed in --help, recorded in the report, runs in onnxruntime", async () => {
+  const dir = tmp();
+  const input = join(fixtures, "vgg_bn.onnx");
+  const args = (out: string, seed: string) =>
+    cli(
+      "prune",
+      input,
+      "-o",
+      join(dir, out),
+      "--method",
+      "epruner",
+      "--beta",
+      "1",
+      "--init",
+      "random-projection",
+      "--seed",
+      seed,
+      "--report",
+      join(dir, `${out}.json`),
+      "--quiet",
+    );
+  for (const [out, seed] of [
+    ["a.onnx", "4"],
+    ["b.onnx", "4"],
+    ["c.onnx", "5"],
+  ] as const) {
+    const r = args(out, seed);
+    assert.equal(r.status, 0, r.stderr);
+  }
+  const report = JSON.parse(readFileSync(join(dir, "a.onnx.json"), "utf8"));
+  assert.equal(report.options.init, "random-projection");
+  assert.equal(report.options.seed, 4);
+  assert.ok(report.details.randomProjection.length > 0);
+  assert.deepEqual(readFileSync(join(dir, "a.onnx")), readFileSync(join(dir, "b.onnx")));
+  assert.notDeepEqual(readFileSync(join(dir, "a.onnx")), readFileSync(join(dir, "c.onnx")));
+  const y = await runModel(join(dir, "a.onnx"), [2, 1, 28, 28]);
+  assert.equal(y.length, 20);
+  assert.ok(y.every(Number.isFinite));
+  assert.match(cli("prune", "--help").stdout, /--init [^\n]*random-projection/);
+  const bad = cli("prune", input, "-o", join(dir, "x.onnx"), "--method", "epruner", "--init", "projection");
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /random-projection/);
+});
+
 test("--merge-residual prunes and merges the residual streams too (report residualStream, output runs in onnxruntime)", async () => {
   const dir = tmp();
   const input = join(fixtures, "resnet_bn.onnx");

@@ -40,6 +40,7 @@ import {
   cosineSimilarityCrossUnit,
   gramMatrix,
   pairwiseSqEuclidean,
+  pairwiseSqEuclideanGram,
   unitRows,
 } from "../../src/wasm/kernels/distance.ts";
 import { accumulate, type EltwiseOp, eltwiseBroadcast } from "../../src/wasm/kernels/eltwise.ts";
@@ -297,6 +298,19 @@ function distanceCases(): ConformanceCase[] {
       name: "pairwiseSqEuclidean on seeded inputs",
       covers: ["pairwiseSqEuclidean", "distancePairwiseSqEuclidean"],
       run: (w) => each((x, rows, cols) => pairwiseSqEuclidean(w, x, rows, cols)),
+    },
+    {
+      name: "pairwiseSqEuclideanGram on seeded inputs",
+      covers: [
+        "pairwiseSqEuclideanGram",
+        "distancePairwiseSqEuclideanGram",
+        "distancePairwiseSqEuclideanGramScratchLen",
+      ],
+      // 9 x 600 crosses the kernel's 256-column slices twice.
+      run: (w) => [
+        ...each((x, rows, cols) => pairwiseSqEuclideanGram(w, x, rows, cols)),
+        pairwiseSqEuclideanGram(w, distanceInput(599, 9, 600), 9, 600),
+      ],
     },
     {
       name: "cosineSimilarity on seeded inputs with a zero row",

@@ -8,6 +8,7 @@ import {
   cosineSimilarityCrossUnit,
   gramMatrix,
   pairwiseSqEuclidean,
+  pairwiseSqEuclideanGram,
   unitRows,
 } from "../../src/wasm/kernels/distance.ts";
 import * as reference from "../../src/wasm/reference/distance.ts";
@@ -108,6 +109,111 @@ test("pairwiseSqEuclidean keeps small differences between large rows (no cancell
   x[cols + 5] = 4096.5;
   const d = pairwiseSqEuclidean(w, x, 2, cols);
   assert.deepEqual(Array.from(d), [0, 0.25, 0.25, 0]);
+});
+
+/** Few rows of 250..530 columns: crosses the Gram kernel's 256-column slices (once or twice). */
+function longRows(): fc.Arbitrary<{ rows: number; cols: number; x: Float32Array }> {
+  return fc
+    .tuple(fc.integer({ min: 0, max: 9 }), fc.integer({ min: 250, max: 530 }))
+    .chain(([rows, cols]) => f32Array(rows * cols).map((x) => ({ rows, cols, x })));
+}
+
+/**
+ * |a - b| <= 16 eps (|x_i|^2 + |x_j|^2) at every (i, j): the rounding bound of the norm trick in f64
+ * (the cancellation the direct kernel avoids), with room for the summation orders.
+ */
+function assertNormTrickClose(a: Float64Array, b: Float64Array, x: Float32Array, rows: number, cols: number) {
+  const norms = reference.distanceGram(x, rows, cols).filter((_, q) => q % (rows + 1) === 0);
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < rows; j++) {
+      const tol = 16 * 2 ** -52 * (norms[i]! + norms[j]!) * Math.sqrt(cols + 1);
+      const diff = Math.abs(a[i * rows + j]! - b[i * rows + j]!);
+      assert.ok(
+        diff <= tol,
+        `(${i}, ${j}): ${a[i * rows + j]} vs ${b[i * rows + j]}, |diff| ${diff} > ${tol}`,
+      );
+    }
+  }
+  return true;
+}
+
+test("pairwiseSqEuclideanGram matches the norm-trick reference on ragged shapes and across slices", () => {
+  fc.assert(
+    fc.property(fc.oneof(matrix(), longRows()), ({ rows, cols, x }) =>
+      assertNormTrickClose(
+        pairwiseSqEuclideanGram(w, x, rows, cols),
+        reference.distancePairwiseSqEuclideanGram(x, rows, cols),
+        x,
+        rows,
+        cols,
+      ),
+    ),
+  );
+});
+
+test("pairwiseSqEuclideanGram equals the exact distances up to the norm trick's rounding", () => {
+  fc.assert(
+    fc.property(fc.oneof(matrixWithDegenerateRows(), longRows()), ({ rows, cols, x }) =>
+      assertNormTrickClose(
+        pairwiseSqEuclideanGram(w, x, rows, cols),
+        reference.distancePairwiseSqEuclidean(x, rows, cols),
+        x,
+        rows,
+        cols,
+      ),
+    ),
+  );
+});
+
+test("pairwiseSqEuclideanGram is symmetric, non-negative, zero on the diagonal and on duplicate rows", () => {
+  const duplicates = fc.oneof(
+    matrixWithDegenerateRows(),
+    // Long duplicate rows: the identical sums must hold across slices too.
+    longRows().map(({ rows, cols, x }) => {
+      for (let r = 2; r < rows; r += 2) x.copyWithin(r * cols, 0, cols);
+      return { rows, cols, x };
+    }),
+  );
+  fc.assert(
+    fc.property(duplicates, ({ rows, cols, x }) => {
+      const d = pairwiseSqEuclideanGram(w, x, rows, cols);
+      assertSymmetric(d, rows);
+      for (let i = 0; i < rows; i++) {
+        assert.ok(Object.is(d[i * rows + i], 0), `diagonal ${i} is ${d[i * rows + i]}`);
+        for (let j = 0; j < rows; j++) {
+          assert.ok(d[i * rows + j]! >= 0);
+          const same = x.subarray(i * cols, (i + 1) * cols).every((v, c) => v === x[j * cols + c]);
+          if (same) assert.ok(Object.is(d[i * rows + j], 0), `rows ${i} and ${j} are equal`);
+        }
+      }
+      return true;
+    }),
+  );
+});
+
+test("pairwiseSqEuclideanGram gives exact results on small integers", () => {
+  // Every product and sum is an exact integer in f64: no rounding, so exactly the reference.
+  const x = Float32Array.from({ length: 7 * 300 }, (_, q) => ((q * 37) % 11) - 5);
+  assert.deepEqual(
+    Array.from(pairwiseSqEuclideanGram(w, x, 7, 300)),
+    Array.from(reference.distancePairwiseSqEuclidean(x, 7, 300)),
+  );
+});
+
+test("pairwiseSqEuclideanGram on nearby rows far from the origin: within the norm trick's bound, unlike direct", () => {
+  // Rows 1000 + noise: |x|^2 ~ 1e6 per column against distances ~ 1e-2 per column, so the norm trick
+  // keeps only about 8 of f64's 16 digits (scikit-learn's float64 path is the same); the direct
+  // kernel keeps nearly all of them.
+  const rows = 6;
+  const cols = 300;
+  const x = Float32Array.from(seededFloats(11, rows * cols), (v) => 1000 + 0.1 * v);
+  const exact = reference.distancePairwiseSqEuclidean(x, rows, cols);
+  assertNormTrickClose(pairwiseSqEuclideanGram(w, x, rows, cols), exact, x, rows, cols);
+  assertClose(pairwiseSqEuclidean(w, x, rows, cols), exact, {
+    reductionLen: cols,
+    rtol: 1e-14,
+    atol: 1e-300,
+  });
 });
 
 test("cosineSimilarity matches the reference on ragged shapes", () => {
@@ -493,6 +599,55 @@ test("distance tiles give the bits of the fixed reduction order: every row count
   }
 });
 
+/**
+ * distance_pairwise_sq_euclidean_gram's documented order: per 256-column slice (zero-padded to even),
+ * lane 0 sums the even columns' products and lane 1 the odd ones', in index order; the slice partial
+ * is lane0 + lane1; slices add up in order; then max(0, (g_ii + g_kk) - 2 g_ik), diagonal +0.
+ */
+function fixedOrderSqEuclideanGram(x: Float32Array, rows: number, cols: number): Float64Array {
+  const g = new Float64Array(rows * rows);
+  for (let i = 0; i < rows; i++) {
+    for (let k = i; k < rows; k++) {
+      let total = 0;
+      for (let c0 = 0; c0 < cols || c0 === 0; c0 += 256) {
+        const lanes = [0, 0];
+        for (let c = c0; c < Math.min(c0 + 256, cols); c++) {
+          lanes[(c - c0) & 1] = lanes[(c - c0) & 1]! + x[i * cols + c]! * x[k * cols + c]!;
+        }
+        const partial = lanes[0]! + lanes[1]!;
+        total = c0 === 0 ? partial : total + partial;
+        if (cols === 0) break;
+      }
+      g[i * rows + k] = total;
+    }
+  }
+  const d = new Float64Array(rows * rows);
+  for (let i = 0; i < rows; i++) {
+    for (let k = i + 1; k < rows; k++) {
+      d[i * rows + k] = d[k * rows + i] = Math.max(
+        0,
+        g[i * rows + i]! + g[k * rows + k]! - 2 * g[i * rows + k]!,
+      );
+    }
+  }
+  return d;
+}
+
+test("pairwiseSqEuclideanGram gives the bits of its fixed reduction order: every row count 0..13, across slices", () => {
+  // 4x2, 4x1, 1x2 and 1x1 tiles; one slice, and 257 / 600 columns for two and three slices with odd
+  // (zero-padded) last slices.
+  for (const cols of [0, 1, 6, 23, 257, 600]) {
+    for (let rows = 0; rows <= 13; rows++) {
+      const x = degenerateRows(rows * 29 + cols, rows, cols);
+      const a = pairwiseSqEuclideanGram(w, x, rows, cols);
+      const e = fixedOrderSqEuclideanGram(x, rows, cols);
+      for (let q = 0; q < a.length; q++) {
+        assert.ok(Object.is(a[q], e[q]), `${rows} rows x ${cols}, entry ${q}: ${a[q]} != ${e[q]}`);
+      }
+    }
+  }
+});
+
 test("blocked cosine tiles give the bits of the fixed reduction order across row blocks", () => {
   // 70 rows cross the 32-row and 66-row blocks of the blocked path, with the square kernel's
   // diagonal blocks starting mid-tile; 12289 columns make three chunks and a 1-column tail.
@@ -527,6 +682,7 @@ test("distance kernels give identical bits on a fixed larger input", () => {
 test("distance wrappers reject mismatched sizes", () => {
   assert.throws(() => gramMatrix(w, new Float32Array(5), 2, 3), { code: "INVALID_ARGUMENT" });
   assert.throws(() => pairwiseSqEuclidean(w, new Float32Array(6), -2, -3), { code: "INVALID_ARGUMENT" });
+  assert.throws(() => pairwiseSqEuclideanGram(w, new Float32Array(5), 2, 3), { code: "INVALID_ARGUMENT" });
   assert.throws(() => cosineSimilarityCross(w, new Float32Array(6), new Float32Array(5), 2, 2, 3), {
     code: "INVALID_ARGUMENT",
   });

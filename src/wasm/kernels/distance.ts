@@ -33,6 +33,42 @@ export function distancePairwiseSqEuclidean(w: Wasm, x: Buf, d: Buf, rows: numbe
   kernel(w, "distance_pairwise_sq_euclidean")(x.ptr, d.ptr, rows, cols);
 }
 
+/** f64 elements of scratch {@link distancePairwiseSqEuclideanGram} needs for rows x cols. */
+export function distancePairwiseSqEuclideanGramScratchLen(w: Wasm, rows: number, cols: number): number {
+  checkSize("distancePairwiseSqEuclideanGramScratchLen rows", rows);
+  checkSize("distancePairwiseSqEuclideanGramScratchLen cols", cols);
+  return (kernel(w, "distance_pairwise_sq_euclidean_gram_scratch_bytes")(rows, cols) as number) / 8;
+}
+
+/**
+ * Squared euclidean distances by the norm trick on arena buffers (as scikit-learn's
+ * `euclidean_distances(X, squared=True)` in float64): d[i][k] = max(0, |x_i|^2 + |x_k|^2 - 2<x_i, x_k>)
+ * with a cache-blocked f64 Gram; exactly symmetric, exact zero diagonal, exactly 0 between identical rows.
+ * @param x rows x cols f32, row-major. @param d rows x rows f64, row-major; must not overlap x.
+ * @param scratch {@link distancePairwiseSqEuclideanGramScratchLen} f64.
+ * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch; `ARENA_MISUSE` on a dead or foreign buffer.
+ */
+export function distancePairwiseSqEuclideanGram(
+  w: Wasm,
+  x: Buf,
+  d: Buf,
+  scratch: Buf,
+  rows: number,
+  cols: number,
+): void {
+  checkSize("distancePairwiseSqEuclideanGram rows", rows);
+  checkSize("distancePairwiseSqEuclideanGram cols", cols);
+  checkLength("distancePairwiseSqEuclideanGram x", x, rows * cols);
+  checkLength("distancePairwiseSqEuclideanGram d", d, rows * rows);
+  checkLength(
+    "distancePairwiseSqEuclideanGram scratch",
+    scratch,
+    distancePairwiseSqEuclideanGramScratchLen(w, rows, cols),
+  );
+  w.arena.checkLive("distancePairwiseSqEuclideanGram", x, d, scratch);
+  kernel(w, "distance_pairwise_sq_euclidean_gram")(x.ptr, d.ptr, scratch.ptr, rows, cols);
+}
+
 /**
  * Cosine similarity on arena buffers: cos[i][j] = <x_i, x_j> / (|x_i| |x_j|) in f32, clamped to
  * [-1, 1], exactly symmetric. A zero row has similarity 0 with every row (itself included); a
@@ -154,6 +190,29 @@ export function pairwiseSqEuclidean(w: Wasm, x: Float32Array, rows: number, cols
     const xb = arena.copyInF32(x);
     const d = arena.allocF64(rows * rows);
     distancePairwiseSqEuclidean(w, xb, d, rows, cols);
+    return arena.viewF64(d).slice();
+  });
+}
+
+/**
+ * Squared euclidean distances between the rows of a JS matrix by the norm trick in float64, the way
+ * scikit-learn computes `euclidean_distances(X, squared=True)` (EPruner's default similarity, §3.2).
+ * Up to rounding equal to {@link pairwiseSqEuclidean}, but rows much closer to each other than to the
+ * origin lose precision to cancellation (relative error about 1e-16·(|x_i|² + |x_k|²)/d).
+ * @param x rows x cols, row-major.
+ * @returns rows x rows f64, row-major: symmetric, zero diagonal, non-negative, 0 between identical rows.
+ * @throws PrunekitError `INVALID_ARGUMENT` on size mismatch.
+ * @example
+ * const d = pairwiseSqEuclideanGram(await getWasm(), Float32Array.of(0, 0, 3, 4), 2, 2); // [0, 25, 25, 0]
+ */
+export function pairwiseSqEuclideanGram(w: Wasm, x: Float32Array, rows: number, cols: number): Float64Array {
+  checkSize("pairwiseSqEuclideanGram rows", rows);
+  checkLength("pairwiseSqEuclideanGram x", x, rows * cols);
+  return withArena(w, (arena) => {
+    const xb = arena.copyInF32(x);
+    const d = arena.allocF64(rows * rows);
+    const scratch = arena.allocF64(distancePairwiseSqEuclideanGramScratchLen(w, rows, cols));
+    distancePairwiseSqEuclideanGram(w, xb, d, scratch, rows, cols);
     return arena.viewF64(d).slice();
   });
 }

@@ -105,3 +105,22 @@ function rowNorms(x: ArrayLike<number>, rows: number, cols: number): Float64Arra
   }
   return out;
 }
+
+/**
+ * d[i][j] = max(0, |x_i|^2 + |x_j|^2 - 2<x_i, x_j>), the norm trick of scikit-learn's
+ * euclidean_distances(X, squared=True); 0 on the diagonal.
+ */
+export function distancePairwiseSqEuclideanGram(
+  x: ArrayLike<number>,
+  rows: number,
+  cols: number,
+): Float64Array {
+  const g = crossDots(x, rows, x, rows, cols);
+  const d = new Float64Array(rows * rows);
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < rows; j++) {
+      d[i * rows + j] = i === j ? 0 : Math.max(0, g[i * rows + i]! + g[j * rows + j]! - 2 * g[i * rows + j]!);
+    }
+  }
+  return d;
+}
