@@ -485,10 +485,10 @@ const peakLines: string[] = [];
 if (peakKinds.length > 0) {
   const head = [
     "shape",
-    ...peakKinds.map((k) => `${k} loop GFLOP/s`),
-    "ours % of mul+add loop",
-    ...(hasRelaxed && peakKinds.includes("fma") ? ["ours relaxed % of fma loop"] : []),
-    "tfjs % of mul+add loop",
+    ...peakKinds.map((k) => `${k} probe GFLOP/s`),
+    "ours % of mul+add probe",
+    ...(hasRelaxed && peakKinds.includes("fma") ? ["ours relaxed % of fma probe"] : []),
+    "tfjs % of mul+add probe",
   ];
   peakLines.push(`| ${head.join(" | ")} |`, `|---|${"---:|".repeat(head.length - 1)}`);
   for (const r of rows) {
@@ -563,7 +563,7 @@ const absLine =
         ? ""
         : `, relaxed build ${gf(square.shape, square.bestCpuMs.relaxed).toFixed(1)} GFLOP/s`) +
       (mulAddPeak === undefined ? "" : `; the mul+add peak probe reached ${mulAddPeak.toFixed(1)} GFLOP/s`) +
-      (fmaPeak === undefined ? "" : ` and the fma loop at ${fmaPeak.toFixed(1)} GFLOP/s`) +
+      (fmaPeak === undefined ? "" : ` and the fma probe ${fmaPeak.toFixed(1)} GFLOP/s`) +
       `; the fastest any of our GEMM runs went, on any shape and build, was ${fastestGemm.toFixed(1)} GFLOP/s.`;
 
 const convLines = [
@@ -595,12 +595,13 @@ const README_KEEP_MARKER = "<!-- kernels.bench.ts rewrites everything above this
  * tables). A static note: the native probe needs gcc and is not run by this bench.
  */
 const PEAK_HOST_NOTE =
-  "Recorded 2026-12-04 on the Intel Xeon host of the table above (2 vCPUs, AVX-512, 3.9 GHz by a " +
-  "dependent-add clock probe), by thread CPU time, best of 7: natively 43-45 GFLOP/s for 128-bit " +
-  "mul + add (11 flop/cycle: the multiplies and adds share three vector ports) and 59-60 GFLOP/s for " +
-  "128-bit FMA (15 flop/cycle, two FMA ports); 256-bit FMA about 120 and 512-bit FMA about 190-205 " +
-  "GFLOP/s, which onnxruntime-node's MLAS kernels can use. The WASM probes reached the same 128-bit " +
-  "figures in V8 (see the peak section below); FMA lifts the 128-bit ceiling by about 1.35x, not 2x.";
+  "Recorded 2026-12-04 on the Intel Xeon host of the table above (2 vCPUs, AVX-512; 4.0 GHz by the " +
+  "probe's dependent-add clock, 2.6 GHz nominal), by CPU time, best of 7 native / 9 WASM runs: " +
+  "128-bit mul + add 45.8 GFLOP/s natively and 47.0 in V8 (11.4-11.7 flops per cycle, as if the " +
+  "multiplies and adds shared three vector ports; 17.6 per nominal cycle), 128-bit FMA 60.5 natively and 64.2 in " +
+  "V8 (15-16 flops per cycle, two FMA ports), so V8's WASM SIMD reaches the native 128-bit ceiling " +
+  "and FMA lifts it by about 1.35x, not 2x. The native 256-bit FMA reaches 126 and 512-bit FMA 205 " +
+  "GFLOP/s (31 and 51 flops per cycle): what onnxruntime-node's MLAS kernels can use.";
 
 if (write) {
   const readme = `# Benchmarks
@@ -693,10 +694,10 @@ WASM probe's loop compiles to. ${PEAK_HOST_NOTE}
 
 The previous probes measured something else: with constant operands, gcc and V8 both hoisted every
 product out of the loop, so they timed additions (and V8's version round-tripped accumulators through
-the stack). The "17-23 GFLOP/s mul+add, 25-32 GFLOP/s FMA ceiling" they gave, and the conclusion drawn
-from it that XNNPACK ran near the ceiling and that ${ABS_TARGET} GFLOP/s on 512^3 was out of reach, do not
-hold: on this host the mul+add ceiling is above ${ABS_TARGET} GFLOP/s and the GEMMs above run at a
-third to a half of it.
+the stack). The ceiling they reported (17-23 GFLOP/s for mul + add and 25-32 for FMA natively, on an
+earlier run), and what was concluded from it (that XNNPACK ran at the multiply-add ceiling, that
+${ABS_TARGET} GFLOP/s on 512^3 was out of reach for a WASM kernel), do not hold: the percentages of the
+peak table above are of the real ceiling.
 
 The micro-kernel uses a 4 x 8 tile because V8's x64 register allocator has 15 xmm registers and hoists
 all broadcast loads to the loop top: 5 x 8 spilled two accumulators per iteration and ran ~12% slower.
