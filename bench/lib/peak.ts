@@ -12,11 +12,12 @@
 // memory too, so V8 cannot rematerialise it as a constant inside the loop.
 //
 // Checked in V8's code (`node --no-liftoff --no-wasm-lazy-compilation --print-wasm-code`, Node 20.20 /
-// V8 11.3, x64 with AVX): for rows = 4 and 5 the loop body is `rows` vmovups loads from the buffer,
-// 2·rows vmulps and 2·rows vaddps on registers (mul+add) or 2·rows vfmadd231ps (fma), the offset's
-// add / and, the counter and the stack check: no store, no rbp/rsp operand. rows = 6 with mul+add needs
-// 16 vector registers (12 accumulators, 2 of B, A and the product) where V8 has 15 (xmm15 is its
-// scratch), so it spills; that probe is kept to show the cost, and the ceiling is the best of rows 4-5.
+// V8 11.3, x64 with AVX; bench/lib/peak-code.ts, tests/bench/peak.test.ts): the loop body is `rows`
+// vmovdqu loads from the buffer, 2·rows vmulps and 2·rows vaddps on registers (mul+add) or 2·rows
+// vfmadd231ps (fma), the offset's add / and, the counter and the stack check: no store, no rbp/rsp
+// operand. mul+add with rows = 6 needs 16 vector registers (12 accumulators, 2 of B, A and the product)
+// where V8 has 15 (xmm15 is its scratch) and spills one accumulator per iteration; fma with rows = 6
+// needs 15 and does not. The GEMM bench uses mul+add with 5 rows and fma with 6.
 
 /** Which multiply-accumulate the probe uses. */
 export type PeakKind = "mul+add" | "fma";

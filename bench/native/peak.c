@@ -1,8 +1,8 @@
 // The single-thread floating-point ceiling of this CPU, measured natively, for the "% of ceiling"
-// columns of the WebAssembly benchmarks (bench/README.md). Not part of the build or the tests; run by
-// hand:
+// columns of the WebAssembly benchmarks (bench/README.md). Not part of the build or the tests;
+// `node --import tsx bench/peak.bench.ts` compiles and runs it beside the WASM probes, or by hand:
 //
-//   gcc -O2 -msse4.1 -ffp-contract=off bench/native/peak.c -o /tmp/peak && /tmp/peak
+//   gcc -O2 -msse4.1 -ffp-contract=off bench/native/peak.c -o /tmp/peak && /tmp/peak [iterations]
 //
 // Each probe is the inner loop of a GEMM micro-tile: R rows of A, already broadcast to vectors and
 // read from a 1 KB buffer in L1 at an offset that moves every iteration, times 2 vectors of B held in
@@ -20,14 +20,17 @@
 // per cycle divide the best by the clock a chain of dependent integer adds measures (the clock of
 // scalar code; wide vector code may run at a lower one on some Intel parts).
 //
-// Checked in the generated code (gcc 12.2, `gcc -O2 -msse4.1 -ffp-contract=off -S`, and
-// `objdump -d /tmp/peak`): every probe's loop body is R vector loads (`movups`/`vmovups`, or a
-// memory operand of the multiply; for fma512, `vbroadcastss` from the same buffer), 2R multiplies
-// and 2R adds (or 2R FMAs) on registers, one pointer add, an `and` and the loop's compare and branch:
-// no store, no stack access (no `%rsp` operand) and no multiply outside the loop. The sse probe with
-// R = 6 uses 15 of the 16 xmm registers (12 accumulators, 2 of B, the loaded A), so nothing spills.
-// The previous probe (constant A and B) had its products hoisted out of the loop by gcc and by V8, and
-// timed additions only.
+// Checked in the generated code (gcc 12.2.0, `gcc -O2 -msse4.1 -ffp-contract=off -S`): in every
+// probe's loop the A rows come from the buffer, as `movaps` / `vmovaps` loads or memory operands of the
+// multiply or FMA (the 128-bit probes read each row twice that way, once per B vector) or as
+// `vbroadcastss` from memory (fma256, fma512); then exactly 2R multiplies and 2R adds (or 2R FMAs) on
+// registers, the offset's add / shift / `and`, the counter and the branch. No store and no `%rsp`
+// operand inside the loop, no multiply outside it. The sse probe with R = 6 uses all 16 xmm registers
+// (12 accumulators, 2 of B, the loaded A and a copy for the destructive two-operand mulps) and still
+// spills nothing. An earlier version, which kept the accumulators in an array read lane by lane after
+// the loop, had gcc store all 256-bit accumulators to the stack every iteration: the vector sum at the
+// end is what keeps them in registers. The previous probe (constant A and B) had its products hoisted
+// out of the loop by gcc and by V8, and timed additions only.
 #include <immintrin.h>
 #include <stdint.h>
 #include <stdio.h>
