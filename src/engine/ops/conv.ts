@@ -9,7 +9,7 @@
 // The epilogue (act_bias_rows) adds the bias and applies the activation in one pass over the output.
 import { attrFloat, attrInt, attrInts, attrString, type GraphNode } from "../../graph/ir.ts";
 import { convWinogradFilter } from "../../wasm/kernels/conv.ts";
-import { gemmScratchLen } from "../../wasm/kernels/gemm.ts";
+import { gemmPackedALen, gemmScratchLen } from "../../wasm/kernels/gemm.ts";
 import {
   exportFn,
   inputName,
@@ -261,14 +261,16 @@ export const lowerConv = (ctx: LowerContext): Lowering => {
   const act = fusedAct.act;
 
   if (ctx.winograd && isWinogradConv(g)) return winogradConv(ctx, g, w, bias, act, output);
-  const wRef = ctx.param(w);
-  const bRef = bias === undefined ? undefined : ctx.param(bias);
   const { hw, ohw, k, mg, depthwise, pointwise } = g;
+  // Dense convs keep each group's filters (mg x k) packed for gemm_nn_prepacked, once, here.
+  const packedLen = gemmPackedALen(mg, k);
+  const wRef = ctx.param(depthwise ? w : packGroups(ctx, w, groups, mg, k));
+  const bRef = bias === undefined ? undefined : ctx.param(bias);
   const colLen = depthwise || pointwise ? 0 : Math.ceil((k * ohw) / 4) * 4;
   const scratchLen = depthwise ? 0 : colLen + gemmScratchLen(mg, ohw, k);
 
   return step([x], [output], scratchLen, (b) => {
-    const gemm = exportFn(b.exports, "gemm_nn");
+    const gemm = exportFn(b.exports, "gemm_nn_prepacked");
     const im2col = exportFn(b.exports, "conv_im2col");
     const dw = exportFn(b.exports, "conv_depthwise");
     const epilogue = exportFn(b.exports, "act_bias_rows");
@@ -302,7 +304,7 @@ export const lowerConv = (ctx: LowerContext): Lowering => {
             outW,
           );
         } else if (pointwise) {
-          gemm(wp, xn, yn, gemmScratch, filters, ohw, channels, channels, ohw, ohw, 1, 0);
+          gemm(wp, xn, yn, gemmScratch, filters, ohw, channels, ohw, ohw, 1, 0);
         } else {
           for (let g = 0; g < groups; g++) {
             im2col(
@@ -322,7 +324,7 @@ export const lowerConv = (ctx: LowerContext): Lowering => {
               outW,
               col,
             );
-            gemm(wp + g * mg * k * 4, col, yn + g * mg * ohw * 4, gemmScratch, mg, ohw, k, k, ohw, ohw, 1, 0);
+            gemm(wp + g * packedLen * 4, col, yn + g * mg * ohw * 4, gemmScratch, mg, ohw, k, ohw, ohw, 1, 0);
           }
         }
         if (bp !== 0 || act.code !== 0) epilogue(yn, filters, ohw, bp, act.code, act.a0, act.a1);
@@ -370,7 +372,9 @@ function winogradConv(
   output: string,
 ): Lowering {
   const { x, batch, channels, height, width, filters, outH, outW, win } = g;
-  const uRef = ctx.param(convWinogradFilter(w, filters, channels));
+  // The 16 transformed filter blocks (filters x channels each), packed for gemm_nn_prepacked once here.
+  const uRef = ctx.param(packGroups(ctx, convWinogradFilter(w, filters, channels), 16, filters, channels));
+  const uPackedLen = gemmPackedALen(filters, channels);
   const bRef = bias === undefined ? undefined : ctx.param(bias);
   const tilesH = Math.ceil(outH / 2);
   const tilesW = Math.ceil(outW / 2);
@@ -387,7 +391,7 @@ function winogradConv(
   return step([x], [output], scratchLen, (b) => {
     const input = exportFn(b.exports, "conv_winograd_input");
     const outputTransform = exportFn(b.exports, "conv_winograd_output");
-    const gemm = exportFn(b.exports, "gemm_nn");
+    const gemm = exportFn(b.exports, "gemm_nn_prepacked");
     const xp = b.ptr(x);
     const yp = b.ptr(output);
     const up = b.param(uRef);
@@ -417,13 +421,12 @@ function winogradConv(
         );
         for (let e = 0; e < 16; e++) {
           gemm(
-            up + e * filters * channels * 4,
+            up + e * uPackedLen * 4,
             vp + e * vStride,
             mp + e * mStride,
             gemmScratch,
             filters,
             tiles,
-            channels,
             channels,
             tiles,
             tiles,
@@ -450,6 +453,22 @@ function winogradConv(
       }
     };
   });
+}
+
+/** `count` row-major rows x k matrices stored back to back, each packed by ctx.packGemmA, back to back. */
+function packGroups(
+  ctx: LowerContext,
+  a: Float32Array,
+  count: number,
+  rows: number,
+  k: number,
+): Float32Array {
+  const packedLen = gemmPackedALen(rows, k);
+  const out = new Float32Array(count * packedLen);
+  for (let g = 0; g < count; g++) {
+    out.set(ctx.packGemmA(a.subarray(g * rows * k, (g + 1) * rows * k), rows, k), g * packedLen);
+  }
+  return out;
 }
 
 /** A BatchNormalization that could not be folded into a conv: a per-channel affine step. */
