@@ -334,18 +334,19 @@ export const lowerConv = (ctx: LowerContext): Lowering => {
 };
 
 /**
- * Convs that run as Winograd F(2x2, 3x3): 3x3, stride 1, dilation 1, one group, with at least 64 input
- * channels and filters and 256 tiles in the batch. With fewer channels the 16 GEMMs are too shallow
- * (k = channels, against im2col's 9·channels), with fewer tiles each GEMM repacks its filter block for
- * too few columns: both measured slower than im2col (bench/README.md, "Engine speed work").
+ * Convs that run as Winograd F(2x2, 3x3): 3x3, stride 1, dilation 1, one group, with at least 16 input
+ * channels and filters and 16 tiles in the batch. The gate was 64 channels and 256 tiles while every
+ * GEMM repacked its filter block; with the blocks prepacked at compile time, Winograd measured faster
+ * than im2col down to ResNet-20's 16-channel stage and VGG's 8x8 maps at batch 1 (16 tiles), and
+ * slower at 4 tiles and 1 tile per batch (bench/README.md, "Engine speed, round 2").
  */
 function isWinogradConv(g: ConvGeometry): boolean {
   const { win } = g;
   return (
     g.groups === 1 &&
-    g.channels >= 64 &&
-    g.filters >= 64 &&
-    g.batch * Math.ceil(g.outH / 2) * Math.ceil(g.outW / 2) >= 256 &&
+    g.channels >= 16 &&
+    g.filters >= 16 &&
+    g.batch * Math.ceil(g.outH / 2) * Math.ceil(g.outW / 2) >= 16 &&
     win.kernelH === 3 &&
     win.kernelW === 3 &&
     win.strideH === 1 &&
@@ -355,8 +356,15 @@ function isWinogradConv(g: ConvGeometry): boolean {
   );
 }
 
-/** Transformed tiles (V) plus products (M) of one chunk of the batch stay within about 8 MB. */
+/** Transformed tiles (V) plus products (M) of one chunk of the batch never exceed about 8 MB. */
 const WINOGRAD_CHUNK_VALUES = 1 << 21;
+/**
+ * Preferred size of V plus M: about 1 MB, so that they stay in L2 between the transforms and the GEMMs
+ * (ResNet-20 at batch 64, 16 images per chunk before: 4 MB each; about 10-15% faster with 2 images).
+ */
+const WINOGRAD_CACHED_VALUES = 1 << 18;
+/** ...unless the chunk would then have fewer tiles than this: a GEMM needs columns to be efficient. */
+const WINOGRAD_MIN_CHUNK_TILES = 256;
 
 /**
  * A Winograd F(2x2, 3x3) conv step (Lavin & Gray 2016, §4.1): the filters transformed once here, then per
@@ -379,10 +387,12 @@ function winogradConv(
   const tilesH = Math.ceil(outH / 2);
   const tilesW = Math.ceil(outW / 2);
   const perImage = tilesH * tilesW;
-  const chunk = Math.max(
-    1,
-    Math.min(batch, Math.floor(WINOGRAD_CHUNK_VALUES / (16 * (channels + filters) * perImage))),
+  const perImageValues = 16 * (channels + filters) * perImage;
+  const wanted = Math.max(
+    Math.ceil(WINOGRAD_MIN_CHUNK_TILES / perImage),
+    Math.floor(WINOGRAD_CACHED_VALUES / perImageValues),
   );
+  const chunk = Math.max(1, Math.min(batch, wanted, Math.floor(WINOGRAD_CHUNK_VALUES / perImageValues)));
   const maxTiles = chunk * perImage;
   // 16 floats between the 16 blocks keep their streams off the same cache sets (assembly/conv.ts).
   const vLen = 16 * (channels * maxTiles + 16);
