@@ -80,7 +80,10 @@ console.log(
   `host: ${cpus()[0]?.model} x${cpus().length}, Node ${process.version}, V8 ${process.versions.v8}; ${ROUNDS} interleaved rounds`,
 );
 
-/** Per-round values of each contender, plus ratios of pairs computed round by round. */
+/** Header of the table being printed (a new one starts when the columns change). */
+let lastHeader = "";
+
+/** One table row: per-round values of each contender (median and range), then per-round ratios of pairs. */
 function report(
   title: string,
   unit: string,
@@ -89,19 +92,17 @@ function report(
 ): void {
   const labels = Object.keys(runs);
   const present = pairs.filter(([a, b]) => runs[a] !== undefined && runs[b] !== undefined);
-  console.log(
-    `| ${title} | ${labels.map((l) => `${l} ${unit}`).join(" | ")} | ${present.map(([a, b]) => `${a} / ${b}`).join(" | ")} |`,
-  );
-  const row = [
-    ...labels.map((l) => fmt(runs[l]!)),
-    ...present.map(([a, b]) =>
-      fmt(
-        runs[a]!.map((x, i) => x / runs[b]![i]!),
-        2,
-      ),
+  const columns = [...labels.map((l) => `${l} ${unit}`), ...present.map(([a, b]) => `${a} / ${b}`)];
+  const header = `| case | ${columns.join(" | ")} |\n|${" --- |".repeat(columns.length + 1)}`;
+  if (header !== lastHeader) console.log(`\n${header}`);
+  lastHeader = header;
+  const ratios = present.map(([a, b]) =>
+    fmt(
+      runs[a]!.map((x, i) => x / runs[b]![i]!),
+      2,
     ),
-  ];
-  return void console.log(`| | ${row.join(" | ")} |`);
+  );
+  console.log(`| ${title} | ${[...labels.map((l) => fmt(runs[l]!)), ...ratios].join(" | ")} |`);
 }
 
 if (RUN_GEMM) {
@@ -126,7 +127,8 @@ if (RUN_GEMM) {
   const only = arg("--shapes", "");
   if (only !== "")
     shapes.splice(0, shapes.length, ...shapes.filter((s) => only.split(",").some((o) => s.name.includes(o))));
-  console.log("\n### GEMM, GFLOP/s (process CPU time), per-round ratios\n");
+  console.log("\n### GEMM, GFLOP/s (process CPU time), per-round ratios");
+  lastHeader = "";
   for (const s of shapes) {
     const { m, n, k, transB } = s;
     const a = seededFloats(1, m * k);
@@ -199,7 +201,8 @@ if (RUN_FORWARD) {
     });
   if (MODELS.includes("vgg16"))
     models.push({ name: "VGG-16-BN (3x32x32)", bytes: buildVgg16().bytes, image: [3, 32, 32] });
-  console.log("\n### Forward, images per CPU second, per-round ratios\n");
+  console.log("\n### Forward, images per CPU second, per-round ratios");
+  lastHeader = "";
   for (const model of models) {
     for (const batch of BATCHES) {
       const x = new Float32Array(batch * model.image.reduce((p, q) => p * q, 1)).map(
