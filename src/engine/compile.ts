@@ -25,7 +25,7 @@ export interface CompileOptions {
    */
   inputDims?: Readonly<Record<string, readonly number[]>>;
   /**
-   * Run 3x3, stride-1, dilation-1, single-group convs with at least 64 channels and filters and 256
+   * Run 3x3, stride-1, dilation-1, single-group convs with at least 16 channels and filters and 16
    * output tiles (2x2) in the batch as Winograd F(2x2, 3x3) (2.25x fewer multiplies; within the forward
    * tests' 1e-4 of onnxruntime, not bit-identical to the im2col path). Default true; false keeps every
    * conv on im2col + GEMM.
