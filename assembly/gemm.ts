@@ -14,6 +14,9 @@
 //   p=1: b[1,0..7]  ...                    p=1: a[0..3,1]  ...
 //   Panels past the matrix edge are zero-padded, so the micro-kernel always runs a full tile.
 //
+// gemm_pack_a packs a constant A once (every K slice); gemm_nn_prepacked then copies each block of
+// it into the scratch instead of running packPanelsA.
+//
 // Scratch: the caller passes a pointer to gemm_scratch_len(m, n, k) f32 elements (16-byte aligned):
 //   [ edge tile: MR*NR ][ packed B: kcMax*ncMax ][ packed A: mcMax*kcMax ]
 //
@@ -25,7 +28,11 @@
 /**
  * Rows of the micro-tile. 4 x 8 needs 8 accumulators + 2 B vectors + 4 broadcasts + 1 product = 15
  * xmm registers, exactly what V8 allocates on x64; a 5 x 8 tile measured ~12% slower because V8
- * hoists all broadcasts to the top of the loop and spills accumulators.
+ * hoists all broadcasts to the top of the loop and spills accumulators. Measured again with raw sums
+ * stored by the micro-kernel and alpha / beta applied outside it (bench/README.md, "Engine speed,
+ * round 2"): five broadcasts still spill (0.82x); rows 0..3 as one f32x4 with lane splats is
+ * spill-free but its 4 shuffles compete with the multiplies and adds for the vector ports (0.88x);
+ * the same raw-sum structure on 4 x 8 tied the default build and cost the relaxed build ~10%.
  */
 const MR = 4;
 /** Columns of the micro-tile (two f32x4). */
@@ -355,6 +362,7 @@ function gemm(
   ldc: i32,
   alpha: f32,
   beta: f32,
+  packedAPtr: usize,
 ): void {
   if (m <= 0 || n <= 0) return;
   if (k <= 0 || alpha === 0) {
@@ -369,6 +377,7 @@ function gemm(
   const bpPtr = tilePtr + MR * NR * 4;
   const apPtr = bpPtr + <usize>kcMax * <usize>ncMax * 4;
   const ldcBytes = (<usize>ldc) << 2;
+  const mPadded = <usize>packedARows(m);
   for (let jc = 0; jc < n; jc += ncMax) {
     const nc = min(ncMax, n - jc);
     for (let pc = 0; pc < k; pc += kcMax) {
@@ -378,7 +387,19 @@ function gemm(
       const betaNow: f32 = pc > 0 ? 1 : beta;
       for (let ic = 0; ic < m; ic += mcMax) {
         const mc = min(mcMax, m - ic);
-        packPanelsA(transA, aPtr, lda, m, ic, mc, pc, kc, apPtr);
+        if (packedAPtr === 0) {
+          packPanelsA(transA, aPtr, lda, m, ic, mc, pc, kc, apPtr);
+        } else {
+          // A prepacked by gemm_pack_a holds this block at (pc * mPadded + ic * kc) floats. Copied
+          // into the scratch block rather than read in place: for thin GEMMs (n of a few columns,
+          // a large A) the micro-kernel streaming A from memory itself ran up to 1.5x slower than
+          // this copy (which keeps many loads in flight) followed by reads from L2.
+          memory.copy(
+            apPtr,
+            packedAPtr + ((<usize>pc * mPadded + <usize>ic * <usize>kc) << 2),
+            (<usize>packedARows(mc) * <usize>kc) << 2,
+          );
+        }
         for (let jr = 0; jr < nc; jr += NR) {
           const nr = min(NR, nc - jr);
           const bPanel = bpPtr + <usize>jr * <usize>kc * 4;
@@ -424,7 +445,7 @@ export function gemm_nn(
   alpha: f32,
   beta: f32,
 ): void {
-  gemm(false, false, aPtr, bPtr, cPtr, scratchPtr, m, n, k, lda, ldb, ldc, alpha, beta);
+  gemm(false, false, aPtr, bPtr, cPtr, scratchPtr, m, n, k, lda, ldb, ldc, alpha, beta, 0);
 }
 
 /** C = alpha * A * B^T + beta * C; A m x k, B n x k, C m x n. */
@@ -442,7 +463,7 @@ export function gemm_nt(
   alpha: f32,
   beta: f32,
 ): void {
-  gemm(false, true, aPtr, bPtr, cPtr, scratchPtr, m, n, k, lda, ldb, ldc, alpha, beta);
+  gemm(false, true, aPtr, bPtr, cPtr, scratchPtr, m, n, k, lda, ldb, ldc, alpha, beta, 0);
 }
 
 /** C = alpha * A^T * B + beta * C; A k x m, B k x n, C m x n. */
@@ -460,7 +481,7 @@ export function gemm_tn(
   alpha: f32,
   beta: f32,
 ): void {
-  gemm(true, false, aPtr, bPtr, cPtr, scratchPtr, m, n, k, lda, ldb, ldc, alpha, beta);
+  gemm(true, false, aPtr, bPtr, cPtr, scratchPtr, m, n, k, lda, ldb, ldc, alpha, beta, 0);
 }
 
 /** C = alpha * A^T * B^T + beta * C; A k x m, B n x k, C m x n. */
@@ -478,5 +499,55 @@ export function gemm_tt(
   alpha: f32,
   beta: f32,
 ): void {
-  gemm(true, true, aPtr, bPtr, cPtr, scratchPtr, m, n, k, lda, ldb, ldc, alpha, beta);
+  gemm(true, true, aPtr, bPtr, cPtr, scratchPtr, m, n, k, lda, ldb, ldc, alpha, beta, 0);
+}
+
+/** Rows of a prepacked A: m rounded up to whole MR-row panels. */
+function packedARows(m: i32): i32 {
+  return ((m + MR - 1) / MR) * MR;
+}
+
+/** Number of f32 elements gemm_pack_a writes for an m x k op(A): m rounded up to MR rows, times k. */
+export function gemm_packed_a_len(m: i32, k: i32): i32 {
+  if (m <= 0 || k <= 0) return 0;
+  return packedARows(m) * k;
+}
+
+/**
+ * Pack op(A) (m x k; A stored m x k with row stride lda, or k x m when transA) once, for any number of
+ * gemm_nn_prepacked calls with these m and k. Layout: the K slices of the GEMM's blocking one after
+ * the other (slice [pc, pc + kc) at pc * mPadded floats, mPadded = m rounded up to MR), each slice the
+ * MR-row panels of all m rows as packPanelsA writes them:
+ *   packed[pc*mPadded + (panel*kc + p)*MR + r] = op(A)[panel*MR + r, pc + p], zero past row m.
+ * apPtr holds gemm_packed_a_len(m, k) elements and must not overlap A.
+ */
+export function gemm_pack_a(aPtr: usize, apPtr: usize, m: i32, k: i32, lda: i32, transA: bool): void {
+  if (m <= 0 || k <= 0) return;
+  const kcMax = blockLen(k, KC, 1);
+  const mPadded = <usize>packedARows(m);
+  for (let pc = 0; pc < k; pc += kcMax) {
+    const kc = min(kcMax, k - pc);
+    packPanelsA(transA, aPtr, lda, m, 0, <i32>mPadded, pc, kc, apPtr + ((<usize>pc * mPadded) << 2));
+  }
+}
+
+/**
+ * C = alpha * A * B + beta * C with A prepacked by gemm_pack_a (same m and k; B k x n, C m x n
+ * row-major with leading dimensions). Bit-identical to gemm_nn on the unpacked A: only the packing
+ * moves out of the call. scratchPtr as for gemm_nn (gemm_scratch_len(m, n, k) elements).
+ */
+export function gemm_nn_prepacked(
+  packedAPtr: usize,
+  bPtr: usize,
+  cPtr: usize,
+  scratchPtr: usize,
+  m: i32,
+  n: i32,
+  k: i32,
+  ldb: i32,
+  ldc: i32,
+  alpha: f32,
+  beta: f32,
+): void {
+  gemm(false, false, 0, bPtr, cPtr, scratchPtr, m, n, k, k, ldb, ldc, alpha, beta, packedAPtr);
 }

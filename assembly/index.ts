@@ -50,7 +50,16 @@ export {
   eltwise_accumulate,
   eltwise_binary,
 } from "./eltwise";
-export { gemm_nn, gemm_nt, gemm_scratch_len, gemm_tn, gemm_tt } from "./gemm";
+export {
+  gemm_nn,
+  gemm_nn_prepacked,
+  gemm_nt,
+  gemm_pack_a,
+  gemm_packed_a_len,
+  gemm_scratch_len,
+  gemm_tn,
+  gemm_tt,
+} from "./gemm";
 export { loss_softmax_xent, loss_softmax_xent_correct } from "./loss";
 export { MERGE_BN_EXACT, MERGE_BN_REFERENCE, merge_select_bn, merge_select_plain } from "./merge";
 export {

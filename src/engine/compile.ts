@@ -3,12 +3,14 @@
 // (see the lowerings in ops/), shape arithmetic is folded, and every activation gets a place in one memory
 // block planned by liveness, so values that are never alive at the same time share memory. The model then
 // runs with `CompiledModel.run` as often as needed, on the module instance it was compiled on.
+
 import { PrunekitError } from "../errors.ts";
 import type { Graph, GraphNode } from "../graph/ir.ts";
 import { inferShapes } from "../graph/shapes.ts";
 import { DataType, type ValueInfoProto } from "../onnx/proto-types.ts";
 import { readFloat32 } from "../onnx/tensor.ts";
 import type { Wasm } from "../wasm/instance.ts";
+import { gemmPackA } from "../wasm/kernels/gemm.ts";
 import type { Binding, LowerContext, ParamRef, Step } from "./lower.ts";
 import { product, quoteName, unsupported } from "./lower.ts";
 import { engineLowering } from "./op-table.ts";
@@ -23,7 +25,7 @@ export interface CompileOptions {
    */
   inputDims?: Readonly<Record<string, readonly number[]>>;
   /**
-   * Run 3x3, stride-1, dilation-1, single-group convs with at least 64 channels and filters and 256
+   * Run 3x3, stride-1, dilation-1, single-group convs with at least 16 channels and filters and 16
    * output tiles (2x2) in the batch as Winograd F(2x2, 3x3) (2.25x fewer multiplies; within the forward
    * tests' 1e-4 of onnxruntime, not bit-identical to the im2col path). Default true; false keeps every
    * conv on im2col + GEMM.
@@ -158,6 +160,7 @@ export function compileModel(wasm: Wasm, graph: Graph, options: CompileOptions =
         params.push(data);
         return { id: params.length - 1, length: data.length };
       },
+      packGemmA: (a, m, k) => gemmPackA(wasm, { m, k }, a),
     };
     const result = lower(ctx);
     if (result.kind === "alias") aliasOf.set(result.output, result.input);

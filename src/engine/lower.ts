@@ -80,6 +80,11 @@ export interface LowerContext {
   param(data: Float32Array): ParamRef;
   /** Copy int32 data (shapes, strides for a kernel) into the engine's memory once. */
   paramI32(data: Int32Array): ParamRef;
+  /**
+   * A row-major m x k matrix packed as the A operand of gemm_nn_prepacked (the module's gemm_pack_a, run
+   * once now): constant weights then skip the packing on every run.
+   */
+  packGemmA(a: Float32Array, m: number, k: number): Float32Array;
 }
 
 /** A lowering: one per op type in the engine's op table. */

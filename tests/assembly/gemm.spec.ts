@@ -1,4 +1,4 @@
-import { packPanelsA, packPanelsB } from "../../assembly/gemm";
+import { gemm_pack_a, gemm_packed_a_len, packPanelsA, packPanelsB } from "../../assembly/gemm";
 
 // The packed layouts are internal to assembly/gemm.ts (TS only sees the finished product), so
 // their shape and zero padding are checked here. MR = 4, NR = 8.
@@ -96,6 +96,28 @@ describe("gemm packing", () => {
           const v: i32 = 7 * j + p + 1;
           const want: f32 = j < 9 ? <f32>v : 0;
           expect(at(bp, (panel * 7 + p) * 8 + c)).toBe(want);
+        }
+      }
+    }
+  });
+
+  it("prepacks A slice by slice: k = 515 splits into two K slices of 258 and 257, m = 6 pads to 8 rows", () => {
+    // A is 6 x 515 (lda 515): A[i, p] = 515*i + p + 1. Slice 1 starts at p = 258, at 258 * 8 floats.
+    const m = 6;
+    const k = 515;
+    expect(gemm_packed_a_len(m, k)).toBe(8 * k);
+    const a = memory.data(m * k * 4);
+    fillIota(a, m * k);
+    const ap = memory.data(8 * k * 4);
+    gemm_pack_a(a, ap, m, k, k, false);
+    for (let slice = 0; slice < 2; slice++) {
+      const pc = slice * 258;
+      const kc = slice === 0 ? 258 : 257;
+      for (let i = 0; i < 8; i++) {
+        for (let p = 0; p < kc; p++) {
+          const v: i32 = 515 * i + pc + p + 1;
+          const want: f32 = i < m ? <f32>v : 0;
+          expect(at(ap, pc * 8 + ((i / 4) * kc + p) * 4 + (i % 4))).toBe(want);
         }
       }
     }

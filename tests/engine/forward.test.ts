@@ -102,7 +102,9 @@ for (const file of models.filter((m) => UNSUPPORTED[m] === undefined)) {
 
 test("activations share memory: the planned block is smaller than one buffer per value", () => {
   const graph = buildGraph(decodeModel(readFileSync(new URL("trained/resnet20_fmnist.onnx", FIXTURES))));
-  const compiled = compileModel(wasm, graph, { batch: 4 });
+  // im2col only: Winograd's transform scratch (shared by all steps, counted on both sides) is larger
+  // than ResNet-20's activations at batch 4 and would hide what this test is about, the reuse.
+  const compiled = compileModel(wasm, graph, { batch: 4, winograd: false });
   try {
     assert.ok(
       compiled.activationBytes < compiled.activationBytesUnplanned / 3,

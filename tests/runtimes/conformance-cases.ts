@@ -50,7 +50,16 @@ import {
   filterVectorPartners,
   partnerBlockRows,
 } from "../../src/wasm/kernels/filter-vectors.ts";
-import { type GemmSpec, gemm } from "../../src/wasm/kernels/gemm.ts";
+import {
+  type GemmSpec,
+  gemm,
+  gemmPackA,
+  gemmPackABuffers,
+  gemmPackedALen,
+  gemmPrepacked,
+  gemmPrepackedBuffers,
+  gemmScratchLen,
+} from "../../src/wasm/kernels/gemm.ts";
 import { softmaxCrossEntropy, softmaxCrossEntropyCorrect } from "../../src/wasm/kernels/loss.ts";
 import {
   type MergeBnFormula,
@@ -266,6 +275,30 @@ function gemmCases(): ConformanceCase[] {
       const b = scaledFloats(401, storedLen(n, k, ldb));
       const c = scaledFloats(402, storedLen(m, n, ldc));
       return gemm(w, spec, a, b, c);
+    },
+  });
+  cases.push({
+    name: "gemm with a prepacked A, through arrays and arena buffers",
+    covers: ["gemmPackA", "gemmPackABuffers", "gemmPackedALen", "gemmPrepacked", "gemmPrepackedBuffers"],
+    run: (w) => {
+      const [m, n, k] = [13, 29, 517];
+      const a = scaledFloats(410, m * k);
+      const b = scaledFloats(411, k * n);
+      const c = scaledFloats(412, m * n);
+      const spec = { m, n, k, alpha: 0.5, beta: 2 };
+      const packed = gemmPackA(w, { m, k }, a);
+      const viaArrays = gemmPrepacked(w, spec, packed, b, c);
+      const mark = w.arena.mark();
+      const ab = w.arena.copyInF32(a);
+      const pb = w.arena.allocF32(gemmPackedALen(m, k));
+      const bb = w.arena.copyInF32(b);
+      const cb = w.arena.copyInF32(c);
+      const sb = w.arena.allocF32(gemmScratchLen(m, n, k));
+      gemmPackABuffers(w, { m, k }, ab, pb);
+      gemmPrepackedBuffers(w, spec, pb, bb, cb, sb);
+      const viaBuffers = w.arena.viewF32(cb).slice();
+      w.arena.release(mark);
+      return [packed, viaArrays, viaBuffers];
     },
   });
   return cases;

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
 import { getWasm, kernel, withArena } from "../../src/wasm/instance.ts";
-import { gemm, gemmBuffers, gemmScratchLen } from "../../src/wasm/kernels/gemm.ts";
+import { type GemmSpec, gemm, gemmBuffers, gemmScratchLen } from "../../src/wasm/kernels/gemm.ts";
 import * as reference from "../../src/wasm/reference/gemm.ts";
 import { seededFloats } from "../helpers/arbitraries.ts";
 import { assertClose } from "../helpers/close.ts";
@@ -146,4 +146,87 @@ test("gemm computes a small example exactly", () => {
   const a = Float32Array.from([1, 2, 3, 4, 5, 6]);
   const b = Float32Array.from([1, 0, 0, 1, 1, 1]);
   assert.deepEqual(Array.from(gemm(w, { m: 2, n: 2, k: 3 }, a, b)), [4, 5, 10, 11]);
+});
+
+/**
+ * The default build's documented summation order in plain f32 arithmetic (assembly/gemm.ts header):
+ * per K slice (k split into ceil(k/512) near-equal slices), acc = 0 then acc += a*b over p in order, one
+ * rounding per product and per sum; then C = alpha*acc + beta*C on the first slice (alpha*acc when beta
+ * is 0) and C = alpha*acc + C on later ones. The micro-tile's height and where alpha is applied must
+ * not change these bits.
+ */
+function gemmInKernelOrder(
+  spec: Required<GemmSpec>,
+  a: Float32Array,
+  b: Float32Array,
+  c: Float32Array,
+): Float32Array {
+  const f = Math.fround;
+  const { transA, transB, m, n, k, alpha, beta, lda, ldb, ldc } = spec;
+  const out = Float32Array.from(c);
+  const slices = Math.ceil(k / 512);
+  const kc = slices === 0 ? 0 : Math.ceil(k / slices);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      const at = i * ldc + j;
+      if (k === 0 || alpha === 0) {
+        out[at] = beta === 0 ? 0 : f(out[at]! * beta);
+        continue;
+      }
+      for (let pc = 0; pc < k; pc += kc) {
+        let acc = 0;
+        for (let p = pc; p < Math.min(k, pc + kc); p++) {
+          const av = transA ? a[p * lda + i]! : a[i * lda + p]!;
+          const bv = transB ? b[j * ldb + p]! : b[p * ldb + j]!;
+          acc = f(acc + f(av * bv));
+        }
+        const t = f(alpha * acc);
+        const betaNow = pc > 0 ? 1 : beta;
+        out[at] = pc > 0 || beta !== 0 ? f(t + f(out[at]! * betaNow)) : t;
+      }
+    }
+  }
+  return out;
+}
+
+test("the default build is bit-identical to its documented summation order, every transpose, alpha and beta", () => {
+  for (const [transA, transB] of TRANSPOSES) {
+    fc.assert(
+      fc.property(gemmCase(transA, transB), ({ spec, a, b, c }) => {
+        const got = gemm(w, spec, a, b, c);
+        return Buffer.from(got.buffer).equals(Buffer.from(gemmInKernelOrder(spec, a, b, c).buffer));
+      }),
+    );
+  }
+});
+
+test("the default build keeps its summation order across K slices and M and N blocks, bit for bit", () => {
+  for (const [m, n, k] of [
+    [241, 9, 513],
+    [9, 523, 1100],
+    [10, 390, 1025],
+  ] as const) {
+    for (const [transA, transB] of TRANSPOSES) {
+      const a = seededFloats(m * 31 + k, m * k);
+      const b = seededFloats(n * 17 + k, k * n);
+      const c = seededFloats(m + n, m * n);
+      const spec = {
+        transA,
+        transB,
+        m,
+        n,
+        k,
+        alpha: 0.75,
+        beta: -0.5,
+        lda: transA ? m : k,
+        ldb: transB ? k : n,
+        ldc: n,
+      };
+      const got = gemm(w, spec, a, b, c);
+      assert.ok(
+        Buffer.from(got.buffer).equals(Buffer.from(gemmInKernelOrder(spec, a, b, c).buffer)),
+        `${m}x${n}x${k}`,
+      );
+    }
+  }
 });

@@ -9,7 +9,7 @@
 // The epilogue (act_bias_rows) adds the bias and applies the activation in one pass over the output.
 import { attrFloat, attrInt, attrInts, attrString, type GraphNode } from "../../graph/ir.ts";
 import { convWinogradFilter } from "../../wasm/kernels/conv.ts";
-import { gemmScratchLen } from "../../wasm/kernels/gemm.ts";
+import { gemmPackedALen, gemmScratchLen } from "../../wasm/kernels/gemm.ts";
 import {
   exportFn,
   inputName,
@@ -261,14 +261,16 @@ export const lowerConv = (ctx: LowerContext): Lowering => {
   const act = fusedAct.act;
 
   if (ctx.winograd && isWinogradConv(g)) return winogradConv(ctx, g, w, bias, act, output);
-  const wRef = ctx.param(w);
-  const bRef = bias === undefined ? undefined : ctx.param(bias);
   const { hw, ohw, k, mg, depthwise, pointwise } = g;
+  // Dense convs keep each group's filters (mg x k) packed for gemm_nn_prepacked, once, here.
+  const packedLen = gemmPackedALen(mg, k);
+  const wRef = ctx.param(depthwise ? w : packGroups(ctx, w, groups, mg, k));
+  const bRef = bias === undefined ? undefined : ctx.param(bias);
   const colLen = depthwise || pointwise ? 0 : Math.ceil((k * ohw) / 4) * 4;
   const scratchLen = depthwise ? 0 : colLen + gemmScratchLen(mg, ohw, k);
 
   return step([x], [output], scratchLen, (b) => {
-    const gemm = exportFn(b.exports, "gemm_nn");
+    const gemm = exportFn(b.exports, "gemm_nn_prepacked");
     const im2col = exportFn(b.exports, "conv_im2col");
     const dw = exportFn(b.exports, "conv_depthwise");
     const epilogue = exportFn(b.exports, "act_bias_rows");
@@ -302,7 +304,7 @@ export const lowerConv = (ctx: LowerContext): Lowering => {
             outW,
           );
         } else if (pointwise) {
-          gemm(wp, xn, yn, gemmScratch, filters, ohw, channels, channels, ohw, ohw, 1, 0);
+          gemm(wp, xn, yn, gemmScratch, filters, ohw, channels, ohw, ohw, 1, 0);
         } else {
           for (let g = 0; g < groups; g++) {
             im2col(
@@ -322,7 +324,7 @@ export const lowerConv = (ctx: LowerContext): Lowering => {
               outW,
               col,
             );
-            gemm(wp + g * mg * k * 4, col, yn + g * mg * ohw * 4, gemmScratch, mg, ohw, k, k, ohw, ohw, 1, 0);
+            gemm(wp + g * packedLen * 4, col, yn + g * mg * ohw * 4, gemmScratch, mg, ohw, k, ohw, ohw, 1, 0);
           }
         }
         if (bp !== 0 || act.code !== 0) epilogue(yn, filters, ohw, bp, act.code, act.a0, act.a1);
@@ -332,18 +334,19 @@ export const lowerConv = (ctx: LowerContext): Lowering => {
 };
 
 /**
- * Convs that run as Winograd F(2x2, 3x3): 3x3, stride 1, dilation 1, one group, with at least 64 input
- * channels and filters and 256 tiles in the batch. With fewer channels the 16 GEMMs are too shallow
- * (k = channels, against im2col's 9·channels), with fewer tiles each GEMM repacks its filter block for
- * too few columns: both measured slower than im2col (bench/README.md, "Engine speed work").
+ * Convs that run as Winograd F(2x2, 3x3): 3x3, stride 1, dilation 1, one group, with at least 16 input
+ * channels and filters and 16 tiles in the batch. The gate was 64 channels and 256 tiles while every
+ * GEMM repacked its filter block; with the blocks prepacked at compile time, Winograd measured faster
+ * than im2col down to ResNet-20's 16-channel stage and VGG's 8x8 maps at batch 1 (16 tiles), and
+ * slower at 4 tiles and 1 tile per batch (bench/README.md, "Engine speed, round 2").
  */
 function isWinogradConv(g: ConvGeometry): boolean {
   const { win } = g;
   return (
     g.groups === 1 &&
-    g.channels >= 64 &&
-    g.filters >= 64 &&
-    g.batch * Math.ceil(g.outH / 2) * Math.ceil(g.outW / 2) >= 256 &&
+    g.channels >= 16 &&
+    g.filters >= 16 &&
+    g.batch * Math.ceil(g.outH / 2) * Math.ceil(g.outW / 2) >= 16 &&
     win.kernelH === 3 &&
     win.kernelW === 3 &&
     win.strideH === 1 &&
@@ -353,8 +356,15 @@ function isWinogradConv(g: ConvGeometry): boolean {
   );
 }
 
-/** Transformed tiles (V) plus products (M) of one chunk of the batch stay within about 8 MB. */
+/** Transformed tiles (V) plus products (M) of one chunk of the batch never exceed about 8 MB. */
 const WINOGRAD_CHUNK_VALUES = 1 << 21;
+/**
+ * Preferred size of V plus M: about 1 MB, so that they stay in L2 between the transforms and the GEMMs
+ * (ResNet-20 at batch 64, 16 images per chunk before: 4 MB each; about 10-15% faster with 2 images).
+ */
+const WINOGRAD_CACHED_VALUES = 1 << 18;
+/** ...unless the chunk would then have fewer tiles than this: a GEMM needs columns to be efficient. */
+const WINOGRAD_MIN_CHUNK_TILES = 256;
 
 /**
  * A Winograd F(2x2, 3x3) conv step (Lavin & Gray 2016, §4.1): the filters transformed once here, then per
@@ -370,15 +380,19 @@ function winogradConv(
   output: string,
 ): Lowering {
   const { x, batch, channels, height, width, filters, outH, outW, win } = g;
-  const uRef = ctx.param(convWinogradFilter(w, filters, channels));
+  // The 16 transformed filter blocks (filters x channels each), packed for gemm_nn_prepacked once here.
+  const uRef = ctx.param(packGroups(ctx, convWinogradFilter(w, filters, channels), 16, filters, channels));
+  const uPackedLen = gemmPackedALen(filters, channels);
   const bRef = bias === undefined ? undefined : ctx.param(bias);
   const tilesH = Math.ceil(outH / 2);
   const tilesW = Math.ceil(outW / 2);
   const perImage = tilesH * tilesW;
-  const chunk = Math.max(
-    1,
-    Math.min(batch, Math.floor(WINOGRAD_CHUNK_VALUES / (16 * (channels + filters) * perImage))),
+  const perImageValues = 16 * (channels + filters) * perImage;
+  const wanted = Math.max(
+    Math.ceil(WINOGRAD_MIN_CHUNK_TILES / perImage),
+    Math.floor(WINOGRAD_CACHED_VALUES / perImageValues),
   );
+  const chunk = Math.max(1, Math.min(batch, wanted, Math.floor(WINOGRAD_CHUNK_VALUES / perImageValues)));
   const maxTiles = chunk * perImage;
   // 16 floats between the 16 blocks keep their streams off the same cache sets (assembly/conv.ts).
   const vLen = 16 * (channels * maxTiles + 16);
@@ -387,7 +401,7 @@ function winogradConv(
   return step([x], [output], scratchLen, (b) => {
     const input = exportFn(b.exports, "conv_winograd_input");
     const outputTransform = exportFn(b.exports, "conv_winograd_output");
-    const gemm = exportFn(b.exports, "gemm_nn");
+    const gemm = exportFn(b.exports, "gemm_nn_prepacked");
     const xp = b.ptr(x);
     const yp = b.ptr(output);
     const up = b.param(uRef);
@@ -417,13 +431,12 @@ function winogradConv(
         );
         for (let e = 0; e < 16; e++) {
           gemm(
-            up + e * filters * channels * 4,
+            up + e * uPackedLen * 4,
             vp + e * vStride,
             mp + e * mStride,
             gemmScratch,
             filters,
             tiles,
-            channels,
             channels,
             tiles,
             tiles,
@@ -450,6 +463,22 @@ function winogradConv(
       }
     };
   });
+}
+
+/** `count` row-major rows x k matrices stored back to back, each packed by ctx.packGemmA, back to back. */
+function packGroups(
+  ctx: LowerContext,
+  a: Float32Array,
+  count: number,
+  rows: number,
+  k: number,
+): Float32Array {
+  const packedLen = gemmPackedALen(rows, k);
+  const out = new Float32Array(count * packedLen);
+  for (let g = 0; g < count; g++) {
+    out.set(ctx.packGemmA(a.subarray(g * rows * k, (g + 1) * rows * k), rows, k), g * packedLen);
+  }
+  return out;
 }
 
 /** A BatchNormalization that could not be folded into a conv: a per-channel affine step. */

@@ -208,3 +208,178 @@ export function gemm(
     return arena.viewF32(cb).slice();
   });
 }
+
+/**
+ * f32 elements of a prepacked A (`gemmPackA`) for an m x k op(A): m rounded up to whole 4-row panels, times k.
+ * @param m rows of op(A) and of C. @param k reduction length.
+ */
+export function gemmPackedALen(m: number, k: number): number {
+  if (m <= 0 || k <= 0) return 0;
+  return Math.ceil(m / GEMM_MR) * GEMM_MR * k;
+}
+
+/** The A operand of a prepacked GEMM: op(A) is m x k. */
+export interface GemmPackASpec {
+  /** A is stored k x m instead of m x k. Default false. */
+  readonly transA?: boolean;
+  readonly m: number;
+  readonly k: number;
+  /** Elements between rows of A as stored; default tight (k, or m when transposed). */
+  readonly lda?: number;
+}
+
+function resolvePackA(what: string, spec: GemmPackASpec): { transA: boolean; lda: number; aLen: number } {
+  const { m, k } = spec;
+  checkSize(`${what} m`, m);
+  checkSize(`${what} k`, k);
+  const transA = spec.transA ?? false;
+  const [rows, cols] = transA ? [k, m] : [m, k];
+  const lda = spec.lda ?? cols;
+  checkSize(`${what} lda`, lda);
+  if (lda < cols) {
+    throw new PrunekitError(
+      "INVALID_ARGUMENT",
+      `${what}: lda ${lda} is smaller than the stored row length ${cols}; pass lda >= ${cols}`,
+    );
+  }
+  return { transA, lda, aLen: stridedLen(rows, cols, lda) };
+}
+
+/**
+ * Pack op(A) once into the layout `gemmPrepackedBuffers` reads (the GEMM's own panels, every K slice),
+ * so that repeated GEMMs with the same A (a conv's weights) skip the packing. Exactly one WASM call.
+ *
+ * @param a A as stored, at least (rows-1)*lda + cols elements.
+ * @param packed at least `gemmPackedALen(m, k)` elements; must not overlap a.
+ * @throws PrunekitError `INVALID_ARGUMENT` on a bad size, leading dimension, buffer length or overlap; `ARENA_MISUSE` on a dead or foreign buffer.
+ * @example
+ * const packed = arena.allocF32(gemmPackedALen(m, k));
+ * gemmPackABuffers(w, { m, k }, weights, packed);
+ */
+export function gemmPackABuffers(w: Wasm, spec: GemmPackASpec, a: Buf, packed: Buf): void {
+  const g = resolvePackA("gemmPackABuffers", spec);
+  checkAtLeast("gemmPackABuffers a", a, g.aLen);
+  const packedLen = gemmPackedALen(spec.m, spec.k);
+  checkAtLeast("gemmPackABuffers packed", packed, packedLen);
+  if (overlaps({ ptr: packed.ptr, length: packedLen }, { ptr: a.ptr, length: g.aLen })) {
+    throw new PrunekitError("INVALID_ARGUMENT", "gemmPackABuffers: packed must not overlap a");
+  }
+  w.arena.checkLive("gemmPackABuffers", a, packed);
+  kernel(w, "gemm_pack_a")(a.ptr, packed.ptr, spec.m, spec.k, g.lda, g.transA ? 1 : 0);
+}
+
+/**
+ * `gemmPackABuffers` on JS arrays: returns the packed A (`gemmPackedALen(m, k)` elements).
+ * @throws PrunekitError `INVALID_ARGUMENT` on a size mismatch.
+ * @example
+ * const packed = gemmPackA(w, { m: 64, k: 576 }, weights);
+ */
+export function gemmPackA(w: Wasm, spec: GemmPackASpec, a: Float32Array): Float32Array {
+  const g = resolvePackA("gemmPackA", spec);
+  if (a.length < g.aLen) checkLength("gemmPackA a", a, g.aLen);
+  return withArena(w, (arena) => {
+    const ab = arena.copyInF32(a);
+    const packed = arena.allocF32(gemmPackedALen(spec.m, spec.k));
+    gemmPackABuffers(w, spec, ab, packed);
+    return arena.viewF32(packed).slice();
+  });
+}
+
+/** A GEMM whose A was prepacked (`gemmPackA`): C = alpha * A * B + beta * C, B k x n (never transposed). */
+export type GemmPrepackedSpec = Omit<GemmSpec, "transA" | "transB" | "lda">;
+
+/**
+ * C = alpha * A * B + beta * C with A prepacked by `gemmPackABuffers` for the same m and k:
+ * bit-identical to `gemmBuffers` on the unpacked A, one WASM call.
+ *
+ * @param packedA `gemmPackedALen(m, k)` elements from `gemmPackABuffers` (not checked for content).
+ * @param b k x n with row stride ldb. @param c m x n with row stride ldc; must not overlap packedA, b or scratch.
+ * @param scratch at least `gemmScratchLen(m, n, k)` f32 elements, 16-byte aligned.
+ * @throws PrunekitError `INVALID_ARGUMENT` on a bad size, leading dimension, buffer length or overlap; `ARENA_MISUSE` on a dead or foreign buffer.
+ * @example
+ * gemmPrepackedBuffers(w, { m, n, k }, packed, col, y, scratch);
+ */
+export function gemmPrepackedBuffers(
+  w: Wasm,
+  spec: GemmPrepackedSpec,
+  packedA: Buf,
+  b: Buf,
+  c: Buf,
+  scratch: Buf,
+): void {
+  const g = resolveGemm("gemmPrepackedBuffers", spec);
+  const packedLen = gemmPackedALen(g.m, g.k);
+  checkAtLeast("gemmPrepackedBuffers packedA", packedA, packedLen);
+  checkAtLeast("gemmPrepackedBuffers b", b, g.bLen);
+  checkAtLeast("gemmPrepackedBuffers c", c, g.cLen);
+  checkAtLeast("gemmPrepackedBuffers scratch", scratch, gemmScratchLen(g.m, g.n, g.k));
+  if (scratch.ptr % 16 !== 0) {
+    throw new PrunekitError(
+      "INVALID_ARGUMENT",
+      `gemmPrepackedBuffers scratch: expected a 16-byte aligned pointer, got ${scratch.ptr}`,
+    );
+  }
+  const cUsed = { ptr: c.ptr, length: g.cLen };
+  const aUsed = { ptr: packedA.ptr, length: packedLen };
+  if (overlaps(cUsed, aUsed) || overlaps(cUsed, b) || overlaps(cUsed, scratch)) {
+    throw new PrunekitError(
+      "INVALID_ARGUMENT",
+      "gemmPrepackedBuffers: c must not overlap packedA, b or scratch",
+    );
+  }
+  w.arena.checkLive("gemmPrepackedBuffers", packedA, b, c, scratch);
+  kernel(w, "gemm_nn_prepacked")(
+    packedA.ptr,
+    b.ptr,
+    c.ptr,
+    scratch.ptr,
+    g.m,
+    g.n,
+    g.k,
+    g.ldb,
+    g.ldc,
+    g.alpha,
+    g.beta,
+  );
+}
+
+/**
+ * `gemmPrepackedBuffers` on JS arrays: copies the packed A, B (and C if given) in, one kernel call, copies C out.
+ * @returns the new C: `c.length` elements, or (m-1)*ldc + n when `c` is omitted.
+ * @throws PrunekitError `INVALID_ARGUMENT` on a size mismatch, or when beta != 0 without `c`.
+ * @example
+ * const c = gemmPrepacked(w, { m, n, k }, gemmPackA(w, { m, k }, a), b);
+ */
+export function gemmPrepacked(
+  w: Wasm,
+  spec: GemmPrepackedSpec,
+  packedA: Float32Array,
+  b: Float32Array,
+  c?: Float32Array,
+): Float32Array {
+  const g = resolveGemm("gemmPrepacked", spec);
+  const packedLen = gemmPackedALen(g.m, g.k);
+  if (packedA.length < packedLen) checkLength("gemmPrepacked packedA", packedA, packedLen);
+  if (b.length < g.bLen) checkLength("gemmPrepacked b", b, g.bLen);
+  if (c !== undefined && c.length < g.cLen) checkLength("gemmPrepacked c", c, g.cLen);
+  if (c === undefined && g.beta !== 0) {
+    throw new PrunekitError(
+      "INVALID_ARGUMENT",
+      `gemmPrepacked: beta is ${g.beta} but no c was given; pass c or beta 0`,
+    );
+  }
+  return withArena(w, (arena) => {
+    const ab = arena.copyInF32(packedA);
+    const bb = arena.copyInF32(b);
+    let cb: Buf;
+    if (c === undefined) {
+      cb = arena.allocF32(g.cLen);
+      arena.viewF32(cb).fill(0);
+    } else {
+      cb = arena.copyInF32(c);
+    }
+    const scratch = arena.allocF32(gemmScratchLen(g.m, g.n, g.k));
+    gemmPrepackedBuffers(w, spec, ab, bb, cb, scratch);
+    return arena.viewF32(cb).slice();
+  });
+}

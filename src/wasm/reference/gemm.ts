@@ -112,3 +112,66 @@ export function gemmTT(
 ): Float64Array {
   return gemm(tight(true, true, m, n, k, alpha, beta), a, b, c);
 }
+
+/** Rows per panel and the largest K slice of assembly/gemm.ts's blocking (MR, KC). */
+const PACK_MR = 4;
+const PACK_KC = 512;
+
+/** Depth of one K slice: k split into ceil(k / 512) near-equal slices, as the kernel's blockLen. */
+function packSliceLen(k: number): number {
+  const slices = Math.ceil(k / PACK_KC);
+  return Math.ceil(k / slices);
+}
+
+/**
+ * Reference for gemm_pack_a: op(A) (m x k) as the kernel's prepacked A. For each K slice
+ * [pc, pc + kc) in order, at pc * mPadded (mPadded = m rounded up to 4), the 4-row panels of all rows:
+ * packed[pc*mPadded + (panel*kc + p)*4 + r] = op(A)[panel*4 + r, pc + p], 0 past row m.
+ */
+export function gemmPackA(
+  spec: { transA: boolean; m: number; k: number; lda: number },
+  a: ArrayLike<number>,
+): Float32Array {
+  const { transA, m, k, lda } = spec;
+  if (m <= 0 || k <= 0) return new Float32Array(0);
+  const mPadded = Math.ceil(m / PACK_MR) * PACK_MR;
+  const out = new Float32Array(mPadded * k);
+  const kcMax = packSliceLen(k);
+  for (let pc = 0; pc < k; pc += kcMax) {
+    const kc = Math.min(kcMax, k - pc);
+    for (let i = 0; i < mPadded; i++) {
+      const panel = Math.floor(i / PACK_MR);
+      const r = i % PACK_MR;
+      for (let p = 0; p < kc; p++) {
+        const v = i < m ? (transA ? a[(pc + p) * lda + i]! : a[i * lda + pc + p]!) : 0;
+        out[pc * mPadded + (panel * kc + p) * PACK_MR + r] = v;
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Reference for gemm_nn_prepacked: reads op(A)[i, p] back out of the layout of `gemmPackA`, then
+ * C = alpha * A * B + beta * C as `gemm` (f64 accumulation).
+ */
+export function gemmPrepacked(
+  spec: { m: number; n: number; k: number; alpha: number; beta: number; ldb: number; ldc: number },
+  packedA: ArrayLike<number>,
+  b: ArrayLike<number>,
+  c: ArrayLike<number>,
+): Float64Array {
+  const { m, k } = spec;
+  const mPadded = Math.ceil(m / PACK_MR) * PACK_MR;
+  const kcMax = packSliceLen(k);
+  const a = new Float64Array(m * k);
+  for (let i = 0; i < m; i++) {
+    for (let p = 0; p < k; p++) {
+      const pc = Math.floor(p / kcMax) * kcMax;
+      const kc = Math.min(kcMax, k - pc);
+      a[i * k + p] =
+        packedA[pc * mPadded + (Math.floor(i / PACK_MR) * kc + p - pc) * PACK_MR + (i % PACK_MR)]!;
+    }
+  }
+  return gemm({ ...spec, transA: false, transB: false, lda: k }, a, b, c);
+}

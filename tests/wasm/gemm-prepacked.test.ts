@@ -1,0 +1,119 @@
+// The prepacked-A GEMM (gemm_pack_a + gemm_nn_prepacked): its layout against the plain reference, its
+// results bit for bit against gemm_nn on the unpacked A, and its argument checks.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import fc from "fast-check";
+import { createWasm, getWasm, kernel, withArena } from "../../src/wasm/instance.ts";
+import {
+  gemm,
+  gemmPackA,
+  gemmPackABuffers,
+  gemmPackedALen,
+  gemmPrepacked,
+  gemmPrepackedBuffers,
+  gemmScratchLen,
+} from "../../src/wasm/kernels/gemm.ts";
+import * as reference from "../../src/wasm/reference/gemm.ts";
+import { seededFloats } from "../helpers/arbitraries.ts";
+import { assertClose } from "../helpers/close.ts";
+import { gemmCase } from "../helpers/gemm-cases.ts";
+
+const w = await getWasm();
+const same = (x: Float32Array, y: Float32Array): boolean =>
+  Buffer.from(x.buffer).equals(Buffer.from(y.buffer));
+
+for (const transA of [false, true]) {
+  test(`gemmPackA${transA ? " (A stored transposed)" : ""} writes the reference layout on ragged shapes`, () => {
+    fc.assert(
+      fc.property(gemmCase(transA, false), ({ spec, a }) => {
+        const { m, k, lda } = spec;
+        return same(gemmPackA(w, { transA, m, k, lda }, a), reference.gemmPackA({ transA, m, k, lda }, a));
+      }),
+    );
+  });
+}
+
+test("gemmPackA writes the reference layout across K slices (k > 512) and ragged rows", () => {
+  for (const [m, k] of [
+    [7, 513],
+    [13, 1100],
+    [4, 1537],
+  ] as const) {
+    const a = seededFloats(m + k, m * k);
+    assert.ok(
+      same(gemmPackA(w, { m, k }, a), reference.gemmPackA({ transA: false, m, k, lda: k }, a)),
+      `${m}x${k}`,
+    );
+  }
+});
+
+test("gemmPrepacked equals gemm on the unpacked A bit for bit, and the reference within rounding", () => {
+  fc.assert(
+    fc.property(gemmCase(false, false), ({ spec, a, b, c }) => {
+      const { m, n, k, alpha, beta, lda, ldb, ldc } = spec;
+      const packed = gemmPackA(w, { m, k, lda }, a);
+      const got = gemmPrepacked(w, { m, n, k, alpha, beta, ldb, ldc }, packed, b, c);
+      if (!same(got, gemm(w, spec, a, b, c))) return false;
+      return assertClose(got, reference.gemmPrepacked({ m, n, k, alpha, beta, ldb, ldc }, packed, b, c), {
+        reductionLen: k,
+        scale: 16 * Math.max(1, Math.abs(alpha)),
+      });
+    }),
+  );
+});
+
+test("gemmPrepacked equals gemm bit for bit across K slices and M and N blocks, in both builds", async () => {
+  const relaxed = await createWasm({ simd: "relaxed" });
+  for (const wasm of [w, relaxed]) {
+    for (const [m, n, k] of [
+      [241, 9, 513],
+      [9, 523, 577],
+      [64, 1024, 576],
+      [13, 21, 1100],
+    ] as const) {
+      const a = seededFloats(m * 31 + k, m * k);
+      const b = seededFloats(n * 17 + k, k * n);
+      const c = seededFloats(m + n, m * n);
+      const spec = { m, n, k, alpha: 0.75, beta: -0.5 };
+      const got = gemmPrepacked(wasm, spec, gemmPackA(wasm, { m, k }, a), b, c);
+      assert.ok(same(got, gemm(wasm, spec, a, b, c)), `${wasm.simd} ${m}x${n}x${k}`);
+    }
+  }
+});
+
+test("gemmPackedALen agrees with the exported gemm_packed_a_len", () => {
+  fc.assert(
+    fc.property(fc.nat(5000), fc.nat(5000), (m, k) => {
+      assert.equal(gemmPackedALen(m, k), kernel(w, "gemm_packed_a_len")(m, k));
+    }),
+  );
+});
+
+test("gemmPackABuffers and gemmPrepackedBuffers refuse short buffers, small leading dimensions and overlap", () => {
+  withArena(w, (arena) => {
+    const [m, n, k] = [5, 3, 6];
+    const a = arena.allocF32(m * k);
+    const packed = arena.allocF32(gemmPackedALen(m, k));
+    const b = arena.allocF32(k * n);
+    const c = arena.allocF32(m * n);
+    const s = arena.allocF32(gemmScratchLen(m, n, k));
+    assert.throws(() => gemmPackABuffers(w, { m, k }, a, { ptr: packed.ptr, length: 10 }), /packed/);
+    assert.throws(() => gemmPackABuffers(w, { m, k, lda: 2 }, a, packed), /lda 2/);
+    assert.throws(() => gemmPackABuffers(w, { m, k }, a, { ptr: a.ptr, length: packed.length }), /overlap/);
+    assert.throws(
+      () => gemmPrepackedBuffers(w, { m, n, k }, { ptr: packed.ptr, length: 4 }, b, c, s),
+      /packedA/,
+    );
+    assert.throws(
+      () => gemmPrepackedBuffers(w, { m, n, k }, packed, b, { ptr: b.ptr, length: m * n }, s),
+      /overlap/,
+    );
+    assert.throws(() => gemmPrepackedBuffers(w, { m, n, k, ldb: 1 }, packed, b, c, s), /ldb 1/);
+    assert.throws(
+      () => gemmPrepacked(w, { m, n, k, beta: 1 }, new Float32Array(48), new Float32Array(18)),
+      /no c/,
+    );
+    gemmPackABuffers(w, { m, k }, a, packed);
+    gemmPrepackedBuffers(w, { m, n, k }, packed, b, c, s);
+  });
+});
