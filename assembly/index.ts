@@ -30,6 +30,7 @@ export {
   conv_depthwise_grad_weight,
   conv_im2col,
   conv_winograd_input,
+  winograd_pad_len,
   conv_winograd_output,
 } from "./conv";
 export {
