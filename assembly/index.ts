@@ -30,8 +30,8 @@ export {
   conv_depthwise_grad_weight,
   conv_im2col,
   conv_winograd_input,
-  winograd_pad_len,
   conv_winograd_output,
+  winograd_pad_len,
 } from "./conv";
 export {
   distance_cosine,

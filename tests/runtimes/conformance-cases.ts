@@ -31,8 +31,8 @@ import {
   convOutputLen,
   convWinogradFilter,
   convWinogradInput,
-  winogradPadLen,
   convWinogradOutput,
+  winogradPadLen,
   winogradTileCount,
 } from "../../src/wasm/kernels/conv.ts";
 import {

@@ -21,9 +21,9 @@ import {
   convOutputLen,
   convWinogradFilter,
   convWinogradInput,
-  winogradPadLen,
   convWinogradOutput,
   type WinogradTiles,
+  winogradPadLen,
   winogradTileCount,
 } from "../../src/wasm/kernels/conv.ts";
 import { gemm } from "../../src/wasm/kernels/gemm.ts";
