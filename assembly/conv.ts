@@ -653,7 +653,11 @@ function pixelOrZero(plane: usize, width: i32, height: i32, iy: i32, ix: i32): f
  * (layout and order above): per column k, t0 = d0 - d2, t1 = d1 + d2, t2 = d2 - d1, t3 = d1 - d3 over the
  * rows; then per row i, V[i][0] = t_i0 - t_i2, V[i][1] = t_i1 + t_i2, V[i][2] = t_i2 - t_i1,
  * V[i][3] = t_i1 - t_i3. x is images x channels x height x width; v has 16*eLen f32, tileLen >=
- * images*tilesH*tilesW and eLen >= channels*tileLen. Sizes >= 0. x and v must not overlap.
+ * images*tilesH*tilesW and eLen >= channels*tileLen. Sizes >= 0. x and v must not overlap. padPtr, when
+ * not 0, is winograd_pad_len(tilesH, tilesW) floats of scratch (overlapping neither): each plane is then
+ * copied there with its zero border first, and every tile runs on the four-at-a-time path (same bits;
+ * the bounds-checked scalar tiles at the borders were up to all of a small map's tiles). Ignored when
+ * tilesW < 4 (no group of four; the copy measured slower than the checks there).
  */
 export function conv_winograd_input(
   xPtr: usize,
@@ -668,7 +672,26 @@ export function conv_winograd_input(
   vPtr: usize,
   tileLen: i32,
   eLen: i32,
+  padPtr: usize = 0,
 ): void {
+  if (padPtr !== 0 && tilesW >= 4) {
+    winogradInputPadded(
+      xPtr,
+      images,
+      channels,
+      height,
+      width,
+      padTop,
+      padLeft,
+      tilesH,
+      tilesW,
+      vPtr,
+      tileLen,
+      eLen,
+      padPtr,
+    );
+    return;
+  }
   const rowBytes = (<usize>width) << 2;
   const planeBytes = <usize>height * rowBytes;
   const eBytes = (<usize>eLen) << 2; // from v[e] to v[e + 1]
@@ -698,45 +721,12 @@ export function conv_winograd_input(
             );
           // Four tiles read columns ix0 .. ix0 + 9; loadStrided(p, 2) reads p .. p + 6.
           for (; tx + 4 <= txHi; tx += 4) {
-            const r0 = plane + <usize>iy * rowBytes + ((<usize>(2 * tx - padLeft)) << 2);
-            const r1 = r0 + rowBytes;
-            const r2 = r1 + rowBytes;
-            const r3 = r2 + rowBytes;
-            const dst = vc + ((<usize>(tRow + tx)) << 2);
-            // t = B^T d for the four tiles, kept in registers (V8 spills some to the stack, which stays
-            // in L1; writing t to v and reading it back touched 16 far-apart streams twice).
-            const t00 = f32x4.sub(loadStrided(r0, 2), loadStrided(r2, 2));
-            const t10 = f32x4.add(loadStrided(r1, 2), loadStrided(r2, 2));
-            const t20 = f32x4.sub(loadStrided(r2, 2), loadStrided(r1, 2));
-            const t30 = f32x4.sub(loadStrided(r1, 2), loadStrided(r3, 2));
-            const t01 = f32x4.sub(loadStrided(r0 + 4, 2), loadStrided(r2 + 4, 2));
-            const t11 = f32x4.add(loadStrided(r1 + 4, 2), loadStrided(r2 + 4, 2));
-            const t21 = f32x4.sub(loadStrided(r2 + 4, 2), loadStrided(r1 + 4, 2));
-            const t31 = f32x4.sub(loadStrided(r1 + 4, 2), loadStrided(r3 + 4, 2));
-            const t02 = f32x4.sub(loadStrided(r0 + 8, 2), loadStrided(r2 + 8, 2));
-            const t12 = f32x4.add(loadStrided(r1 + 8, 2), loadStrided(r2 + 8, 2));
-            const t22 = f32x4.sub(loadStrided(r2 + 8, 2), loadStrided(r1 + 8, 2));
-            const t32 = f32x4.sub(loadStrided(r1 + 8, 2), loadStrided(r3 + 8, 2));
-            const t03 = f32x4.sub(loadStrided(r0 + 12, 2), loadStrided(r2 + 12, 2));
-            const t13 = f32x4.add(loadStrided(r1 + 12, 2), loadStrided(r2 + 12, 2));
-            const t23 = f32x4.sub(loadStrided(r2 + 12, 2), loadStrided(r1 + 12, 2));
-            const t33 = f32x4.sub(loadStrided(r1 + 12, 2), loadStrided(r3 + 12, 2));
-            v128.store(dst, f32x4.sub(t00, t02));
-            v128.store(dst + eBytes, f32x4.add(t01, t02));
-            v128.store(dst + 2 * eBytes, f32x4.sub(t02, t01));
-            v128.store(dst + 3 * eBytes, f32x4.sub(t01, t03));
-            v128.store(dst + 4 * eBytes, f32x4.sub(t10, t12));
-            v128.store(dst + 5 * eBytes, f32x4.add(t11, t12));
-            v128.store(dst + 6 * eBytes, f32x4.sub(t12, t11));
-            v128.store(dst + 7 * eBytes, f32x4.sub(t11, t13));
-            v128.store(dst + 8 * eBytes, f32x4.sub(t20, t22));
-            v128.store(dst + 9 * eBytes, f32x4.add(t21, t22));
-            v128.store(dst + 10 * eBytes, f32x4.sub(t22, t21));
-            v128.store(dst + 11 * eBytes, f32x4.sub(t21, t23));
-            v128.store(dst + 12 * eBytes, f32x4.sub(t30, t32));
-            v128.store(dst + 13 * eBytes, f32x4.add(t31, t32));
-            v128.store(dst + 14 * eBytes, f32x4.sub(t32, t31));
-            v128.store(dst + 15 * eBytes, f32x4.sub(t31, t33));
+            winogradInputQuad(
+              plane + <usize>iy * rowBytes + ((<usize>(2 * tx - padLeft)) << 2),
+              rowBytes,
+              vc + ((<usize>(tRow + tx)) << 2),
+              eBytes,
+            );
           }
         }
         for (; tx < tilesW; tx++)
@@ -752,6 +742,131 @@ export function conv_winograd_input(
       }
     }
   }
+}
+
+/**
+ * Four horizontally adjacent tiles of conv_winograd_input, all inside the plane: the patches' first row
+ * starts at r0 (tile 0's column 0), rows rowBytes apart; tile j's 16 values go to dst + 4j, eBytes apart.
+ */
+function winogradInputQuad(r0: usize, rowBytes: usize, dst: usize, eBytes: usize): void {
+  const r1 = r0 + rowBytes;
+  const r2 = r1 + rowBytes;
+  const r3 = r2 + rowBytes;
+  // t = B^T d for the four tiles, kept in registers (V8 spills some to the stack, which stays
+  // in L1; writing t to v and reading it back touched 16 far-apart streams twice).
+  const t00 = f32x4.sub(loadStrided(r0, 2), loadStrided(r2, 2));
+  const t10 = f32x4.add(loadStrided(r1, 2), loadStrided(r2, 2));
+  const t20 = f32x4.sub(loadStrided(r2, 2), loadStrided(r1, 2));
+  const t30 = f32x4.sub(loadStrided(r1, 2), loadStrided(r3, 2));
+  const t01 = f32x4.sub(loadStrided(r0 + 4, 2), loadStrided(r2 + 4, 2));
+  const t11 = f32x4.add(loadStrided(r1 + 4, 2), loadStrided(r2 + 4, 2));
+  const t21 = f32x4.sub(loadStrided(r2 + 4, 2), loadStrided(r1 + 4, 2));
+  const t31 = f32x4.sub(loadStrided(r1 + 4, 2), loadStrided(r3 + 4, 2));
+  const t02 = f32x4.sub(loadStrided(r0 + 8, 2), loadStrided(r2 + 8, 2));
+  const t12 = f32x4.add(loadStrided(r1 + 8, 2), loadStrided(r2 + 8, 2));
+  const t22 = f32x4.sub(loadStrided(r2 + 8, 2), loadStrided(r1 + 8, 2));
+  const t32 = f32x4.sub(loadStrided(r1 + 8, 2), loadStrided(r3 + 8, 2));
+  const t03 = f32x4.sub(loadStrided(r0 + 12, 2), loadStrided(r2 + 12, 2));
+  const t13 = f32x4.add(loadStrided(r1 + 12, 2), loadStrided(r2 + 12, 2));
+  const t23 = f32x4.sub(loadStrided(r2 + 12, 2), loadStrided(r1 + 12, 2));
+  const t33 = f32x4.sub(loadStrided(r1 + 12, 2), loadStrided(r3 + 12, 2));
+  v128.store(dst, f32x4.sub(t00, t02));
+  v128.store(dst + eBytes, f32x4.add(t01, t02));
+  v128.store(dst + 2 * eBytes, f32x4.sub(t02, t01));
+  v128.store(dst + 3 * eBytes, f32x4.sub(t01, t03));
+  v128.store(dst + 4 * eBytes, f32x4.sub(t10, t12));
+  v128.store(dst + 5 * eBytes, f32x4.add(t11, t12));
+  v128.store(dst + 6 * eBytes, f32x4.sub(t12, t11));
+  v128.store(dst + 7 * eBytes, f32x4.sub(t11, t13));
+  v128.store(dst + 8 * eBytes, f32x4.sub(t20, t22));
+  v128.store(dst + 9 * eBytes, f32x4.add(t21, t22));
+  v128.store(dst + 10 * eBytes, f32x4.sub(t22, t21));
+  v128.store(dst + 11 * eBytes, f32x4.sub(t21, t23));
+  v128.store(dst + 12 * eBytes, f32x4.sub(t30, t32));
+  v128.store(dst + 13 * eBytes, f32x4.add(t31, t32));
+  v128.store(dst + 14 * eBytes, f32x4.sub(t32, t31));
+  v128.store(dst + 15 * eBytes, f32x4.sub(t31, t33));
+}
+
+/**
+ * Fills the padded plane of conv_winograd_input's padded path (ph = 2*tilesH + 2 rows by pw = 2*tilesW + 2
+ * columns: the window every tile reads, starting at row -padTop and column -padLeft), +0.0 outside the image.
+ */
+function padPlane(
+  plane: usize,
+  height: i32,
+  width: i32,
+  padTop: i32,
+  padLeft: i32,
+  ph: i32,
+  pw: i32,
+  padPtr: usize,
+): void {
+  const pwBytes = (<usize>pw) << 2;
+  const c0 = max(0, padLeft);
+  const c1 = min(pw, width + padLeft);
+  for (let r = 0; r < ph; r++) {
+    const iy = r - padTop;
+    const dst = padPtr + <usize>r * pwBytes;
+    if (iy < 0 || iy >= height || c1 <= c0) {
+      memory.fill(dst, 0, pwBytes);
+      continue;
+    }
+    if (c0 > 0) memory.fill(dst, 0, (<usize>c0) << 2);
+    memory.copy(
+      dst + ((<usize>c0) << 2),
+      plane + ((<usize>(iy * width + c0 - padLeft)) << 2),
+      (<usize>(c1 - c0)) << 2,
+    );
+    if (c1 < pw) memory.fill(dst + ((<usize>c1) << 2), 0, (<usize>(pw - c1)) << 2);
+  }
+}
+
+/**
+ * conv_winograd_input through a zero-padded copy of each plane (padPtr, winograd_pad_len floats), for
+ * tilesW >= 4: every tile is then inside, so all run four at a time (a last partial group is recomputed from tilesW - 4;
+ * its repeated tiles get the same values). Same values as the bounds-checked path: +0.0 outside.
+ */
+function winogradInputPadded(
+  xPtr: usize,
+  images: i32,
+  channels: i32,
+  height: i32,
+  width: i32,
+  padTop: i32,
+  padLeft: i32,
+  tilesH: i32,
+  tilesW: i32,
+  vPtr: usize,
+  tileLen: i32,
+  eLen: i32,
+  padPtr: usize,
+): void {
+  const ph = 2 * tilesH + 2;
+  const pw = 2 * tilesW + 2;
+  const pwBytes = (<usize>pw) << 2;
+  const planeBytes = <usize>height * ((<usize>width) << 2);
+  const eBytes = (<usize>eLen) << 2;
+  for (let n = 0; n < images; n++) {
+    for (let c = 0; c < channels; c++) {
+      const plane = xPtr + (<usize>n * <usize>channels + <usize>c) * planeBytes;
+      padPlane(plane, height, width, padTop, padLeft, ph, pw, padPtr);
+      const vc = vPtr + ((<usize>c * <usize>tileLen) << 2);
+      for (let ty = 0; ty < tilesH; ty++) {
+        const tRow = (n * tilesH + ty) * tilesW;
+        const row = padPtr + <usize>(2 * ty) * pwBytes;
+        for (let tx = 0; tx < tilesW; tx += 4) {
+          const t = min(tx, tilesW - 4);
+          winogradInputQuad(row + ((<usize>(2 * t)) << 2), pwBytes, vc + ((<usize>(tRow + t)) << 2), eBytes);
+        }
+      }
+    }
+  }
+}
+
+/** Floats of the padded plane conv_winograd_input's padPtr holds: (2*tilesH + 2) * (2*tilesW + 2). */
+export function winograd_pad_len(tilesH: i32, tilesW: i32): i32 {
+  return (2 * tilesH + 2) * (2 * tilesW + 2);
 }
 
 /** One tile of conv_winograd_input, scalar (same order), with the patch's outside pixels read as +0.0. */

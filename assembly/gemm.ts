@@ -502,6 +502,164 @@ export function gemm_tt(
   gemm(true, true, aPtr, bPtr, cPtr, scratchPtr, m, n, k, lda, ldb, ldc, alpha, beta, 0);
 }
 
+/**
+ * Widest n on which gemm_nn_prepacked runs the thin kernel: convs on small maps at batch 1 (VGG's 4x4 and
+ * 2x2 maps: n = 16 and 4) stream megabytes of filters for a few output columns. On n = 4 the 4 x 8 tile
+ * computed half its columns on zero padding, and the copy of each A block into the scratch was a second
+ * pass over the filters.
+ */
+const THIN_N = 16;
+
+/**
+ * The thin GEMM (n <= THIN_N, A prepacked): per K slice, op(B) is packed as gemm() packs it, then each
+ * pair of prepacked A panels is read in place, once from memory, and swept against every 4-column group
+ * of the B panels (the pair, 2 x MR x kc floats, stays in L1 between groups). The micro-kernel is
+ * transposed: one f32x4 holds 4 rows of one C column, a[0..3, p] * splat(b[p, j]). Each C element is the
+ * same f32 sum as gemm()'s (products added in increasing p from 0, per K slice, then the same alpha /
+ * beta expression), so the bits equal gemm_nn's.
+ */
+function gemmThin(
+  packedAPtr: usize,
+  bPtr: usize,
+  cPtr: usize,
+  scratchPtr: usize,
+  m: i32,
+  n: i32,
+  k: i32,
+  ldb: i32,
+  ldc: i32,
+  alpha: f32,
+  beta: f32,
+): void {
+  const kcMax = blockLen(k, KC, 1);
+  const tilePtr = scratchPtr;
+  const bpPtr = tilePtr + MR * NR * 4;
+  const ldcBytes = (<usize>ldc) << 2;
+  const mPadded = packedARows(m);
+  const nc = ((n + NR - 1) / NR) * NR;
+  for (let pc = 0; pc < k; pc += kcMax) {
+    const kc = min(kcMax, k - pc);
+    packPanelsB(false, bPtr, ldb, n, 0, nc, pc, kc, bpPtr);
+    const loadC = pc > 0 || beta !== 0;
+    const betaNow: f32 = pc > 0 ? 1 : beta;
+    const aSlice = packedAPtr + ((<usize>pc * <usize>mPadded) << 2);
+    const panelBytes = <usize>kc * (MR * 4);
+    for (let i = 0; i < mPadded; i += 2 * MR) {
+      const pair = i + MR < mPadded;
+      const ap0 = aSlice + <usize>i * <usize>kc * 4;
+      // A lone last panel runs against itself; its second half is computed and dropped.
+      const ap1 = pair ? ap0 + panelBytes : ap0;
+      for (let j = 0; j < n; j += 4) {
+        const bp = bpPtr + <usize>(j / NR) * <usize>kc * (NR * 4) + ((<usize>(j % NR)) << 2);
+        thinKernel(kc, ap0, ap1, bp, tilePtr);
+        const rows = min(2 * MR, m - i);
+        const cols = min(4, n - j);
+        const cTile = cPtr + <usize>i * ldcBytes + ((<usize>j) << 2);
+        if (cols === 4) {
+          // Full columns: transpose each 4 x 4 quarter of the tile into C rows (same expression).
+          thinStore(tilePtr, cTile, ldcBytes, min(rows, MR), alpha, betaNow, loadC);
+          if (rows > MR) {
+            thinStore(tilePtr + 16, cTile + <usize>MR * ldcBytes, ldcBytes, rows - MR, alpha, betaNow, loadC);
+          }
+          continue;
+        }
+        for (let r = 0; r < rows; r++) {
+          const crow = cPtr + <usize>(i + r) * ldcBytes + ((<usize>j) << 2);
+          for (let c = 0; c < cols; c++) {
+            const t = alpha * load<f32>(tilePtr + ((<usize>(c * 2 * MR + r)) << 2));
+            const at = crow + ((<usize>c) << 2);
+            store<f32>(at, loadC ? t + load<f32>(at) * betaNow : t);
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Rows 0..rows-1 (at most 4) of a 4 x 4 quarter of the thin tile (columns at src, src + 32, src + 64,
+ * src + 96 bytes) into C at cRow: C = alpha*acc (loadC false) or alpha*acc + beta*C, as microKernel.
+ */
+function thinStore(
+  src: usize,
+  cRow: usize,
+  ldcBytes: usize,
+  rows: i32,
+  alpha: f32,
+  beta: f32,
+  loadC: bool,
+): void {
+  const x0 = v128.load(src);
+  const x1 = v128.load(src, 32);
+  const x2 = v128.load(src, 64);
+  const x3 = v128.load(src, 96);
+  const t0 = f32x4.shuffle(x0, x1, 0, 4, 1, 5);
+  const t1 = f32x4.shuffle(x2, x3, 0, 4, 1, 5);
+  const t2 = f32x4.shuffle(x0, x1, 2, 6, 3, 7);
+  const t3 = f32x4.shuffle(x2, x3, 2, 6, 3, 7);
+  const va = f32x4.splat(alpha);
+  const vb = f32x4.splat(beta);
+  for (let r = 0; r < rows; r++) {
+    const row =
+      r === 0
+        ? f32x4.shuffle(t0, t1, 0, 1, 4, 5)
+        : r === 1
+          ? f32x4.shuffle(t0, t1, 2, 3, 6, 7)
+          : r === 2
+            ? f32x4.shuffle(t2, t3, 0, 1, 4, 5)
+            : f32x4.shuffle(t2, t3, 2, 3, 6, 7);
+    const at = cRow + <usize>r * ldcBytes;
+    const scaled = f32x4.mul(row, va);
+    v128.store(at, loadC ? f32x4.add(scaled, f32x4.mul(v128.load(at), vb)) : scaled);
+  }
+}
+
+/**
+ * The transposed 8 x 4 micro-kernel of gemmThin: rows 0..3 from the A panel at ap0, rows 4..7 from ap1,
+ * columns 0..3 of the B panel rows at bp (row stride NR floats). Writes the raw sums column by column to
+ * tilePtr: tile[c * 8 + r].
+ */
+function thinKernel(kc: i32, ap0: usize, ap1: usize, bp: usize, tilePtr: usize): void {
+  let c00 = f32x4.splat(0);
+  let c01 = f32x4.splat(0);
+  let c02 = f32x4.splat(0);
+  let c03 = f32x4.splat(0);
+  let c10 = f32x4.splat(0);
+  let c11 = f32x4.splat(0);
+  let c12 = f32x4.splat(0);
+  let c13 = f32x4.splat(0);
+  let a0p = ap0;
+  let a1p = ap1;
+  let b = bp;
+  for (let p = 0; p < kc; p++) {
+    const a0 = v128.load(a0p);
+    const a1 = v128.load(a1p);
+    let s = v128.load32_splat(b);
+    c00 = madd(a0, s, c00);
+    c10 = madd(a1, s, c10);
+    s = v128.load32_splat(b, 4);
+    c01 = madd(a0, s, c01);
+    c11 = madd(a1, s, c11);
+    s = v128.load32_splat(b, 8);
+    c02 = madd(a0, s, c02);
+    c12 = madd(a1, s, c12);
+    s = v128.load32_splat(b, 12);
+    c03 = madd(a0, s, c03);
+    c13 = madd(a1, s, c13);
+    a0p += MR * 4;
+    a1p += MR * 4;
+    b += NR * 4;
+  }
+  v128.store(tilePtr, c00);
+  v128.store(tilePtr, c10, 16);
+  v128.store(tilePtr, c01, 32);
+  v128.store(tilePtr, c11, 48);
+  v128.store(tilePtr, c02, 64);
+  v128.store(tilePtr, c12, 80);
+  v128.store(tilePtr, c03, 96);
+  v128.store(tilePtr, c13, 112);
+}
+
 /** Rows of a prepacked A: m rounded up to whole MR-row panels. */
 function packedARows(m: i32): i32 {
   return ((m + MR - 1) / MR) * MR;
@@ -549,5 +707,9 @@ export function gemm_nn_prepacked(
   alpha: f32,
   beta: f32,
 ): void {
+  if (m > 0 && n > 0 && n <= THIN_N && k > 0 && alpha !== 0) {
+    gemmThin(packedAPtr, bPtr, cPtr, scratchPtr, m, n, k, ldb, ldc, alpha, beta);
+    return;
+  }
   gemm(false, false, 0, bPtr, cPtr, scratchPtr, m, n, k, k, ldb, ldc, alpha, beta, packedAPtr);
 }

@@ -31,6 +31,7 @@ export {
   conv_im2col,
   conv_winograd_input,
   conv_winograd_output,
+  winograd_pad_len,
 } from "./conv";
 export {
   distance_cosine,

@@ -32,6 +32,7 @@ import {
   convWinogradFilter,
   convWinogradInput,
   convWinogradOutput,
+  winogradPadLen,
   winogradTileCount,
 } from "../../src/wasm/kernels/conv.ts";
 import {
@@ -706,7 +707,13 @@ function convNormCases(): ConformanceCase[] {
     },
     {
       name: "Winograd F(2x2, 3x3) filter, input and output transforms on odd sizes, padded, strided blocks",
-      covers: ["convWinogradFilter", "convWinogradInput", "convWinogradOutput", "winogradTileCount"],
+      covers: [
+        "convWinogradFilter",
+        "convWinogradInput",
+        "convWinogradOutput",
+        "winogradTileCount",
+        "winogradPadLen",
+      ],
       run: (w) => {
         // 2 images of 3 channels, 7 x 9, pads 1 (a 7 x 9 output: ragged 2x2 tiles), 5 filters.
         const [channels, filters] = [3, 5];
@@ -717,6 +724,8 @@ function convNormCases(): ConformanceCase[] {
           ...base,
           eLen: channels * tiles + 3,
         });
+        const vBorders = convWinogradInput(w, convFloats(991, 2 * channels * 63), base, { padded: false });
+        if (winogradPadLen(4, 5) !== 120) throw new Error("winogradPadLen: unexpected length");
         const m = convFloats(992, 16 * (filters * tiles + 1));
         const y = convWinogradOutput(
           w,
@@ -726,7 +735,7 @@ function convNormCases(): ConformanceCase[] {
           convFloats(993, filters),
           { kind: "relu" },
         );
-        return [u, v, y];
+        return [u, v, vBorders, y];
       },
     },
     {

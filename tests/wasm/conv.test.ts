@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
-import { getWasm, withArena } from "../../src/wasm/instance.ts";
+import { getWasm, kernel, withArena } from "../../src/wasm/instance.ts";
 import type { Activation } from "../../src/wasm/kernels/act.ts";
 import {
   type ConvWindow,
@@ -23,6 +23,7 @@ import {
   convWinogradInput,
   convWinogradOutput,
   type WinogradTiles,
+  winogradPadLen,
   winogradTileCount,
 } from "../../src/wasm/kernels/conv.ts";
 import { gemm } from "../../src/wasm/kernels/gemm.ts";
@@ -866,8 +867,20 @@ test("convWinogradInput is bit-exact with the reference on ragged tilings", () =
           })
           .map(({ x, pad }) => ({ g: { ...g0, eLen: g0.channels * winogradTileCount(g0) + pad }, x })),
       ),
-      ({ g, x }) => assertBitExact(convWinogradInput(w, x, g), reference.convWinogradInput(x, g)),
+      ({ g, x }) => {
+        const want = reference.convWinogradInput(x, g);
+        assertBitExact(convWinogradInput(w, x, g), want);
+        assertBitExact(convWinogradInput(w, x, g, { padded: false }), want);
+      },
     ),
+  );
+});
+
+test("winogradPadLen agrees with the exported winograd_pad_len", () => {
+  fc.assert(
+    fc.property(fc.nat(300), fc.nat(300), (th, tw) => {
+      assert.equal(winogradPadLen(th, tw), kernel(w, "winograd_pad_len")(th, tw));
+    }),
   );
 });
 

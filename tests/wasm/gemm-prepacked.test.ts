@@ -81,6 +81,44 @@ test("gemmPrepacked equals gemm bit for bit across K slices and M and N blocks, 
   }
 });
 
+test("gemmPrepacked's thin path (n <= 16) equals gemm bit for bit on ragged m, n and k, in both builds", async () => {
+  const relaxed = await createWasm({ simd: "relaxed" });
+  for (const wasm of [w, relaxed]) {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 41 }),
+        fc.integer({ min: 1, max: 16 }),
+        fc.integer({ min: 1, max: 1100 }),
+        fc.constantFrom(0, 1, -0.5),
+        fc.nat(1000),
+        (m, n, k, beta, seed) => {
+          const a = seededFloats(seed + 1, m * k);
+          const b = seededFloats(seed + 2, k * n);
+          const c = seededFloats(seed + 3, m * n);
+          const spec = { m, n, k, alpha: 0.75, beta };
+          const got = gemmPrepacked(wasm, spec, gemmPackA(wasm, { m, k }, a), b, c);
+          return same(got, gemm(wasm, spec, a, b, c));
+        },
+      ),
+      { numRuns: 60 },
+    );
+    // VGG's 512-filter convs on 2x2 and 4x4 maps at batch 1, with strided B and C.
+    for (const [m, n, k] of [
+      [512, 4, 4608],
+      [512, 16, 2304],
+      [9, 13, 577],
+    ] as const) {
+      const [ldb, ldc] = [n + 3, n + 5];
+      const a = seededFloats(m + k, m * k);
+      const b = seededFloats(n + k, k * ldb);
+      const c = seededFloats(m + n, m * ldc);
+      const spec = { m, n, k, alpha: 1, beta: 0, ldb, ldc };
+      const got = gemmPrepacked(wasm, spec, gemmPackA(wasm, { m, k }, a), b, c);
+      assert.ok(same(got, gemm(wasm, spec, a, b, c)), `${wasm.simd} ${m}x${n}x${k}`);
+    }
+  }
+});
+
 test("gemmPackedALen agrees with the exported gemm_packed_a_len", () => {
   fc.assert(
     fc.property(fc.nat(5000), fc.nat(5000), (m, k) => {

@@ -8,7 +8,7 @@
 //   CompileOptions.winograd is false.
 // The epilogue (act_bias_rows) adds the bias and applies the activation in one pass over the output.
 import { attrFloat, attrInt, attrInts, attrString, type GraphNode } from "../../graph/ir.ts";
-import { convWinogradFilter } from "../../wasm/kernels/conv.ts";
+import { convWinogradFilter, winogradPadLen } from "../../wasm/kernels/conv.ts";
 import { gemmPackedALen, gemmScratchLen } from "../../wasm/kernels/gemm.ts";
 import {
   exportFn,
@@ -397,7 +397,8 @@ function winogradConv(
   // 16 floats between the 16 blocks keep their streams off the same cache sets (assembly/conv.ts).
   const vLen = 16 * (channels * maxTiles + 16);
   const mLen = 16 * (filters * maxTiles + 16);
-  const scratchLen = vLen + mLen + gemmScratchLen(filters, maxTiles, channels);
+  const padLen = Math.ceil(winogradPadLen(tilesH, tilesW) / 4) * 4;
+  const scratchLen = vLen + mLen + padLen + gemmScratchLen(filters, maxTiles, channels);
   return step([x], [output], scratchLen, (b) => {
     const input = exportFn(b.exports, "conv_winograd_input");
     const outputTransform = exportFn(b.exports, "conv_winograd_output");
@@ -408,7 +409,8 @@ function winogradConv(
     const bp = bRef === undefined ? 0 : b.param(bRef);
     const vp = b.scratchPtr;
     const mp = vp + vLen * 4;
-    const gemmScratch = mp + mLen * 4;
+    const padp = mp + mLen * 4;
+    const gemmScratch = padp + padLen * 4;
     return () => {
       for (let n0 = 0; n0 < batch; n0 += chunk) {
         const images = Math.min(chunk, batch - n0);
@@ -428,6 +430,7 @@ function winogradConv(
           vp,
           tiles,
           vStride / 4,
+          padp,
         );
         for (let e = 0; e < 16; e++) {
           gemm(

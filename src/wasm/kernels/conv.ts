@@ -592,6 +592,8 @@ function checkTiles(what: string, g: WinogradTiles): void {
 /**
  * Winograd F(2x2, 3x3) input transform of JS arrays (assembly/conv.ts, conv_winograd_input).
  * @param x images x channels x height x width.
+ * @param options padded (default true): through a zero-padded copy of each plane (the engine's path);
+ *   false: the bounds-checked border tiles. Same bits.
  * @returns 16 blocks of channels x tiles, eLen apart: v[e*eLen + c*tiles + t] = (B^T d B)[e] of tile t's
  *   4x4 patch of channel c (elements between blocks are left 0).
  * @throws PrunekitError `INVALID_ARGUMENT` on a bad size or length.
@@ -600,7 +602,20 @@ function checkTiles(what: string, g: WinogradTiles): void {
  * convWinogradInput(w, new Float32Array(16).map((_, i) => i), { images: 1, channels: 1, height: 4,
  *   width: 4, padTop: 0, padLeft: 0, outH: 2, outW: 2 })[5]; // 30
  */
-export function convWinogradInput(w: Wasm, x: Float32Array, tiles: WinogradTiles): Float32Array {
+/**
+ * f32 elements of the padded-plane scratch of the Winograd input transform (conv_winograd_input's padPtr):
+ * (2 * tilesH + 2) * (2 * tilesW + 2), the window of one plane that the tiles read.
+ */
+export function winogradPadLen(tilesH: number, tilesW: number): number {
+  return (2 * tilesH + 2) * (2 * tilesW + 2);
+}
+
+export function convWinogradInput(
+  w: Wasm,
+  x: Float32Array,
+  tiles: WinogradTiles,
+  options: { readonly padded?: boolean } = {},
+): Float32Array {
   checkTiles("convWinogradInput", tiles);
   const { images, channels, height, width, padTop, padLeft, outH, outW } = tiles;
   checkLength("convWinogradInput x", x, images * channels * height * width);
@@ -610,6 +625,8 @@ export function convWinogradInput(w: Wasm, x: Float32Array, tiles: WinogradTiles
     const xb = arena.copyInF32(x);
     const vb = arena.allocF32(16 * eLen);
     arena.viewF32(vb).fill(0);
+    const [tilesH, tilesW] = [Math.ceil(outH / 2), Math.ceil(outW / 2)];
+    const pad = options.padded === false ? 0 : arena.allocF32(winogradPadLen(tilesH, tilesW)).ptr;
     kernel(w, "conv_winograd_input")(
       xb.ptr,
       images,
@@ -618,11 +635,12 @@ export function convWinogradInput(w: Wasm, x: Float32Array, tiles: WinogradTiles
       width,
       padTop,
       padLeft,
-      Math.ceil(outH / 2),
-      Math.ceil(outW / 2),
+      tilesH,
+      tilesW,
       vb.ptr,
       count,
       eLen,
+      pad,
     );
     return arena.viewF32(vb).slice();
   });
