@@ -425,6 +425,9 @@ async function runPlanning(model: Model, options: PruneOptions) {
     used.threshold = plan.details.threshold;
   if (used.workers === "auto" && typeof plan.details?.workers === "number")
     used.workers = plan.details.workers;
+  // A budget search (targetParams / targetMacs) replaces the global β by the one it chose.
+  if (plan.details?.search !== undefined && typeof plan.details.beta === "number")
+    used.beta = plan.details.beta;
   if (used.ratio === 1 && plan.groups.length > 0) {
     ctx.onWarning(`ratio 1 keeps one channel (the minimum) in every pruned layer`);
   }

@@ -235,6 +235,9 @@ test("budget search: targetParams / targetMacs meet the budget and report the ch
     const below = await prune(resnet, { method: "epruner", beta: beta - 0.002 });
     assert.ok(below.report.after[field] > 0.8 * below.report.before[field]);
     assert.ok(report.layers.every((l) => l.beta === beta));
+    // The options record the β used, not the default that the search replaced.
+    assert.equal(report.options.beta, beta);
+    assert.notEqual(beta, 0.75);
   }
   await assert.rejects(
     prune(resnet, { method: "epruner", targetParams: 0.5, targetMacs: 0.5 }),
