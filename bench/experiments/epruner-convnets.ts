@@ -11,8 +11,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import { parseArgs } from "node:util";
 import { loadModel, prune } from "../../src/api.ts";
-import { fashionMnistDir, loadFashionMnist } from "../../src/data/fashion-mnist.ts";
-import { correctCount, ortLogits } from "../../tests/e2e/ort-eval.ts";
+import { ortAccuracy, paddedTestSet } from "../lib/fmnist-test.ts";
 
 const { values: flags } = parseArgs({
   options: { data: { type: "string" }, limit: { type: "string" }, out: { type: "string" } },
@@ -21,22 +20,8 @@ const BETAS = [0.6, 0.75, 1, 1.5, 2, 3, 4, 6];
 const FILE = "trained/resnet20_fmnist.onnx";
 const fixtures = new URL("../../tests/fixtures/", import.meta.url);
 const bytes = new Uint8Array(await readFile(new URL(FILE, fixtures)));
-const all = await loadFashionMnist(
-  { dir: fashionMnistDir(process.env, flags.data), split: "test", pad: 2 },
-  async (p) => new Uint8Array(await readFile(p)),
-);
-const limit = Math.min(all.count, Number(flags.limit ?? all.count));
-const pixels = all.images.length / all.count;
-const set = {
-  ...all,
-  count: limit,
-  images: all.images.subarray(0, limit * pixels),
-  labels: all.labels.subarray(0, limit),
-};
-const accuracy = async (b: Uint8Array) => {
-  const out = await ortLogits(b, set, 250);
-  return (100 * correctCount(out.logits, out.classes, set.labels)) / set.count;
-};
+const set = await paddedTestSet(flags.data, flags.limit);
+const accuracy = (b: Uint8Array) => ortAccuracy(b, set);
 
 const model = await loadModel(bytes);
 const base = await accuracy(bytes);

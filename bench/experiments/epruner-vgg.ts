@@ -15,8 +15,7 @@ import os from "node:os";
 import { basename } from "node:path";
 import { parseArgs } from "node:util";
 import { loadModel, type PruneOptions, prune } from "../../src/api.ts";
-import { fashionMnistDir, loadFashionMnist } from "../../src/data/fashion-mnist.ts";
-import { correctCount, ortLogits } from "../../tests/e2e/ort-eval.ts";
+import { ortAccuracy, paddedTestSet } from "../lib/fmnist-test.ts";
 
 const { values: flags } = parseArgs({
   options: {
@@ -43,22 +42,8 @@ const CONFIGS: {
   { label: "0.6, 0.92 from conv 9", options: { beta: 0.6, lateBeta: { fromIndex: 8, beta: 0.92 } } },
 ];
 const bytes = new Uint8Array(await readFile(flags.model));
-const all = await loadFashionMnist(
-  { dir: fashionMnistDir(process.env, flags.data), split: "test", pad: 2 },
-  async (p) => new Uint8Array(await readFile(p)),
-);
-const limit = Math.min(all.count, Number(flags.limit ?? all.count));
-const pixels = all.images.length / all.count;
-const set = {
-  ...all,
-  count: limit,
-  images: all.images.subarray(0, limit * pixels),
-  labels: all.labels.subarray(0, limit),
-};
-const accuracy = async (b: Uint8Array) => {
-  const out = await ortLogits(b, set, 250);
-  return (100 * correctCount(out.logits, out.classes, set.labels)) / set.count;
-};
+const set = await paddedTestSet(flags.data, flags.limit);
+const accuracy = (b: Uint8Array) => ortAccuracy(b, set);
 const pct = (after: number, before: number) => `${(100 * (1 - after / before)).toFixed(1)} %`;
 
 const model = await loadModel(bytes);

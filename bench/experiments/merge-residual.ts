@@ -14,10 +14,10 @@ import { readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import { parseArgs } from "node:util";
 import { loadModel, type MergePruneOptions, prune } from "../../src/api.ts";
-import { fashionMnistDir, loadFashionMnist } from "../../src/data/fashion-mnist.ts";
 import { ware } from "../../src/engine/metrics.ts";
 import { isInner, mainProducer } from "../../src/graph/group.ts";
 import { correctCount, ortLogits } from "../../tests/e2e/ort-eval.ts";
+import { paddedTestSet } from "../lib/fmnist-test.ts";
 
 const { values: flags } = parseArgs({
   options: { data: { type: "string" }, limit: { type: "string" }, out: { type: "string" } },
@@ -25,18 +25,7 @@ const { values: flags } = parseArgs({
 const RATIOS = [0.1, 0.25, 0.5];
 const FILE = "trained/resnet20_fmnist.onnx";
 const bytes = new Uint8Array(await readFile(new URL(`../../tests/fixtures/${FILE}`, import.meta.url)));
-const all = await loadFashionMnist(
-  { dir: fashionMnistDir(process.env, flags.data), split: "test", pad: 2 },
-  async (p) => new Uint8Array(await readFile(p)),
-);
-const limit = Math.min(all.count, Number(flags.limit ?? all.count));
-const pixels = all.images.length / all.count;
-const set = {
-  ...all,
-  count: limit,
-  images: all.images.subarray(0, limit * pixels),
-  labels: all.labels.subarray(0, limit),
-};
+const set = await paddedTestSet(flags.data, flags.limit);
 const base = await ortLogits(bytes, set, 250);
 const baseAcc = (100 * correctCount(base.logits, base.classes, set.labels)) / set.count;
 

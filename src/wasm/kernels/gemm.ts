@@ -187,26 +187,9 @@ export function gemm(
   if (a.length < g.aLen) checkLength("gemm a", a, g.aLen);
   if (b.length < g.bLen) checkLength("gemm b", b, g.bLen);
   if (c !== undefined && c.length < g.cLen) checkLength("gemm c", c, g.cLen);
-  if (c === undefined && g.beta !== 0) {
-    throw new PrunekitError(
-      "INVALID_ARGUMENT",
-      `gemm: beta is ${g.beta} but no c was given; pass c or beta 0`,
-    );
-  }
-  return withArena(w, (arena) => {
-    const ab = arena.copyInF32(a);
-    const bb = arena.copyInF32(b);
-    let cb: Buf;
-    if (c === undefined) {
-      cb = arena.allocF32(g.cLen);
-      arena.viewF32(cb).fill(0);
-    } else {
-      cb = arena.copyInF32(c);
-    }
-    const scratch = arena.allocF32(gemmScratchLen(g.m, g.n, g.k));
-    gemmBuffers(w, spec, ab, bb, cb, scratch);
-    return arena.viewF32(cb).slice();
-  });
+  return runGemmInArena(w, "gemm", g, a, b, c, (ab, bb, cb, scratch) =>
+    gemmBuffers(w, spec, ab, bb, cb, scratch),
+  );
 }
 
 /**
@@ -362,14 +345,32 @@ export function gemmPrepacked(
   if (packedA.length < packedLen) checkLength("gemmPrepacked packedA", packedA, packedLen);
   if (b.length < g.bLen) checkLength("gemmPrepacked b", b, g.bLen);
   if (c !== undefined && c.length < g.cLen) checkLength("gemmPrepacked c", c, g.cLen);
+  return runGemmInArena(w, "gemmPrepacked", g, packedA, b, c, (ab, bb, cb, scratch) =>
+    gemmPrepackedBuffers(w, spec, ab, bb, cb, scratch),
+  );
+}
+
+/**
+ * The array wrappers' shared body: refuse beta != 0 without c, copy a (or packed a), b and c (zeros
+ * without c) into the arena with GEMM scratch, run `call` on the buffers and return a copy of C.
+ */
+function runGemmInArena(
+  w: Wasm,
+  what: string,
+  g: { m: number; n: number; k: number; cLen: number; beta: number },
+  a: Float32Array,
+  b: Float32Array,
+  c: Float32Array | undefined,
+  call: (ab: Buf, bb: Buf, cb: Buf, scratch: Buf) => void,
+): Float32Array {
   if (c === undefined && g.beta !== 0) {
     throw new PrunekitError(
       "INVALID_ARGUMENT",
-      `gemmPrepacked: beta is ${g.beta} but no c was given; pass c or beta 0`,
+      `${what}: beta is ${g.beta} but no c was given; pass c or beta 0`,
     );
   }
   return withArena(w, (arena) => {
-    const ab = arena.copyInF32(packedA);
+    const ab = arena.copyInF32(a);
     const bb = arena.copyInF32(b);
     let cb: Buf;
     if (c === undefined) {
@@ -379,7 +380,7 @@ export function gemmPrepacked(
       cb = arena.copyInF32(c);
     }
     const scratch = arena.allocF32(gemmScratchLen(g.m, g.n, g.k));
-    gemmPrepackedBuffers(w, spec, ab, bb, cb, scratch);
+    call(ab, bb, cb, scratch);
     return arena.viewF32(cb).slice();
   });
 }
