@@ -132,6 +132,12 @@ test("prune() takes exactly the table's keys per method and reports its defaults
           expected.threshold = (report.details as { threshold: number }).threshold;
         // merge's workers: the threads the partner search used (1 on a model without wide layers).
         if (expected.workers === "auto") expected.workers = (report.details as { workers: number }).workers;
+        // EPruner's budget search: the β it chose replaces the default β.
+        const details = report.details as { search?: unknown; beta?: number } | undefined;
+        if (details?.search !== undefined) {
+          assert.equal(typeof details.beta, "number", `${name} ${key}: the chosen beta`);
+          expected.beta = details.beta;
+        }
         assert.deepEqual(report.options, expected, `${name} ${key}`);
       } else {
         await assert.rejects(
