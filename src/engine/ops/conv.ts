@@ -4,8 +4,8 @@
 //   depthwise (groups = channels = filters): the direct conv_depthwise kernel;
 //   otherwise, per image and group: conv_im2col then the packed GEMM.
 //   3x3, stride 1, dilation 1, one group, >= 8 input channels: Winograd F(2x2, 3x3) over chunks of the
-//   batch (conv_winograd_input, 16 GEMMs, conv_winograd_output with bias and activation), unless
-//   CompileOptions.winograd is false.
+//   batch (conv_winograd_input_packed, 16 gemm_nn_prepacked_ab GEMMs on packed V, conv_winograd_output with
+//   bias and activation), unless CompileOptions.winograd is false.
 // The epilogue (act_bias_rows) adds the bias and applies the activation in one pass over the output.
 import { attrFloat, attrInt, attrInts, attrString, type GraphNode } from "../../graph/ir.ts";
 import { convWinogradFilter, winogradPackedPadLen } from "../../wasm/kernels/conv.ts";
