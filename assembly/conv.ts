@@ -13,6 +13,7 @@
 // row into that run (bulk copies, SIMD, no bounds checks) and the clipped ends.
 
 import { ACT_NONE, actSpan } from "./act";
+import { gemmSliceDepth } from "./gemm";
 
 /** Smallest t in [0, count] with t*stride + off >= 0 (count if none). stride >= 1. */
 function firstInside(off: i32, stride: i32, count: i32): i32 {
@@ -867,6 +868,103 @@ function winogradInputPadded(
 /** Floats of the padded plane conv_winograd_input's padPtr holds: (2*tilesH + 2) * (2*tilesW + 2). */
 export function winograd_pad_len(tilesH: i32, tilesW: i32): i32 {
   return (2 * tilesH + 2) * (2 * tilesW + 2);
+}
+
+/**
+ * Floats of the scratch conv_winograd_input_packed's padPtr holds: the padded plane (winograd_pad_len)
+ * plus 64 for a group of four tiles that does not start on a 4-tile boundary of the packed panels.
+ */
+export function winograd_packed_pad_len(tilesH: i32, tilesW: i32): i32 {
+  return winograd_pad_len(tilesH, tilesW) + 64;
+}
+
+/**
+ * conv_winograd_input with each of the 16 blocks written in gemm_pack_b's layout of the channels x tileLen
+ * matrix (NR = 8 tiles per panel, K slices of gemmSliceDepth(channels) channels), so that
+ * gemm_nn_prepacked_ab reads V in place: with kc the depth of channel c's slice starting at pc and
+ * nPadded = tileLen rounded up to 8,
+ *   v[e*eLen + pc*nPadded + ((t >> 3)*kc + c - pc)*8 + (t & 7)] = (B^T d B)[e] of tile t, channel c,
+ * the same values (same bits) as conv_winograd_input; the columns t in [tileLen, nPadded) are +0.0.
+ * eLen >= gemm_packed_b_len(channels, tileLen); padPtr (not 0) holds winograd_packed_pad_len(tilesH,
+ * tilesW) floats. x, v and the scratch must not overlap. With tilesW >= 4 every plane goes through the
+ * padded copy and four tiles at a time; below, one bounds-checked tile at a time.
+ */
+export function conv_winograd_input_packed(
+  xPtr: usize,
+  images: i32,
+  channels: i32,
+  height: i32,
+  width: i32,
+  padTop: i32,
+  padLeft: i32,
+  tilesH: i32,
+  tilesW: i32,
+  vPtr: usize,
+  tileLen: i32,
+  eLen: i32,
+  padPtr: usize,
+): void {
+  if (channels <= 0 || tileLen <= 0) return;
+  const ph = 2 * tilesH + 2;
+  const pw = 2 * tilesW + 2;
+  const pwBytes = (<usize>pw) << 2;
+  const quadPtr = padPtr + ((<usize>winograd_pad_len(tilesH, tilesW)) << 2);
+  const planeBytes = <usize>height * ((<usize>width) << 2);
+  const eBytes = (<usize>eLen) << 2;
+  const kcMax = gemmSliceDepth(channels);
+  const nPadded = ((tileLen + 7) >> 3) << 3;
+  const padded = tilesW >= 4;
+  for (let c = 0; c < channels; c++) {
+    const pc = (c / kcMax) * kcMax;
+    const kc = min(kcMax, channels - pc);
+    // Channel c's row of each block: tile t at cBase + (t >> 3) * panelBytes + (t & 7) * 4.
+    const cBase = vPtr + ((<usize>(pc * nPadded + (c - pc) * 8)) << 2);
+    const panelBytes = <usize>kc * 32;
+    for (let n = 0; n < images; n++) {
+      const plane = xPtr + (<usize>n * <usize>channels + <usize>c) * planeBytes;
+      if (padded) padPlane(plane, height, width, padTop, padLeft, ph, pw, padPtr);
+      for (let ty = 0; ty < tilesH; ty++) {
+        const tRow = (n * tilesH + ty) * tilesW;
+        if (!padded) {
+          for (let tx = 0; tx < tilesW; tx++) {
+            const t = tRow + tx;
+            const dst = cBase + <usize>(t >> 3) * panelBytes + ((<usize>(t & 7)) << 2);
+            winogradInputTile(plane, width, height, 2 * ty - padTop, 2 * tx - padLeft, dst, eBytes);
+          }
+          continue;
+        }
+        const row = padPtr + <usize>(2 * ty) * pwBytes;
+        for (let tx = 0; tx < tilesW; tx += 4) {
+          const tq = min(tx, tilesW - 4);
+          const t = tRow + tq;
+          const src = row + ((<usize>(2 * tq)) << 2);
+          if ((t & 3) === 0) {
+            // Four tiles in one half of a panel: one f32x4 per position.
+            winogradInputQuad(
+              src,
+              pwBytes,
+              cBase + <usize>(t >> 3) * panelBytes + ((<usize>(t & 7)) << 2),
+              eBytes,
+            );
+            continue;
+          }
+          winogradInputQuad(src, pwBytes, quadPtr, 16);
+          for (let j = 0; j < 4; j++) {
+            const tj = t + j;
+            const dst = cBase + <usize>(tj >> 3) * panelBytes + ((<usize>(tj & 7)) << 2);
+            const from = quadPtr + ((<usize>j) << 2);
+            for (let e = 0; e < 16; e++)
+              store<f32>(dst + <usize>e * eBytes, load<f32>(from + ((<usize>e) << 4)));
+          }
+        }
+      }
+    }
+    // The last panel's columns past tileLen: +0.0 (the GEMM computes them and drops them).
+    for (let t = tileLen; t < nPadded; t++) {
+      const dst = cBase + <usize>(t >> 3) * panelBytes + ((<usize>(t & 7)) << 2);
+      for (let e = 0; e < 16; e++) store<f32>(dst + <usize>e * eBytes, 0);
+    }
+  }
 }
 
 /** One tile of conv_winograd_input, scalar (same order), with the patch's outside pixels read as +0.0. */

@@ -363,6 +363,7 @@ function gemm(
   alpha: f32,
   beta: f32,
   packedAPtr: usize,
+  packedBPtr: usize,
 ): void {
   if (m <= 0 || n <= 0) return;
   if (k <= 0 || alpha === 0) {
@@ -374,15 +375,19 @@ function gemm(
   const ncMax = blockLen(n, NC, NR);
   const mcMax = blockLen(m, MC, MR);
   const tilePtr = scratchPtr;
-  const bpPtr = tilePtr + MR * NR * 4;
-  const apPtr = bpPtr + <usize>kcMax * <usize>ncMax * 4;
+  const bpScratch = tilePtr + MR * NR * 4;
+  const apPtr = bpScratch + <usize>kcMax * <usize>ncMax * 4;
   const ldcBytes = (<usize>ldc) << 2;
   const mPadded = <usize>packedARows(m);
+  const nPadded = <usize>packedBCols(n);
   for (let jc = 0; jc < n; jc += ncMax) {
     const nc = min(ncMax, n - jc);
     for (let pc = 0; pc < k; pc += kcMax) {
       const kc = min(kcMax, k - pc);
-      packPanelsB(transB, bPtr, ldb, n, jc, nc, pc, kc, bpPtr);
+      // B prepacked by gemm_pack_b holds this block's panels at (pc * nPadded + jc * kc) floats.
+      const bpPtr =
+        packedBPtr === 0 ? bpScratch : packedBPtr + ((<usize>pc * nPadded + <usize>jc * <usize>kc) << 2);
+      if (packedBPtr === 0) packPanelsB(transB, bPtr, ldb, n, jc, nc, pc, kc, bpPtr);
       const loadC = pc > 0 || beta !== 0;
       const betaNow: f32 = pc > 0 ? 1 : beta;
       for (let ic = 0; ic < m; ic += mcMax) {
@@ -445,7 +450,7 @@ export function gemm_nn(
   alpha: f32,
   beta: f32,
 ): void {
-  gemm(false, false, aPtr, bPtr, cPtr, scratchPtr, m, n, k, lda, ldb, ldc, alpha, beta, 0);
+  gemm(false, false, aPtr, bPtr, cPtr, scratchPtr, m, n, k, lda, ldb, ldc, alpha, beta, 0, 0);
 }
 
 /** C = alpha * A * B^T + beta * C; A m x k, B n x k, C m x n. */
@@ -463,7 +468,7 @@ export function gemm_nt(
   alpha: f32,
   beta: f32,
 ): void {
-  gemm(false, true, aPtr, bPtr, cPtr, scratchPtr, m, n, k, lda, ldb, ldc, alpha, beta, 0);
+  gemm(false, true, aPtr, bPtr, cPtr, scratchPtr, m, n, k, lda, ldb, ldc, alpha, beta, 0, 0);
 }
 
 /** C = alpha * A^T * B + beta * C; A k x m, B k x n, C m x n. */
@@ -481,7 +486,7 @@ export function gemm_tn(
   alpha: f32,
   beta: f32,
 ): void {
-  gemm(true, false, aPtr, bPtr, cPtr, scratchPtr, m, n, k, lda, ldb, ldc, alpha, beta, 0);
+  gemm(true, false, aPtr, bPtr, cPtr, scratchPtr, m, n, k, lda, ldb, ldc, alpha, beta, 0, 0);
 }
 
 /** C = alpha * A^T * B^T + beta * C; A k x m, B n x k, C m x n. */
@@ -499,7 +504,7 @@ export function gemm_tt(
   alpha: f32,
   beta: f32,
 ): void {
-  gemm(true, true, aPtr, bPtr, cPtr, scratchPtr, m, n, k, lda, ldb, ldc, alpha, beta, 0);
+  gemm(true, true, aPtr, bPtr, cPtr, scratchPtr, m, n, k, lda, ldb, ldc, alpha, beta, 0, 0);
 }
 
 /**
@@ -520,6 +525,7 @@ const THIN_N = 16;
  */
 function gemmThin(
   packedAPtr: usize,
+  packedBPtr: usize,
   bPtr: usize,
   cPtr: usize,
   scratchPtr: usize,
@@ -533,13 +539,14 @@ function gemmThin(
 ): void {
   const kcMax = blockLen(k, KC, 1);
   const tilePtr = scratchPtr;
-  const bpPtr = tilePtr + MR * NR * 4;
   const ldcBytes = (<usize>ldc) << 2;
   const mPadded = packedARows(m);
-  const nc = ((n + NR - 1) / NR) * NR;
+  const nc = packedBCols(n);
   for (let pc = 0; pc < k; pc += kcMax) {
     const kc = min(kcMax, k - pc);
-    packPanelsB(false, bPtr, ldb, n, 0, nc, pc, kc, bpPtr);
+    // This K slice of B as gemm_pack_b lays it out (at pc * nc floats), or packed here.
+    const bpPtr = packedBPtr === 0 ? tilePtr + MR * NR * 4 : packedBPtr + ((<usize>pc * <usize>nc) << 2);
+    if (packedBPtr === 0) packPanelsB(false, bPtr, ldb, n, 0, nc, pc, kc, bpPtr);
     const loadC = pc > 0 || beta !== 0;
     const betaNow: f32 = pc > 0 ? 1 : beta;
     const aSlice = packedAPtr + ((<usize>pc * <usize>mPadded) << 2);
@@ -708,8 +715,66 @@ export function gemm_nn_prepacked(
   beta: f32,
 ): void {
   if (m > 0 && n > 0 && n <= THIN_N && k > 0 && alpha !== 0) {
-    gemmThin(packedAPtr, bPtr, cPtr, scratchPtr, m, n, k, ldb, ldc, alpha, beta);
+    gemmThin(packedAPtr, 0, bPtr, cPtr, scratchPtr, m, n, k, ldb, ldc, alpha, beta);
     return;
   }
-  gemm(false, false, 0, bPtr, cPtr, scratchPtr, m, n, k, k, ldb, ldc, alpha, beta, packedAPtr);
+  gemm(false, false, 0, bPtr, cPtr, scratchPtr, m, n, k, k, ldb, ldc, alpha, beta, packedAPtr, 0);
+}
+
+/** Columns of a prepacked B: n rounded up to whole NR-column panels. */
+function packedBCols(n: i32): i32 {
+  return ((n + NR - 1) / NR) * NR;
+}
+
+/** Depth of the GEMM's K slices for a reduction of length k (the slices a prepacked A or B is cut in). */
+export function gemmSliceDepth(k: i32): i32 {
+  return blockLen(k, KC, 1);
+}
+
+/** Number of f32 elements gemm_pack_b writes for a k x n B: n rounded up to NR columns, times k. */
+export function gemm_packed_b_len(k: i32, n: i32): i32 {
+  if (n <= 0 || k <= 0) return 0;
+  return packedBCols(n) * k;
+}
+
+/**
+ * Pack B (k x n, row stride ldb) once into the GEMM's B panels, for gemm_nn_prepacked_ab. Layout: the K
+ * slices one after the other (slice [pc, pc + kc) at pc * nPadded floats, nPadded = n rounded up to NR),
+ * each slice the NR-column panels of all n columns as packPanelsB writes them:
+ *   packed[pc*nPadded + (panel*kc + p)*NR + c] = B[pc + p, panel*NR + c], zero past column n.
+ * bpPtr holds gemm_packed_b_len(k, n) elements and must not overlap B. (The Winograd input transform
+ * conv_winograd_input_packed writes this layout directly.)
+ */
+export function gemm_pack_b(bPtr: usize, bpPtr: usize, k: i32, n: i32, ldb: i32): void {
+  if (n <= 0 || k <= 0) return;
+  const kcMax = blockLen(k, KC, 1);
+  const nPadded = <usize>packedBCols(n);
+  for (let pc = 0; pc < k; pc += kcMax) {
+    const kc = min(kcMax, k - pc);
+    packPanelsB(false, bPtr, ldb, n, 0, <i32>nPadded, pc, kc, bpPtr + ((<usize>pc * nPadded) << 2));
+  }
+}
+
+/**
+ * C = alpha * A * B + beta * C with A prepacked by gemm_pack_a and B by gemm_pack_b (same m, n, k; C m x n
+ * row-major, row stride ldc). Bit-identical to gemm_nn on the unpacked A and B: the micro-kernels read the
+ * packed panels in place, nothing is packed in the call. scratchPtr as for gemm_nn (gemm_scratch_len).
+ */
+export function gemm_nn_prepacked_ab(
+  packedAPtr: usize,
+  packedBPtr: usize,
+  cPtr: usize,
+  scratchPtr: usize,
+  m: i32,
+  n: i32,
+  k: i32,
+  ldc: i32,
+  alpha: f32,
+  beta: f32,
+): void {
+  if (m > 0 && n > 0 && n <= THIN_N && k > 0 && alpha !== 0) {
+    gemmThin(packedAPtr, packedBPtr, 0, cPtr, scratchPtr, m, n, k, 0, ldc, alpha, beta);
+    return;
+  }
+  gemm(false, false, 0, 0, cPtr, scratchPtr, m, n, k, k, 0, ldc, alpha, beta, packedAPtr, packedBPtr);
 }

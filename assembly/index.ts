@@ -30,7 +30,9 @@ export {
   conv_depthwise_grad_weight,
   conv_im2col,
   conv_winograd_input,
+  conv_winograd_input_packed,
   conv_winograd_output,
+  winograd_packed_pad_len,
   winograd_pad_len,
 } from "./conv";
 export {
@@ -54,9 +56,12 @@ export {
 export {
   gemm_nn,
   gemm_nn_prepacked,
+  gemm_nn_prepacked_ab,
   gemm_nt,
   gemm_pack_a,
+  gemm_pack_b,
   gemm_packed_a_len,
+  gemm_packed_b_len,
   gemm_scratch_len,
   gemm_tn,
   gemm_tt,

@@ -5,7 +5,10 @@ import {
   conv_depthwise_grad_weight,
   conv_im2col,
   conv_winograd_input,
+  conv_winograd_input_packed,
   conv_winograd_output,
+  winograd_packed_pad_len,
+  winograd_pad_len,
 } from "../../assembly/conv";
 
 function at(ptr: usize, i: i32): f32 {
@@ -129,6 +132,31 @@ describe("conv backward", () => {
     // Tile 0: column 0 of every patch row is padding: t row 1 = (0, 2, 2, 2), V[1][1] = 2 + 2.
     expect(at(v, 5 * tiles)).toBe(4);
     expect(at(v, 4 * tiles)).toBe(-2);
+  });
+
+  it("packed winograd input transform: conv_winograd_input's values in 8-tile panels, padded columns 0", () => {
+    // 2 channels of 9 x 13 (pad 1 left and top), out 9 x 13: 5 x 7 = 35 tiles, so tile groups straddle
+    // panels (rows start at 7, 14, ...) and the last panel has 5 padded columns.
+    const x = memory.data(2 * 9 * 13 * 4);
+    for (let i = 0; i < 2 * 9 * 13; i++) store<f32>(x + ((<usize>i) << 2), <f32>((i * 7) % 19) - 9);
+    const tiles = 35;
+    const plain = memory.data(16 * 2 * tiles * 4);
+    const pad = memory.data(256 * 4, 16);
+    expect(winograd_packed_pad_len(5, 7)).toBe(winograd_pad_len(5, 7) + 64);
+    expect(winograd_packed_pad_len(5, 7)).toBe(256);
+    conv_winograd_input(x, 1, 2, 9, 13, 1, 1, 5, 7, plain, tiles, 2 * tiles, pad);
+    const eLen = 2 * 40 + 3;
+    const v = memory.data(16 * eLen * 4);
+    for (let i = 0; i < 16 * eLen; i++) store<f32>(v + ((<usize>i) << 2), 99);
+    conv_winograd_input_packed(x, 1, 2, 9, 13, 1, 1, 5, 7, v, tiles, eLen, pad);
+    for (let e = 0; e < 16; e++) {
+      for (let c = 0; c < 2; c++) {
+        for (let t = 0; t < 40; t++) {
+          const got = at(v, e * eLen + ((t / 8) * 2 + c) * 8 + (t % 8));
+          expect(got).toBe(t < tiles ? at(plain, e * 2 * tiles + c * tiles + t) : 0);
+        }
+      }
+    }
   });
 
   it("winograd output transform of all-ones products: tiles [[9, -3], [-3, 1]] plus bias, then relu", () => {

@@ -1,4 +1,14 @@
-import { gemm_pack_a, gemm_packed_a_len, packPanelsA, packPanelsB } from "../../assembly/gemm";
+import {
+  gemm_nn,
+  gemm_nn_prepacked_ab,
+  gemm_pack_a,
+  gemm_pack_b,
+  gemm_packed_a_len,
+  gemm_packed_b_len,
+  gemm_scratch_len,
+  packPanelsA,
+  packPanelsB,
+} from "../../assembly/gemm";
 
 // The packed layouts are internal to assembly/gemm.ts (TS only sees the finished product), so
 // their shape and zero padding are checked here. MR = 4, NR = 8.
@@ -120,6 +130,50 @@ describe("gemm packing", () => {
           expect(at(ap, pc * 8 + ((i / 4) * kc + p) * 4 + (i % 4))).toBe(want);
         }
       }
+    }
+  });
+
+  it("packs B (k x n) into 8-column panels per K slice, zero past column n", () => {
+    // B is 3 x 11 (ldb 12): B[p, j] = 12*p + j + 1; nPadded = 16, one slice of depth 3.
+    const b = memory.data(3 * 12 * 4);
+    fillIota(b, 3 * 12);
+    expect(gemm_packed_b_len(3, 11)).toBe(16 * 3);
+    const bp = memory.data(16 * 3 * 4);
+    gemm_pack_b(b, bp, 3, 11, 12);
+    for (let j = 0; j < 16; j++) {
+      for (let p = 0; p < 3; p++) {
+        const v: i32 = 12 * p + j + 1;
+        const want: f32 = j < 11 ? <f32>v : 0;
+        expect(at(bp, ((j / 8) * 3 + p) * 8 + (j % 8))).toBe(want);
+      }
+    }
+  });
+
+  it("gemm_nn_prepacked_ab gives gemm_nn's bits, on a thin and a wide ragged shape", () => {
+    // m = 5, k = 7, n = 13 (thin path) and n = 37 (blocked path); C starts as junk, beta = 0.5.
+    const m = 5;
+    const k = 7;
+    for (let shape = 0; shape < 2; shape++) {
+      const n = shape === 0 ? 13 : 37;
+      const a = memory.data(5 * 7 * 4);
+      const b = memory.data(7 * 37 * 4);
+      for (let i = 0; i < m * k; i++) store<f32>(a + ((<usize>i) << 2), <f32>((i * 7) % 11) * 0.37 - 1.3);
+      for (let i = 0; i < k * n; i++) store<f32>(b + ((<usize>i) << 2), <f32>((i * 5) % 13) * 0.21 - 0.9);
+      const ap = memory.data(8 * 7 * 4, 16);
+      const bp = memory.data(40 * 7 * 4, 16);
+      gemm_pack_a(a, ap, m, k, k, false);
+      gemm_pack_b(b, bp, k, n, n);
+      const want = memory.data(5 * 37 * 4);
+      const got = memory.data(5 * 37 * 4);
+      for (let i = 0; i < m * n; i++) {
+        store<f32>(want + ((<usize>i) << 2), <f32>i * 0.1);
+        store<f32>(got + ((<usize>i) << 2), <f32>i * 0.1);
+      }
+      expect(gemm_scratch_len(5, 37, 7)).toBe(368);
+      const scratch = memory.data(368 * 4, 16);
+      gemm_nn(a, b, want, scratch, m, n, k, k, n, n, 0.75, 0.5);
+      gemm_nn_prepacked_ab(ap, bp, got, scratch, m, n, k, n, 0.75, 0.5);
+      for (let i = 0; i < m * n; i++) expect(at(got, i)).toBe(at(want, i));
     }
   });
 });

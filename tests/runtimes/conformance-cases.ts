@@ -31,7 +31,9 @@ import {
   convOutputLen,
   convWinogradFilter,
   convWinogradInput,
+  convWinogradInputPacked,
   convWinogradOutput,
+  winogradPackedPadLen,
   winogradPadLen,
   winogradTileCount,
 } from "../../src/wasm/kernels/conv.ts";
@@ -56,8 +58,11 @@ import {
   gemm,
   gemmPackA,
   gemmPackABuffers,
+  gemmPackB,
   gemmPackedALen,
+  gemmPackedBLen,
   gemmPrepacked,
+  gemmPrepackedAB,
   gemmPrepackedBuffers,
   gemmScratchLen,
 } from "../../src/wasm/kernels/gemm.ts";
@@ -300,6 +305,24 @@ function gemmCases(): ConformanceCase[] {
       const viaBuffers = w.arena.viewF32(cb).slice();
       w.arena.release(mark);
       return [packed, viaArrays, viaBuffers];
+    },
+  });
+  cases.push({
+    name: "gemm with a prepacked A and a prepacked B (two K slices, a ragged last panel)",
+    covers: ["gemmPackB", "gemmPackedBLen", "gemmPrepackedAB"],
+    run: (w) => {
+      const [m, n, k] = [13, 29, 517];
+      const packedA = gemmPackA(w, { m, k }, scaledFloats(413, m * k));
+      const packedB = gemmPackB(w, { k, n }, scaledFloats(414, k * n));
+      if (packedB.length !== gemmPackedBLen(k, n)) throw new Error("gemmPackedBLen: unexpected length");
+      const spec = { m, n, k, alpha: 0.5, beta: 2 };
+      const thin = gemmPrepackedAB(
+        w,
+        { m, n: 11, k },
+        packedA,
+        gemmPackB(w, { k, n: 11 }, scaledFloats(415, k * 11)),
+      );
+      return [packedB, gemmPrepackedAB(w, spec, packedA, packedB, scaledFloats(412, m * n)), thin];
     },
   });
   return cases;
@@ -736,6 +759,27 @@ function convNormCases(): ConformanceCase[] {
           { kind: "relu" },
         );
         return [u, v, vBorders, y];
+      },
+    },
+    {
+      name: "Winograd input transform into the GEMM's packed-B panels (tile groups across panels)",
+      covers: ["convWinogradInputPacked", "winogradPackedPadLen"],
+      run: (w) => {
+        // 2 images of 3 channels, 7 x 9, pads 1: 4 x 5 tiles per image, 40 tiles, rows start off 4-tile groups.
+        const base = { images: 2, channels: 3, height: 7, width: 9, padTop: 1, padLeft: 1, outH: 7, outW: 9 };
+        if (winogradPackedPadLen(4, 5) !== 184) throw new Error("winogradPackedPadLen: unexpected length");
+        return [
+          convWinogradInputPacked(w, convFloats(991, 2 * 3 * 63), base),
+          convWinogradInputPacked(w, convFloats(994, 3 * 15), {
+            ...base,
+            images: 1,
+            height: 3,
+            width: 5,
+            outH: 3,
+            outW: 5,
+            eLen: 3 * 8 + 5,
+          }),
+        ];
       },
     },
     {

@@ -21,8 +21,10 @@ import {
   convOutputLen,
   convWinogradFilter,
   convWinogradInput,
+  convWinogradInputPacked,
   convWinogradOutput,
   type WinogradTiles,
+  winogradPackedPadLen,
   winogradPadLen,
   winogradTileCount,
 } from "../../src/wasm/kernels/conv.ts";
@@ -873,6 +875,45 @@ test("convWinogradInput is bit-exact with the reference on ragged tilings", () =
         assertBitExact(convWinogradInput(w, x, g, { padded: false }), want);
       },
     ),
+  );
+});
+
+test("convWinogradInputPacked is bit-exact with the reference on ragged tilings (tile groups across panels)", () => {
+  fc.assert(
+    fc.property(
+      winogradTiles(9).chain((g0) =>
+        fc
+          .record({
+            x: f32Array(g0.images * g0.channels * g0.height * g0.width),
+            pad: fc.oneof(fc.constant(0), fc.nat(20)),
+          })
+          .map(({ x, pad }) => ({
+            g: { ...g0, eLen: Math.ceil(winogradTileCount(g0) / 8) * 8 * g0.channels + pad },
+            x,
+          })),
+      ),
+      ({ g, x }) => {
+        assertBitExact(convWinogradInputPacked(w, x, g), reference.convWinogradInputPacked(x, g));
+      },
+    ),
+  );
+});
+
+test("convWinogradInputPacked splits more than 512 channels into the GEMM's K slices", () => {
+  const g = { images: 1, channels: 515, height: 5, width: 9, padTop: 1, padLeft: 1, outH: 5, outW: 9 };
+  const x = new Float32Array(515 * 45).map((_, i) => ((i * 13) % 29) - 14);
+  assertBitExact(convWinogradInputPacked(w, x, g), reference.convWinogradInputPacked(x, g));
+  assert.throws(
+    () => convWinogradInputPacked(w, x, { ...g, eLen: 515 * 15 }),
+    /convWinogradInputPacked: eLen 7725 is less than the packed block/,
+  );
+});
+
+test("winogradPackedPadLen agrees with the exported winograd_packed_pad_len", () => {
+  fc.assert(
+    fc.property(fc.nat(300), fc.nat(300), (th, tw) => {
+      assert.equal(winogradPackedPadLen(th, tw), kernel(w, "winograd_packed_pad_len")(th, tw));
+    }),
   );
 });
 

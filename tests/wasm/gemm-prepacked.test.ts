@@ -8,8 +8,11 @@ import {
   gemm,
   gemmPackA,
   gemmPackABuffers,
+  gemmPackB,
   gemmPackedALen,
+  gemmPackedBLen,
   gemmPrepacked,
+  gemmPrepackedAB,
   gemmPrepackedBuffers,
   gemmScratchLen,
 } from "../../src/wasm/kernels/gemm.ts";
@@ -154,4 +157,83 @@ test("gemmPackABuffers and gemmPrepackedBuffers refuse short buffers, small lead
     gemmPackABuffers(w, { m, k }, a, packed);
     gemmPrepackedBuffers(w, { m, n, k }, packed, b, c, s);
   });
+});
+
+test("gemmPackB writes the reference layout on ragged shapes, across K slices, with padded ldb", () => {
+  fc.assert(
+    fc.property(gemmCase(false, false), ({ spec, b }) => {
+      const { k, n, ldb } = spec;
+      const got = gemmPackB(w, { k, n, ldb }, b);
+      return got.length === gemmPackedBLen(k, n) && same(got, reference.gemmPackB({ k, n, ldb }, b));
+    }),
+  );
+  for (const [k, n] of [
+    [513, 9],
+    [1100, 21],
+    [1537, 3],
+  ] as const) {
+    const b = seededFloats(k + n, k * n);
+    assert.ok(same(gemmPackB(w, { k, n }, b), reference.gemmPackB({ k, n, ldb: n }, b)), `${k}x${n}`);
+  }
+});
+
+test("gemmPackedBLen agrees with the exported gemm_packed_b_len", () => {
+  fc.assert(
+    fc.property(fc.nat(2000), fc.nat(2000), (k, n) => {
+      assert.equal(gemmPackedBLen(k, n), kernel(w, "gemm_packed_b_len")(k, n));
+    }),
+  );
+});
+
+test("gemmPrepackedAB equals gemm on the unpacked A and B bit for bit, and the reference within rounding", () => {
+  fc.assert(
+    fc.property(gemmCase(false, false), ({ spec, a, b, c }) => {
+      const { m, n, k, alpha, beta, lda, ldb, ldc } = spec;
+      const packedA = gemmPackA(w, { m, k, lda }, a);
+      const packedB = gemmPackB(w, { k, n, ldb }, b);
+      const got = gemmPrepackedAB(w, { m, n, k, alpha, beta, ldc }, packedA, packedB, c);
+      if (!same(got, gemm(w, spec, a, b, c))) return false;
+      return assertClose(got, reference.gemmPrepackedAB({ m, n, k, alpha, beta, ldc }, packedA, packedB, c), {
+        reductionLen: k,
+        scale: 16 * Math.max(1, Math.abs(alpha)),
+      });
+    }),
+  );
+});
+
+test("gemmPrepackedAB equals gemm bit for bit on thin, Winograd-sized and multi-block shapes, in both builds", async () => {
+  const relaxed = await createWasm({ simd: "relaxed" });
+  for (const wasm of [w, relaxed]) {
+    for (const [m, n, k] of [
+      [16, 256, 16],
+      [32, 64, 32],
+      [64, 16, 64],
+      [512, 13, 520],
+      [241, 9, 513],
+      [9, 523, 577],
+      [13, 1000, 1100],
+    ] as const) {
+      const a = seededFloats(m * 31 + k, m * k);
+      const b = seededFloats(n * 17 + k, k * n);
+      const c = seededFloats(m + n, m * n);
+      const spec = { m, n, k, alpha: 0.75, beta: -0.5 };
+      const got = gemmPrepackedAB(wasm, spec, gemmPackA(wasm, { m, k }, a), gemmPackB(wasm, { k, n }, b), c);
+      assert.ok(same(got, gemm(wasm, spec, a, b, c)), `${wasm.simd} ${m}x${n}x${k}`);
+    }
+  }
+});
+
+test("gemmPackB and gemmPrepackedAB refuse bad arguments, naming them", () => {
+  assert.throws(() => gemmPackB(w, { k: 2, n: 5, ldb: 4 }, new Float32Array(10)), /gemmPackB: ldb 4/);
+  assert.throws(() => gemmPackB(w, { k: 2, n: 5 }, new Float32Array(9)), /gemmPackB b/);
+  assert.throws(() => gemmPackB(w, { k: -1, n: 5 }, new Float32Array(9)), /gemmPackB k/);
+  const packedA = new Float32Array(gemmPackedALen(4, 3));
+  assert.throws(
+    () => gemmPrepackedAB(w, { m: 4, n: 9, k: 3 }, packedA, new Float32Array(gemmPackedBLen(3, 9) - 1)),
+    /gemmPrepackedAB packedB/,
+  );
+  assert.throws(
+    () => gemmPrepackedAB(w, { m: 4, n: 9, k: 3, beta: 1 }, packedA, new Float32Array(gemmPackedBLen(3, 9))),
+    /gemmPrepackedAB: beta is 1/,
+  );
 });

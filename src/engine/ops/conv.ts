@@ -4,12 +4,12 @@
 //   depthwise (groups = channels = filters): the direct conv_depthwise kernel;
 //   otherwise, per image and group: conv_im2col then the packed GEMM.
 //   3x3, stride 1, dilation 1, one group, >= 8 input channels: Winograd F(2x2, 3x3) over chunks of the
-//   batch (conv_winograd_input, 16 GEMMs, conv_winograd_output with bias and activation), unless
-//   CompileOptions.winograd is false.
+//   batch (conv_winograd_input_packed, 16 gemm_nn_prepacked_ab GEMMs on packed V, conv_winograd_output with
+//   bias and activation), unless CompileOptions.winograd is false.
 // The epilogue (act_bias_rows) adds the bias and applies the activation in one pass over the output.
 import { attrFloat, attrInt, attrInts, attrString, type GraphNode } from "../../graph/ir.ts";
-import { convWinogradFilter, winogradPadLen } from "../../wasm/kernels/conv.ts";
-import { gemmPackedALen, gemmScratchLen } from "../../wasm/kernels/gemm.ts";
+import { convWinogradFilter, winogradPackedPadLen } from "../../wasm/kernels/conv.ts";
+import { gemmPackedALen, gemmPackedBLen, gemmScratchLen } from "../../wasm/kernels/gemm.ts";
 import {
   exportFn,
   inputName,
@@ -394,15 +394,16 @@ function winogradConv(
   );
   const chunk = Math.max(1, Math.min(batch, wanted, Math.floor(WINOGRAD_CHUNK_VALUES / perImageValues)));
   const maxTiles = chunk * perImage;
-  // 16 floats between the 16 blocks keep their streams off the same cache sets (assembly/conv.ts).
-  const vLen = 16 * (channels * maxTiles + 16);
+  // 16 floats between the 16 blocks keep their streams off the same cache sets (assembly/conv.ts). V is
+  // written in the GEMM's packed-B panels (conv_winograd_input_packed), read in place by the GEMMs.
+  const vLen = 16 * (gemmPackedBLen(channels, maxTiles) + 16);
   const mLen = 16 * (filters * maxTiles + 16);
-  const padLen = Math.ceil(winogradPadLen(tilesH, tilesW) / 4) * 4;
+  const padLen = Math.ceil(winogradPackedPadLen(tilesH, tilesW) / 4) * 4;
   const scratchLen = vLen + mLen + padLen + gemmScratchLen(filters, maxTiles, channels);
   return step([x], [output], scratchLen, (b) => {
-    const input = exportFn(b.exports, "conv_winograd_input");
+    const input = exportFn(b.exports, "conv_winograd_input_packed");
     const outputTransform = exportFn(b.exports, "conv_winograd_output");
-    const gemm = exportFn(b.exports, "gemm_nn_prepacked");
+    const gemm = exportFn(b.exports, "gemm_nn_prepacked_ab");
     const xp = b.ptr(x);
     const yp = b.ptr(output);
     const up = b.param(uRef);
@@ -415,7 +416,7 @@ function winogradConv(
       for (let n0 = 0; n0 < batch; n0 += chunk) {
         const images = Math.min(chunk, batch - n0);
         const tiles = images * perImage;
-        const vStride = (channels * tiles + 16) * 4;
+        const vStride = (gemmPackedBLen(channels, tiles) + 16) * 4;
         const mStride = (filters * tiles + 16) * 4;
         input(
           xp + n0 * channels * height * width * 4,
@@ -441,7 +442,6 @@ function winogradConv(
             filters,
             tiles,
             channels,
-            tiles,
             tiles,
             1,
             0,

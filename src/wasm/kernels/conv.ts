@@ -6,7 +6,7 @@ import type { Buf } from "../arena.ts";
 import { checkLength, checkSize } from "../check.ts";
 import { kernel, type Wasm, withArena } from "../instance.ts";
 import { type Activation, activationCode } from "./act.ts";
-import { gemmScratchLen } from "./gemm.ts";
+import { gemmPackedBLen, gemmScratchLen } from "./gemm.ts";
 
 /**
  * The window geometry of one NCHW image. Output pixel (oy, ox) and tap (i, j) read input pixel
@@ -641,6 +641,64 @@ export function convWinogradInput(
       count,
       eLen,
       pad,
+    );
+    return arena.viewF32(vb).slice();
+  });
+}
+
+/**
+ * f32 elements of the scratch of the packed Winograd input transform (conv_winograd_input_packed's padPtr):
+ * `winogradPadLen(tilesH, tilesW)` plus 64 for a group of four tiles that straddles a packed panel.
+ */
+export function winogradPackedPadLen(tilesH: number, tilesW: number): number {
+  return winogradPadLen(tilesH, tilesW) + 64;
+}
+
+/**
+ * The Winograd input transform of `convWinogradInput` with each of the 16 blocks laid out as `gemmPackB`
+ * lays out the channels x tiles matrix (8-tile panels, K slices of at most 512 channels), so that the GEMMs
+ * read it in place (assembly/conv.ts, conv_winograd_input_packed). Same values, same bits.
+ * @param x images x channels x height x width.
+ * @returns 16 blocks of `gemmPackedBLen(channels, tiles)` elements, eLen apart (default that length; padded
+ *   columns and elements between blocks are 0).
+ * @throws PrunekitError `INVALID_ARGUMENT` on a bad size or length.
+ * @example
+ * const v = convWinogradInputPacked(w, x, { images: 1, channels: 16, height: 32, width: 32, padTop: 1,
+ *   padLeft: 1, outH: 32, outW: 32 }); // 16 blocks of 16 x 256, each as gemmPackB(w, { k: 16, n: 256 }, ...)
+ */
+export function convWinogradInputPacked(w: Wasm, x: Float32Array, tiles: WinogradTiles): Float32Array {
+  const { images, channels, height, width, padTop, padLeft, outH, outW } = tiles;
+  const count = winogradTileCount(tiles);
+  const blockLen = gemmPackedBLen(channels, count);
+  const eLen = tiles.eLen ?? blockLen;
+  checkTiles("convWinogradInputPacked", { ...tiles, eLen });
+  if (eLen < blockLen) {
+    throw new PrunekitError(
+      "INVALID_ARGUMENT",
+      `convWinogradInputPacked: eLen ${eLen} is less than the packed block of ${channels} x ${count} tiles (${blockLen})`,
+    );
+  }
+  checkLength("convWinogradInputPacked x", x, images * channels * height * width);
+  return withArena(w, (arena) => {
+    const xb = arena.copyInF32(x);
+    const vb = arena.allocF32(16 * eLen);
+    arena.viewF32(vb).fill(0);
+    const [tilesH, tilesW] = [Math.ceil(outH / 2), Math.ceil(outW / 2)];
+    const pad = arena.allocF32(winogradPackedPadLen(tilesH, tilesW));
+    kernel(w, "conv_winograd_input_packed")(
+      xb.ptr,
+      images,
+      channels,
+      height,
+      width,
+      padTop,
+      padLeft,
+      tilesH,
+      tilesW,
+      vb.ptr,
+      count,
+      eLen,
+      pad.ptr,
     );
     return arena.viewF32(vb).slice();
   });

@@ -384,3 +384,101 @@ function runGemmInArena(
     return arena.viewF32(cb).slice();
   });
 }
+
+/**
+ * f32 elements of a prepacked B (`gemmPackB`) for a k x n B: n rounded up to whole 8-column panels, times k.
+ * @example
+ * gemmPackedBLen(16, 250); // 16 * 256
+ */
+export function gemmPackedBLen(k: number, n: number): number {
+  if (n <= 0 || k <= 0) return 0;
+  return Math.ceil(n / GEMM_NR) * GEMM_NR * k;
+}
+
+/**
+ * Pack B (k x n, row stride ldb, default n) once into the GEMM's own 8-column panels, every K slice
+ * (assembly/gemm.ts, gemm_pack_b), for `gemmPrepackedAB`.
+ * @returns `gemmPackedBLen(k, n)` elements.
+ * @throws PrunekitError `INVALID_ARGUMENT` on a bad size or length.
+ * @example
+ * const packedB = gemmPackB(w, { k: 16, n: 256 }, v);
+ */
+export function gemmPackB(
+  w: Wasm,
+  spec: { readonly k: number; readonly n: number; readonly ldb?: number },
+  b: Float32Array,
+): Float32Array {
+  const { k, n } = spec;
+  checkSize("gemmPackB k", k);
+  checkSize("gemmPackB n", n);
+  const ldb = spec.ldb ?? n;
+  checkSize("gemmPackB ldb", ldb);
+  if (ldb < n) {
+    throw new PrunekitError(
+      "INVALID_ARGUMENT",
+      `gemmPackB: ldb ${ldb} is smaller than n ${n}; pass ldb >= ${n}`,
+    );
+  }
+  const bLen = stridedLen(k, n, ldb);
+  if (b.length < bLen) checkLength("gemmPackB b", b, bLen);
+  return withArena(w, (arena) => {
+    const bb = arena.copyInF32(b);
+    const packed = arena.allocF32(gemmPackedBLen(k, n));
+    kernel(w, "gemm_pack_b")(bb.ptr, packed.ptr, k, n, ldb);
+    return arena.viewF32(packed).slice();
+  });
+}
+
+/**
+ * C = alpha * A * B + beta * C with A prepacked by `gemmPackA` and B by `gemmPackB` (same m, n, k), on JS
+ * arrays: bit-identical to `gemm` on the unpacked A and B; the kernel (gemm_nn_prepacked_ab) packs nothing.
+ * @returns the new C: `c.length` elements, or (m-1)*ldc + n when `c` is omitted.
+ * @throws PrunekitError `INVALID_ARGUMENT` on a bad size or length, or when beta != 0 without `c`.
+ * @example
+ * const c = gemmPrepackedAB(w, { m, n, k }, gemmPackA(w, { m, k }, a), gemmPackB(w, { k, n }, b));
+ */
+export function gemmPrepackedAB(
+  w: Wasm,
+  spec: Omit<GemmPrepackedSpec, "ldb">,
+  packedA: Float32Array,
+  packedB: Float32Array,
+  c?: Float32Array,
+): Float32Array {
+  const g = resolveGemm("gemmPrepackedAB", spec);
+  const aLen = gemmPackedALen(g.m, g.k);
+  const bLen = gemmPackedBLen(g.k, g.n);
+  if (packedA.length < aLen) checkLength("gemmPrepackedAB packedA", packedA, aLen);
+  if (packedB.length < bLen) checkLength("gemmPrepackedAB packedB", packedB, bLen);
+  if (c !== undefined && c.length < g.cLen) checkLength("gemmPrepackedAB c", c, g.cLen);
+  if (c === undefined && g.beta !== 0) {
+    throw new PrunekitError(
+      "INVALID_ARGUMENT",
+      `gemmPrepackedAB: beta is ${g.beta} but no c was given; pass c or beta 0`,
+    );
+  }
+  return withArena(w, (arena) => {
+    const ab = arena.copyInF32(packedA);
+    const bb = arena.copyInF32(packedB);
+    let cb: Buf;
+    if (c === undefined) {
+      cb = arena.allocF32(g.cLen);
+      arena.viewF32(cb).fill(0);
+    } else {
+      cb = arena.copyInF32(c);
+    }
+    const scratch = arena.allocF32(gemmScratchLen(g.m, g.n, g.k));
+    kernel(w, "gemm_nn_prepacked_ab")(
+      ab.ptr,
+      bb.ptr,
+      cb.ptr,
+      scratch.ptr,
+      g.m,
+      g.n,
+      g.k,
+      g.ldc,
+      g.alpha,
+      g.beta,
+    );
+    return arena.viewF32(cb).slice();
+  });
+}

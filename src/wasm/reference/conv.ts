@@ -9,6 +9,7 @@
  */
 
 import { actScalar } from "./act.ts";
+import { gemmPackB } from "./gemm.ts";
 
 /** The window geometry of one image (same fields as the wrappers' `ConvWindow`). */
 export interface ConvWindowReference {
@@ -293,6 +294,24 @@ export function convWinogradInput(x: ArrayLike<number>, g: WinogradTilesReferenc
         }
       }
     }
+  }
+  return v;
+}
+
+/**
+ * Reference for conv_winograd_input_packed: `convWinogradInput`'s 16 blocks (channels x tiles each), each
+ * laid out as `gemmPackB` packs a channels x tiles matrix, eLen apart (default gemmPackB's length; the rest 0).
+ */
+export function convWinogradInputPacked(x: ArrayLike<number>, g: WinogradTilesReference): Float32Array {
+  const { channels } = g;
+  const tiles = g.images * Math.ceil(g.outH / 2) * Math.ceil(g.outW / 2);
+  const plain = convWinogradInput(x, { ...g, eLen: channels * tiles });
+  const blockLen = Math.ceil(tiles / 8) * 8 * channels;
+  const eLen = g.eLen ?? blockLen;
+  const v = new Float32Array(16 * eLen);
+  for (let e = 0; e < 16; e++) {
+    const block = plain.subarray(e * channels * tiles, (e + 1) * channels * tiles);
+    v.set(gemmPackB({ k: channels, n: tiles, ldb: tiles }, block), e * eLen);
   }
   return v;
 }

@@ -175,3 +175,58 @@ export function gemmPrepacked(
   }
   return gemm({ ...spec, transA: false, transB: false, lda: k }, a, b, c);
 }
+
+/** Columns per panel of assembly/gemm.ts's packed B (NR). */
+const PACK_NR = 8;
+
+/**
+ * Reference for gemm_pack_b: B (k x n, row stride ldb) as the kernel's prepacked B. For each K slice
+ * [pc, pc + kc) in order, at pc * nPadded (nPadded = n rounded up to 8), the 8-column panels of all columns:
+ * packed[pc*nPadded + (panel*kc + p)*8 + c] = B[pc + p, panel*8 + c], 0 past column n.
+ */
+export function gemmPackB(spec: { k: number; n: number; ldb: number }, b: ArrayLike<number>): Float32Array {
+  const { k, n, ldb } = spec;
+  if (n <= 0 || k <= 0) return new Float32Array(0);
+  const nPadded = Math.ceil(n / PACK_NR) * PACK_NR;
+  const out = new Float32Array(nPadded * k);
+  const kcMax = packSliceLen(k);
+  for (let pc = 0; pc < k; pc += kcMax) {
+    const kc = Math.min(kcMax, k - pc);
+    for (let j = 0; j < nPadded; j++) {
+      for (let p = 0; p < kc; p++) {
+        out[pc * nPadded + (Math.floor(j / PACK_NR) * kc + p) * PACK_NR + (j % PACK_NR)] =
+          j < n ? b[(pc + p) * ldb + j]! : 0;
+      }
+    }
+  }
+  return out;
+}
+
+/** B[p, j] (k x n) read back out of the layout of `gemmPackB`. */
+function unpackB(k: number, n: number, packedB: ArrayLike<number>): Float64Array {
+  const nPadded = Math.ceil(n / PACK_NR) * PACK_NR;
+  const kcMax = packSliceLen(k);
+  const b = new Float64Array(k * n);
+  for (let p = 0; p < k; p++) {
+    const pc = Math.floor(p / kcMax) * kcMax;
+    const kc = Math.min(kcMax, k - pc);
+    for (let j = 0; j < n; j++) {
+      b[p * n + j] =
+        packedB[pc * nPadded + (Math.floor(j / PACK_NR) * kc + p - pc) * PACK_NR + (j % PACK_NR)]!;
+    }
+  }
+  return b;
+}
+
+/**
+ * Reference for gemm_nn_prepacked_ab: A read back out of `gemmPackA`'s layout and B out of `gemmPackB`'s,
+ * then C = alpha * A * B + beta * C as `gemm` (f64 accumulation).
+ */
+export function gemmPrepackedAB(
+  spec: { m: number; n: number; k: number; alpha: number; beta: number; ldc: number },
+  packedA: ArrayLike<number>,
+  packedB: ArrayLike<number>,
+  c: ArrayLike<number>,
+): Float64Array {
+  return gemmPrepacked({ ...spec, ldb: spec.n }, packedA, unpackB(spec.k, spec.n, packedB), c);
+}
