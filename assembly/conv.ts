@@ -1170,3 +1170,208 @@ function winogradOutputTile(
     if (twoCols) store<f32>(at, y1, 4);
   }
 }
+
+// ---- Winograd F(4x4, 3x3) (Lavin & Gray 2016, §4.2: the points 0, ±1, ±2, ∞) ----
+//
+// Each 4x4 output tile from a 6x6 input patch d: Y = A^T [ (G g G^T) ⊙ (B^T d B) ] A, 36 GEMMs
+// (e = 6*row + col), 2.25 products per output pixel against 4 for F(2x2, 3x3). Tile
+// t = (n*tilesH + ty)*tilesW + tx covers output rows 4ty..4ty+3 and columns 4tx..4tx+3 and reads input rows
+// 4ty - padTop + 0..5 and columns 4tx - padLeft + 0..5 (+0.0 outside the image).
+//   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+//   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+// Both transforms run rows first, then columns, one f32 operation at a time in the order written in
+// winograd4In / winograd4Out (no FMA); the multiplications by 2, 4 and 8 are exact.
+
+/** B^T of six values d0..d5, stored `stride` bytes apart from dst. */
+function winograd4In(d0: f32, d1: f32, d2: f32, d3: f32, d4: f32, d5: f32, dst: usize, stride: usize): void {
+  store<f32>(dst, <f32>4 * d0 - <f32>5 * d2 + d4);
+  store<f32>(dst + stride, d4 + d3 - <f32>4 * (d1 + d2));
+  store<f32>(dst + 2 * stride, d4 - d3 + <f32>4 * (d1 - d2));
+  store<f32>(dst + 3 * stride, d4 - d2 + <f32>2 * (d3 - d1));
+  store<f32>(dst + 4 * stride, d4 - d2 - <f32>2 * (d3 - d1));
+  store<f32>(dst + 5 * stride, <f32>4 * d1 - <f32>5 * d3 + d5);
+}
+
+/**
+ * Floats of the scratch conv_winograd4_input_packed's padPtr holds: the padded plane
+ * (4*tilesH + 2) x (4*tilesW + 2) plus 36 for one tile's half-transformed values.
+ */
+export function winograd4_pad_len(tilesH: i32, tilesW: i32): i32 {
+  return (4 * tilesH + 2) * (4 * tilesW + 2) + 36;
+}
+
+/**
+ * Winograd F(4x4, 3x3) input transform V = B^T d B (see above) of `images` NCHW images, each of the 36
+ * blocks written in gemm_pack_b's layout of the channels x tileLen matrix like conv_winograd_input_packed:
+ *   v[e*eLen + pc*nPadded + ((t >> 3)*kc + c - pc)*8 + (t & 7)] = (B^T d B)[e] of tile t, channel c,
+ * the columns t in [tileLen, nPadded) +0.0. tileLen >= images*tilesH*tilesW, eLen >=
+ * gemm_packed_b_len(channels, tileLen); padPtr holds winograd4_pad_len(tilesH, tilesW) floats. Each plane
+ * is copied there with its zero border first. x, v and the scratch must not overlap. Sizes >= 0.
+ */
+export function conv_winograd4_input_packed(
+  xPtr: usize,
+  images: i32,
+  channels: i32,
+  height: i32,
+  width: i32,
+  padTop: i32,
+  padLeft: i32,
+  tilesH: i32,
+  tilesW: i32,
+  vPtr: usize,
+  tileLen: i32,
+  eLen: i32,
+  padPtr: usize,
+): void {
+  if (channels <= 0 || tileLen <= 0) return;
+  const ph = 4 * tilesH + 2;
+  const pw = 4 * tilesW + 2;
+  const pwBytes = (<usize>pw) << 2;
+  const tmp = padPtr + ((<usize>(ph * pw)) << 2);
+  const planeBytes = <usize>height * ((<usize>width) << 2);
+  const eBytes = (<usize>eLen) << 2;
+  const kcMax = gemmSliceDepth(channels);
+  const nPadded = ((tileLen + 7) >> 3) << 3;
+  for (let c = 0; c < channels; c++) {
+    const pc = (c / kcMax) * kcMax;
+    const kc = min(kcMax, channels - pc);
+    const cBase = vPtr + ((<usize>(pc * nPadded + (c - pc) * 8)) << 2);
+    const panelBytes = <usize>kc * 32;
+    for (let n = 0; n < images; n++) {
+      const plane = xPtr + (<usize>n * <usize>channels + <usize>c) * planeBytes;
+      padPlane(plane, height, width, padTop, padLeft, ph, pw, padPtr);
+      for (let ty = 0; ty < tilesH; ty++) {
+        const tRow = (n * tilesH + ty) * tilesW;
+        const row = padPtr + <usize>(4 * ty) * pwBytes;
+        for (let tx = 0; tx < tilesW; tx++) {
+          const t = tRow + tx;
+          // Rows first: column k of B^T d into tmp[i*6 + k].
+          const src = row + ((<usize>(4 * tx)) << 2);
+          for (let k = 0; k < 6; k++) {
+            const p = src + ((<usize>k) << 2);
+            winograd4In(
+              load<f32>(p),
+              load<f32>(p + pwBytes),
+              load<f32>(p + 2 * pwBytes),
+              load<f32>(p + 3 * pwBytes),
+              load<f32>(p + 4 * pwBytes),
+              load<f32>(p + 5 * pwBytes),
+              tmp + ((<usize>k) << 2),
+              24,
+            );
+          }
+          // Then each row i of it: V[6i + j].
+          const dst = cBase + <usize>(t >> 3) * panelBytes + ((<usize>(t & 7)) << 2);
+          for (let i = 0; i < 6; i++) {
+            const r = tmp + <usize>i * 24;
+            winograd4In(
+              load<f32>(r),
+              load<f32>(r, 4),
+              load<f32>(r, 8),
+              load<f32>(r, 12),
+              load<f32>(r, 16),
+              load<f32>(r, 20),
+              dst + <usize>(6 * i) * eBytes,
+              eBytes,
+            );
+          }
+        }
+      }
+    }
+    for (let t = tileLen; t < nPadded; t++) {
+      const dst = cBase + <usize>(t >> 3) * panelBytes + ((<usize>(t & 7)) << 2);
+      for (let e = 0; e < 36; e++) store<f32>(dst + <usize>e * eBytes, 0);
+    }
+  }
+}
+
+/**
+ * Winograd F(4x4, 3x3) output transform, bias and activation: for every filter f and tile, Y = A^T m A
+ * (rows first, see winograd4Out), y = Y + bias[f] (no add when biasPtr is 0), and once a whole output plane
+ * is written, y = act(y) (act.ts codes). Outputs past outH x outW are dropped. m is 36 blocks of
+ * filters x tileLen, row-major, eLen apart; y is images x filters x outH x outW, tilesH = ceil(outH/4),
+ * tilesW = ceil(outW/4). Sizes >= 0. m and y must not overlap.
+ */
+export function conv_winograd4_output(
+  mPtr: usize,
+  tileLen: i32,
+  eLen: i32,
+  filters: i32,
+  images: i32,
+  tilesH: i32,
+  tilesW: i32,
+  outH: i32,
+  outW: i32,
+  biasPtr: usize,
+  act: i32,
+  a0: f32,
+  a1: f32,
+  yPtr: usize,
+): void {
+  const planeLen = outH * outW;
+  const eBytes = (<usize>eLen) << 2;
+  const hasBias = biasPtr !== 0;
+  // Rows 0..3 of A^T m (6 floats each), then one row of Y.
+  const tmp = memory.data(28 * 4);
+  for (let n = 0; n < images; n++) {
+    for (let f = 0; f < filters; f++) {
+      const yPlane = yPtr + ((<usize>(n * filters + f) * <usize>planeLen) << 2);
+      const mf = mPtr + ((<usize>f * <usize>tileLen) << 2);
+      const b: f32 = hasBias ? load<f32>(biasPtr + ((<usize>f) << 2)) : 0;
+      for (let ty = 0; ty < tilesH; ty++) {
+        const rows = min(4, outH - 4 * ty);
+        for (let tx = 0; tx < tilesW; tx++) {
+          const src = mf + ((<usize>((n * tilesH + ty) * tilesW + tx)) << 2);
+          // Rows first: column j of A^T m into tmp[i*6 + j].
+          for (let j = 0; j < 6; j++) {
+            const p = src + <usize>j * eBytes;
+            winograd4Out(
+              load<f32>(p),
+              load<f32>(p + 6 * eBytes),
+              load<f32>(p + 12 * eBytes),
+              load<f32>(p + 18 * eBytes),
+              load<f32>(p + 24 * eBytes),
+              load<f32>(p + 30 * eBytes),
+              tmp + ((<usize>j) << 2),
+              24,
+            );
+          }
+          const cols = min(4, outW - 4 * tx);
+          for (let i = 0; i < rows; i++) {
+            const r = tmp + <usize>i * 24;
+            const out = tmp + 24 * 4;
+            winograd4Out(
+              load<f32>(r),
+              load<f32>(r, 4),
+              load<f32>(r, 8),
+              load<f32>(r, 12),
+              load<f32>(r, 16),
+              load<f32>(r, 20),
+              out,
+              4,
+            );
+            const at = yPlane + ((<usize>((4 * ty + i) * outW + 4 * tx)) << 2);
+            for (let j = 0; j < cols; j++) {
+              let y = load<f32>(out + ((<usize>j) << 2));
+              if (hasBias) y += b;
+              store<f32>(at + ((<usize>j) << 2), y);
+            }
+          }
+        }
+      }
+      if (act !== ACT_NONE) actSpan(yPlane, yPlane, planeLen, act, a0, a1);
+    }
+  }
+}
+
+/** A^T of six values m0..m5 (four results), stored `stride` bytes apart from dst. */
+function winograd4Out(m0: f32, m1: f32, m2: f32, m3: f32, m4: f32, m5: f32, dst: usize, stride: usize): void {
+  const p = m1 + m2;
+  const q = m1 - m2;
+  const r = m3 + m4;
+  const s = m3 - m4;
+  store<f32>(dst, m0 + p + r);
+  store<f32>(dst + stride, q + <f32>2 * s);
+  store<f32>(dst + 2 * stride, p + <f32>4 * r);
+  store<f32>(dst + 3 * stride, q + <f32>8 * s + m5);
+}
