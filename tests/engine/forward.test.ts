@@ -60,7 +60,7 @@ for (const [file, op] of Object.entries(UNSUPPORTED)) {
 
 /**
  * Fixtures with Winograd-eligible convs (3x3, stride 1, 16+ channels), also run with F(4x4, 3x3) forced on
- * all of them: the default picks it only on 64+ channels, which no fixture has.
+ * all of them (the default keeps F(2x2, 3x3) on small maps and few tiles).
  */
 const WINOGRAD4_FORCED = [
   "trained/resnet20_fmnist.onnx",

@@ -282,3 +282,23 @@ test("F(4x4) wrappers reject bad sizes and lengths with INVALID_ARGUMENT", () =>
   });
   assert.throws(() => convWinograd4InputPacked(w, new Float32Array(72), { ...g, images: -1 }), code);
 });
+
+test("F(4x4) four-tile SIMD groups (aligned, across panels, the recomputed last group) match the reference", () => {
+  // 2 images of 3 channels, 19 x 29, pads 1: 5 x 8 tiles per image (rows start at 0, 8, ...: aligned)
+  // and 18 x 21 (5 x 6 tiles: rows start off 4-tile groups, the last group recomputed from tilesW - 4).
+  for (const [height, width] of [
+    [19, 29],
+    [18, 21],
+  ] as const) {
+    const g = { images: 2, channels: 3, height, width, padTop: 1, padLeft: 1, outH: height, outW: width };
+    const x = new Float32Array(2 * 3 * height * width).map((_, i) => ((i * 37) % 23) / 7 - 1.5);
+    assertBitExact(convWinograd4InputPacked(w, x, g), reference.convWinograd4InputPacked(x, g));
+    const filters = 2;
+    const m = new Float32Array(36 * filters * winograd4TileCount(g)).map((_, i) => ((i * 29) % 31) / 9 - 1.7);
+    const bias = Float32Array.of(0.25, -0.5);
+    assertBitExact(
+      convWinograd4Output(w, m, g, filters, bias, { kind: "relu" }),
+      reference.convWinograd4Output(m, g, filters, bias, 1, 0, 0),
+    );
+  }
+});

@@ -366,26 +366,26 @@ function isWinogradConv(g: ConvGeometry): boolean {
 }
 
 /**
- * Where the default picks F(4x4, 3x3) over F(2x2, 3x3): at least WINOGRAD4_MIN_CHANNELS channels and
- * filters, output maps of at least WINOGRAD4_MIN_SIDE on both sides and WINOGRAD4_MIN_TILES 4x4 tiles in the
- * batch. Its transforms are scalar and cost per tile about what the 36 GEMMs save on 16-32 channels, and
- * its GEMMs are thin on few tiles; measured per conv of ResNet-20 and VGG-16-BN at batch 1 and 64
- * (bench/README.md, "Engine speed, round 5").
+ * Where the default picks F(4x4, 3x3) over F(2x2, 3x3), measured per conv of ResNet-20 and VGG-16-BN at
+ * batch 1 and 64 (bench/README.md, "Engine speed, round 5"): when it needs fewer products for the whole map
+ * (36 per 4x4 tile against 16 per 2x2 tile: not on 2x2 maps, where a 4x4 tile is mostly padding) and its
+ * GEMMs have enough columns: at least WINOGRAD4_MIN_TILES 4x4 tiles in the batch, or
+ * WINOGRAD4_MIN_THIN_TILES with at most WINOGRAD4_THIN_CHANNELS channels and filters (there the transforms,
+ * cheaper per pixel than F(2x2)'s, weigh more than the thin GEMMs). With 64-256 channels on 4-16 tiles
+ * F(4x4) measured 5-22 % slower.
  */
-export const WINOGRAD4_MIN_CHANNELS = 64;
-export const WINOGRAD4_MIN_SIDE = 8;
 export const WINOGRAD4_MIN_TILES = 64;
+export const WINOGRAD4_MIN_THIN_TILES = 16;
+export const WINOGRAD4_THIN_CHANNELS = 32;
 
 /** The Winograd variant (output tile side) the default picks for an eligible conv. */
 function autoWinograd(g: ConvGeometry): 2 | 4 {
+  const tiles2 = g.batch * Math.ceil(g.outH / 2) * Math.ceil(g.outW / 2);
   const tiles4 = g.batch * Math.ceil(g.outH / 4) * Math.ceil(g.outW / 4);
-  return g.channels >= WINOGRAD4_MIN_CHANNELS &&
-    g.filters >= WINOGRAD4_MIN_CHANNELS &&
-    g.outH >= WINOGRAD4_MIN_SIDE &&
-    g.outW >= WINOGRAD4_MIN_SIDE &&
-    tiles4 >= WINOGRAD4_MIN_TILES
-    ? 4
-    : 2;
+  if (36 * tiles4 >= 16 * tiles2) return 2;
+  if (tiles4 >= WINOGRAD4_MIN_TILES) return 4;
+  const thin = Math.max(g.channels, g.filters) <= WINOGRAD4_THIN_CHANNELS;
+  return thin && tiles4 >= WINOGRAD4_MIN_THIN_TILES ? 4 : 2;
 }
 
 /** Transformed tiles (V) plus products (M) of one chunk of the batch never exceed about 8 MB. */

@@ -799,10 +799,11 @@ export function convWinogradFilter(weight: Float32Array, filters: number, channe
 
 /**
  * f32 elements of the scratch of the F(4x4, 3x3) input transform (conv_winograd4_input_packed's padPtr):
- * the padded plane (4 * tilesH + 2) * (4 * tilesW + 2) plus 36.
+ * the padded plane (4 * tilesH + 2) * (4 * tilesW + 2) plus one row of tiles' half-transformed values,
+ * max(36, 6 * (4 * tilesW + 4)).
  */
 export function winograd4PadLen(tilesH: number, tilesW: number): number {
-  return (4 * tilesH + 2) * (4 * tilesW + 2) + 36;
+  return (4 * tilesH + 2) * (4 * tilesW + 2) + Math.max(36, 6 * (4 * tilesW + 4));
 }
 
 /**
