@@ -1298,7 +1298,8 @@ function winograd4ColsQuad(
  *   v[e*eLen + pc*nPadded + ((t >> 3)*kc + c - pc)*8 + (t & 7)] = (B^T d B)[e] of tile t, channel c,
  * the columns t in [tileLen, nPadded) +0.0. tileLen >= images*tilesH*tilesW, eLen >=
  * gemm_packed_b_len(channels, tileLen); padPtr holds winograd4_pad_len(tilesH, tilesW) floats. Each plane
- * is copied there with its zero border first. x, v and the scratch must not overlap. Sizes >= 0.
+ * is copied there with its zero border first; with tilesW >= 4 each tile row then runs four tiles per
+ * f32x4 (same bits), below one tile at a time. x, v and the scratch must not overlap. Sizes >= 0.
  */
 export function conv_winograd4_input_packed(
   xPtr: usize,
