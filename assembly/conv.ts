@@ -1170,3 +1170,410 @@ function winogradOutputTile(
     if (twoCols) store<f32>(at, y1, 4);
   }
 }
+
+// ---- Winograd F(4x4, 3x3) (Lavin & Gray 2016, §4.2: the points 0, ±1, ±2, ∞) ----
+//
+// Each 4x4 output tile from a 6x6 input patch d: Y = A^T [ (G g G^T) ⊙ (B^T d B) ] A, 36 GEMMs
+// (e = 6*row + col), 2.25 products per output pixel against 4 for F(2x2, 3x3). Tile
+// t = (n*tilesH + ty)*tilesW + tx covers output rows 4ty..4ty+3 and columns 4tx..4tx+3 and reads input rows
+// 4ty - padTop + 0..5 and columns 4tx - padLeft + 0..5 (+0.0 outside the image).
+//   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+//   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+// Both transforms run rows first, then columns, one f32 operation at a time in the order written in
+// winograd4In / winograd4Out (no FMA); the multiplications by 2, 4 and 8 are exact.
+
+/** B^T of six values d0..d5, stored `stride` bytes apart from dst. */
+function winograd4In(d0: f32, d1: f32, d2: f32, d3: f32, d4: f32, d5: f32, dst: usize, stride: usize): void {
+  store<f32>(dst, <f32>4 * d0 - <f32>5 * d2 + d4);
+  store<f32>(dst + stride, d4 + d3 - <f32>4 * (d1 + d2));
+  store<f32>(dst + 2 * stride, d4 - d3 + <f32>4 * (d1 - d2));
+  store<f32>(dst + 3 * stride, d4 - d2 + <f32>2 * (d3 - d1));
+  store<f32>(dst + 4 * stride, d4 - d2 - <f32>2 * (d3 - d1));
+  store<f32>(dst + 5 * stride, <f32>4 * d1 - <f32>5 * d3 + d5);
+}
+
+/**
+ * Floats of the scratch conv_winograd4_input_packed's padPtr holds: the padded plane
+ * (4*tilesH + 2) x (4*tilesW + 2), then one row of tiles' half-transformed values, 6 rows of
+ * 4*tilesW + 4 (at least the 36 of one tile).
+ */
+export function winograd4_pad_len(tilesH: i32, tilesW: i32): i32 {
+  return (4 * tilesH + 2) * (4 * tilesW + 2) + max(36, 6 * (4 * tilesW + 4));
+}
+
+/** B^T of six f32x4 (four tiles, one per lane), stored 16 bytes apart from dst (same order as winograd4In). */
+function winograd4InV(d0: v128, d1: v128, d2: v128, d3: v128, d4: v128, d5: v128, dst: usize): void {
+  const four = f32x4.splat(4);
+  const five = f32x4.splat(5);
+  const two = f32x4.splat(2);
+  const e = f32x4.sub(d4, d2);
+  const h = f32x4.mul(two, f32x4.sub(d3, d1));
+  v128.store(dst, f32x4.add(f32x4.sub(f32x4.mul(four, d0), f32x4.mul(five, d2)), d4));
+  v128.store(dst, f32x4.sub(f32x4.add(d4, d3), f32x4.mul(four, f32x4.add(d1, d2))), 16);
+  v128.store(dst, f32x4.add(f32x4.sub(d4, d3), f32x4.mul(four, f32x4.sub(d1, d2))), 32);
+  v128.store(dst, f32x4.add(e, h), 48);
+  v128.store(dst, f32x4.sub(e, h), 64);
+  v128.store(dst, f32x4.add(f32x4.sub(f32x4.mul(four, d1), f32x4.mul(five, d3)), d5), 80);
+}
+
+/** Six f32x4 of winograd4InV's results (four tiles, 16-byte aligned). */
+const W4_QUAD: usize = memory.data(6 * 16, 16);
+
+/**
+ * Rows first for the tile row starting at padded row `row` (pwBytes apart), four columns at a time: the
+ * six rows of B^T d over columns 0 .. 4*tilesW + 3 into buf (rows bufRowBytes apart). The last group
+ * reads up to 2 floats past the padded row (the next row, or buf): lanes no tile uses.
+ */
+function winograd4RowsFirst(row: usize, pwBytes: usize, tilesW: i32, buf: usize, bufRowBytes: usize): void {
+  for (let x = 0; x < 4 * tilesW + 4; x += 4) {
+    const p = row + ((<usize>x) << 2);
+    winograd4InV(
+      v128.load(p),
+      v128.load(p + pwBytes),
+      v128.load(p + 2 * pwBytes),
+      v128.load(p + 3 * pwBytes),
+      v128.load(p + 4 * pwBytes),
+      v128.load(p + 5 * pwBytes),
+      W4_QUAD,
+    );
+    const d = buf + ((<usize>x) << 2);
+    for (let i = 0; i < 6; i++)
+      v128.store(d + <usize>i * bufRowBytes, v128.load(W4_QUAD + ((<usize>i) << 4)));
+  }
+}
+
+/**
+ * Then per row i of the four tiles tq..tq+3 (buf's columns 4tq..4tq+19, transposed so that lane j is tile
+ * tq + j): V[6i + j] into dst(tile) + (6i + j)*eBytes, one f32x4 when the four tiles are one half-panel
+ * (`aligned`: dst0 holds all four), else lane by lane at dst0..dst3.
+ */
+function winograd4ColsQuad(
+  buf: usize,
+  bufRowBytes: usize,
+  tq: i32,
+  eBytes: usize,
+  aligned: bool,
+  dst0: usize,
+  dst1: usize,
+  dst2: usize,
+  dst3: usize,
+): void {
+  for (let i = 0; i < 6; i++) {
+    const base = buf + <usize>i * bufRowBytes + ((<usize>(4 * tq)) << 2);
+    const v0 = v128.load(base);
+    const v1 = v128.load(base, 16);
+    const v2 = v128.load(base, 32);
+    const v3 = v128.load(base, 48);
+    const v4 = v128.load(base, 64);
+    const t0 = f32x4.shuffle(v0, v1, 0, 4, 1, 5);
+    const t1 = f32x4.shuffle(v0, v1, 2, 6, 3, 7);
+    const t2 = f32x4.shuffle(v2, v3, 0, 4, 1, 5);
+    const t3 = f32x4.shuffle(v2, v3, 2, 6, 3, 7);
+    const c0 = f32x4.shuffle(t0, t2, 0, 1, 4, 5);
+    const c1 = f32x4.shuffle(t0, t2, 2, 3, 6, 7);
+    const c2 = f32x4.shuffle(t1, t3, 0, 1, 4, 5);
+    const c3 = f32x4.shuffle(t1, t3, 2, 3, 6, 7);
+    const c4 = f32x4.shuffle(c0, v4, 1, 2, 3, 4);
+    const c5 = f32x4.shuffle(c1, v4, 1, 2, 3, 5);
+    winograd4InV(c0, c1, c2, c3, c4, c5, W4_QUAD);
+    const off = <usize>(6 * i) * eBytes;
+    for (let j = 0; j < 6; j++) {
+      const q = W4_QUAD + ((<usize>j) << 4);
+      const o = off + <usize>j * eBytes;
+      if (aligned) {
+        v128.store(dst0 + o, v128.load(q));
+      } else {
+        store<f32>(dst0 + o, load<f32>(q));
+        store<f32>(dst1 + o, load<f32>(q, 4));
+        store<f32>(dst2 + o, load<f32>(q, 8));
+        store<f32>(dst3 + o, load<f32>(q, 12));
+      }
+    }
+  }
+}
+
+/**
+ * Winograd F(4x4, 3x3) input transform V = B^T d B (see above) of `images` NCHW images, each of the 36
+ * blocks written in gemm_pack_b's layout of the channels x tileLen matrix like conv_winograd_input_packed:
+ *   v[e*eLen + pc*nPadded + ((t >> 3)*kc + c - pc)*8 + (t & 7)] = (B^T d B)[e] of tile t, channel c,
+ * the columns t in [tileLen, nPadded) +0.0. tileLen >= images*tilesH*tilesW, eLen >=
+ * gemm_packed_b_len(channels, tileLen); padPtr holds winograd4_pad_len(tilesH, tilesW) floats. Each plane
+ * is copied there with its zero border first; with tilesW >= 4 each tile row then runs four tiles per
+ * f32x4 (same bits), below one tile at a time. x, v and the scratch must not overlap. Sizes >= 0.
+ */
+export function conv_winograd4_input_packed(
+  xPtr: usize,
+  images: i32,
+  channels: i32,
+  height: i32,
+  width: i32,
+  padTop: i32,
+  padLeft: i32,
+  tilesH: i32,
+  tilesW: i32,
+  vPtr: usize,
+  tileLen: i32,
+  eLen: i32,
+  padPtr: usize,
+): void {
+  if (channels <= 0 || tileLen <= 0) return;
+  const ph = 4 * tilesH + 2;
+  const pw = 4 * tilesW + 2;
+  const pwBytes = (<usize>pw) << 2;
+  const tmp = padPtr + ((<usize>(ph * pw)) << 2);
+  const bufRowBytes = (<usize>(4 * tilesW + 4)) << 2;
+  const quads = tilesW >= 4;
+  const planeBytes = <usize>height * ((<usize>width) << 2);
+  const eBytes = (<usize>eLen) << 2;
+  const kcMax = gemmSliceDepth(channels);
+  const nPadded = ((tileLen + 7) >> 3) << 3;
+  for (let c = 0; c < channels; c++) {
+    const pc = (c / kcMax) * kcMax;
+    const kc = min(kcMax, channels - pc);
+    const cBase = vPtr + ((<usize>(pc * nPadded + (c - pc) * 8)) << 2);
+    const panelBytes = <usize>kc * 32;
+    for (let n = 0; n < images; n++) {
+      const plane = xPtr + (<usize>n * <usize>channels + <usize>c) * planeBytes;
+      padPlane(plane, height, width, padTop, padLeft, ph, pw, padPtr);
+      for (let ty = 0; ty < tilesH; ty++) {
+        const tRow = (n * tilesH + ty) * tilesW;
+        const row = padPtr + <usize>(4 * ty) * pwBytes;
+        if (quads) {
+          // Four tiles at a time (a last partial group recomputed from tilesW - 4: same values).
+          winograd4RowsFirst(row, pwBytes, tilesW, tmp, bufRowBytes);
+          for (let tx = 0; tx < tilesW; tx += 4) {
+            const tq = min(tx, tilesW - 4);
+            const t = tRow + tq;
+            const d0 = cBase + <usize>(t >> 3) * panelBytes + ((<usize>(t & 7)) << 2);
+            const d1 = cBase + <usize>((t + 1) >> 3) * panelBytes + ((<usize>((t + 1) & 7)) << 2);
+            const d2 = cBase + <usize>((t + 2) >> 3) * panelBytes + ((<usize>((t + 2) & 7)) << 2);
+            const d3 = cBase + <usize>((t + 3) >> 3) * panelBytes + ((<usize>((t + 3) & 7)) << 2);
+            winograd4ColsQuad(tmp, bufRowBytes, tq, eBytes, (t & 3) === 0, d0, d1, d2, d3);
+          }
+          continue;
+        }
+        for (let tx = 0; tx < tilesW; tx++) {
+          const t = tRow + tx;
+          // Rows first: column k of B^T d into tmp[i*6 + k].
+          const src = row + ((<usize>(4 * tx)) << 2);
+          for (let k = 0; k < 6; k++) {
+            const p = src + ((<usize>k) << 2);
+            winograd4In(
+              load<f32>(p),
+              load<f32>(p + pwBytes),
+              load<f32>(p + 2 * pwBytes),
+              load<f32>(p + 3 * pwBytes),
+              load<f32>(p + 4 * pwBytes),
+              load<f32>(p + 5 * pwBytes),
+              tmp + ((<usize>k) << 2),
+              24,
+            );
+          }
+          // Then each row i of it: V[6i + j].
+          const dst = cBase + <usize>(t >> 3) * panelBytes + ((<usize>(t & 7)) << 2);
+          for (let i = 0; i < 6; i++) {
+            const r = tmp + <usize>i * 24;
+            winograd4In(
+              load<f32>(r),
+              load<f32>(r, 4),
+              load<f32>(r, 8),
+              load<f32>(r, 12),
+              load<f32>(r, 16),
+              load<f32>(r, 20),
+              dst + <usize>(6 * i) * eBytes,
+              eBytes,
+            );
+          }
+        }
+      }
+    }
+    for (let t = tileLen; t < nPadded; t++) {
+      const dst = cBase + <usize>(t >> 3) * panelBytes + ((<usize>(t & 7)) << 2);
+      for (let e = 0; e < 36; e++) store<f32>(dst + <usize>e * eBytes, 0);
+    }
+  }
+}
+
+/**
+ * Winograd F(4x4, 3x3) output transform, bias and activation: for every filter f and tile, Y = A^T m A
+ * (rows first, see winograd4Out), y = Y + bias[f] (no add when biasPtr is 0), and once a whole output plane
+ * is written, y = act(y) (act.ts codes). Outputs past outH x outW are dropped. m is 36 blocks of
+ * filters x tileLen, row-major, eLen apart; y is images x filters x outH x outW, tilesH = ceil(outH/4),
+ * tilesW = ceil(outW/4). Sizes >= 0. m and y must not overlap.
+ */
+export function conv_winograd4_output(
+  mPtr: usize,
+  tileLen: i32,
+  eLen: i32,
+  filters: i32,
+  images: i32,
+  tilesH: i32,
+  tilesW: i32,
+  outH: i32,
+  outW: i32,
+  biasPtr: usize,
+  act: i32,
+  a0: f32,
+  a1: f32,
+  yPtr: usize,
+): void {
+  const planeLen = outH * outW;
+  const eBytes = (<usize>eLen) << 2;
+  const hasBias = biasPtr !== 0;
+  // Rows 0..3 of A^T m (6 floats each), then one row of Y.
+  const tmp = memory.data(28 * 4);
+  // Tiles tx < txFull write all four of their columns.
+  const txFull = outW / 4;
+  for (let n = 0; n < images; n++) {
+    for (let f = 0; f < filters; f++) {
+      const yPlane = yPtr + ((<usize>(n * filters + f) * <usize>planeLen) << 2);
+      const mf = mPtr + ((<usize>f * <usize>tileLen) << 2);
+      const b: f32 = hasBias ? load<f32>(biasPtr + ((<usize>f) << 2)) : 0;
+      for (let ty = 0; ty < tilesH; ty++) {
+        const rows = min(4, outH - 4 * ty);
+        let tx = 0;
+        for (; tx + 4 <= txFull; tx += 4) {
+          const src = mf + ((<usize>((n * tilesH + ty) * tilesW + tx)) << 2);
+          winograd4OutQuad(
+            src,
+            eBytes,
+            yPlane + ((<usize>(4 * ty * outW + 4 * tx)) << 2),
+            outW,
+            rows,
+            hasBias,
+            b,
+          );
+        }
+        for (; tx < tilesW; tx++) {
+          const src = mf + ((<usize>((n * tilesH + ty) * tilesW + tx)) << 2);
+          // Rows first: column j of A^T m into tmp[i*6 + j].
+          for (let j = 0; j < 6; j++) {
+            const p = src + <usize>j * eBytes;
+            winograd4Out(
+              load<f32>(p),
+              load<f32>(p + 6 * eBytes),
+              load<f32>(p + 12 * eBytes),
+              load<f32>(p + 18 * eBytes),
+              load<f32>(p + 24 * eBytes),
+              load<f32>(p + 30 * eBytes),
+              tmp + ((<usize>j) << 2),
+              24,
+            );
+          }
+          const cols = min(4, outW - 4 * tx);
+          for (let i = 0; i < rows; i++) {
+            const r = tmp + <usize>i * 24;
+            const out = tmp + 24 * 4;
+            winograd4Out(
+              load<f32>(r),
+              load<f32>(r, 4),
+              load<f32>(r, 8),
+              load<f32>(r, 12),
+              load<f32>(r, 16),
+              load<f32>(r, 20),
+              out,
+              4,
+            );
+            const at = yPlane + ((<usize>((4 * ty + i) * outW + 4 * tx)) << 2);
+            for (let j = 0; j < cols; j++) {
+              let y = load<f32>(out + ((<usize>j) << 2));
+              if (hasBias) y += b;
+              store<f32>(at + ((<usize>j) << 2), y);
+            }
+          }
+        }
+      }
+      if (act !== ACT_NONE) actSpan(yPlane, yPlane, planeLen, act, a0, a1);
+    }
+  }
+}
+
+/** A^T of six values m0..m5 (four results), stored `stride` bytes apart from dst. */
+function winograd4Out(m0: f32, m1: f32, m2: f32, m3: f32, m4: f32, m5: f32, dst: usize, stride: usize): void {
+  const p = m1 + m2;
+  const q = m1 - m2;
+  const r = m3 + m4;
+  const s = m3 - m4;
+  store<f32>(dst, m0 + p + r);
+  store<f32>(dst + stride, q + <f32>2 * s);
+  store<f32>(dst + 2 * stride, p + <f32>4 * r);
+  store<f32>(dst + 3 * stride, q + <f32>8 * s + m5);
+}
+
+/** A^T of six f32x4 (four tiles, one per lane), the four results 16 bytes apart from dst (winograd4Out's order). */
+function winograd4OutV(m0: v128, m1: v128, m2: v128, m3: v128, m4: v128, m5: v128, dst: usize): void {
+  const p = f32x4.add(m1, m2);
+  const q = f32x4.sub(m1, m2);
+  const r = f32x4.add(m3, m4);
+  const s = f32x4.sub(m3, m4);
+  v128.store(dst, f32x4.add(f32x4.add(m0, p), r));
+  v128.store(dst, f32x4.add(q, f32x4.mul(f32x4.splat(2), s)), 16);
+  v128.store(dst, f32x4.add(p, f32x4.mul(f32x4.splat(4), r)), 32);
+  v128.store(dst, f32x4.add(f32x4.add(q, f32x4.mul(f32x4.splat(8), s)), m5), 48);
+}
+
+/** Rows 0..3 of A^T m for four tiles (4 x 6 f32x4), then one row of Y (4 f32x4); 16-byte aligned. */
+const W4_OUT: usize = memory.data(28 * 16, 16);
+
+/**
+ * Four horizontally adjacent tiles of conv_winograd4_output, all four columns inside the image, rows
+ * 0..rows-1 written: the same operations lane by lane, then each row transposed to the tiles' pixels.
+ */
+function winograd4OutQuad(
+  src: usize,
+  eBytes: usize,
+  y: usize,
+  outW: i32,
+  rows: i32,
+  hasBias: bool,
+  b: f32,
+): void {
+  for (let j = 0; j < 6; j++) {
+    const p = src + <usize>j * eBytes;
+    winograd4OutV(
+      v128.load(p),
+      v128.load(p + 6 * eBytes),
+      v128.load(p + 12 * eBytes),
+      v128.load(p + 18 * eBytes),
+      v128.load(p + 24 * eBytes),
+      v128.load(p + 30 * eBytes),
+      W4_OUT + ((<usize>j) << 6),
+    );
+  }
+  // (A^T m)[i][j] of the four tiles is at W4_OUT + 64*j + 16*i.
+  const vb = f32x4.splat(b);
+  const out = W4_OUT + 24 * 16;
+  const rowBytes = (<usize>outW) << 2;
+  for (let i = 0; i < rows; i++) {
+    const r = W4_OUT + ((<usize>i) << 4);
+    winograd4OutV(
+      v128.load(r),
+      v128.load(r, 64),
+      v128.load(r, 128),
+      v128.load(r, 192),
+      v128.load(r, 256),
+      v128.load(r, 320),
+      out,
+    );
+    let y0 = v128.load(out);
+    let y1 = v128.load(out, 16);
+    let y2 = v128.load(out, 32);
+    let y3 = v128.load(out, 48);
+    if (hasBias) {
+      y0 = f32x4.add(y0, vb);
+      y1 = f32x4.add(y1, vb);
+      y2 = f32x4.add(y2, vb);
+      y3 = f32x4.add(y3, vb);
+    }
+    // Lane l of y_j is tile l's Y[i][j]: transpose to each tile's four pixels.
+    const t0 = f32x4.shuffle(y0, y1, 0, 4, 1, 5);
+    const t1 = f32x4.shuffle(y0, y1, 2, 6, 3, 7);
+    const t2 = f32x4.shuffle(y2, y3, 0, 4, 1, 5);
+    const t3 = f32x4.shuffle(y2, y3, 2, 6, 3, 7);
+    const at = y + <usize>i * rowBytes;
+    v128.store(at, f32x4.shuffle(t0, t2, 0, 1, 4, 5));
+    v128.store(at, f32x4.shuffle(t0, t2, 2, 3, 6, 7), 16);
+    v128.store(at, f32x4.shuffle(t1, t3, 0, 1, 4, 5), 32);
+    v128.store(at, f32x4.shuffle(t1, t3, 2, 3, 6, 7), 48);
+  }
+}

@@ -32,8 +32,11 @@ export {
   conv_winograd_input,
   conv_winograd_input_packed,
   conv_winograd_output,
+  conv_winograd4_input_packed,
+  conv_winograd4_output,
   winograd_packed_pad_len,
   winograd_pad_len,
+  winograd4_pad_len,
 } from "./conv";
 export {
   distance_cosine,

@@ -26,11 +26,12 @@ export interface CompileOptions {
   inputDims?: Readonly<Record<string, readonly number[]>>;
   /**
    * Run 3x3, stride-1, dilation-1, single-group convs with at least 16 channels and filters and 16
-   * output tiles (2x2) in the batch as Winograd F(2x2, 3x3) (2.25x fewer multiplies; within the forward
-   * tests' 1e-4 of onnxruntime, not bit-identical to the im2col path). Default true; false keeps every
-   * conv on im2col + GEMM.
+   * output tiles (2x2) in the batch as Winograd (within the forward tests' 1e-4 of onnxruntime, not
+   * bit-identical to the im2col path). Default true: F(4x4, 3x3) (2.25 products per output pixel) where
+   * it needs fewer products than F(2x2, 3x3) (4 per pixel) and has 64+ 4x4 tiles in the batch (16+ with at
+   * most 32 channels), F(2x2, 3x3) on the others (src/engine/ops/conv.ts, autoWinograd). "2x2" / "4x4" force that variant on every eligible conv; false keeps every conv on im2col + GEMM.
    */
-  winograd?: boolean;
+  winograd?: boolean | "2x2" | "4x4";
   /** Time every step (see CompiledModel.profile); default false. */
   profile?: boolean;
 }
@@ -84,12 +85,19 @@ const FLOAT_TYPES = new Set<number>([DataType.FLOAT, DataType.DOUBLE, DataType.F
  * @param graph the model's graph (buildGraph).
  * @param options batch size and extra input dims.
  * @throws PrunekitError `ONNX_UNSUPPORTED` naming the node and op type for anything the engine cannot
- *   run (never a silent wrong answer), `INVALID_ARGUMENT` for a bad batch or input dims.
+ *   run (never a silent wrong answer), `INVALID_ARGUMENT` for a bad batch, input dims or winograd option.
  */
 export function compileModel(wasm: Wasm, graph: Graph, options: CompileOptions = {}): CompiledModel {
   const batch = options.batch ?? 1;
   if (!Number.isInteger(batch) || batch < 1 || batch > 65536) {
     throw new PrunekitError("INVALID_ARGUMENT", `batch must be an integer in 1..65536, got ${String(batch)}`);
+  }
+  const winograd = options.winograd ?? true;
+  if (winograd !== true && winograd !== false && winograd !== "2x2" && winograd !== "4x4") {
+    throw new PrunekitError(
+      "INVALID_ARGUMENT",
+      `winograd must be true, false, "2x2" or "4x4", got ${JSON.stringify(winograd) ?? String(winograd)}`,
+    );
   }
   const inputs = graph.inputs.map((vi) => concreteInput(vi, batch, options.inputDims));
   const concrete: Graph = {
@@ -122,7 +130,7 @@ export function compileModel(wasm: Wasm, graph: Graph, options: CompileOptions =
       node,
       batch,
       opset: graph.opsetVersion,
-      winograd: options.winograd ?? true,
+      winograd: winograd === true ? "auto" : winograd,
       dims(name) {
         const d = shapes.get(name);
         if (d === undefined) throw unsupported(node, `the shape of ${quoteName(name)} cannot be inferred`);

@@ -62,8 +62,11 @@ export interface LowerContext {
   readonly batch: number;
   /** Opset version of the default ONNX domain. */
   readonly opset: number;
-  /** Run eligible 3x3 convs as Winograd F(2x2, 3x3) (CompileOptions.winograd). */
-  readonly winograd: boolean;
+  /**
+   * Run eligible 3x3 convs as Winograd (CompileOptions.winograd): "auto" picks F(4x4, 3x3) or F(2x2, 3x3)
+   * per conv, "2x2" / "4x4" force one, false none.
+   */
+  readonly winograd: false | "auto" | "2x2" | "4x4";
   /** Concrete dims of a value (the batch included). Throws ENGINE_UNSUPPORTED when unknown. */
   dims(name: string): readonly number[];
   /** Integer values known at compile time (shape arithmetic), or undefined. */

@@ -7,8 +7,11 @@ import {
   conv_winograd_input,
   conv_winograd_input_packed,
   conv_winograd_output,
+  conv_winograd4_input_packed,
+  conv_winograd4_output,
   winograd_packed_pad_len,
   winograd_pad_len,
+  winograd4_pad_len,
 } from "../../assembly/conv";
 
 function at(ptr: usize, i: i32): f32 {
@@ -156,6 +159,41 @@ describe("conv backward", () => {
           expect(got).toBe(t < tiles ? at(plain, e * 2 * tiles + c * tiles + t) : 0);
         }
       }
+    }
+  });
+
+  it("F(4x4) input transform of a 7x7 plane of ones (pad 1): the corner tile's V = b b^T, padded columns 0", () => {
+    const x = memory.data(49 * 4);
+    for (let i = 0; i < 49; i++) store<f32>(x + ((<usize>i) << 2), 1);
+    // Pads 1 on every side: out 7 x 7, 2 x 2 tiles. Tile 0's patch is rows and columns -1..4: d = 0 on
+    // row 0 and column 0, else 1. b = B^T (0, 1, 1, 1, 1, 1) = (-4, -6, 0, 0, 0, 0).
+    const tiles = 4;
+    const eLen = 8 + 2;
+    expect(winograd4_pad_len(2, 2)).toBe(10 * 10 + 72);
+    const pad = memory.data(172 * 4, 16);
+    const v = memory.data(36 * eLen * 4);
+    for (let i = 0; i < 36 * eLen; i++) store<f32>(v + ((<usize>i) << 2), 99);
+    conv_winograd4_input_packed(x, 1, 1, 7, 7, 1, 1, 2, 2, v, tiles, eLen, pad);
+    const b: f32[] = [-4, -6, 0, 0, 0, 0];
+    for (let i = 0; i < 6; i++) {
+      for (let j = 0; j < 6; j++) {
+        expect(at(v, (6 * i + j) * eLen)).toBe(b[i] * b[j]);
+        for (let t = tiles; t < 8; t++) expect(at(v, (6 * i + j) * eLen + t)).toBe(0);
+      }
+    }
+  });
+
+  it("F(4x4) output transform of all-ones products: s s^T with s = (5, 0, 10, 1), plus bias, ragged 6x5", () => {
+    const tiles = 2 * 2;
+    const m = memory.data(36 * tiles * 4);
+    for (let i = 0; i < 36 * tiles; i++) store<f32>(m + ((<usize>i) << 2), 1);
+    const bias = memory.data(4);
+    store<f32>(bias, -1);
+    const y = memory.data(6 * 5 * 4);
+    conv_winograd4_output(m, tiles, tiles, 1, 1, 2, 2, 6, 5, bias, 0, 0, 0, y);
+    const s: f32[] = [5, 0, 10, 1];
+    for (let oy = 0; oy < 6; oy++) {
+      for (let ox = 0; ox < 5; ox++) expect(at(y, oy * 5 + ox)).toBe(s[oy % 4] * s[ox % 4] - 1);
     }
   });
 

@@ -58,12 +58,28 @@ for (const [file, op] of Object.entries(UNSUPPORTED)) {
   });
 }
 
-for (const file of models.filter((m) => UNSUPPORTED[m] === undefined)) {
+/**
+ * Fixtures with Winograd-eligible convs (3x3, stride 1, 16+ channels), also run with F(4x4, 3x3) forced on
+ * all of them (the default keeps F(2x2, 3x3) on small maps and few tiles).
+ */
+const WINOGRAD4_FORCED = [
+  "trained/resnet20_fmnist.onnx",
+  "torchvision/resnet_tiny_bn.onnx",
+  "torchvision/squeezenet1_1.onnx",
+  "torchvision/unet_tiny_bn.onnx",
+];
+const cases = [
+  ...models.filter((m) => UNSUPPORTED[m] === undefined).map((file) => ({ file, winograd: true as const })),
+  ...WINOGRAD4_FORCED.map((file) => ({ file, winograd: "4x4" as const })),
+];
+
+for (const { file, winograd } of cases) {
   for (const batch of [1, 17]) {
-    test(`forward of ${file} at batch ${batch} equals onnxruntime within 1e-4`, async () => {
+    const how = winograd === true ? "" : ` (winograd ${winograd})`;
+    test(`forward of ${file} at batch ${batch}${how} equals onnxruntime within 1e-4`, async () => {
       const bytes = readFileSync(new URL(file, FIXTURES));
       const graph = buildGraph(decodeModel(bytes));
-      const compiled = compileModel(wasm, graph, { batch });
+      const compiled = compileModel(wasm, graph, { batch, winograd });
       try {
         const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1 });
         try {
@@ -99,6 +115,14 @@ for (const file of models.filter((m) => UNSUPPORTED[m] === undefined)) {
     });
   }
 }
+
+test("compileModel rejects an unknown winograd option with INVALID_ARGUMENT", () => {
+  const graph = buildGraph(decodeModel(readFileSync(new URL("trained/resnet20_fmnist.onnx", FIXTURES))));
+  assert.throws(
+    () => compileModel(wasm, graph, { winograd: "3x3" as unknown as "4x4" }),
+    (e: unknown) => isPrunekitError(e) && e.code === "INVALID_ARGUMENT" && /winograd must be/.test(e.message),
+  );
+});
 
 test("activations share memory: the planned block is smaller than one buffer per value", () => {
   const graph = buildGraph(decodeModel(readFileSync(new URL("trained/resnet20_fmnist.onnx", FIXTURES))));

@@ -29,10 +29,15 @@ import {
   convIm2col,
   convIm2colLen,
   convOutputLen,
+  convWinograd4Filter,
+  convWinograd4InputPacked,
+  convWinograd4Output,
   convWinogradFilter,
   convWinogradInput,
   convWinogradInputPacked,
   convWinogradOutput,
+  winograd4PadLen,
+  winograd4TileCount,
   winogradPackedPadLen,
   winogradPadLen,
   winogradTileCount,
@@ -780,6 +785,38 @@ function convNormCases(): ConformanceCase[] {
             eLen: 3 * 8 + 5,
           }),
         ];
+      },
+    },
+    {
+      name: "Winograd F(4x4, 3x3) filter, packed input and output transforms on odd sizes, padded, strided blocks",
+      covers: [
+        "convWinograd4Filter",
+        "convWinograd4InputPacked",
+        "convWinograd4Output",
+        "winograd4PadLen",
+        "winograd4TileCount",
+      ],
+      run: (w) => {
+        // 2 images of 5 channels, 9 x 11, pads 1 (a 9 x 11 output: 3 x 3 ragged 4x4 tiles), 3 filters.
+        const [channels, filters] = [5, 3];
+        const base = { images: 2, channels, height: 9, width: 11, padTop: 1, padLeft: 1, outH: 9, outW: 11 };
+        const tiles = winograd4TileCount(base);
+        if (winograd4PadLen(3, 3) !== 292) throw new Error("winograd4PadLen: unexpected length");
+        const u = convWinograd4Filter(convFloats(995, filters * channels * 9), filters, channels);
+        const v = convWinograd4InputPacked(w, convFloats(996, 2 * channels * 99), {
+          ...base,
+          eLen: Math.ceil(tiles / 8) * 8 * channels + 3,
+        });
+        const m = convFloats(997, 36 * (filters * tiles + 1));
+        const y = convWinograd4Output(
+          w,
+          m,
+          { ...base, eLen: filters * tiles + 1 },
+          filters,
+          convFloats(998, filters),
+          { kind: "relu" },
+        );
+        return [u, v, y];
       },
     },
     {

@@ -3,12 +3,18 @@
 //   groups = 1, 1x1, stride 1, no pads: one GEMM per image straight on the input (no im2col);
 //   depthwise (groups = channels = filters): the direct conv_depthwise kernel;
 //   otherwise, per image and group: conv_im2col then the packed GEMM.
-//   3x3, stride 1, dilation 1, one group, >= 8 input channels: Winograd F(2x2, 3x3) over chunks of the
-//   batch (conv_winograd_input_packed, 16 gemm_nn_prepacked_ab GEMMs on packed V, conv_winograd_output with
-//   bias and activation), unless CompileOptions.winograd is false.
+//   3x3, stride 1, dilation 1, one group, >= 16 channels and filters: Winograd over chunks of the batch,
+//   F(4x4, 3x3) where autoWinograd picks it (conv_winograd4_input_packed, 36 GEMMs,
+//   conv_winograd4_output), F(2x2, 3x3) below (conv_winograd_input_packed, 16 gemm_nn_prepacked_ab GEMMs on
+//   packed V, conv_winograd_output with bias and activation), unless CompileOptions.winograd says otherwise.
 // The epilogue (act_bias_rows) adds the bias and applies the activation in one pass over the output.
 import { attrFloat, attrInt, attrInts, attrString, type GraphNode } from "../../graph/ir.ts";
-import { convWinogradFilter, winogradPackedPadLen } from "../../wasm/kernels/conv.ts";
+import {
+  convWinograd4Filter,
+  convWinogradFilter,
+  winograd4PadLen,
+  winogradPackedPadLen,
+} from "../../wasm/kernels/conv.ts";
 import { gemmPackedALen, gemmPackedBLen, gemmScratchLen } from "../../wasm/kernels/gemm.ts";
 import {
   exportFn,
@@ -260,7 +266,10 @@ export const lowerConv = (ctx: LowerContext): Lowering => {
   output = fusedAct.output;
   const act = fusedAct.act;
 
-  if (ctx.winograd && isWinogradConv(g)) return winogradConv(ctx, g, w, bias, act, output);
+  if (ctx.winograd !== false && isWinogradConv(g)) {
+    const variant = ctx.winograd === "auto" ? autoWinograd(g) : ctx.winograd === "4x4" ? 4 : 2;
+    return winogradConv(ctx, g, w, bias, act, output, variant);
+  }
   const { hw, ohw, k, mg, depthwise, pointwise } = g;
   // Dense convs keep each group's filters (mg x k) packed for gemm_nn_prepacked, once, here.
   const packedLen = gemmPackedALen(mg, k);
@@ -356,6 +365,29 @@ function isWinogradConv(g: ConvGeometry): boolean {
   );
 }
 
+/**
+ * Where the default picks F(4x4, 3x3) over F(2x2, 3x3), measured per conv of ResNet-20 and VGG-16-BN at
+ * batch 1 and 64 (bench/README.md, "Engine speed, round 5"): when it needs fewer products for the whole map
+ * (36 per 4x4 tile against 16 per 2x2 tile: not on 2x2 maps, where a 4x4 tile is mostly padding) and its
+ * GEMMs have enough columns: at least WINOGRAD4_MIN_TILES 4x4 tiles in the batch, or
+ * WINOGRAD4_MIN_THIN_TILES with at most WINOGRAD4_THIN_CHANNELS channels and filters (there the transforms,
+ * cheaper per pixel than F(2x2)'s, weigh more than the thin GEMMs). With 64-256 channels on 4-16 tiles
+ * F(4x4) measured 5-22 % slower.
+ */
+export const WINOGRAD4_MIN_TILES = 64;
+export const WINOGRAD4_MIN_THIN_TILES = 16;
+export const WINOGRAD4_THIN_CHANNELS = 32;
+
+/** The Winograd variant (output tile side) the default picks for an eligible conv. */
+function autoWinograd(g: ConvGeometry): 2 | 4 {
+  const tiles2 = g.batch * Math.ceil(g.outH / 2) * Math.ceil(g.outW / 2);
+  const tiles4 = g.batch * Math.ceil(g.outH / 4) * Math.ceil(g.outW / 4);
+  if (36 * tiles4 >= 16 * tiles2) return 2;
+  if (tiles4 >= WINOGRAD4_MIN_TILES) return 4;
+  const thin = Math.max(g.channels, g.filters) <= WINOGRAD4_THIN_CHANNELS;
+  return thin && tiles4 >= WINOGRAD4_MIN_THIN_TILES ? 4 : 2;
+}
+
 /** Transformed tiles (V) plus products (M) of one chunk of the batch never exceed about 8 MB. */
 const WINOGRAD_CHUNK_VALUES = 1 << 21;
 /**
@@ -367,9 +399,10 @@ const WINOGRAD_CACHED_VALUES = 1 << 18;
 const WINOGRAD_MIN_CHUNK_TILES = 256;
 
 /**
- * A Winograd F(2x2, 3x3) conv step (Lavin & Gray 2016, §4.1): the filters transformed once here, then per
- * chunk of images the input transform, one GEMM per transform position (filters x tiles x channels) and
- * the output transform with the bias and activation fused.
+ * A Winograd conv step, F(2x2, 3x3) or F(4x4, 3x3) (`tile` = 2 or 4; Lavin & Gray 2016, §4.1-4.2): the
+ * filters transformed once here, then per chunk of images the input transform, one GEMM per transform
+ * position ((tile + 2)^2 of them: filters x tiles x channels) and the output transform with the bias and
+ * activation fused.
  */
 function winogradConv(
   ctx: LowerContext,
@@ -378,31 +411,41 @@ function winogradConv(
   bias: Float32Array | undefined,
   act: { code: number; a0: number; a1: number },
   output: string,
+  tile: 2 | 4,
 ): Lowering {
   const { x, batch, channels, height, width, filters, outH, outW, win } = g;
-  // The 16 transformed filter blocks (filters x channels each), packed for gemm_nn_prepacked once here.
-  const uRef = ctx.param(packGroups(ctx, convWinogradFilter(w, filters, channels), 16, filters, channels));
+  const positions = (tile + 2) * (tile + 2);
+  // The transformed filter blocks (filters x channels each), packed for gemm_nn_prepacked once here.
+  const u = tile === 2 ? convWinogradFilter(w, filters, channels) : convWinograd4Filter(w, filters, channels);
+  const uRef = ctx.param(packGroups(ctx, u, positions, filters, channels));
   const uPackedLen = gemmPackedALen(filters, channels);
   const bRef = bias === undefined ? undefined : ctx.param(bias);
-  const tilesH = Math.ceil(outH / 2);
-  const tilesW = Math.ceil(outW / 2);
+  const tilesH = Math.ceil(outH / tile);
+  const tilesW = Math.ceil(outW / tile);
   const perImage = tilesH * tilesW;
-  const perImageValues = 16 * (channels + filters) * perImage;
+  const perImageValues = positions * (channels + filters) * perImage;
   const wanted = Math.max(
     Math.ceil(WINOGRAD_MIN_CHUNK_TILES / perImage),
     Math.floor(WINOGRAD_CACHED_VALUES / perImageValues),
   );
   const chunk = Math.max(1, Math.min(batch, wanted, Math.floor(WINOGRAD_CHUNK_VALUES / perImageValues)));
   const maxTiles = chunk * perImage;
-  // 16 floats between the 16 blocks keep their streams off the same cache sets (assembly/conv.ts). V is
-  // written in the GEMM's packed-B panels (conv_winograd_input_packed), read in place by the GEMMs.
-  const vLen = 16 * (gemmPackedBLen(channels, maxTiles) + 16);
-  const mLen = 16 * (filters * maxTiles + 16);
-  const padLen = Math.ceil(winogradPackedPadLen(tilesH, tilesW) / 4) * 4;
+  // 16 floats between the blocks keep their streams off the same cache sets (assembly/conv.ts). V is
+  // written in the GEMM's packed-B panels (conv_winograd(4)_input_packed), read in place by the GEMMs.
+  const vLen = positions * (gemmPackedBLen(channels, maxTiles) + 16);
+  const mLen = positions * (filters * maxTiles + 16);
+  const padLen =
+    Math.ceil((tile === 2 ? winogradPackedPadLen(tilesH, tilesW) : winograd4PadLen(tilesH, tilesW)) / 4) * 4;
   const scratchLen = vLen + mLen + padLen + gemmScratchLen(filters, maxTiles, channels);
   return step([x], [output], scratchLen, (b) => {
-    const input = exportFn(b.exports, "conv_winograd_input_packed");
-    const outputTransform = exportFn(b.exports, "conv_winograd_output");
+    const input = exportFn(
+      b.exports,
+      tile === 2 ? "conv_winograd_input_packed" : "conv_winograd4_input_packed",
+    );
+    const outputTransform = exportFn(
+      b.exports,
+      tile === 2 ? "conv_winograd_output" : "conv_winograd4_output",
+    );
     const gemm = exportFn(b.exports, "gemm_nn_prepacked_ab");
     const xp = b.ptr(x);
     const yp = b.ptr(output);
@@ -433,7 +476,7 @@ function winogradConv(
           vStride / 4,
           padp,
         );
-        for (let e = 0; e < 16; e++) {
+        for (let e = 0; e < positions; e++) {
           gemm(
             up + e * uPackedLen * 4,
             vp + e * vStride,

@@ -571,19 +571,25 @@ export function winogradTileCount(g: WinogradTiles): number {
   return g.images * Math.ceil(g.outH / 2) * Math.ceil(g.outW / 2);
 }
 
-function checkTiles(what: string, g: WinogradTiles): void {
+/** F(4x4, 3x3) tiles of all images: images * ceil(outH/4) * ceil(outW/4). */
+export function winograd4TileCount(g: WinogradTiles): number {
+  return g.images * Math.ceil(g.outH / 4) * Math.ceil(g.outW / 4);
+}
+
+function checkTiles(what: string, g: WinogradTiles, variant: 2 | 4 = 2): void {
   for (const key of ["images", "channels", "height", "width", "padTop", "padLeft", "outH", "outW"] as const) {
     checkSize(`${what} ${key}`, g[key]);
   }
-  const eLen = g.eLen ?? g.channels * winogradTileCount(g);
+  const count = variant === 2 ? winogradTileCount(g) : winograd4TileCount(g);
+  const eLen = g.eLen ?? g.channels * count;
   checkSize(`${what} eLen`, eLen);
-  if (eLen < g.channels * winogradTileCount(g)) {
+  if (eLen < g.channels * count) {
     throw new PrunekitError(
       "INVALID_ARGUMENT",
-      `${what}: eLen ${eLen} is less than ${g.channels} x ${winogradTileCount(g)} tiles`,
+      `${what}: eLen ${eLen} is less than ${g.channels} x ${count} tiles`,
     );
   }
-  const len = 16 * eLen;
+  const len = (variant === 2 ? 16 : 36) * eLen;
   if (len > I32_MAX || g.images * g.channels * g.height * g.width > I32_MAX) {
     throw new PrunekitError("INVALID_ARGUMENT", `${what}: ${len} transformed values exceed the int32 range`);
   }
@@ -785,6 +791,153 @@ export function convWinogradFilter(weight: Float32Array, filters: number, channe
       for (let i = 0; i < 4; i++) {
         const row = gRow(cols[0]![i]!, cols[1]![i]!, cols[2]![i]!);
         for (let j = 0; j < 4; j++) u[((4 * i + j) * filters + f) * channels + c] = row[j]!;
+      }
+    }
+  }
+  return u;
+}
+
+/**
+ * f32 elements of the scratch of the F(4x4, 3x3) input transform (conv_winograd4_input_packed's padPtr):
+ * the padded plane (4 * tilesH + 2) * (4 * tilesW + 2) plus one row of tiles' half-transformed values,
+ * max(36, 6 * (4 * tilesW + 4)).
+ */
+export function winograd4PadLen(tilesH: number, tilesW: number): number {
+  return (4 * tilesH + 2) * (4 * tilesW + 2) + Math.max(36, 6 * (4 * tilesW + 4));
+}
+
+/**
+ * Winograd F(4x4, 3x3) input transform (Lavin & Gray 2016, §4.2) of JS arrays, written in the GEMM's packed-B
+ * panels like `convWinogradInputPacked` (assembly/conv.ts, conv_winograd4_input_packed): 36 blocks of
+ * channels x tiles (4x4 output tiles, 6x6 input patches), e = 6*row + col.
+ * @param x images x channels x height x width.
+ * @returns 36 blocks of `gemmPackedBLen(channels, tiles)` elements, eLen apart (default that length; padded
+ *   columns and elements between blocks are 0).
+ * @throws PrunekitError `INVALID_ARGUMENT` on a bad size or length.
+ * @example
+ * const v = convWinograd4InputPacked(w, x, { images: 1, channels: 16, height: 32, width: 32, padTop: 1,
+ *   padLeft: 1, outH: 32, outW: 32 }); // 36 blocks of 16 x 64, each as gemmPackB(w, { k: 16, n: 64 }, ...)
+ */
+export function convWinograd4InputPacked(w: Wasm, x: Float32Array, tiles: WinogradTiles): Float32Array {
+  const { images, channels, height, width, padTop, padLeft, outH, outW } = tiles;
+  const count = winograd4TileCount(tiles);
+  const blockLen = gemmPackedBLen(channels, count);
+  const eLen = tiles.eLen ?? blockLen;
+  checkTiles("convWinograd4InputPacked", { ...tiles, eLen }, 4);
+  if (eLen < blockLen) {
+    throw new PrunekitError(
+      "INVALID_ARGUMENT",
+      `convWinograd4InputPacked: eLen ${eLen} is less than the packed block of ${channels} x ${count} tiles (${blockLen})`,
+    );
+  }
+  checkLength("convWinograd4InputPacked x", x, images * channels * height * width);
+  return withArena(w, (arena) => {
+    const xb = arena.copyInF32(x);
+    const vb = arena.allocF32(36 * eLen);
+    arena.viewF32(vb).fill(0);
+    const [tilesH, tilesW] = [Math.ceil(outH / 4), Math.ceil(outW / 4)];
+    const pad = arena.allocF32(winograd4PadLen(tilesH, tilesW));
+    kernel(w, "conv_winograd4_input_packed")(
+      xb.ptr,
+      images,
+      channels,
+      height,
+      width,
+      padTop,
+      padLeft,
+      tilesH,
+      tilesW,
+      vb.ptr,
+      count,
+      eLen,
+      pad.ptr,
+    );
+    return arena.viewF32(vb).slice();
+  });
+}
+
+/**
+ * Winograd F(4x4, 3x3) output transform with bias and activation, of JS arrays (conv_winograd4_output):
+ * y = act(A^T m A + bias[f]) per filter and 4x4 tile.
+ * @param m 36 blocks of filters x tiles, eLen apart (the 36 GEMM products). @param bias filters values,
+ *   or undefined.
+ * @returns images x filters x outH x outW.
+ * @throws PrunekitError `INVALID_ARGUMENT` on a bad size, length or activation.
+ * @example
+ * // One tile whose 36 products are all 1: A^T 1 A = s s^T with s = (5, 0, 10, 1), the row sums of A^T.
+ * convWinograd4Output(w, new Float32Array(36).fill(1), { images: 1, channels: 1, height: 4, width: 4,
+ *   padTop: 0, padLeft: 0, outH: 4, outW: 4 }, 1, undefined, undefined); // [25, 0, 50, 5, 0, 0, 0, 0, 50, 0, 100, 10, 5, 0, 10, 1]
+ */
+export function convWinograd4Output(
+  w: Wasm,
+  m: Float32Array,
+  tiles: WinogradTiles,
+  filters: number,
+  bias: Float32Array | undefined,
+  activation: Activation | undefined,
+): Float32Array {
+  checkTiles("convWinograd4Output", { ...tiles, channels: filters }, 4);
+  const { images, outH, outW } = tiles;
+  const count = winograd4TileCount(tiles);
+  const eLen = tiles.eLen ?? filters * count;
+  checkLength("convWinograd4Output m", m, 36 * eLen);
+  if (bias !== undefined) checkLength("convWinograd4Output bias", bias, filters);
+  const { act, a0, a1 } = activationCode(activation, "convWinograd4Output");
+  return withArena(w, (arena) => {
+    const mb = arena.copyInF32(m);
+    const bb = bias === undefined ? undefined : arena.copyInF32(bias);
+    const yb = arena.allocF32(images * filters * outH * outW);
+    kernel(w, "conv_winograd4_output")(
+      mb.ptr,
+      count,
+      eLen,
+      filters,
+      images,
+      Math.ceil(outH / 4),
+      Math.ceil(outW / 4),
+      outH,
+      outW,
+      bb === undefined ? 0 : bb.ptr,
+      act,
+      a0,
+      a1,
+      yb.ptr,
+    );
+    return arena.viewF32(yb).slice();
+  });
+}
+
+/**
+ * The Winograd F(4x4, 3x3) filter transform U = G g G^T (Lavin & Gray 2016, §4.2; points 0, ±1, ±2, ∞) of
+ * 3x3 filters, in f64 rounded once to f32, laid out for the 36 GEMMs: u[(e*filters + f)*channels + c],
+ * e = 6*row + col, G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1].
+ * Plain TS: it runs once per conv, at compile time.
+ * @param weight filters x channels x 3 x 3.
+ * @returns 36 x filters x channels.
+ * @throws PrunekitError `INVALID_ARGUMENT` when weight is not filters*channels*9 long.
+ * @example
+ * convWinograd4Filter(Float32Array.of(0, 0, 0, 0, 0, 0, 0, 0, 1), 1, 1)[35]; // 1 (g[2][2] * 1 * 1)
+ */
+export function convWinograd4Filter(weight: Float32Array, filters: number, channels: number): Float32Array {
+  checkSize("convWinograd4Filter filters", filters);
+  checkSize("convWinograd4Filter channels", channels);
+  checkLength("convWinograd4Filter weight", weight, filters * channels * 9);
+  const u = new Float32Array(36 * filters * channels);
+  const gRow = (a: number, b: number, c: number): number[] => [
+    a / 4,
+    -(a + b + c) / 6,
+    -(a - b + c) / 6,
+    a / 24 + b / 12 + c / 6,
+    a / 24 - b / 12 + c / 6,
+    c,
+  ];
+  for (let f = 0; f < filters; f++) {
+    for (let c = 0; c < channels; c++) {
+      const g = (i: number, j: number) => weight[(f * channels + c) * 9 + 3 * i + j]!;
+      const cols = [0, 1, 2].map((j) => gRow(g(0, j), g(1, j), g(2, j)));
+      for (let i = 0; i < 6; i++) {
+        const row = gRow(cols[0]![i]!, cols[1]![i]!, cols[2]![i]!);
+        for (let j = 0; j < 6; j++) u[((6 * i + j) * filters + f) * channels + c] = row[j]!;
       }
     }
   }

@@ -365,3 +365,122 @@ export function convWinogradOutput(
   }
   return y;
 }
+
+/** B^T of F(4x4, 3x3) on six values, f32 after every step, in assembly/conv.ts's winograd4In order. */
+function winograd4In(d: readonly number[]): number[] {
+  const f = Math.fround;
+  const [d0, d1, d2, d3, d4, d5] = d as [number, number, number, number, number, number];
+  return [
+    f(f(f(4 * d0) - f(5 * d2)) + d4),
+    f(f(d4 + d3) - f(4 * f(d1 + d2))),
+    f(f(d4 - d3) + f(4 * f(d1 - d2))),
+    f(f(d4 - d2) + f(2 * f(d3 - d1))),
+    f(f(d4 - d2) - f(2 * f(d3 - d1))),
+    f(f(f(4 * d1) - f(5 * d3)) + d5),
+  ];
+}
+
+/** A^T of F(4x4, 3x3) on six values (four results), f32 after every step, in winograd4Out's order. */
+function winograd4Out(m: readonly number[]): number[] {
+  const f = Math.fround;
+  const [m0, m1, m2, m3, m4, m5] = m as [number, number, number, number, number, number];
+  const [p, q, r, s] = [f(m1 + m2), f(m1 - m2), f(m3 + m4), f(m3 - m4)];
+  return [f(f(m0 + p) + r), f(q + f(2 * s)), f(p + f(4 * r)), f(f(q + f(8 * s)) + m5)];
+}
+
+/**
+ * Winograd F(4x4, 3x3) input transform, plain layout: v[e*eLen + c*tiles + t] = (B^T d B)[e], e = 6*row + col,
+ * of the 6x6 patch of tile t = (n*tilesH + ty)*tilesW + tx of channel c (rows 4ty - padTop.., columns
+ * 4tx - padLeft.., 0 outside), tilesH = ceil(outH/4), rows first, f32 after every step.
+ */
+export function convWinograd4Input(x: ArrayLike<number>, g: WinogradTilesReference): Float32Array {
+  const { images, channels, height, width, padTop, padLeft } = g;
+  const tilesH = Math.ceil(g.outH / 4);
+  const tilesW = Math.ceil(g.outW / 4);
+  const tiles = images * tilesH * tilesW;
+  const eLen = g.eLen ?? channels * tiles;
+  const v = new Float32Array(36 * eLen);
+  const px = (n: number, c: number, iy: number, ix: number) =>
+    iy < 0 || iy >= height || ix < 0 || ix >= width ? 0 : x[((n * channels + c) * height + iy) * width + ix]!;
+  for (let n = 0; n < images; n++) {
+    for (let c = 0; c < channels; c++) {
+      for (let ty = 0; ty < tilesH; ty++) {
+        for (let tx = 0; tx < tilesW; tx++) {
+          const t = (n * tilesH + ty) * tilesW + tx;
+          const d = (r: number, k: number) => px(n, c, 4 * ty - padTop + r, 4 * tx - padLeft + k);
+          // cols[k][i] = (B^T d)[i][k]
+          const cols = [0, 1, 2, 3, 4, 5].map((k) => winograd4In([0, 1, 2, 3, 4, 5].map((r) => d(r, k))));
+          for (let i = 0; i < 6; i++) {
+            const row = winograd4In(cols.map((col) => col[i]!));
+            for (let j = 0; j < 6; j++) v[(6 * i + j) * eLen + c * tiles + t] = row[j]!;
+          }
+        }
+      }
+    }
+  }
+  return v;
+}
+
+/**
+ * Reference for conv_winograd4_input_packed: `convWinograd4Input`'s 36 blocks, each laid out as `gemmPackB`
+ * packs a channels x tiles matrix, eLen apart (default gemmPackB's length; the rest 0).
+ */
+export function convWinograd4InputPacked(x: ArrayLike<number>, g: WinogradTilesReference): Float32Array {
+  const { channels } = g;
+  const tiles = g.images * Math.ceil(g.outH / 4) * Math.ceil(g.outW / 4);
+  const plain = convWinograd4Input(x, { ...g, eLen: channels * tiles });
+  const blockLen = Math.ceil(tiles / 8) * 8 * channels;
+  const eLen = g.eLen ?? blockLen;
+  const v = new Float32Array(36 * eLen);
+  for (let e = 0; e < 36; e++) {
+    const block = plain.subarray(e * channels * tiles, (e + 1) * channels * tiles);
+    v.set(gemmPackB({ k: channels, n: tiles, ldb: tiles }, block), e * eLen);
+  }
+  return v;
+}
+
+/**
+ * Winograd F(4x4, 3x3) output transform: for m laid out as 36 blocks of filters x tiles (eLen apart),
+ * y (images x filters x outH x outW) = act((A^T m A) + bias[f]) (no add without a bias), rows first, f32
+ * after every step; outputs past outH x outW are dropped.
+ */
+export function convWinograd4Output(
+  m: ArrayLike<number>,
+  g: WinogradTilesReference,
+  filters: number,
+  bias: ArrayLike<number> | undefined,
+  act: number,
+  a0: number,
+  a1: number,
+): Float32Array {
+  const f = Math.fround;
+  const { images, outH, outW } = g;
+  const tilesH = Math.ceil(outH / 4);
+  const tilesW = Math.ceil(outW / 4);
+  const tiles = images * tilesH * tilesW;
+  const eLen = g.eLen ?? filters * tiles;
+  const y = new Float32Array(images * filters * outH * outW);
+  for (let n = 0; n < images; n++) {
+    for (let o = 0; o < filters; o++) {
+      for (let ty = 0; ty < tilesH; ty++) {
+        for (let tx = 0; tx < tilesW; tx++) {
+          const t = (n * tilesH + ty) * tilesW + tx;
+          const me = (i: number, j: number) => m[(6 * i + j) * eLen + o * tiles + t]!;
+          // cols[j][i] = (A^T m)[i][j]
+          const cols = [0, 1, 2, 3, 4, 5].map((j) => winograd4Out([0, 1, 2, 3, 4, 5].map((r) => me(r, j))));
+          for (let i = 0; i < 4; i++) {
+            const out = winograd4Out(cols.map((col) => col[i]!));
+            for (let j = 0; j < 4; j++) {
+              const oy = 4 * ty + i;
+              const ox = 4 * tx + j;
+              if (oy >= outH || ox >= outW) continue;
+              const v = bias === undefined ? out[j]! : f(out[j]! + bias[o]!);
+              y[((n * filters + o) * outH + oy) * outW + ox] = actScalar(v, act, a0, a1);
+            }
+          }
+        }
+      }
+    }
+  }
+  return y;
+}
