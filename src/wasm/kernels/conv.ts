@@ -731,34 +731,17 @@ export function convWinogradOutput(
   activation: Activation | undefined,
 ): Float32Array {
   checkTiles("convWinogradOutput", { ...tiles, channels: filters });
-  const { images, outH, outW } = tiles;
-  const count = winogradTileCount(tiles);
-  const eLen = tiles.eLen ?? filters * count;
-  checkLength("convWinogradOutput m", m, 16 * eLen);
-  if (bias !== undefined) checkLength("convWinogradOutput bias", bias, filters);
-  const { act, a0, a1 } = activationCode(activation, "convWinogradOutput");
-  return withArena(w, (arena) => {
-    const mb = arena.copyInF32(m);
-    const bb = bias === undefined ? undefined : arena.copyInF32(bias);
-    const yb = arena.allocF32(images * filters * outH * outW);
-    kernel(w, "conv_winograd_output")(
-      mb.ptr,
-      count,
-      eLen,
-      filters,
-      images,
-      Math.ceil(outH / 2),
-      Math.ceil(outW / 2),
-      outH,
-      outW,
-      bb === undefined ? 0 : bb.ptr,
-      act,
-      a0,
-      a1,
-      yb.ptr,
-    );
-    return arena.viewF32(yb).slice();
-  });
+  return winogradOutput(
+    w,
+    "convWinogradOutput",
+    2,
+    winogradTileCount(tiles),
+    m,
+    tiles,
+    filters,
+    bias,
+    activation,
+  );
 }
 
 /**
@@ -776,25 +759,8 @@ export function convWinogradFilter(weight: Float32Array, filters: number, channe
   checkSize("convWinogradFilter filters", filters);
   checkSize("convWinogradFilter channels", channels);
   checkLength("convWinogradFilter weight", weight, filters * channels * 9);
-  const u = new Float32Array(16 * filters * channels);
-  const gRow = (a: number, b: number, c: number): [number, number, number, number] => [
-    a,
-    (a + b + c) / 2,
-    (a - b + c) / 2,
-    c,
-  ];
-  for (let f = 0; f < filters; f++) {
-    for (let c = 0; c < channels; c++) {
-      const g = (i: number, j: number) => weight[(f * channels + c) * 9 + 3 * i + j]!;
-      // G g: 4 x 3, column j = gRow of the kernel's column j.
-      const cols = [0, 1, 2].map((j) => gRow(g(0, j), g(1, j), g(2, j)));
-      for (let i = 0; i < 4; i++) {
-        const row = gRow(cols[0]![i]!, cols[1]![i]!, cols[2]![i]!);
-        for (let j = 0; j < 4; j++) u[((4 * i + j) * filters + f) * channels + c] = row[j]!;
-      }
-    }
-  }
-  return u;
+  const gRow = (a: number, b: number, c: number): number[] => [a, (a + b + c) / 2, (a - b + c) / 2, c];
+  return transformFilters(weight, filters, channels, 4, gRow);
 }
 
 /**
@@ -877,24 +843,52 @@ export function convWinograd4Output(
   activation: Activation | undefined,
 ): Float32Array {
   checkTiles("convWinograd4Output", { ...tiles, channels: filters }, 4);
+  return winogradOutput(
+    w,
+    "convWinograd4Output",
+    4,
+    winograd4TileCount(tiles),
+    m,
+    tiles,
+    filters,
+    bias,
+    activation,
+  );
+}
+
+/**
+ * The output transform wrappers' shared body (tiles already checked): F(2x2) (`tile` 2, 16 positions,
+ * conv_winograd_output) or F(4x4) (`tile` 4, 36 positions, conv_winograd4_output).
+ */
+function winogradOutput(
+  w: Wasm,
+  what: string,
+  tile: 2 | 4,
+  count: number,
+  m: Float32Array,
+  tiles: WinogradTiles,
+  filters: number,
+  bias: Float32Array | undefined,
+  activation: Activation | undefined,
+): Float32Array {
   const { images, outH, outW } = tiles;
-  const count = winograd4TileCount(tiles);
+  const positions = (tile + 2) * (tile + 2);
   const eLen = tiles.eLen ?? filters * count;
-  checkLength("convWinograd4Output m", m, 36 * eLen);
-  if (bias !== undefined) checkLength("convWinograd4Output bias", bias, filters);
-  const { act, a0, a1 } = activationCode(activation, "convWinograd4Output");
+  checkLength(`${what} m`, m, positions * eLen);
+  if (bias !== undefined) checkLength(`${what} bias`, bias, filters);
+  const { act, a0, a1 } = activationCode(activation, what);
   return withArena(w, (arena) => {
     const mb = arena.copyInF32(m);
     const bb = bias === undefined ? undefined : arena.copyInF32(bias);
     const yb = arena.allocF32(images * filters * outH * outW);
-    kernel(w, "conv_winograd4_output")(
+    kernel(w, tile === 2 ? "conv_winograd_output" : "conv_winograd4_output")(
       mb.ptr,
       count,
       eLen,
       filters,
       images,
-      Math.ceil(outH / 4),
-      Math.ceil(outW / 4),
+      Math.ceil(outH / tile),
+      Math.ceil(outW / tile),
       outH,
       outW,
       bb === undefined ? 0 : bb.ptr,
@@ -922,7 +916,6 @@ export function convWinograd4Filter(weight: Float32Array, filters: number, chann
   checkSize("convWinograd4Filter filters", filters);
   checkSize("convWinograd4Filter channels", channels);
   checkLength("convWinograd4Filter weight", weight, filters * channels * 9);
-  const u = new Float32Array(36 * filters * channels);
   const gRow = (a: number, b: number, c: number): number[] => [
     a / 4,
     -(a + b + c) / 6,
@@ -931,13 +924,29 @@ export function convWinograd4Filter(weight: Float32Array, filters: number, chann
     a / 24 - b / 12 + c / 6,
     c,
   ];
+  return transformFilters(weight, filters, channels, 6, gRow);
+}
+
+/**
+ * U = G g G^T for every filter and channel, G given by `gRow` (G times one kernel column, in f64), with
+ * `alpha` rows: u[(e*filters + f)*channels + c], e = alpha*row + col, rounded once to f32.
+ */
+function transformFilters(
+  weight: Float32Array,
+  filters: number,
+  channels: number,
+  alpha: number,
+  gRow: (a: number, b: number, c: number) => number[],
+): Float32Array {
+  const u = new Float32Array(alpha * alpha * filters * channels);
   for (let f = 0; f < filters; f++) {
     for (let c = 0; c < channels; c++) {
       const g = (i: number, j: number) => weight[(f * channels + c) * 9 + 3 * i + j]!;
+      // G g: alpha x 3, column j = gRow of the kernel's column j; then (G g) G^T row by row.
       const cols = [0, 1, 2].map((j) => gRow(g(0, j), g(1, j), g(2, j)));
-      for (let i = 0; i < 6; i++) {
+      for (let i = 0; i < alpha; i++) {
         const row = gRow(cols[0]![i]!, cols[1]![i]!, cols[2]![i]!);
-        for (let j = 0; j < 6; j++) u[((6 * i + j) * filters + f) * channels + c] = row[j]!;
+        for (let j = 0; j < alpha; j++) u[((alpha * i + j) * filters + f) * channels + c] = row[j]!;
       }
     }
   }
