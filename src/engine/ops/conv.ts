@@ -344,18 +344,23 @@ export const lowerConv = (ctx: LowerContext): Lowering => {
 
 /**
  * Convs that run as Winograd F(2x2, 3x3): 3x3, stride 1, dilation 1, one group, with at least 16 input
- * channels and filters and 16 tiles in the batch. The gate was 64 channels and 256 tiles while every
- * GEMM repacked its filter block; with the blocks prepacked at compile time, Winograd measured faster
- * than im2col down to ResNet-20's 16-channel stage and VGG's 8x8 maps at batch 1 (16 tiles), and
- * slower at 4 tiles and 1 tile per batch (bench/README.md, "Engine speed, round 2").
+ * channels and filters and WINOGRAD_MIN_TILES tiles in the batch. The gate was 64 channels and 256 tiles
+ * while every GEMM repacked its filter block; with the blocks prepacked at compile time, Winograd measured
+ * faster than im2col down to ResNet-20's 16-channel stage and VGG's 8x8 maps at batch 1 (16 tiles), and
+ * slower at 4 tiles (bench/README.md, "Engine speed, round 2"). Since the thin-GEMM path (round 3) runs
+ * both sides' few-column GEMMs, 4 tiles (VGG's 4x4 maps at batch 1: 16 GEMMs of 4 columns on 16/9 the
+ * filter bytes, against one of 16 columns with 2.25x the products) measured 1.3-1.8x faster than
+ * im2col; 1 tile (2x2 maps) stays on im2col, where F(2x2) would only add filter bytes (round 6).
  */
+export const WINOGRAD_MIN_TILES = 4;
+
 function isWinogradConv(g: ConvGeometry): boolean {
   const { win } = g;
   return (
     g.groups === 1 &&
     g.channels >= 16 &&
     g.filters >= 16 &&
-    g.batch * Math.ceil(g.outH / 2) * Math.ceil(g.outW / 2) >= 16 &&
+    g.batch * Math.ceil(g.outH / 2) * Math.ceil(g.outW / 2) >= WINOGRAD_MIN_TILES &&
     win.kernelH === 3 &&
     win.kernelW === 3 &&
     win.strideH === 1 &&
