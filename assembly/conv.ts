@@ -1201,19 +1201,33 @@ export function winograd4_pad_len(tilesH: i32, tilesW: i32): i32 {
   return (4 * tilesH + 2) * (4 * tilesW + 2) + max(36, 6 * (4 * tilesW + 4));
 }
 
-/** B^T of six f32x4 (four tiles, one per lane), stored 16 bytes apart from dst (same order as winograd4In). */
-function winograd4InV(d0: v128, d1: v128, d2: v128, d3: v128, d4: v128, d5: v128, dst: usize): void {
+/**
+ * B^T of six f32x4 (four tiles, one per lane), stored `stride` bytes apart from dst (same order as
+ * winograd4In). Inlined, so the six results go straight to their destination.
+ */
+// @ts-ignore: decorator
+@inline
+function winograd4InV(
+  d0: v128,
+  d1: v128,
+  d2: v128,
+  d3: v128,
+  d4: v128,
+  d5: v128,
+  dst: usize,
+  stride: usize,
+): void {
   const four = f32x4.splat(4);
   const five = f32x4.splat(5);
   const two = f32x4.splat(2);
   const e = f32x4.sub(d4, d2);
   const h = f32x4.mul(two, f32x4.sub(d3, d1));
   v128.store(dst, f32x4.add(f32x4.sub(f32x4.mul(four, d0), f32x4.mul(five, d2)), d4));
-  v128.store(dst, f32x4.sub(f32x4.add(d4, d3), f32x4.mul(four, f32x4.add(d1, d2))), 16);
-  v128.store(dst, f32x4.add(f32x4.sub(d4, d3), f32x4.mul(four, f32x4.sub(d1, d2))), 32);
-  v128.store(dst, f32x4.add(e, h), 48);
-  v128.store(dst, f32x4.sub(e, h), 64);
-  v128.store(dst, f32x4.add(f32x4.sub(f32x4.mul(four, d1), f32x4.mul(five, d3)), d5), 80);
+  v128.store(dst + stride, f32x4.sub(f32x4.add(d4, d3), f32x4.mul(four, f32x4.add(d1, d2))));
+  v128.store(dst + 2 * stride, f32x4.add(f32x4.sub(d4, d3), f32x4.mul(four, f32x4.sub(d1, d2))));
+  v128.store(dst + 3 * stride, f32x4.add(e, h));
+  v128.store(dst + 4 * stride, f32x4.sub(e, h));
+  v128.store(dst + 5 * stride, f32x4.add(f32x4.sub(f32x4.mul(four, d1), f32x4.mul(five, d3)), d5));
 }
 
 /** Six f32x4 of winograd4InV's results (four tiles, 16-byte aligned). */
@@ -1234,11 +1248,9 @@ function winograd4RowsFirst(row: usize, pwBytes: usize, tilesW: i32, buf: usize,
       v128.load(p + 3 * pwBytes),
       v128.load(p + 4 * pwBytes),
       v128.load(p + 5 * pwBytes),
-      W4_QUAD,
+      buf + ((<usize>x) << 2),
+      bufRowBytes,
     );
-    const d = buf + ((<usize>x) << 2);
-    for (let i = 0; i < 6; i++)
-      v128.store(d + <usize>i * bufRowBytes, v128.load(W4_QUAD + ((<usize>i) << 4)));
   }
 }
 
@@ -1275,19 +1287,19 @@ function winograd4ColsQuad(
     const c3 = f32x4.shuffle(t1, t3, 2, 3, 6, 7);
     const c4 = f32x4.shuffle(c0, v4, 1, 2, 3, 4);
     const c5 = f32x4.shuffle(c1, v4, 1, 2, 3, 5);
-    winograd4InV(c0, c1, c2, c3, c4, c5, W4_QUAD);
     const off = <usize>(6 * i) * eBytes;
+    if (aligned) {
+      winograd4InV(c0, c1, c2, c3, c4, c5, dst0 + off, eBytes);
+      continue;
+    }
+    winograd4InV(c0, c1, c2, c3, c4, c5, W4_QUAD, 16);
     for (let j = 0; j < 6; j++) {
       const q = W4_QUAD + ((<usize>j) << 4);
       const o = off + <usize>j * eBytes;
-      if (aligned) {
-        v128.store(dst0 + o, v128.load(q));
-      } else {
-        store<f32>(dst0 + o, load<f32>(q));
-        store<f32>(dst1 + o, load<f32>(q, 4));
-        store<f32>(dst2 + o, load<f32>(q, 8));
-        store<f32>(dst3 + o, load<f32>(q, 12));
-      }
+      store<f32>(dst0 + o, load<f32>(q));
+      store<f32>(dst1 + o, load<f32>(q, 4));
+      store<f32>(dst2 + o, load<f32>(q, 8));
+      store<f32>(dst3 + o, load<f32>(q, 12));
     }
   }
 }
@@ -1512,8 +1524,8 @@ function winograd4OutV(m0: v128, m1: v128, m2: v128, m3: v128, m4: v128, m5: v12
   v128.store(dst, f32x4.add(f32x4.add(q, f32x4.mul(f32x4.splat(8), s)), m5), 48);
 }
 
-/** Rows 0..3 of A^T m for four tiles (4 x 6 f32x4), then one row of Y (4 f32x4); 16-byte aligned. */
-const W4_OUT: usize = memory.data(28 * 16, 16);
+/** Rows 0..3 of A^T m for four tiles (4 x 6 f32x4); 16-byte aligned. */
+const W4_OUT: usize = memory.data(24 * 16, 16);
 
 /**
  * Four horizontally adjacent tiles of conv_winograd4_output, all four columns inside the image, rows
@@ -1542,23 +1554,24 @@ function winograd4OutQuad(
   }
   // (A^T m)[i][j] of the four tiles is at W4_OUT + 64*j + 16*i.
   const vb = f32x4.splat(b);
-  const out = W4_OUT + 24 * 16;
   const rowBytes = (<usize>outW) << 2;
   for (let i = 0; i < rows; i++) {
     const r = W4_OUT + ((<usize>i) << 4);
-    winograd4OutV(
-      v128.load(r),
-      v128.load(r, 64),
-      v128.load(r, 128),
-      v128.load(r, 192),
-      v128.load(r, 256),
-      v128.load(r, 320),
-      out,
-    );
-    let y0 = v128.load(out);
-    let y1 = v128.load(out, 16);
-    let y2 = v128.load(out, 32);
-    let y3 = v128.load(out, 48);
+    // winograd4OutV's operations, kept in registers.
+    const m0 = v128.load(r);
+    const m1 = v128.load(r, 64);
+    const m2 = v128.load(r, 128);
+    const m3 = v128.load(r, 192);
+    const m4 = v128.load(r, 256);
+    const m5 = v128.load(r, 320);
+    const p = f32x4.add(m1, m2);
+    const q = f32x4.sub(m1, m2);
+    const rr = f32x4.add(m3, m4);
+    const ss = f32x4.sub(m3, m4);
+    let y0 = f32x4.add(f32x4.add(m0, p), rr);
+    let y1 = f32x4.add(q, f32x4.mul(f32x4.splat(2), ss));
+    let y2 = f32x4.add(p, f32x4.mul(f32x4.splat(4), rr));
+    let y3 = f32x4.add(f32x4.add(q, f32x4.mul(f32x4.splat(8), ss)), m5);
     if (hasBias) {
       y0 = f32x4.add(y0, vb);
       y1 = f32x4.add(y1, vb);
