@@ -1194,11 +1194,11 @@ function winograd4In(d0: f32, d1: f32, d2: f32, d3: f32, d4: f32, d5: f32, dst: 
 
 /**
  * Floats of the scratch conv_winograd4_input_packed's padPtr holds: the padded plane
- * (4*tilesH + 2) x (4*tilesW + 2), then one row of tiles' half-transformed values, 6 rows of
- * 4*tilesW + 4 (at least the 36 of one tile).
+ * (4*tilesH + 2) x (4*tilesW + 2), then the tile rows' half-transformed values, 6 rows of
+ * 4*tilesW + 4 per tile row (at least the 36 of one tile).
  */
 export function winograd4_pad_len(tilesH: i32, tilesW: i32): i32 {
-  return (4 * tilesH + 2) * (4 * tilesW + 2) + max(36, 6 * (4 * tilesW + 4));
+  return (4 * tilesH + 2) * (4 * tilesW + 2) + max(36, 6 * (4 * tilesW + 4) * max(1, tilesH));
 }
 
 /**
@@ -1304,6 +1304,67 @@ function winograd4ColsQuad(
   }
 }
 
+/** Where tile `tile` of a plane (row-major, tilesW per row) starts in the rows-first values at buf. */
+// @ts-ignore: decorator
+@inline
+function winograd4TileSrc(buf: usize, tileRowBytes: usize, tilesW: i32, tile: i32): usize {
+  const ty = tile / tilesW;
+  return buf + <usize>ty * tileRowBytes + ((<usize>(4 * (tile - ty * tilesW))) << 2);
+}
+
+/**
+ * Then per row i of four tiles anywhere in the half-transformed rows (tile j's 6 columns of row 0 at
+ * srcj, rows bufRowBytes apart; transposed so that lane j is tile j): V[6i + j] as winograd4ColsQuad
+ * stores it. For maps under four tiles wide, where four consecutive tiles span tile rows.
+ */
+function winograd4ColsGroup(
+  bufRowBytes: usize,
+  src0: usize,
+  src1: usize,
+  src2: usize,
+  src3: usize,
+  eBytes: usize,
+  aligned: bool,
+  dst0: usize,
+  dst1: usize,
+  dst2: usize,
+  dst3: usize,
+): void {
+  for (let i = 0; i < 6; i++) {
+    const o = <usize>i * bufRowBytes;
+    const a0 = v128.load(src0 + o);
+    const a1 = v128.load(src1 + o);
+    const a2 = v128.load(src2 + o);
+    const a3 = v128.load(src3 + o);
+    const u0 = f32x4.shuffle(v128.load64_zero(src0 + o + 16), v128.load64_zero(src1 + o + 16), 0, 4, 1, 5);
+    const u1 = f32x4.shuffle(v128.load64_zero(src2 + o + 16), v128.load64_zero(src3 + o + 16), 0, 4, 1, 5);
+    const t0 = f32x4.shuffle(a0, a1, 0, 4, 1, 5);
+    const t1 = f32x4.shuffle(a0, a1, 2, 6, 3, 7);
+    const t2 = f32x4.shuffle(a2, a3, 0, 4, 1, 5);
+    const t3 = f32x4.shuffle(a2, a3, 2, 6, 3, 7);
+    const c0 = f32x4.shuffle(t0, t2, 0, 1, 4, 5);
+    const c1 = f32x4.shuffle(t0, t2, 2, 3, 6, 7);
+    const c2 = f32x4.shuffle(t1, t3, 0, 1, 4, 5);
+    const c3 = f32x4.shuffle(t1, t3, 2, 3, 6, 7);
+    const c4 = f32x4.shuffle(u0, u1, 0, 1, 4, 5);
+    const c5 = f32x4.shuffle(u0, u1, 2, 3, 6, 7);
+    const off = <usize>(6 * i) * eBytes;
+    if (aligned) {
+      winograd4InV(c0, c1, c2, c3, c4, c5, dst0 + off, eBytes);
+      continue;
+    }
+    winograd4InV(c0, c1, c2, c3, c4, c5, W4_QUAD, 16);
+    for (let j = 0; j < 6; j++) {
+      const q = W4_QUAD + ((<usize>j) << 4);
+      const oj = off + <usize>j * eBytes;
+      store<f32>(dst0 + oj, load<f32>(q));
+      store<f32>(dst1 + oj, load<f32>(q, 4));
+      store<f32>(dst2 + oj, load<f32>(q, 8));
+      store<f32>(dst3 + oj, load<f32>(q, 12));
+    }
+  }
+}
+
 /**
  * Winograd F(4x4, 3x3) input transform V = B^T d B (see above) of `images` NCHW images, each of the 36
  * blocks written in gemm_pack_b's layout of the channels x tileLen matrix like conv_winograd_input_packed:
@@ -1311,7 +1372,9 @@ function winograd4ColsQuad(
  * the columns t in [tileLen, nPadded) +0.0. tileLen >= images*tilesH*tilesW, eLen >=
  * gemm_packed_b_len(channels, tileLen); padPtr holds winograd4_pad_len(tilesH, tilesW) floats. Each plane
  * is copied there with its zero border first; with tilesW >= 4 each tile row then runs four tiles per
- * f32x4 (same bits), below one tile at a time. x, v and the scratch must not overlap. Sizes >= 0.
+ * f32x4, on narrower maps of at least four tiles four consecutive tiles of the plane (across tile rows)
+ * per f32x4, on smaller ones one tile at a time (same bits every way). x, v and the scratch must not
+ * overlap. Sizes >= 0.
  */
 export function conv_winograd4_input_packed(
   xPtr: usize,
@@ -1335,6 +1398,11 @@ export function conv_winograd4_input_packed(
   const tmp = padPtr + ((<usize>(ph * pw)) << 2);
   const bufRowBytes = (<usize>(4 * tilesW + 4)) << 2;
   const quads = tilesW >= 4;
+  const perPlane = tilesH * tilesW;
+  // Narrower maps with four tiles or more: all tile rows' rows-first values, then four consecutive tiles
+  // (across tile rows) per f32x4.
+  const groups = !quads && perPlane >= 4;
+  const tileRowBytes = 6 * bufRowBytes;
   const planeBytes = <usize>height * ((<usize>width) << 2);
   const eBytes = (<usize>eLen) << 2;
   const kcMax = gemmSliceDepth(channels);
@@ -1347,6 +1415,31 @@ export function conv_winograd4_input_packed(
     for (let n = 0; n < images; n++) {
       const plane = xPtr + (<usize>n * <usize>channels + <usize>c) * planeBytes;
       padPlane(plane, height, width, padTop, padLeft, ph, pw, padPtr);
+      if (groups) {
+        for (let ty = 0; ty < tilesH; ty++) {
+          const rowsAt = tmp + <usize>ty * tileRowBytes;
+          winograd4RowsFirst(padPtr + <usize>(4 * ty) * pwBytes, pwBytes, tilesW, rowsAt, bufRowBytes);
+        }
+        for (let g = 0; g < perPlane; g += 4) {
+          // A last partial group recomputed from perPlane - 4: same values.
+          const gq = min(g, perPlane - 4);
+          const t = n * perPlane + gq;
+          winograd4ColsGroup(
+            bufRowBytes,
+            winograd4TileSrc(tmp, tileRowBytes, tilesW, gq),
+            winograd4TileSrc(tmp, tileRowBytes, tilesW, gq + 1),
+            winograd4TileSrc(tmp, tileRowBytes, tilesW, gq + 2),
+            winograd4TileSrc(tmp, tileRowBytes, tilesW, gq + 3),
+            eBytes,
+            (t & 3) === 0,
+            cBase + <usize>(t >> 3) * panelBytes + ((<usize>(t & 7)) << 2),
+            cBase + <usize>((t + 1) >> 3) * panelBytes + ((<usize>((t + 1) & 7)) << 2),
+            cBase + <usize>((t + 2) >> 3) * panelBytes + ((<usize>((t + 2) & 7)) << 2),
+            cBase + <usize>((t + 3) >> 3) * panelBytes + ((<usize>((t + 3) & 7)) << 2),
+          );
+        }
+        continue;
+      }
       for (let ty = 0; ty < tilesH; ty++) {
         const tRow = (n * tilesH + ty) * tilesW;
         const row = padPtr + <usize>(4 * ty) * pwBytes;
@@ -1436,25 +1529,42 @@ export function conv_winograd4_output(
   const tmp = memory.data(28 * 4);
   // Tiles tx < txFull write all four of their columns.
   const txFull = outW / 4;
+  // Maps under four tiles wide, every tile whole, at least four tiles: four consecutive tiles of the plane
+  // (across tile rows) per f32x4, each stored at its own place.
+  const perPlane = tilesH * tilesW;
+  const groups = tilesW < 4 && perPlane >= 4 && outW === 4 * tilesW && outH === 4 * tilesH;
   for (let n = 0; n < images; n++) {
     for (let f = 0; f < filters; f++) {
       const yPlane = yPtr + ((<usize>(n * filters + f) * <usize>planeLen) << 2);
       const mf = mPtr + ((<usize>f * <usize>tileLen) << 2);
       const b: f32 = hasBias ? load<f32>(biasPtr + ((<usize>f) << 2)) : 0;
+      if (groups) {
+        for (let g = 0; g < perPlane; g += 4) {
+          // A last partial group recomputed from perPlane - 4: same values.
+          const gq = min(g, perPlane - 4);
+          winograd4OutQuad(
+            mf + ((<usize>(n * perPlane + gq)) << 2),
+            eBytes,
+            winograd4TileDst(yPlane, outW, tilesW, gq),
+            winograd4TileDst(yPlane, outW, tilesW, gq + 1),
+            winograd4TileDst(yPlane, outW, tilesW, gq + 2),
+            winograd4TileDst(yPlane, outW, tilesW, gq + 3),
+            outW,
+            4,
+            hasBias,
+            b,
+          );
+        }
+        if (act !== ACT_NONE) actSpan(yPlane, yPlane, planeLen, act, a0, a1);
+        continue;
+      }
       for (let ty = 0; ty < tilesH; ty++) {
         const rows = min(4, outH - 4 * ty);
         let tx = 0;
         for (; tx + 4 <= txFull; tx += 4) {
           const src = mf + ((<usize>((n * tilesH + ty) * tilesW + tx)) << 2);
-          winograd4OutQuad(
-            src,
-            eBytes,
-            yPlane + ((<usize>(4 * ty * outW + 4 * tx)) << 2),
-            outW,
-            rows,
-            hasBias,
-            b,
-          );
+          const y0p = yPlane + ((<usize>(4 * ty * outW + 4 * tx)) << 2);
+          winograd4OutQuad(src, eBytes, y0p, y0p + 16, y0p + 32, y0p + 48, outW, rows, hasBias, b);
         }
         for (; tx < tilesW; tx++) {
           const src = mf + ((<usize>((n * tilesH + ty) * tilesW + tx)) << 2);
@@ -1527,14 +1637,26 @@ function winograd4OutV(m0: v128, m1: v128, m2: v128, m3: v128, m4: v128, m5: v12
 /** Rows 0..3 of A^T m for four tiles (4 x 6 f32x4); 16-byte aligned. */
 const W4_OUT: usize = memory.data(24 * 16, 16);
 
+/** The top-left output pixel of tile `tile` of a plane (row-major, tilesW per row) in yPlane. */
+// @ts-ignore: decorator
+@inline
+function winograd4TileDst(yPlane: usize, outW: i32, tilesW: i32, tile: i32): usize {
+  const ty = tile / tilesW;
+  return yPlane + ((<usize>(4 * ty * outW + 4 * (tile - ty * tilesW))) << 2);
+}
+
 /**
- * Four horizontally adjacent tiles of conv_winograd4_output, all four columns inside the image, rows
- * 0..rows-1 written: the same operations lane by lane, then each row transposed to the tiles' pixels.
+ * Four consecutive tiles of conv_winograd4_output (columns src.. of m), all four columns inside the image,
+ * rows 0..rows-1 written at y0p..y3p (rows outW floats apart): the same operations lane by lane, then
+ * each row transposed to the tiles' pixels.
  */
 function winograd4OutQuad(
   src: usize,
   eBytes: usize,
-  y: usize,
+  y0p: usize,
+  y1p: usize,
+  y2p: usize,
+  y3p: usize,
   outW: i32,
   rows: i32,
   hasBias: bool,
@@ -1583,10 +1705,10 @@ function winograd4OutQuad(
     const t1 = f32x4.shuffle(y0, y1, 2, 6, 3, 7);
     const t2 = f32x4.shuffle(y2, y3, 0, 4, 1, 5);
     const t3 = f32x4.shuffle(y2, y3, 2, 6, 3, 7);
-    const at = y + <usize>i * rowBytes;
-    v128.store(at, f32x4.shuffle(t0, t2, 0, 1, 4, 5));
-    v128.store(at, f32x4.shuffle(t0, t2, 2, 3, 6, 7), 16);
-    v128.store(at, f32x4.shuffle(t1, t3, 0, 1, 4, 5), 32);
-    v128.store(at, f32x4.shuffle(t1, t3, 2, 3, 6, 7), 48);
+    const at = <usize>i * rowBytes;
+    v128.store(y0p + at, f32x4.shuffle(t0, t2, 0, 1, 4, 5));
+    v128.store(y1p + at, f32x4.shuffle(t0, t2, 2, 3, 6, 7));
+    v128.store(y2p + at, f32x4.shuffle(t1, t3, 0, 1, 4, 5));
+    v128.store(y3p + at, f32x4.shuffle(t1, t3, 2, 3, 6, 7));
   }
 }

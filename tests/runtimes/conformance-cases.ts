@@ -788,7 +788,7 @@ function convNormCases(): ConformanceCase[] {
       },
     },
     {
-      name: "Winograd F(4x4, 3x3) filter, packed input and output transforms on odd sizes, padded, strided blocks",
+      name: "Winograd F(4x4, 3x3) filter, packed input and output transforms on odd sizes and narrow maps, padded, strided blocks",
       covers: [
         "convWinograd4Filter",
         "convWinograd4InputPacked",
@@ -801,7 +801,7 @@ function convNormCases(): ConformanceCase[] {
         const [channels, filters] = [5, 3];
         const base = { images: 2, channels, height: 9, width: 11, padTop: 1, padLeft: 1, outH: 9, outW: 11 };
         const tiles = winograd4TileCount(base);
-        if (winograd4PadLen(3, 3) !== 292) throw new Error("winograd4PadLen: unexpected length");
+        if (winograd4PadLen(3, 3) !== 484) throw new Error("winograd4PadLen: unexpected length");
         const u = convWinograd4Filter(convFloats(995, filters * channels * 9), filters, channels);
         const v = convWinograd4InputPacked(w, convFloats(996, 2 * channels * 99), {
           ...base,
@@ -816,7 +816,21 @@ function convNormCases(): ConformanceCase[] {
           convFloats(998, filters),
           { kind: "relu" },
         );
-        return [u, v, y];
+        // 3 images of 8 x 8 (2 x 2 whole tiles each): both transforms' four-tiles-across-rows path.
+        const narrow = { images: 3, channels, height: 8, width: 8, padTop: 1, padLeft: 1, outH: 8, outW: 8 };
+        const v8 = convWinograd4InputPacked(w, convFloats(999, 3 * channels * 64), {
+          ...narrow,
+          eLen: 16 * channels + 5,
+        });
+        const y8 = convWinograd4Output(
+          w,
+          convFloats(1000, 36 * (filters * 12 + 2)),
+          { ...narrow, eLen: filters * 12 + 2 },
+          filters,
+          convFloats(1001, filters),
+          { kind: "leakyRelu", alpha: 0.1 },
+        );
+        return [u, v, y, v8, y8];
       },
     },
     {

@@ -131,6 +131,58 @@ test("convWinograd4Output (bias, activation) is bit-exact with the reference on 
   );
 });
 
+/**
+ * Maps under four tiles wide with at least four tiles per plane (ResNet-20's 8x8 stage: 2 x 2 tiles): both
+ * transforms run four consecutive tiles of a plane across tile rows per f32x4. Whole tiles (out = 4k) for
+ * the output's group path, tile starts not multiples of 4 across images (3 or 6 tiles per plane), and
+ * ragged edges for the input side.
+ */
+function narrowTilings(): fc.Arbitrary<WinogradTiles> {
+  return fc
+    .record({
+      images: fc.integer({ min: 1, max: 3 }),
+      channels: fc.integer({ min: 1, max: 5 }),
+      tilesH: fc.integer({ min: 1, max: 5 }),
+      tilesW: fc.integer({ min: 1, max: 3 }),
+      ragged: fc.boolean(),
+    })
+    .filter((t) => t.tilesH * t.tilesW >= 4)
+    .map(({ images, channels, tilesH, tilesW, ragged }) => {
+      const outH = 4 * tilesH - (ragged ? 1 : 0);
+      const outW = 4 * tilesW - (ragged ? 2 : 0);
+      return { images, channels, height: outH, width: outW, padTop: 1, padLeft: 1, outH, outW };
+    });
+}
+
+test("F(4x4) transforms on maps under four tiles wide (four tiles across tile rows) are bit-exact with the reference", () => {
+  fc.assert(
+    fc.property(
+      narrowTilings().chain((g) =>
+        fc.record({
+          g: fc.constant(g),
+          x: f32Array(g.images * g.channels * g.height * g.width),
+          filters: fc.integer({ min: 1, max: 3 }),
+          act: fc.nat(4),
+          pad: fc.oneof(fc.constant(0), fc.nat(9)),
+        }),
+      ),
+      ({ g: g0, x, filters, act, pad }) => {
+        const tiles = winograd4TileCount(g0);
+        const gIn = { ...g0, eLen: Math.ceil(tiles / 8) * 8 * g0.channels + pad };
+        assertBitExact(convWinograd4InputPacked(w, x, gIn), reference.convWinograd4InputPacked(x, gIn));
+        const m = new Float32Array(36 * (filters * tiles + pad)).map((_, i) => x[i % x.length]! * ((i % 7) - 3));
+        const bias = new Float32Array(filters).map((_, i) => 0.25 * i - 0.5);
+        const [a0, a1] = ACT_PARAMS[act]!;
+        const gOut = { ...g0, eLen: filters * tiles + pad };
+        assertBitExact(
+          convWinograd4Output(w, m, gOut, filters, bias, ACTIVATIONS[act]),
+          reference.convWinograd4Output(m, gOut, filters, bias, ACT_CODES[act]!, a0, a1),
+        );
+      },
+    ),
+  );
+});
+
 test("F(4x4, 3x3) input transform, 36 GEMMs with the transformed filters, output transform = the direct 3x3 conv", () => {
   const arb = fc
     .record({ g: tilings(), filters: fc.integer({ min: 1, max: 6 }), hasBias: fc.boolean() })

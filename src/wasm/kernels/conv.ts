@@ -769,7 +769,7 @@ export function convWinogradFilter(weight: Float32Array, filters: number, channe
  * max(36, 6 * (4 * tilesW + 4)).
  */
 export function winograd4PadLen(tilesH: number, tilesW: number): number {
-  return (4 * tilesH + 2) * (4 * tilesW + 2) + Math.max(36, 6 * (4 * tilesW + 4));
+  return (4 * tilesH + 2) * (4 * tilesW + 2) + Math.max(36, 6 * (4 * tilesW + 4) * Math.max(1, tilesH));
 }
 
 /**
