@@ -176,7 +176,7 @@ function addScalarSpan(yPtr: usize, len: i32, b: f32): void {
 }
 
 /** y[i] += b[i] for i < len. */
-function addSpan(yPtr: usize, bPtr: usize, len: i32): void {
+export function addSpan(yPtr: usize, bPtr: usize, len: i32): void {
   let i = 0;
   for (; i + 4 <= len; i += 4) {
     v128.store(at(yPtr, i), f32x4.add(v128.load(at(yPtr, i)), v128.load(at(bPtr, i))));

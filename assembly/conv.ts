@@ -12,7 +12,7 @@
 // the ox with 0 <= ox*stride + off < len are exactly [firstInside, endInside). The kernels split each
 // row into that run (bulk copies, SIMD, no bounds checks) and the clipped ends.
 
-import { ACT_NONE, actSpan } from "./act";
+import { ACT_NONE, actSpan, addSpan } from "./act";
 import { gemmSliceDepth } from "./gemm";
 
 /** Smallest t in [0, count] with t*stride + off >= 0 (count if none). stride >= 1. */
@@ -1054,6 +1054,84 @@ export function conv_winograd_output(
   a1: f32,
   yPtr: usize,
 ): void {
+  winogradOutput(
+    mPtr,
+    tileLen,
+    eLen,
+    filters,
+    images,
+    tilesH,
+    tilesW,
+    outH,
+    outW,
+    biasPtr,
+    act,
+    a0,
+    a1,
+    yPtr,
+    0,
+  );
+}
+
+/**
+ * conv_winograd_output with a residual (the Add after the conv, fused): once a plane is written,
+ * y = y + r (r images x filters x outH x outW like y, one f32 add per output), then the activation: the
+ * same bits as conv_winograd_output, then an elementwise Add, then the activation. r must not overlap m
+ * or y.
+ */
+export function conv_winograd_output_res(
+  mPtr: usize,
+  tileLen: i32,
+  eLen: i32,
+  filters: i32,
+  images: i32,
+  tilesH: i32,
+  tilesW: i32,
+  outH: i32,
+  outW: i32,
+  biasPtr: usize,
+  act: i32,
+  a0: f32,
+  a1: f32,
+  yPtr: usize,
+  resPtr: usize,
+): void {
+  winogradOutput(
+    mPtr,
+    tileLen,
+    eLen,
+    filters,
+    images,
+    tilesH,
+    tilesW,
+    outH,
+    outW,
+    biasPtr,
+    act,
+    a0,
+    a1,
+    yPtr,
+    resPtr,
+  );
+}
+
+function winogradOutput(
+  mPtr: usize,
+  tileLen: i32,
+  eLen: i32,
+  filters: i32,
+  images: i32,
+  tilesH: i32,
+  tilesW: i32,
+  outH: i32,
+  outW: i32,
+  biasPtr: usize,
+  act: i32,
+  a0: f32,
+  a1: f32,
+  yPtr: usize,
+  resPtr: usize,
+): void {
   const outRowBytes = (<usize>outW) << 2;
   const planeLen = outH * outW;
   const eBytes = (<usize>eLen) << 2;
@@ -1123,6 +1201,7 @@ export function conv_winograd_output(
             b,
           );
       }
+      if (resPtr !== 0) addSpan(yPlane, resPtr + (yPlane - yPtr), planeLen);
       if (act !== ACT_NONE) actSpan(yPlane, yPlane, planeLen, act, a0, a1);
     }
   }
@@ -1203,10 +1282,8 @@ export function winograd4_pad_len(tilesH: i32, tilesW: i32): i32 {
 
 /**
  * B^T of six f32x4 (four tiles, one per lane), stored `stride` bytes apart from dst (same order as
- * winograd4In). Inlined, so the six results go straight to their destination.
+ * winograd4In). Binaryen inlines it, so the six results go straight to their destination.
  */
-// @ts-ignore: decorator
-@inline
 function winograd4InV(
   d0: v128,
   d1: v128,
@@ -1305,8 +1382,6 @@ function winograd4ColsQuad(
 }
 
 /** Where tile `tile` of a plane (row-major, tilesW per row) starts in the rows-first values at buf. */
-// @ts-ignore: decorator
-@inline
 function winograd4TileSrc(buf: usize, tileRowBytes: usize, tilesW: i32, tile: i32): usize {
   const ty = tile / tilesW;
   return buf + <usize>ty * tileRowBytes + ((<usize>(4 * (tile - ty * tilesW))) << 2);
@@ -1522,6 +1597,79 @@ export function conv_winograd4_output(
   a1: f32,
   yPtr: usize,
 ): void {
+  winograd4Output(
+    mPtr,
+    tileLen,
+    eLen,
+    filters,
+    images,
+    tilesH,
+    tilesW,
+    outH,
+    outW,
+    biasPtr,
+    act,
+    a0,
+    a1,
+    yPtr,
+    0,
+  );
+}
+
+/** conv_winograd4_output with a residual, as conv_winograd_output_res: y = act((Y + bias) + r). */
+export function conv_winograd4_output_res(
+  mPtr: usize,
+  tileLen: i32,
+  eLen: i32,
+  filters: i32,
+  images: i32,
+  tilesH: i32,
+  tilesW: i32,
+  outH: i32,
+  outW: i32,
+  biasPtr: usize,
+  act: i32,
+  a0: f32,
+  a1: f32,
+  yPtr: usize,
+  resPtr: usize,
+): void {
+  winograd4Output(
+    mPtr,
+    tileLen,
+    eLen,
+    filters,
+    images,
+    tilesH,
+    tilesW,
+    outH,
+    outW,
+    biasPtr,
+    act,
+    a0,
+    a1,
+    yPtr,
+    resPtr,
+  );
+}
+
+function winograd4Output(
+  mPtr: usize,
+  tileLen: i32,
+  eLen: i32,
+  filters: i32,
+  images: i32,
+  tilesH: i32,
+  tilesW: i32,
+  outH: i32,
+  outW: i32,
+  biasPtr: usize,
+  act: i32,
+  a0: f32,
+  a1: f32,
+  yPtr: usize,
+  resPtr: usize,
+): void {
   const planeLen = outH * outW;
   const eBytes = (<usize>eLen) << 2;
   const hasBias = biasPtr !== 0;
@@ -1555,6 +1703,7 @@ export function conv_winograd4_output(
             b,
           );
         }
+        if (resPtr !== 0) addSpan(yPlane, resPtr + (yPlane - yPtr), planeLen);
         if (act !== ACT_NONE) actSpan(yPlane, yPlane, planeLen, act, a0, a1);
         continue;
       }
@@ -1605,6 +1754,7 @@ export function conv_winograd4_output(
           }
         }
       }
+      if (resPtr !== 0) addSpan(yPlane, resPtr + (yPlane - yPtr), planeLen);
       if (act !== ACT_NONE) actSpan(yPlane, yPlane, planeLen, act, a0, a1);
     }
   }
@@ -1638,8 +1788,6 @@ function winograd4OutV(m0: v128, m1: v128, m2: v128, m3: v128, m4: v128, m5: v12
 const W4_OUT: usize = memory.data(24 * 16, 16);
 
 /** The top-left output pixel of tile `tile` of a plane (row-major, tilesW per row) in yPlane. */
-// @ts-ignore: decorator
-@inline
 function winograd4TileDst(yPlane: usize, outW: i32, tilesW: i32, tile: i32): usize {
   const ty = tile / tilesW;
   return yPlane + ((<usize>(4 * ty * outW + 4 * (tile - ty * tilesW))) << 2);

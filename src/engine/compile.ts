@@ -115,6 +115,8 @@ export function compileModel(wasm: Wasm, graph: Graph, options: CompileOptions =
   const floatCache = new Map<string, Float32Array>();
 
   const _isGraphOutput = (name: string): boolean => graph.tensors.get(name)?.isGraphOutput === true;
+  // Values a step may read by now: the graph inputs, then each lowered node's outputs and its fused ones'.
+  const computed = new Set<string>(graph.inputs.flatMap((i) => (i.name === undefined ? [] : [i.name])));
   for (const node of graph.order) {
     if (fused.has(node)) continue;
     if (node.opType === "Constant" && node.domain === "") continue; // in graph.constants
@@ -126,6 +128,7 @@ export function compileModel(wasm: Wasm, graph: Graph, options: CompileOptions =
         `the engine has no kernel for ${node.domain === "" ? "" : `${node.domain}.`}${node.opType}; supported ops are listed in docs/engine.md`,
       );
     }
+    const fusedNow: GraphNode[] = [];
     const ctx: LowerContext = {
       node,
       batch,
@@ -159,7 +162,9 @@ export function compileModel(wasm: Wasm, graph: Graph, options: CompileOptions =
       },
       fuse(n) {
         fused.add(n);
+        fusedNow.push(n);
       },
+      computed: (name) => computed.has(name) && !graph.constants.has(name),
       param(data) {
         params.push(data);
         return { id: params.length - 1, length: data.length };
@@ -171,6 +176,7 @@ export function compileModel(wasm: Wasm, graph: Graph, options: CompileOptions =
       packGemmA: (a, m, k) => gemmPackA(wasm, { m, k }, a),
     };
     const result = lower(ctx);
+    for (const n of [node, ...fusedNow]) for (const o of n.outputs) if (o !== "") computed.add(o);
     if (result.kind === "alias") aliasOf.set(result.output, result.input);
     else if (result.kind === "step") lowered.push({ node, step: result });
   }

@@ -79,6 +79,11 @@ export interface LowerContext {
   soleConsumer(name: string): GraphNode | undefined;
   /** Mark a consumer as fused into this node's step: compile will not lower it. */
   fuse(node: GraphNode): void;
+  /**
+   * True when the value is a graph input or an output of a node lowered (or fused) before this one, so a
+   * step of this node may read it; false for constants and for values written later in the step order.
+   */
+  computed(name: string): boolean;
   /** Copy float data into the engine's memory once. */
   param(data: Float32Array): ParamRef;
   /** Copy int32 data (shapes, strides for a kernel) into the engine's memory once. */

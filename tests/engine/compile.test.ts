@@ -157,3 +157,107 @@ test("profile: one timing per step, in step order, growing with runs; empty unle
     timed.dispose();
   }
 });
+
+test("a residual Add after a Winograd conv is fused into its output transform, with the unfused bits", () => {
+  // x -> conv1 -> Relu -> conv2 -> BN -> Add(x) -> Relu, 16 channels of 6 x 6 (Winograd at batch 2); a
+  // second model also outputs the conv's value, so the Add stays a step of its own.
+  const c = 16;
+  const weights = (seed: number) =>
+    Array.from({ length: c * c * 9 }, (_, i) => Math.fround(Math.sin(seed + i * 0.7) * 0.2));
+  const spec = (outputs: string[]) =>
+    buildModel({
+      inputs: [{ name: "x", shape: ["N", c, 6, 6] }],
+      outputs: outputs.map((name) => ({ name })),
+      initializers: [
+        { name: "w1", dims: [c, c, 3, 3], data: weights(1) },
+        { name: "w2", dims: [c, c, 3, 3], data: weights(2) },
+        ...["s", "b", "m", "v"].map((name, k) => ({
+          name,
+          dims: [c],
+          data: Array.from({ length: c }, (_, i) => (k === 3 ? 0.5 + i / c : Math.cos(i + k))),
+        })),
+      ],
+      nodes: [
+        {
+          name: "conv1",
+          opType: "Conv",
+          inputs: ["x", "w1"],
+          outputs: ["a"],
+          attributes: { pads: [1, 1, 1, 1] },
+        },
+        { name: "relu1", opType: "Relu", inputs: ["a"], outputs: ["r"] },
+        {
+          name: "conv2",
+          opType: "Conv",
+          inputs: ["r", "w2"],
+          outputs: ["p"],
+          attributes: { pads: [1, 1, 1, 1] },
+        },
+        { name: "bn2", opType: "BatchNormalization", inputs: ["p", "s", "b", "m", "v"], outputs: ["q"] },
+        { name: "add", opType: "Add", inputs: ["q", "x"], outputs: ["z"] },
+        { name: "relu2", opType: "Relu", inputs: ["z"], outputs: ["y"] },
+      ],
+    });
+  const x = new Float32Array(2 * c * 36).map((_, i) => Math.fround(Math.sin(i * 0.31) * 2));
+  for (const winograd of ["2x2", "4x4"] as const) {
+    const fused = compileModel(wasm, buildGraph(spec(["y"])), { batch: 2, winograd, profile: true });
+    const split = compileModel(wasm, buildGraph(spec(["y", "q"])), { batch: 2, winograd, profile: true });
+    try {
+      fused.run({ x });
+      split.run({ x });
+      assert.deepEqual(
+        fused.profile().map((s) => s.node),
+        ["conv1", "conv2"],
+        `${winograd}: BN, Add and Relu fused into conv2`,
+      );
+      assert.deepEqual(
+        split.profile().map((s) => s.node),
+        ["conv1", "conv2", "add"],
+        `${winograd}: the conv's value is an output, so the Add runs on its own`,
+      );
+      const y = fused.run({ x }).y!;
+      const { q } = split.run({ x });
+      const expected = q!.map((v, i) => Math.max(0, Math.fround(v + x[i]!)));
+      assert.deepEqual(new Uint32Array(y.buffer.slice(0)), new Uint32Array(expected.buffer.slice(0)));
+      assert.deepEqual(y, split.run({ x }).y);
+    } finally {
+      fused.dispose();
+      split.dispose();
+    }
+  }
+});
+
+test("a residual Add whose other input is computed after the conv is not fused into it", () => {
+  // The shortcut conv comes after conv2 in the node order (as torchvision's ResNet exports it).
+  const c = 16;
+  const model = buildModel({
+    inputs: [{ name: "x", shape: ["N", c, 6, 6] }],
+    outputs: [{ name: "y" }],
+    initializers: [
+      { name: "w", dims: [c, c, 3, 3], data: Array.from({ length: c * c * 9 }, (_, i) => Math.cos(i) * 0.1) },
+      { name: "k", dims: [c, c, 1, 1], data: Array.from({ length: c * c }, (_, i) => Math.sin(i) * 0.1) },
+    ],
+    nodes: [
+      {
+        name: "conv2",
+        opType: "Conv",
+        inputs: ["x", "w"],
+        outputs: ["p"],
+        attributes: { pads: [1, 1, 1, 1] },
+      },
+      { name: "shortcut", opType: "Conv", inputs: ["x", "k"], outputs: ["s"] },
+      { name: "add", opType: "Add", inputs: ["p", "s"], outputs: ["y"] },
+    ],
+  });
+  const compiled = compileModel(wasm, buildGraph(model), { batch: 2, profile: true });
+  try {
+    const x = new Float32Array(2 * c * 36).map((_, i) => Math.sin(i * 0.13));
+    compiled.run({ x });
+    assert.deepEqual(
+      compiled.profile().map((s) => s.node),
+      ["conv2", "shortcut", "add"],
+    );
+  } finally {
+    compiled.dispose();
+  }
+});

@@ -763,7 +763,17 @@ function convNormCases(): ConformanceCase[] {
           convFloats(993, filters),
           { kind: "relu" },
         );
-        return [u, v, vBorders, y];
+        // The fused residual Add (conv_winograd_output_res).
+        const yr = convWinogradOutput(
+          w,
+          m,
+          { ...base, eLen: filters * tiles + 1 },
+          filters,
+          convFloats(1004, filters),
+          { kind: "clip", min: -1, max: 6 },
+          convFloats(1005, 2 * filters * 63),
+        );
+        return [u, v, vBorders, y, yr];
       },
     },
     {
@@ -830,7 +840,17 @@ function convNormCases(): ConformanceCase[] {
           convFloats(1001, filters),
           { kind: "leakyRelu", alpha: 0.1 },
         );
-        return [u, v, y, v8, y8];
+        // The fused residual Add (conv_winograd4_output_res).
+        const yr = convWinograd4Output(
+          w,
+          m,
+          { ...base, eLen: filters * tiles + 1 },
+          filters,
+          convFloats(1002, filters),
+          { kind: "relu" },
+          convFloats(1003, 2 * filters * 99),
+        );
+        return [u, v, y, v8, y8, yr];
       },
     },
     {

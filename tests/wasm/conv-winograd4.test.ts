@@ -12,6 +12,7 @@ import {
   winograd4TileCount,
 } from "../../src/wasm/kernels/conv.ts";
 import { gemm } from "../../src/wasm/kernels/gemm.ts";
+import { actApply } from "../../src/wasm/reference/act.ts";
 import * as reference from "../../src/wasm/reference/conv.ts";
 import { f32Array } from "../helpers/arbitraries.ts";
 import { assertBitExact } from "../helpers/exact.ts";
@@ -170,7 +171,9 @@ test("F(4x4) transforms on maps under four tiles wide (four tiles across tile ro
         const tiles = winograd4TileCount(g0);
         const gIn = { ...g0, eLen: Math.ceil(tiles / 8) * 8 * g0.channels + pad };
         assertBitExact(convWinograd4InputPacked(w, x, gIn), reference.convWinograd4InputPacked(x, gIn));
-        const m = new Float32Array(36 * (filters * tiles + pad)).map((_, i) => x[i % x.length]! * ((i % 7) - 3));
+        const m = new Float32Array(36 * (filters * tiles + pad)).map(
+          (_, i) => x[i % x.length]! * ((i % 7) - 3),
+        );
         const bias = new Float32Array(filters).map((_, i) => 0.25 * i - 0.5);
         const [a0, a1] = ACT_PARAMS[act]!;
         const gOut = { ...g0, eLen: filters * tiles + pad };
@@ -180,6 +183,39 @@ test("F(4x4) transforms on maps under four tiles wide (four tiles across tile ro
         );
       },
     ),
+  );
+});
+
+test("convWinograd4Output with a residual (the fused Add) is bit-exact with the reference: act((Y + b) + r)", () => {
+  const arb = fc
+    .record({
+      g: fc.oneof(tilings(1), narrowTilings()),
+      filters: fc.integer({ min: 1, max: 4 }),
+      act: fc.nat(4),
+    })
+    .chain((c) =>
+      fc
+        .record({
+          m: f32Array(36 * c.filters * winograd4TileCount(c.g)),
+          bias: f32Array(c.filters),
+          residual: f32Array(c.g.images * c.filters * c.g.outH * c.g.outW),
+        })
+        .map((r) => ({ ...c, ...r })),
+    );
+  fc.assert(
+    fc.property(arb, ({ g, filters, m, bias, residual, act }) => {
+      const [a0, a1] = ACT_PARAMS[act]!;
+      const got = convWinograd4Output(w, m, g, filters, bias, ACTIVATIONS[act], residual);
+      assertBitExact(
+        got,
+        reference.convWinograd4Output(m, g, filters, bias, ACT_CODES[act]!, a0, a1, residual),
+      );
+      // The unfused order: the conv's output (no activation), plus r, then the activation.
+      const sum = convWinograd4Output(w, m, g, filters, bias, undefined).map((v, i) =>
+        Math.fround(v + residual[i]!),
+      );
+      return assertBitExact(got, actApply(sum, ACT_CODES[act]!, a0, a1));
+    }),
   );
 });
 

@@ -29,6 +29,7 @@ import {
   winogradTileCount,
 } from "../../src/wasm/kernels/conv.ts";
 import { gemm } from "../../src/wasm/kernels/gemm.ts";
+import { actApply } from "../../src/wasm/reference/act.ts";
 import * as reference from "../../src/wasm/reference/conv.ts";
 import { f32Array } from "../helpers/arbitraries.ts";
 import { assertBitExact } from "../helpers/exact.ts";
@@ -957,6 +958,34 @@ test("convWinogradOutput (bias, activation) is bit-exact with the reference on r
         convWinogradOutput(w, mPadded, g, filters, bias, ACTIVATIONS[act]),
         reference.convWinogradOutput(mPadded, g, filters, bias, ACT_CODES[act]!, a0, a1),
       );
+    }),
+  );
+});
+
+test("convWinogradOutput with a residual (the fused Add) is bit-exact with the reference: act((Y + b) + r)", () => {
+  const arb = fc
+    .record({ g: winogradTiles(1), filters: fc.integer({ min: 1, max: 5 }), act: fc.nat(4) })
+    .chain((c) =>
+      fc
+        .record({
+          m: f32Array(16 * c.filters * winogradTileCount(c.g)),
+          bias: f32Array(c.filters),
+          residual: f32Array(c.g.images * c.filters * c.g.outH * c.g.outW),
+        })
+        .map((r) => ({ ...c, ...r })),
+    );
+  fc.assert(
+    fc.property(arb, ({ g, filters, m, bias, residual, act }) => {
+      const [a0, a1] = ACT_PARAMS[act]!;
+      const got = convWinogradOutput(w, m, g, filters, bias, ACTIVATIONS[act], residual);
+      assertBitExact(
+        got,
+        reference.convWinogradOutput(m, g, filters, bias, ACT_CODES[act]!, a0, a1, residual),
+      );
+      // The unfused order: the conv's output (no activation), plus r, then the activation.
+      const plain = convWinogradOutput(w, m, g, filters, bias, undefined);
+      const sum = plain.map((v, i) => Math.fround(v + residual[i]!));
+      return assertBitExact(got, actApply(sum, ACT_CODES[act]!, a0, a1));
     }),
   );
 });

@@ -6,7 +6,9 @@
 //   3x3, stride 1, dilation 1, one group, >= 16 channels and filters: Winograd over chunks of the batch,
 //   F(4x4, 3x3) where autoWinograd picks it (conv_winograd4_input_packed, 36 GEMMs,
 //   conv_winograd4_output), F(2x2, 3x3) below (conv_winograd_input_packed, 16 gemm_nn_prepacked_ab GEMMs on
-//   packed V, conv_winograd_output with bias and activation), unless CompileOptions.winograd says otherwise.
+//   packed V, conv_winograd_output with bias and activation), unless CompileOptions.winograd says otherwise;
+//   a residual Add reading the conv (and the activation after it) is fused into the output transform
+//   (conv_winograd(4)_output_res) when its other input is computed before the conv.
 // The epilogue (act_bias_rows) adds the bias and applies the activation in one pass over the output.
 import { attrFloat, attrInt, attrInts, attrString, type GraphNode } from "../../graph/ir.ts";
 import {
@@ -26,7 +28,8 @@ import {
   step,
   unsupported,
 } from "../lower.ts";
-import { fuseActivation } from "./act.ts";
+import { fuseActivation, NO_ACTIVATION } from "./act.ts";
+import { fuseResidual } from "./eltwise.ts";
 
 /** Resolved 2-D window of a Conv or pool: kernel, strides, dilations and explicit pads. */
 export interface Window2d {
@@ -268,6 +271,9 @@ export const lowerConv = (ctx: LowerContext): Lowering => {
 
   if (ctx.winograd !== false && isWinogradConv(g)) {
     const variant = ctx.winograd === "auto" ? autoWinograd(g) : ctx.winograd === "4x4" ? 4 : 2;
+    // A residual block's Add (and the activation after it) goes into the output transform.
+    const res = act.code === NO_ACTIVATION.code ? fuseResidual(ctx, output) : undefined;
+    if (res !== undefined) return winogradConv(ctx, g, w, bias, res.act, res.output, variant, res.residual);
     return winogradConv(ctx, g, w, bias, act, output, variant);
   }
   const { hw, ohw, k, mg, depthwise, pointwise } = g;
@@ -417,6 +423,7 @@ function winogradConv(
   act: { code: number; a0: number; a1: number },
   output: string,
   tile: 2 | 4,
+  residual?: string,
 ): Lowering {
   const { x, batch, channels, height, width, filters, outH, outW, win } = g;
   const positions = (tile + 2) * (tile + 2);
@@ -442,15 +449,16 @@ function winogradConv(
   const padLen =
     Math.ceil((tile === 2 ? winogradPackedPadLen(tilesH, tilesW) : winograd4PadLen(tilesH, tilesW)) / 4) * 4;
   const scratchLen = vLen + mLen + padLen + gemmScratchLen(filters, maxTiles, channels);
-  return step([x], [output], scratchLen, (b) => {
+  return step(residual === undefined ? [x] : [x, residual], [output], scratchLen, (b) => {
     const input = exportFn(
       b.exports,
       tile === 2 ? "conv_winograd_input_packed" : "conv_winograd4_input_packed",
     );
     const outputTransform = exportFn(
       b.exports,
-      tile === 2 ? "conv_winograd_output" : "conv_winograd4_output",
+      `${tile === 2 ? "conv_winograd_output" : "conv_winograd4_output"}${residual === undefined ? "" : "_res"}`,
     );
+    const rp = residual === undefined ? 0 : b.ptr(residual);
     const gemm = exportFn(b.exports, "gemm_nn_prepacked_ab");
     const xp = b.ptr(x);
     const yp = b.ptr(output);
@@ -510,6 +518,7 @@ function winogradConv(
           act.a0,
           act.a1,
           yp + n0 * filters * outH * outW * 4,
+          rp === 0 ? 0 : rp + n0 * filters * outH * outW * 4,
         );
       }
     };

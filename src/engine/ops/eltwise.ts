@@ -12,7 +12,7 @@ import {
   step,
   unsupported,
 } from "../lower.ts";
-import { fuseActivation } from "./act.ts";
+import { type Activation, fuseActivation } from "./act.ts";
 
 /** Op codes of assembly/eltwise.ts (ELTWISE_*). */
 export const ELTWISE = { Add: 0, Sub: 1, Mul: 2, Div: 3 } as const;
@@ -69,6 +69,36 @@ function coalesce(
     for (const s of out) s.push(0);
   }
   return { dims, strides: out };
+}
+
+/**
+ * The residual Add after a layer, for its step to fuse: when `value`'s only reader is an Add whose other
+ * input is an activation already computed (the block input of a residual block, or a shortcut lowered
+ * earlier) with exactly value's dims, the Add is fused and its output (and the activation after it, if
+ * any) become the layer's. The layer then computes act(value + residual) per element, one f32 add after
+ * its own epilogue: the bits of the unfused Add. Undefined when the pattern does not match.
+ */
+export function fuseResidual(
+  ctx: LowerContext,
+  value: string,
+): { residual: string; act: Activation; output: string } | undefined {
+  const add = ctx.soleConsumer(value);
+  if (add === undefined || add.opType !== "Add" || add.domain !== "" || add.inputs.length !== 2)
+    return undefined;
+  const residual = add.inputs[0] === value ? add.inputs[1] : add.inputs[0];
+  const y = add.outputs[0];
+  if (residual === undefined || residual === "" || residual === value || y === undefined || y === "") {
+    return undefined;
+  }
+  if (!ctx.computed(residual)) return undefined;
+  const vd = ctx.dims(value);
+  const rd = ctx.dims(residual);
+  if (vd.length !== rd.length || vd.some((d, i) => d !== rd[i]) || ctx.dims(y).length !== vd.length) {
+    return undefined;
+  }
+  ctx.fuse(add);
+  const { act, output } = fuseActivation(ctx, y);
+  return { residual, act, output };
 }
 
 export const lowerBinary = (ctx: LowerContext): Lowering => {

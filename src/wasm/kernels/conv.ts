@@ -712,9 +712,10 @@ export function convWinogradInputPacked(w: Wasm, x: Float32Array, tiles: Winogra
 
 /**
  * Winograd F(2x2, 3x3) output transform with bias and activation, of JS arrays (conv_winograd_output):
- * y = act(A^T m A + bias[f]) per filter and tile.
+ * y = act(A^T m A + bias[f]) per filter and tile, or with a residual act((A^T m A + bias[f]) + r)
+ * (conv_winograd_output_res: the Add after the conv, fused).
  * @param m 16 blocks of filters x tiles, eLen apart (the 16 GEMM products). @param bias filters values,
- *   or undefined.
+ *   or undefined. @param residual images x filters x outH x outW values, or undefined.
  * @returns images x filters x outH x outW.
  * @throws PrunekitError `INVALID_ARGUMENT` on a bad size, length or activation.
  * @example
@@ -729,6 +730,7 @@ export function convWinogradOutput(
   filters: number,
   bias: Float32Array | undefined,
   activation: Activation | undefined,
+  residual?: Float32Array,
 ): Float32Array {
   checkTiles("convWinogradOutput", { ...tiles, channels: filters });
   return winogradOutput(
@@ -741,6 +743,7 @@ export function convWinogradOutput(
     filters,
     bias,
     activation,
+    residual,
   );
 }
 
@@ -824,9 +827,10 @@ export function convWinograd4InputPacked(w: Wasm, x: Float32Array, tiles: Winogr
 
 /**
  * Winograd F(4x4, 3x3) output transform with bias and activation, of JS arrays (conv_winograd4_output):
- * y = act(A^T m A + bias[f]) per filter and 4x4 tile.
+ * y = act(A^T m A + bias[f]) per filter and 4x4 tile, or with a residual act((A^T m A + bias[f]) + r)
+ * (conv_winograd4_output_res).
  * @param m 36 blocks of filters x tiles, eLen apart (the 36 GEMM products). @param bias filters values,
- *   or undefined.
+ *   or undefined. @param residual images x filters x outH x outW values, or undefined.
  * @returns images x filters x outH x outW.
  * @throws PrunekitError `INVALID_ARGUMENT` on a bad size, length or activation.
  * @example
@@ -841,6 +845,7 @@ export function convWinograd4Output(
   filters: number,
   bias: Float32Array | undefined,
   activation: Activation | undefined,
+  residual?: Float32Array,
 ): Float32Array {
   checkTiles("convWinograd4Output", { ...tiles, channels: filters }, 4);
   return winogradOutput(
@@ -853,6 +858,7 @@ export function convWinograd4Output(
     filters,
     bias,
     activation,
+    residual,
   );
 }
 
@@ -870,18 +876,22 @@ function winogradOutput(
   filters: number,
   bias: Float32Array | undefined,
   activation: Activation | undefined,
+  residual: Float32Array | undefined,
 ): Float32Array {
   const { images, outH, outW } = tiles;
   const positions = (tile + 2) * (tile + 2);
   const eLen = tiles.eLen ?? filters * count;
   checkLength(`${what} m`, m, positions * eLen);
   if (bias !== undefined) checkLength(`${what} bias`, bias, filters);
+  if (residual !== undefined) checkLength(`${what} residual`, residual, images * filters * outH * outW);
   const { act, a0, a1 } = activationCode(activation, what);
   return withArena(w, (arena) => {
     const mb = arena.copyInF32(m);
     const bb = bias === undefined ? undefined : arena.copyInF32(bias);
     const yb = arena.allocF32(images * filters * outH * outW);
-    kernel(w, tile === 2 ? "conv_winograd_output" : "conv_winograd4_output")(
+    const rb = residual === undefined ? undefined : arena.copyInF32(residual);
+    const name = tile === 2 ? "conv_winograd_output" : "conv_winograd4_output";
+    kernel(w, rb === undefined ? name : `${name}_res`)(
       mb.ptr,
       count,
       eLen,
@@ -896,6 +906,7 @@ function winogradOutput(
       a0,
       a1,
       yb.ptr,
+      rb === undefined ? 0 : rb.ptr,
     );
     return arena.viewF32(yb).slice();
   });

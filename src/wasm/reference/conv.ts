@@ -318,8 +318,8 @@ export function convWinogradInputPacked(x: ArrayLike<number>, g: WinogradTilesRe
 
 /**
  * Winograd F(2x2, 3x3) output transform: for m laid out as 16 blocks of filters x tiles (eLen apart), y (images x filters x outH x
- * outW) = act((A^T m A) + bias[f]) (no add without a bias), rows first, f32 after every step; outputs past
- * outH x outW are dropped.
+ * outW) = act((A^T m A) + bias[f]) (no add without a bias), or act(((A^T m A) + bias[f]) + r) with a
+ * residual r shaped like y, rows first, f32 after every step; outputs past outH x outW are dropped.
  */
 export function convWinogradOutput(
   m: ArrayLike<number>,
@@ -329,6 +329,7 @@ export function convWinogradOutput(
   act: number,
   a0: number,
   a1: number,
+  residual?: ArrayLike<number>,
 ): Float32Array {
   const f = Math.fround;
   const { images, outH, outW } = g;
@@ -355,8 +356,9 @@ export function convWinogradOutput(
               const oy = 2 * ty + i;
               const ox = 2 * tx + j;
               if (oy >= outH || ox >= outW) continue;
+              const at = ((n * filters + o) * outH + oy) * outW + ox;
               const v = bias === undefined ? out[j]! : f(out[j]! + bias[o]!);
-              y[((n * filters + o) * outH + oy) * outW + ox] = actScalar(v, act, a0, a1);
+              y[at] = actScalar(residual === undefined ? v : f(v + residual[at]!), act, a0, a1);
             }
           }
         }
@@ -441,8 +443,9 @@ export function convWinograd4InputPacked(x: ArrayLike<number>, g: WinogradTilesR
 
 /**
  * Winograd F(4x4, 3x3) output transform: for m laid out as 36 blocks of filters x tiles (eLen apart),
- * y (images x filters x outH x outW) = act((A^T m A) + bias[f]) (no add without a bias), rows first, f32
- * after every step; outputs past outH x outW are dropped.
+ * y (images x filters x outH x outW) = act((A^T m A) + bias[f]) (no add without a bias), or
+ * act(((A^T m A) + bias[f]) + r) with a residual r shaped like y, rows first, f32 after every step; outputs
+ * past outH x outW are dropped.
  */
 export function convWinograd4Output(
   m: ArrayLike<number>,
@@ -452,6 +455,7 @@ export function convWinograd4Output(
   act: number,
   a0: number,
   a1: number,
+  residual?: ArrayLike<number>,
 ): Float32Array {
   const f = Math.fround;
   const { images, outH, outW } = g;
@@ -474,8 +478,9 @@ export function convWinograd4Output(
               const oy = 4 * ty + i;
               const ox = 4 * tx + j;
               if (oy >= outH || ox >= outW) continue;
+              const at = ((n * filters + o) * outH + oy) * outW + ox;
               const v = bias === undefined ? out[j]! : f(out[j]! + bias[o]!);
-              y[((n * filters + o) * outH + oy) * outW + ox] = actScalar(v, act, a0, a1);
+              y[at] = actScalar(residual === undefined ? v : f(v + residual[at]!), act, a0, a1);
             }
           }
         }
