@@ -28,8 +28,9 @@ export interface CompileOptions {
    * Run 3x3, stride-1, dilation-1, single-group convs with at least 16 channels and filters and 4
    * output tiles (2x2) in the batch as Winograd (within the forward tests' 1e-4 of onnxruntime, not
    * bit-identical to the im2col path). Default true: F(4x4, 3x3) (2.25 products per output pixel) where
-   * it needs fewer products than F(2x2, 3x3) (4 per pixel) and has 64+ 4x4 tiles in the batch (16+ with at
-   * most 32 channels), F(2x2, 3x3) on the others (src/engine/ops/conv.ts, autoWinograd). "2x2" / "4x4" force that variant on every eligible conv; false keeps every conv on im2col + GEMM.
+   * it needs fewer products than F(2x2, 3x3) (4 per pixel) and has 16+ 4x4 tiles in the batch, F(2x2, 3x3)
+   * on the others (src/engine/ops/conv.ts, autoWinograd). "2x2" / "4x4" force that variant on every
+   * eligible conv; false keeps every conv on im2col + GEMM.
    */
   winograd?: boolean | "2x2" | "4x4";
   /** Time every step (see CompiledModel.profile); default false. */

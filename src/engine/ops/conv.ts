@@ -377,26 +377,23 @@ function isWinogradConv(g: ConvGeometry): boolean {
 }
 
 /**
- * Where the default picks F(4x4, 3x3) over F(2x2, 3x3), measured per conv of ResNet-20 and VGG-16-BN at
- * batch 1 and 64 (bench/README.md, "Engine speed, round 5"): when it needs fewer products for the whole map
+ * Where the default picks F(4x4, 3x3) over F(2x2, 3x3): when it needs fewer products for the whole map
  * (36 per 4x4 tile against 16 per 2x2 tile: not on 2x2 maps, where a 4x4 tile is mostly padding) and its
- * GEMMs have enough columns: at least WINOGRAD4_MIN_TILES 4x4 tiles in the batch, or
- * WINOGRAD4_MIN_THIN_TILES with at most WINOGRAD4_THIN_CHANNELS channels and filters (there the transforms,
- * cheaper per pixel than F(2x2)'s, weigh more than the thin GEMMs). With 64-256 channels on 4-16 tiles
- * F(4x4) measured 5-22 % slower.
+ * 36 GEMMs have at least WINOGRAD4_MIN_TILES 4x4 tiles in the batch. Round 5 (bench/README.md) set 64
+ * tiles, or 16 with at most 32 channels, on an Intel host with a 2 MB L2, where VGG-16-BN's 64-128-channel
+ * convs on 16x16 maps at batch 1 (16 tiles) ran 5 % slower on F(4x4); on an AMD Zen 3 host (512 KB L2,
+ * where F(2x2)'s transformed tiles and products, 1 MB there, spill to L3) the same convs ran 1.5-1.6x
+ * faster on F(4x4), so from round 6 16 tiles suffice at any width. Under 16 tiles (VGG's 8x8 maps at
+ * batch 1, 4 tiles) F(2x2) stays: 20 % faster on the Intel host, 10-20 % slower on the AMD one.
  */
-export const WINOGRAD4_MIN_TILES = 64;
-export const WINOGRAD4_MIN_THIN_TILES = 16;
-export const WINOGRAD4_THIN_CHANNELS = 32;
+export const WINOGRAD4_MIN_TILES = 16;
 
 /** The Winograd variant (output tile side) the default picks for an eligible conv. */
 function autoWinograd(g: ConvGeometry): 2 | 4 {
   const tiles2 = g.batch * Math.ceil(g.outH / 2) * Math.ceil(g.outW / 2);
   const tiles4 = g.batch * Math.ceil(g.outH / 4) * Math.ceil(g.outW / 4);
   if (36 * tiles4 >= 16 * tiles2) return 2;
-  if (tiles4 >= WINOGRAD4_MIN_TILES) return 4;
-  const thin = Math.max(g.channels, g.filters) <= WINOGRAD4_THIN_CHANNELS;
-  return thin && tiles4 >= WINOGRAD4_MIN_THIN_TILES ? 4 : 2;
+  return tiles4 >= WINOGRAD4_MIN_TILES ? 4 : 2;
 }
 
 /** Transformed tiles (V) plus products (M) of one chunk of the batch never exceed about 8 MB. */
