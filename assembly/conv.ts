@@ -1477,7 +1477,7 @@ export function conv_winograd4_input_packed(
   // Narrower maps with four tiles or more: all tile rows' rows-first values, then four consecutive tiles
   // (across tile rows) per f32x4.
   const groups = !quads && perPlane >= 4;
-  const tileRowBytes = 6 * bufRowBytes;
+  const tileRowBytes = bufRowBytes * 6;
   const planeBytes = <usize>height * ((<usize>width) << 2);
   const eBytes = (<usize>eLen) << 2;
   const kcMax = gemmSliceDepth(channels);

@@ -169,8 +169,9 @@ describe("conv backward", () => {
     // row 0 and column 0, else 1. b = B^T (0, 1, 1, 1, 1, 1) = (-4, -6, 0, 0, 0, 0).
     const tiles = 4;
     const eLen = 8 + 2;
-    expect(winograd4_pad_len(2, 2)).toBe(10 * 10 + 72);
-    const pad = memory.data(172 * 4, 16);
+    // The padded plane, then both tile rows' rows-first values (6 rows of 12 floats each).
+    expect(winograd4_pad_len(2, 2)).toBe(10 * 10 + 2 * 72);
+    const pad = memory.data(244 * 4, 16);
     const v = memory.data(36 * eLen * 4);
     for (let i = 0; i < 36 * eLen; i++) store<f32>(v + ((<usize>i) << 2), 99);
     conv_winograd4_input_packed(x, 1, 1, 7, 7, 1, 1, 2, 2, v, tiles, eLen, pad);
