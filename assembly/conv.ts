@@ -13,7 +13,7 @@
 // row into that run (bulk copies, SIMD, no bounds checks) and the clipped ends.
 
 import { ACT_NONE, actSpan, addSpan } from "./act";
-import { gemmSliceDepth } from "./gemm";
+import { gemm_nn_prepacked, gemm_packed_a_len, gemm_scratch_len, gemmSliceDepth } from "./gemm";
 
 /** Smallest t in [0, count] with t*stride + off >= 0 (count if none). stride >= 1. */
 function firstInside(off: i32, stride: i32, count: i32): i32 {
@@ -1858,5 +1858,110 @@ function winograd4OutQuad(
     v128.store(y1p + at, f32x4.shuffle(t0, t2, 2, 3, 6, 7));
     v128.store(y2p + at, f32x4.shuffle(t1, t3, 0, 1, 4, 5));
     v128.store(y3p + at, f32x4.shuffle(t1, t3, 2, 3, 6, 7));
+  }
+}
+
+// ---- Tap-split convolution for small maps ----
+// On a small output map most of an im2col column is padding (a 3x3 pad-1 conv on a 2x2 map: 5 of every 9
+// taps of each output pixel). Here each tap (i, j) of the kernel runs as its own GEMM on only the output
+// pixels it reaches: the rectangle oy in [oyLo, oyHi), ox in [oxLo, oxHi) whose input pixel
+// (oy*strideH + i*dilationH - padTop, ox*strideW + j*dilationW - padLeft) is inside the image. Per tap:
+// gather those input pixels (channels x n), C = W_ij (filters x channels, prepacked) x B with
+// gemm_nn_prepacked, then add C into y. y starts at +0 and the taps add in (i, j) order; each tap's sum
+// over channels is the GEMM's.
+
+/** Floats of scratch conv_tapsplit needs: the gathered pixels, one tap's products, the GEMM's scratch. */
+export function conv_tapsplit_scratch_len(channels: i32, filters: i32, ohw: i32): i32 {
+  const g = gemm_scratch_len(filters, ohw, channels);
+  return ((channels * ohw + 3) & ~3) + ((filters * ohw + 3) & ~3) + g;
+}
+
+/**
+ * One image of a convolution (one group) by taps: y (filters x outH x outW) = sum over the kernel's taps
+ * (i, j) in order of W_ij x (the tap's input pixels), padding skipped. wPtr holds kernelH*kernelW blocks of
+ * gemm_packed_a_len(filters, channels) floats, block i*kernelW + j the prepacked filters x channels
+ * matrix W[:, :, i, j] (a block of a tap that reaches no output pixel is never read). scratchPtr holds
+ * conv_tapsplit_scratch_len(channels, filters, outH*outW) floats. No bias, no activation. Sizes >= 1;
+ * x, y, w and the scratch must not overlap.
+ */
+export function conv_tapsplit(
+  xPtr: usize,
+  channels: i32,
+  height: i32,
+  width: i32,
+  kernelH: i32,
+  kernelW: i32,
+  strideH: i32,
+  strideW: i32,
+  padTop: i32,
+  padLeft: i32,
+  dilationH: i32,
+  dilationW: i32,
+  outH: i32,
+  outW: i32,
+  wPtr: usize,
+  filters: i32,
+  yPtr: usize,
+  scratchPtr: usize,
+): void {
+  const ohw = outH * outW;
+  const bPtr = scratchPtr;
+  const cPtr = bPtr + ((<usize>((channels * ohw + 3) & ~3)) << 2);
+  const gPtr = cPtr + ((<usize>((filters * ohw + 3) & ~3)) << 2);
+  const blockBytes = (<usize>gemm_packed_a_len(filters, channels)) << 2;
+  const planeLen = <usize>height * <usize>width;
+  const yLen = <usize>filters * <usize>ohw;
+  for (let q: usize = 0; q < yLen; q++) store<f32>(yPtr + (q << 2), 0);
+  for (let i = 0; i < kernelH; i++) {
+    const rowOff = i * dilationH - padTop;
+    const oyLo = firstInside(rowOff, strideH, outH);
+    const oyHi = endInside(rowOff, strideH, height, outH, oyLo);
+    if (oyHi <= oyLo) continue;
+    for (let j = 0; j < kernelW; j++) {
+      const colOff = j * dilationW - padLeft;
+      const oxLo = firstInside(colOff, strideW, outW);
+      const oxHi = endInside(colOff, strideW, width, outW, oxLo);
+      if (oxHi <= oxLo) continue;
+      const cols = oxHi - oxLo;
+      const n = (oyHi - oyLo) * cols;
+      // Gather: b[c, (oy - oyLo)*cols + ox - oxLo] = x[c, oy*strideH + rowOff, ox*strideW + colOff].
+      let dst = bPtr;
+      for (let c = 0; c < channels; c++) {
+        const plane = xPtr + ((<usize>c * planeLen) << 2);
+        for (let oy = oyLo; oy < oyHi; oy++) {
+          const row = plane + ((<usize>((oy * strideH + rowOff) * width + colOff)) << 2);
+          for (let ox = oxLo; ox < oxHi; ox++) {
+            store<f32>(dst, load<f32>(row + ((<usize>(ox * strideW)) << 2)));
+            dst += 4;
+          }
+        }
+      }
+      gemm_nn_prepacked(
+        wPtr + <usize>(i * kernelW + j) * blockBytes,
+        bPtr,
+        cPtr,
+        gPtr,
+        filters,
+        n,
+        channels,
+        n,
+        n,
+        1,
+        0,
+      );
+      // y[f, oy, ox] += c[f, (oy - oyLo)*cols + ox - oxLo].
+      let src = cPtr;
+      for (let f = 0; f < filters; f++) {
+        const yPlane = yPtr + ((<usize>f * <usize>ohw) << 2);
+        for (let oy = oyLo; oy < oyHi; oy++) {
+          const at = yPlane + ((<usize>(oy * outW + oxLo)) << 2);
+          for (let ox = 0; ox < cols; ox++) {
+            const p = at + ((<usize>ox) << 2);
+            store<f32>(p, load<f32>(p) + load<f32>(src));
+            src += 4;
+          }
+        }
+      }
+    }
   }
 }

@@ -558,9 +558,12 @@ function gemmThin(
       const ap1 = pair ? ap0 + panelBytes : ap0;
       for (let j = 0; j < n; j += 4) {
         const bp = bpPtr + <usize>(j / NR) * <usize>kc * (NR * 4) + ((<usize>(j % NR)) << 2);
-        thinKernel(kc, ap0, ap1, bp, tilePtr);
-        const rows = min(2 * MR, m - i);
         const cols = min(4, n - j);
+        // A last group of one or two columns computes only those (the same sums, fewer products).
+        if (cols === 1) thinKernel1(kc, ap0, ap1, bp, tilePtr);
+        else if (cols === 2) thinKernel2(kc, ap0, ap1, bp, tilePtr);
+        else thinKernel(kc, ap0, ap1, bp, tilePtr);
+        const rows = min(2 * MR, m - i);
         const cTile = cPtr + <usize>i * ldcBytes + ((<usize>j) << 2);
         if (cols === 4) {
           // Full columns: transpose each 4 x 4 quarter of the tile into C rows (same expression).
@@ -665,6 +668,53 @@ function thinKernel(kc: i32, ap0: usize, ap1: usize, bp: usize, tilePtr: usize):
   v128.store(tilePtr, c12, 80);
   v128.store(tilePtr, c03, 96);
   v128.store(tilePtr, c13, 112);
+}
+
+/** thinKernel for column 0 only: tile[r] (r < 8). */
+function thinKernel1(kc: i32, ap0: usize, ap1: usize, bp: usize, tilePtr: usize): void {
+  let c00 = f32x4.splat(0);
+  let c10 = f32x4.splat(0);
+  let a0p = ap0;
+  let a1p = ap1;
+  let b = bp;
+  for (let p = 0; p < kc; p++) {
+    const s = v128.load32_splat(b);
+    c00 = madd(v128.load(a0p), s, c00);
+    c10 = madd(v128.load(a1p), s, c10);
+    a0p += MR * 4;
+    a1p += MR * 4;
+    b += NR * 4;
+  }
+  v128.store(tilePtr, c00);
+  v128.store(tilePtr, c10, 16);
+}
+
+/** thinKernel for columns 0 and 1 only: tile[c * 8 + r] (c < 2). */
+function thinKernel2(kc: i32, ap0: usize, ap1: usize, bp: usize, tilePtr: usize): void {
+  let c00 = f32x4.splat(0);
+  let c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0);
+  let c11 = f32x4.splat(0);
+  let a0p = ap0;
+  let a1p = ap1;
+  let b = bp;
+  for (let p = 0; p < kc; p++) {
+    const a0 = v128.load(a0p);
+    const a1 = v128.load(a1p);
+    let s = v128.load32_splat(b);
+    c00 = madd(a0, s, c00);
+    c10 = madd(a1, s, c10);
+    s = v128.load32_splat(b, 4);
+    c01 = madd(a0, s, c01);
+    c11 = madd(a1, s, c11);
+    a0p += MR * 4;
+    a1p += MR * 4;
+    b += NR * 4;
+  }
+  v128.store(tilePtr, c00);
+  v128.store(tilePtr, c10, 16);
+  v128.store(tilePtr, c01, 32);
+  v128.store(tilePtr, c11, 48);
 }
 
 /** Rows of a prepacked A: m rounded up to whole MR-row panels. */

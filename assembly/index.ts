@@ -29,6 +29,8 @@ export {
   conv_depthwise_grad_input,
   conv_depthwise_grad_weight,
   conv_im2col,
+  conv_tapsplit,
+  conv_tapsplit_scratch_len,
   conv_winograd_input,
   conv_winograd_input_packed,
   conv_winograd_output,

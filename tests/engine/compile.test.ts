@@ -261,3 +261,61 @@ test("a residual Add whose other input is computed after the conv is not fused i
     compiled.dispose();
   }
 });
+
+test("convs on 2x2 and 1x1 maps at batch 1 run tap by tap (padding skipped) and match the direct conv", async () => {
+  const { conv2d } = await import("../../src/wasm/reference/conv.ts");
+  for (const side of [2, 1]) {
+    const [c, f] = [24, 7];
+    const weight = Array.from({ length: f * c * 9 }, (_, i) => Math.fround(Math.sin(i * 0.9) * 0.3));
+    // On the 1x1 map only the centre tap reaches the image: NaN elsewhere shows the padding is skipped
+    // (im2col would multiply it by the padding's 0 and get NaN).
+    const used = side === 1 ? weight.map((v, i) => (i % 9 === 4 ? v : 0)) : weight;
+    if (side === 1) for (let i = 0; i < weight.length; i++) if (i % 9 !== 4) weight[i] = Number.NaN;
+    const bias = Array.from({ length: f }, (_, i) => 0.1 * i - 0.3);
+    const model = buildModel({
+      inputs: [{ name: "x", shape: ["N", c, side, side] }],
+      outputs: [{ name: "y" }],
+      initializers: [
+        { name: "w", dims: [f, c, 3, 3], data: weight },
+        { name: "b", dims: [f], data: bias },
+      ],
+      nodes: [
+        {
+          name: "conv",
+          opType: "Conv",
+          inputs: ["x", "w", "b"],
+          outputs: ["z"],
+          attributes: { pads: [1, 1, 1, 1] },
+        },
+        { name: "relu", opType: "Relu", inputs: ["z"], outputs: ["y"] },
+      ],
+    });
+    const x = new Float32Array(c * side * side).map((_, i) => Math.fround(Math.cos(i * 0.7)));
+    const compiled = compileModel(wasm, buildGraph(model), { batch: 1, profile: true });
+    try {
+      const y = compiled.run({ x }).y!;
+      assert.deepEqual(
+        compiled.profile().map((s) => s.node),
+        ["conv"],
+      );
+      const spec = {
+        batch: 1,
+        channels: c,
+        height: side,
+        width: side,
+        outChannels: f,
+        kernelH: 3,
+        kernelW: 3,
+        groups: 1,
+        strides: [1, 1] as const,
+        pads: [1, 1, 1, 1] as const,
+        dilations: [1, 1] as const,
+      };
+      const ref = conv2d(spec, x, used, bias).map((v) => Math.max(0, v));
+      for (let i = 0; i < ref.length; i++)
+        assert.ok(Math.abs(y[i]! - ref[i]!) <= 1e-5, `${side}x${side} output ${i}`);
+    } finally {
+      compiled.dispose();
+    }
+  }
+});

@@ -29,6 +29,10 @@ import {
   convIm2col,
   convIm2colLen,
   convOutputLen,
+  convTapSplit,
+  convTapSplitPackWeights,
+  convTapSplitScratchLen,
+  convTapsInside,
   convWinograd4Filter,
   convWinograd4InputPacked,
   convWinograd4Output,
@@ -774,6 +778,51 @@ function convNormCases(): ConformanceCase[] {
           convFloats(1005, 2 * filters * 63),
         );
         return [u, v, vBorders, y, yr];
+      },
+    },
+    {
+      name: "tap-split convolution on small maps: 2x2 and 1x1 maps, pads, a stride, one- and two-column taps",
+      covers: ["convTapSplit", "convTapSplitPackWeights", "convTapSplitScratchLen", "convTapsInside"],
+      run: (w) => {
+        const win = (h: number, wd: number, pad: number, stride: number, out: number) => ({
+          channels: 5,
+          height: h,
+          width: wd,
+          kernelH: 3,
+          kernelW: 3,
+          strideH: stride,
+          strideW: stride,
+          padTop: pad,
+          padLeft: pad,
+          dilationH: 1,
+          dilationW: 1,
+          outH: out,
+          outW: out,
+        });
+        const two = win(2, 2, 1, 1, 2);
+        const one = win(1, 1, 1, 1, 1);
+        const strided = win(3, 3, 1, 2, 2);
+        if (convTapsInside(one).join() !== "4")
+          throw new Error("convTapsInside: a 1x1 map reaches tap 4 only");
+        if (convTapSplitScratchLen(5, 6, 4) !== 20 + 24 + gemmScratchLen(6, 4, 5)) {
+          throw new Error("convTapSplitScratchLen: unexpected length");
+        }
+        const weight = convFloats(1010, 6 * 5 * 9);
+        const packed = convTapSplitPackWeights(
+          weight,
+          6,
+          5,
+          3,
+          3,
+          (a, m, k) => gemmPackA(w, { m, k }, a),
+          [4],
+        );
+        return [
+          convTapSplit(w, convFloats(1011, 5 * 4), weight, two, 6),
+          convTapSplit(w, convFloats(1012, 5), weight, one, 6),
+          convTapSplit(w, convFloats(1013, 5 * 9), weight, strided, 6),
+          packed,
+        ];
       },
     },
     {

@@ -19,6 +19,8 @@ import {
   convIm2colBuffers,
   convIm2colLen,
   convOutputLen,
+  convTapSplit,
+  convTapsInside,
   convWinogradFilter,
   convWinogradInput,
   convWinogradInputPacked,
@@ -1101,4 +1103,112 @@ test("Winograd by hand: the 4x4 patch 0..15, all-ones products, the centre-tap f
     [...convWinogradOutput(w, new Float32Array(16).fill(1), one, 1, Float32Array.of(2), undefined)],
     [11],
   );
+});
+
+/** Small maps where most im2col entries are padding: 1-3 x 1-3 outputs, 3x3 or 2x3 kernels, pads 0-2. */
+function smallMapWindows() {
+  return fc
+    .record({
+      channels: fc.oneof(fc.integer({ min: 1, max: 9 }), fc.constant(515)),
+      height: fc.integer({ min: 1, max: 4 }),
+      width: fc.integer({ min: 1, max: 4 }),
+      kernelH: fc.integer({ min: 2, max: 3 }),
+      kernelW: fc.constant(3),
+      stride: fc.integer({ min: 1, max: 2 }),
+      padTop: fc.integer({ min: 0, max: 2 }),
+      padLeft: fc.integer({ min: 0, max: 2 }),
+      dilation: fc.integer({ min: 1, max: 2 }),
+      filters: fc.integer({ min: 1, max: 11 }),
+    })
+    .map(({ stride, dilation, filters, ...g }) => {
+      const outH = Math.floor((g.height + 2 * g.padTop - dilation * (g.kernelH - 1) - 1) / stride) + 1;
+      const outW = Math.floor((g.width + 2 * g.padLeft - dilation * (g.kernelW - 1) - 1) / stride) + 1;
+      return {
+        window: {
+          ...g,
+          strideH: stride,
+          strideW: stride,
+          dilationH: dilation,
+          dilationW: dilation,
+          outH,
+          outW,
+        },
+        filters,
+      };
+    })
+    .filter(({ window }) => window.outH >= 1 && window.outW >= 1);
+}
+
+test("convTapSplit is bit-exact with the reference and equals the direct conv within rounding on small maps", () => {
+  fc.assert(
+    fc.property(
+      smallMapWindows().chain((c) =>
+        fc.record({
+          c: fc.constant(c),
+          x: f32Array(c.window.channels * c.window.height * c.window.width),
+          weight: f32Array(c.filters * c.window.channels * c.window.kernelH * c.window.kernelW),
+        }),
+      ),
+      ({ c: { window: g, filters }, x, weight }) => {
+        const got = convTapSplit(w, x, weight, g, filters);
+        assertBitExact(got, reference.convTapSplit(x, weight, g, filters));
+        // Against the f64 direct convolution: each output is a sum of products, rounded per add.
+        const direct = reference.conv2d(
+          {
+            batch: 1,
+            channels: g.channels,
+            height: g.height,
+            width: g.width,
+            outChannels: filters,
+            kernelH: g.kernelH,
+            kernelW: g.kernelW,
+            groups: 1,
+            strides: [g.strideH, g.strideW],
+            pads: [g.padTop, g.padLeft, g.padTop, g.padLeft],
+            dilations: [g.dilationH, g.dilationW],
+          },
+          x,
+          weight,
+        );
+        const scale =
+          g.channels *
+          g.kernelH *
+          g.kernelW *
+          Math.max(1, ...Array.from(x, Math.abs)) *
+          Math.max(1, ...Array.from(weight, Math.abs));
+        for (let i = 0; i < got.length; i++) {
+          assert.ok(Math.abs(got[i]! - direct[i]!) <= 1e-6 * scale, `output ${i}: ${got[i]} vs ${direct[i]}`);
+        }
+      },
+    ),
+    { numRuns: 60 },
+  );
+});
+
+test("convTapsInside lists the taps that reach the image; convTapSplit never reads the others", () => {
+  const one = {
+    channels: 3,
+    height: 1,
+    width: 1,
+    kernelH: 3,
+    kernelW: 3,
+    strideH: 1,
+    strideW: 1,
+    padTop: 1,
+    padLeft: 1,
+    dilationH: 1,
+    dilationW: 1,
+    outH: 1,
+    outW: 1,
+  };
+  assert.deepEqual(convTapsInside(one), [4]);
+  assert.deepEqual(
+    convTapsInside({ ...one, height: 2, width: 2, outH: 2, outW: 2 }),
+    [0, 1, 2, 3, 4, 5, 6, 7, 8],
+  );
+  // A filter whose off-centre taps are NaN: on a 1x1 map only the centre tap is read.
+  const weight = new Float32Array(2 * 3 * 9).fill(Number.NaN);
+  for (let f = 0; f < 2; f++) for (let c = 0; c < 3; c++) weight[(f * 3 + c) * 9 + 4] = f + c;
+  const y = convTapSplit(w, Float32Array.of(1, 2, 3), weight, one, 2);
+  assert.deepEqual([...y], [0 * 1 + 1 * 2 + 2 * 3, 1 * 1 + 2 * 2 + 3 * 3]);
 });

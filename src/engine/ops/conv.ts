@@ -12,6 +12,9 @@
 // The epilogue (act_bias_rows) adds the bias and applies the activation in one pass over the output.
 import { attrFloat, attrInt, attrInts, attrString, type GraphNode } from "../../graph/ir.ts";
 import {
+  convTapSplitPackWeights,
+  convTapSplitScratchLen,
+  convTapsInside,
   convWinograd4Filter,
   convWinogradFilter,
   winograd4PadLen,
@@ -276,6 +279,7 @@ export const lowerConv = (ctx: LowerContext): Lowering => {
     if (res !== undefined) return winogradConv(ctx, g, w, bias, res.act, res.output, variant, res.residual);
     return winogradConv(ctx, g, w, bias, act, output, variant);
   }
+  if (isTapSplitConv(g)) return tapSplitConv(ctx, g, w, bias, act, output);
   const { hw, ohw, k, mg, depthwise, pointwise } = g;
   // Dense convs keep each group's filters (mg x k) packed for gemm_nn_prepacked, once, here.
   const packedLen = gemmPackedALen(mg, k);
@@ -347,6 +351,92 @@ export const lowerConv = (ctx: LowerContext): Lowering => {
     };
   });
 };
+
+/** Widest output map (pixels per image) on which a conv may run tap by tap: the thin-GEMM range. */
+export const TAP_SPLIT_MAX_PIXELS = 16;
+/** ...when at most this fraction of its im2col entries (tap x output pixel) is inside the image. */
+export const TAP_SPLIT_MAX_INSIDE = 0.5;
+
+/** (tap, output pixel) pairs whose input pixel is inside the image, over all taps. */
+function insidePairs(g: ConvGeometry): number {
+  const { win } = g;
+  const count = (off: number, stride: number, len: number, n: number) => {
+    let c = 0;
+    for (let o = 0; o < n; o++) if (o * stride + off >= 0 && o * stride + off < len) c++;
+    return c;
+  };
+  let pairs = 0;
+  for (let i = 0; i < win.kernelH; i++) {
+    const rows = count(i * win.dilationH - win.padTop, win.strideH, g.height, g.outH);
+    for (let j = 0; j < win.kernelW; j++) {
+      pairs += rows * count(j * win.dilationW - win.padLeft, win.strideW, g.width, g.outW);
+    }
+  }
+  return pairs;
+}
+
+/**
+ * Dense one-group convs on maps of at most TAP_SPLIT_MAX_PIXELS outputs where padding is most of the
+ * im2col matrix (a 3x3 pad-1 conv on a 2x2 map: 16 of 36 entries inside; on a 1x1 map 1 of 9): they run
+ * tap by tap on only the pixels each tap reaches (conv_tapsplit), so the padding costs neither products
+ * nor, for taps that reach nothing, filter bytes.
+ */
+function isTapSplitConv(g: ConvGeometry): boolean {
+  if (g.groups !== 1 || g.depthwise || g.pointwise || g.ohw > TAP_SPLIT_MAX_PIXELS) return false;
+  return insidePairs(g) <= TAP_SPLIT_MAX_INSIDE * g.win.kernelH * g.win.kernelW * g.ohw;
+}
+
+/** A tap-split conv step (see isTapSplitConv): per image conv_tapsplit, then the bias and activation. */
+function tapSplitConv(
+  ctx: LowerContext,
+  g: ConvGeometry,
+  w: Float32Array,
+  bias: Float32Array | undefined,
+  act: { code: number; a0: number; a1: number },
+  output: string,
+): Lowering {
+  const { x, batch, channels, height, width, filters, outH, outW, win, hw, ohw } = g;
+  const window = { channels, height, width, outH, outW, ...win };
+  const taps = convTapsInside(window);
+  const packed = convTapSplitPackWeights(w, filters, channels, win.kernelH, win.kernelW, ctx.packGemmA, taps);
+  const wRef = ctx.param(packed);
+  const bRef = bias === undefined ? undefined : ctx.param(bias);
+  return step([x], [output], convTapSplitScratchLen(channels, filters, ohw), (b) => {
+    const conv = exportFn(b.exports, "conv_tapsplit");
+    const epilogue = exportFn(b.exports, "act_bias_rows");
+    const xp = b.ptr(x);
+    const yp = b.ptr(output);
+    const wp = b.param(wRef);
+    const bp = bRef === undefined ? 0 : b.param(bRef);
+    const scratch = b.scratchPtr;
+    return () => {
+      for (let n = 0; n < batch; n++) {
+        const yn = yp + n * filters * ohw * 4;
+        conv(
+          xp + n * channels * hw * 4,
+          channels,
+          height,
+          width,
+          win.kernelH,
+          win.kernelW,
+          win.strideH,
+          win.strideW,
+          win.padTop,
+          win.padLeft,
+          win.dilationH,
+          win.dilationW,
+          outH,
+          outW,
+          wp,
+          filters,
+          yn,
+          scratch,
+        );
+        if (bp !== 0 || act.code !== 0) epilogue(yn, filters, ohw, bp, act.code, act.a0, act.a1);
+      }
+    };
+  });
+}
 
 /**
  * Convs that run as Winograd F(2x2, 3x3): 3x3, stride 1, dilation 1, one group, with at least 16 input

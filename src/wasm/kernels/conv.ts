@@ -6,7 +6,7 @@ import type { Buf } from "../arena.ts";
 import { checkLength, checkSize } from "../check.ts";
 import { kernel, type Wasm, withArena } from "../instance.ts";
 import { type Activation, activationCode } from "./act.ts";
-import { gemmPackedBLen, gemmScratchLen } from "./gemm.ts";
+import { gemmPackA, gemmPackedALen, gemmPackedBLen, gemmScratchLen } from "./gemm.ts";
 
 /**
  * The window geometry of one NCHW image. Output pixel (oy, ox) and tap (i, j) read input pixel
@@ -112,6 +112,108 @@ export function convIm2col(w: Wasm, x: Float32Array, window: ConvWindow): Float3
     const col = arena.allocF32(convIm2colLen(window));
     convIm2colBuffers(w, xb, col, window);
     return arena.viewF32(col).slice();
+  });
+}
+
+/** Floats of scratch `conv_tapsplit` needs (gathered pixels, one tap's products, the GEMM's scratch). */
+export function convTapSplitScratchLen(channels: number, filters: number, ohw: number): number {
+  return (
+    4 * Math.ceil((channels * ohw) / 4) +
+    4 * Math.ceil((filters * ohw) / 4) +
+    gemmScratchLen(filters, ohw, channels)
+  );
+}
+
+/**
+ * Filters packed for conv_tapsplit: kernelH*kernelW blocks of gemmPackedALen(filters, channels) floats,
+ * block i*kernelW + j the prepacked filters x channels matrix weight[:, :, i, j] (`pack` packs one
+ * row-major matrix, e.g. gemmPackA or the engine's LowerContext.packGemmA).
+ * @param weight filters x channels x kernelH x kernelW. @param taps when given, only these blocks are
+ *   packed (the others stay 0: taps that reach no output pixel are never read).
+ */
+export function convTapSplitPackWeights(
+  weight: Float32Array,
+  filters: number,
+  channels: number,
+  kernelH: number,
+  kernelW: number,
+  pack: (a: Float32Array, m: number, k: number) => Float32Array,
+  taps?: readonly number[],
+): Float32Array {
+  checkLength("convTapSplitPackWeights weight", weight, filters * channels * kernelH * kernelW);
+  const taps2 = kernelH * kernelW;
+  const block = gemmPackedALen(filters, channels);
+  const out = new Float32Array(taps2 * block);
+  const a = new Float32Array(filters * channels);
+  for (const t of taps ?? Array.from({ length: taps2 }, (_, q) => q)) {
+    for (let f = 0; f < filters; f++) {
+      for (let c = 0; c < channels; c++) a[f * channels + c] = weight[(f * channels + c) * taps2 + t]!;
+    }
+    out.set(pack(a, filters, channels), t * block);
+  }
+  return out;
+}
+
+/** The kernel taps (i*kernelW + j) that reach at least one output pixel inside the image. */
+export function convTapsInside(g: ConvWindow): number[] {
+  const taps: number[] = [];
+  const reaches = (off: number, stride: number, len: number, count: number) => {
+    for (let o = 0; o < count; o++) {
+      const p = o * stride + off;
+      if (p >= 0 && p < len) return true;
+    }
+    return false;
+  };
+  for (let i = 0; i < g.kernelH; i++) {
+    for (let j = 0; j < g.kernelW; j++) {
+      const rows = reaches(i * g.dilationH - g.padTop, g.strideH, g.height, g.outH);
+      if (rows && reaches(j * g.dilationW - g.padLeft, g.strideW, g.width, g.outW))
+        taps.push(i * g.kernelW + j);
+    }
+  }
+  return taps;
+}
+
+/**
+ * Tap-split convolution of one image, one group (conv_tapsplit): y (filters x outH x outW) = the sum over
+ * the kernel's taps in order of W_ij times the input pixels the tap reaches, the padding skipped (each tap
+ * one GEMM on only its output pixels), no bias. Not bit-identical to im2col + GEMM (another summation
+ * order); bit-exact with the reference convTapSplit in the default build.
+ * @param x channels x height x width. @param weight filters x channels x kernelH x kernelW.
+ * @throws PrunekitError `INVALID_ARGUMENT` on a bad window, size or length.
+ * @example
+ * // 1 channel 2x2 of ones, one 3x3 filter of ones, pad 1: each output pixel sums its 4 in-image taps.
+ * convTapSplit(w, new Float32Array(4).fill(1), new Float32Array(9).fill(1), { channels: 1, height: 2,
+ *   width: 2, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1, dilationH: 1,
+ *   dilationW: 1, outH: 2, outW: 2 }, 1); // [4, 4, 4, 4]
+ */
+export function convTapSplit(
+  w: Wasm,
+  x: Float32Array,
+  weight: Float32Array,
+  window: ConvWindow,
+  filters: number,
+): Float32Array {
+  checkWindow("convTapSplit", window);
+  checkPositive("convTapSplit filters", filters);
+  for (const key of ["channels", "outH", "outW"] as const) checkPositive(`convTapSplit ${key}`, window[key]);
+  checkLength("convTapSplit x", x, window.channels * window.height * window.width);
+  const packed = convTapSplitPackWeights(
+    weight,
+    filters,
+    window.channels,
+    window.kernelH,
+    window.kernelW,
+    (a, m, k) => gemmPackA(w, { m, k }, a),
+  );
+  const ohw = window.outH * window.outW;
+  return withArena(w, (arena) => {
+    const xb = arena.copyInF32(x);
+    const wb = arena.copyInF32(packed);
+    const yb = arena.allocF32(filters * ohw);
+    const scratch = arena.allocF32(convTapSplitScratchLen(window.channels, filters, ohw));
+    kernel(w, "conv_tapsplit")(xb.ptr, ...windowArgs(window), wb.ptr, filters, yb.ptr, scratch.ptr);
+    return arena.viewF32(yb).slice();
   });
 }
 

@@ -489,3 +489,49 @@ export function convWinograd4Output(
   }
   return y;
 }
+
+/**
+ * Tap-split convolution of one image (conv_tapsplit), no bias: y (filters x outH x outW) starts at +0 and,
+ * tap by tap ((i, j) in order), adds the tap's sum over channels for every output pixel the tap reaches
+ * inside the image: s = sum_c w[f, c, i, j] * x[c, iy, ix], the default build's thin-GEMM order (f32
+ * products added in increasing c from 0, per K slice of at most 512 channels split evenly, each later
+ * slice's sum added to the earlier total), then y = y + s. Bit-exact with the default build.
+ * @param weight filters x channels x kernelH x kernelW.
+ */
+export function convTapSplit(
+  x: ArrayLike<number>,
+  weight: ArrayLike<number>,
+  g: ConvWindowReference,
+  filters: number,
+): Float32Array {
+  const f32 = Math.fround;
+  const { channels, height, width, kernelH, kernelW, outH, outW } = g;
+  const y = new Float32Array(filters * outH * outW);
+  const blocks = Math.ceil(channels / 512);
+  const kc = Math.ceil(channels / blocks);
+  for (let i = 0; i < kernelH; i++) {
+    for (let j = 0; j < kernelW; j++) {
+      for (let f = 0; f < filters; f++) {
+        for (let oy = 0; oy < outH; oy++) {
+          for (let ox = 0; ox < outW; ox++) {
+            const iy = oy * g.strideH - g.padTop + i * g.dilationH;
+            const ix = ox * g.strideW - g.padLeft + j * g.dilationW;
+            if (iy < 0 || iy >= height || ix < 0 || ix >= width) continue;
+            let total = 0;
+            for (let pc = 0; pc < channels; pc += kc) {
+              let acc = 0;
+              for (let c = pc; c < Math.min(channels, pc + kc); c++) {
+                const wv = weight[((f * channels + c) * kernelH + i) * kernelW + j]!;
+                acc = f32(acc + f32(wv * x[(c * height + iy) * width + ix]!));
+              }
+              total = pc === 0 ? acc : f32(acc + total);
+            }
+            const at = (f * outH + oy) * outW + ox;
+            y[at] = f32(y[at]! + total);
+          }
+        }
+      }
+    }
+  }
+  return y;
+}
