@@ -470,11 +470,11 @@ function isWinogradConv(g: ConvGeometry): boolean {
  * Where the default picks F(4x4, 3x3) over F(2x2, 3x3): when it needs fewer products for the whole map
  * (36 per 4x4 tile against 16 per 2x2 tile: not on 2x2 maps, where a 4x4 tile is mostly padding) and its
  * 36 GEMMs have at least WINOGRAD4_MIN_TILES 4x4 tiles in the batch. Round 5 (bench/README.md) set 64
- * tiles, or 16 with at most 32 channels, on an Intel host with a 2 MB L2, where VGG-16-BN's 64-128-channel
- * convs on 16x16 maps at batch 1 (16 tiles) ran 5 % slower on F(4x4); on an AMD Zen 3 host (512 KB L2,
- * where F(2x2)'s transformed tiles and products, 1 MB there, spill to L3) the same convs ran 1.5-1.6x
- * faster on F(4x4), so from round 6 16 tiles suffice at any width. Under 16 tiles (VGG's 8x8 maps at
- * batch 1, 4 tiles) F(2x2) stays: 20 % faster on the Intel host, 10-20 % slower on the AMD one.
+ * tiles, or 16 with at most 32 channels, on an Intel host where VGG-16-BN's 64-128-channel convs on 16x16
+ * maps at batch 1 (16 tiles) ran 5 % slower on F(4x4); on an AMD Zen 3 host (512 KB L2, which F(2x2)'s
+ * 1 MB of transformed tiles and products there overflows) the same convs ran 1.5-1.6x faster on F(4x4),
+ * so from round 6 16 tiles suffice at any width. Under 16 tiles (VGG's 8x8 maps at batch 1, 4 tiles)
+ * F(2x2) stays: 20 % faster on the Intel host, 10-20 % slower on the AMD one.
  */
 export const WINOGRAD4_MIN_TILES = 16;
 
