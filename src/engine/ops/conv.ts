@@ -281,6 +281,7 @@ export const lowerConv = (ctx: LowerContext): Lowering => {
   }
   if (isTapSplitConv(g)) return tapSplitConv(ctx, g, w, bias, act, output);
   const { hw, ohw, k, mg, depthwise, pointwise } = g;
+  const geo = windowArgs(g);
   // Dense convs keep each group's filters (mg x k) packed for gemm_nn_prepacked, once, here.
   const packedLen = gemmPackedALen(mg, k);
   const wRef = ctx.param(depthwise ? w : packGroups(ctx, w, groups, mg, k));
@@ -304,45 +305,12 @@ export const lowerConv = (ctx: LowerContext): Lowering => {
         const xn = xp + n * channels * hw * 4;
         const yn = yp + n * filters * ohw * 4;
         if (depthwise) {
-          dw(
-            xn,
-            wp,
-            yn,
-            channels,
-            height,
-            width,
-            win.kernelH,
-            win.kernelW,
-            win.strideH,
-            win.strideW,
-            win.padTop,
-            win.padLeft,
-            win.dilationH,
-            win.dilationW,
-            outH,
-            outW,
-          );
+          dw(xn, wp, yn, channels, ...geo);
         } else if (pointwise) {
           gemm(wp, xn, yn, gemmScratch, filters, ohw, channels, ohw, ohw, 1, 0);
         } else {
           for (let g = 0; g < groups; g++) {
-            im2col(
-              xn + g * cg * hw * 4,
-              cg,
-              height,
-              width,
-              win.kernelH,
-              win.kernelW,
-              win.strideH,
-              win.strideW,
-              win.padTop,
-              win.padLeft,
-              win.dilationH,
-              win.dilationW,
-              outH,
-              outW,
-              col,
-            );
+            im2col(xn + g * cg * hw * 4, cg, ...geo, col);
             gemm(wp + g * packedLen * 4, col, yn + g * mg * ohw * 4, gemmScratch, mg, ohw, k, ohw, ohw, 1, 0);
           }
         }
@@ -351,6 +319,25 @@ export const lowerConv = (ctx: LowerContext): Lowering => {
     };
   });
 };
+
+/** The kernels' window arguments after the channel count: height, width, kernel, strides, pads, dilations, out. */
+function windowArgs(g: ConvGeometry): number[] {
+  const { win } = g;
+  return [
+    g.height,
+    g.width,
+    win.kernelH,
+    win.kernelW,
+    win.strideH,
+    win.strideW,
+    win.padTop,
+    win.padLeft,
+    win.dilationH,
+    win.dilationW,
+    g.outH,
+    g.outW,
+  ];
+}
 
 /** Widest output map (pixels per image) on which a conv may run tap by tap: the thin-GEMM range. */
 export const TAP_SPLIT_MAX_PIXELS = 16;
@@ -395,8 +382,9 @@ function tapSplitConv(
   act: { code: number; a0: number; a1: number },
   output: string,
 ): Lowering {
-  const { x, batch, channels, height, width, filters, outH, outW, win, hw, ohw } = g;
+  const { x, batch, channels, height, width, filters, outH, outW, win, ohw, hw } = g;
   const window = { channels, height, width, outH, outW, ...win };
+  const geo = windowArgs(g);
   const taps = convTapsInside(window);
   const packed = convTapSplitPackWeights(w, filters, channels, win.kernelH, win.kernelW, ctx.packGemmA, taps);
   const wRef = ctx.param(packed);
@@ -412,26 +400,7 @@ function tapSplitConv(
     return () => {
       for (let n = 0; n < batch; n++) {
         const yn = yp + n * filters * ohw * 4;
-        conv(
-          xp + n * channels * hw * 4,
-          channels,
-          height,
-          width,
-          win.kernelH,
-          win.kernelW,
-          win.strideH,
-          win.strideW,
-          win.padTop,
-          win.padLeft,
-          win.dilationH,
-          win.dilationW,
-          outH,
-          outW,
-          wp,
-          filters,
-          yn,
-          scratch,
-        );
+        conv(xp + n * channels * hw * 4, channels, ...geo, wp, filters, yn, scratch);
         if (bp !== 0 || act.code !== 0) epilogue(yn, filters, ohw, bp, act.code, act.a0, act.a1);
       }
     };
