@@ -98,6 +98,9 @@ export function pool_max_2d(
   const simd = strideW === 1 || strideW === 2;
   const hi = simd ? interiorEnd(width, padLeft, span, strideW - 1, strideW, outW, lo) : lo;
   const stride2 = strideW === 2;
+  // The common 2x2 window at stride 2 (VGG's pools): the two rows' maximum first, then of its even and
+  // odd lanes: 4 loads, 3 maxima and 2 shuffles per 4 outputs (the maximum is order-independent).
+  const pair2 = stride2 && kernelH === 2 && kernelW === 2 && dilationH === 1 && dilationW === 1;
   const ninf = -Infinity as f32;
   for (let p = 0; p < planes; p++) {
     const xPlane = xPtr + <usize>p * <usize>height * <usize>width * 4;
@@ -105,10 +108,23 @@ export function pool_max_2d(
     for (let oh = 0; oh < outH; oh++) {
       const ih0 = oh * strideH - padTop;
       const yRow = yPlane + <usize>oh * <usize>outW * 4;
+      const rowsInside = pair2 && ih0 >= 0 && ih0 + 1 < height;
       let ow = 0;
       while (ow < outW) {
         if (ow >= lo && ow + 4 <= hi) {
           const iw0 = ow * strideW - padLeft;
+          if (rowsInside) {
+            const r0 = at(xPlane + <usize>ih0 * <usize>width * 4, iw0);
+            const r1 = r0 + <usize>width * 4;
+            const lo4 = f32x4.max(v128.load(r0), v128.load(r1));
+            const hi4 = f32x4.max(v128.load(r0, 16), v128.load(r1, 16));
+            v128.store(
+              at(yRow, ow),
+              f32x4.max(v128.shuffle<f32>(lo4, hi4, 0, 2, 4, 6), v128.shuffle<f32>(lo4, hi4, 1, 3, 5, 7)),
+            );
+            ow += 4;
+            continue;
+          }
           let acc = f32x4.splat(ninf);
           for (let kh = 0; kh < kernelH; kh++) {
             const ih = ih0 + kh * dilationH;

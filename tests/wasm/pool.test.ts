@@ -188,6 +188,33 @@ test("a layer-sized pooling (64 planes of 28 x 30) hits the SIMD interior for st
   }
 });
 
+test("2x2 stride-2 max pooling (rows first, then even and odd lanes) is bit-exact with the reference", () => {
+  // Odd and even sizes, pads that push the window over the top row or left column, ceil-mode overhang;
+  // values include -0, +0, infinities and ties, where an order-dependent maximum would show.
+  const specials = [0, -0, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 1, -1, 1];
+  fc.assert(
+    fc.property(
+      fc.record({
+        planes: fc.integer({ min: 1, max: 3 }),
+        height: fc.integer({ min: 1, max: 13 }),
+        width: fc.integer({ min: 1, max: 21 }),
+        padTop: fc.integer({ min: 0, max: 1 }),
+        padLeft: fc.integer({ min: 0, max: 1 }),
+        padBottom: fc.integer({ min: 0, max: 1 }),
+        padRight: fc.integer({ min: 0, max: 1 }),
+        seed: fc.nat(1000),
+      }),
+      ({ seed, ...g }) => {
+        const spec: Pool2dSpec = { ...g, kernelH: 2, kernelW: 2, strideH: 2, strideW: 2 };
+        const x = Float32Array.from({ length: g.planes * g.height * g.width }, (_, i) =>
+          (i + seed) % 5 === 0 ? specials[(i + seed) % specials.length]! : Math.sin(i * 0.7 + seed),
+        );
+        assertSameF32(poolMax2d(w, x, spec), referenceMax(x, spec), "2x2/2 max");
+      },
+    ),
+  );
+});
+
 test("hand-computed pooling: 2x2/2 max, padded 3x3 average both ways, ceil-mode divisor, padding never wins", () => {
   const x = Float32Array.from({ length: 16 }, (_, i) => i + 1); // 4 x 4: 1..16
   const base = { planes: 1, height: 4, width: 4 };
