@@ -29,6 +29,7 @@ import {
   convIm2col,
   convIm2colLen,
   convOutputLen,
+  convTapPixels,
   convTapSplit,
   convTapSplitPackWeights,
   convTapSplitScratchLen,
@@ -782,7 +783,13 @@ function convNormCases(): ConformanceCase[] {
     },
     {
       name: "tap-split convolution on small maps: 2x2 and 1x1 maps, pads, a stride, one- and two-column taps",
-      covers: ["convTapSplit", "convTapSplitPackWeights", "convTapSplitScratchLen", "convTapsInside"],
+      covers: [
+        "convTapPixels",
+        "convTapSplit",
+        "convTapSplitPackWeights",
+        "convTapSplitScratchLen",
+        "convTapsInside",
+      ],
       run: (w) => {
         const win = (h: number, wd: number, pad: number, stride: number, out: number) => ({
           channels: 5,
@@ -804,6 +811,9 @@ function convNormCases(): ConformanceCase[] {
         const strided = win(3, 3, 1, 2, 2);
         if (convTapsInside(one).join() !== "4")
           throw new Error("convTapsInside: a 1x1 map reaches tap 4 only");
+        if (convTapPixels(two).join() !== "1,2,1,2,4,2,1,2,1") {
+          throw new Error("convTapPixels: a 2x2 map's corner taps reach 1 pixel, edges 2, the centre 4");
+        }
         if (convTapSplitScratchLen(5, 6, 4) !== 20 + 24 + gemmScratchLen(6, 4, 5)) {
           throw new Error("convTapSplitScratchLen: unexpected length");
         }

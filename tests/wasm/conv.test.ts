@@ -19,6 +19,7 @@ import {
   convIm2colBuffers,
   convIm2colLen,
   convOutputLen,
+  convTapPixels,
   convTapSplit,
   convTapsInside,
   convWinogradFilter,
@@ -1202,6 +1203,11 @@ test("convTapsInside lists the taps that reach the image; convTapSplit never rea
     outW: 1,
   };
   assert.deepEqual(convTapsInside(one), [4]);
+  assert.deepEqual(convTapPixels(one), [0, 0, 0, 0, 1, 0, 0, 0, 0]);
+  assert.deepEqual(
+    convTapPixels({ ...one, height: 2, width: 2, outH: 2, outW: 2 }),
+    [1, 2, 1, 2, 4, 2, 1, 2, 1],
+  );
   assert.deepEqual(
     convTapsInside({ ...one, height: 2, width: 2, outH: 2, outW: 2 }),
     [0, 1, 2, 3, 4, 5, 6, 7, 8],

@@ -12,6 +12,7 @@
 // The epilogue (act_bias_rows) adds the bias and applies the activation in one pass over the output.
 import { attrFloat, attrInt, attrInts, attrString, type GraphNode } from "../../graph/ir.ts";
 import {
+  convTapPixels,
   convTapSplitPackWeights,
   convTapSplitScratchLen,
   convTapsInside,
@@ -344,24 +345,6 @@ export const TAP_SPLIT_MAX_PIXELS = 16;
 /** ...when at most this fraction of its im2col entries (tap x output pixel) is inside the image. */
 export const TAP_SPLIT_MAX_INSIDE = 0.5;
 
-/** (tap, output pixel) pairs whose input pixel is inside the image, over all taps. */
-function insidePairs(g: ConvGeometry): number {
-  const { win } = g;
-  const count = (off: number, stride: number, len: number, n: number) => {
-    let c = 0;
-    for (let o = 0; o < n; o++) if (o * stride + off >= 0 && o * stride + off < len) c++;
-    return c;
-  };
-  let pairs = 0;
-  for (let i = 0; i < win.kernelH; i++) {
-    const rows = count(i * win.dilationH - win.padTop, win.strideH, g.height, g.outH);
-    for (let j = 0; j < win.kernelW; j++) {
-      pairs += rows * count(j * win.dilationW - win.padLeft, win.strideW, g.width, g.outW);
-    }
-  }
-  return pairs;
-}
-
 /**
  * Dense one-group convs on maps of at most TAP_SPLIT_MAX_PIXELS outputs where padding is most of the
  * im2col matrix (a 3x3 pad-1 conv on a 2x2 map: 16 of 36 entries inside; on a 1x1 map 1 of 9): they run
@@ -370,7 +353,16 @@ function insidePairs(g: ConvGeometry): number {
  */
 function isTapSplitConv(g: ConvGeometry): boolean {
   if (g.groups !== 1 || g.depthwise || g.pointwise || g.ohw > TAP_SPLIT_MAX_PIXELS) return false;
-  return insidePairs(g) <= TAP_SPLIT_MAX_INSIDE * g.win.kernelH * g.win.kernelW * g.ohw;
+  const window = {
+    channels: g.channels,
+    height: g.height,
+    width: g.width,
+    outH: g.outH,
+    outW: g.outW,
+    ...g.win,
+  };
+  const inside = convTapPixels(window).reduce((a, b) => a + b, 0);
+  return inside <= TAP_SPLIT_MAX_INSIDE * g.win.kernelH * g.win.kernelW * g.ohw;
 }
 
 /** A tap-split conv step (see isTapSplitConv): per image conv_tapsplit, then the bias and activation. */

@@ -93,7 +93,7 @@ export function fuseResidual(
   if (!ctx.computed(residual)) return undefined;
   const vd = ctx.dims(value);
   const rd = ctx.dims(residual);
-  if (vd.length !== rd.length || vd.some((d, i) => d !== rd[i]) || ctx.dims(y).length !== vd.length) {
+  if (vd.length !== rd.length || vd.some((d, i) => d !== rd[i])) {
     return undefined;
   }
   ctx.fuse(add);

@@ -154,24 +154,29 @@ export function convTapSplitPackWeights(
   return out;
 }
 
-/** The kernel taps (i*kernelW + j) that reach at least one output pixel inside the image. */
-export function convTapsInside(g: ConvWindow): number[] {
-  const taps: number[] = [];
-  const reaches = (off: number, stride: number, len: number, count: number) => {
-    for (let o = 0; o < count; o++) {
-      const p = o * stride + off;
-      if (p >= 0 && p < len) return true;
-    }
-    return false;
+/**
+ * Per kernel tap (index i*kernelW + j), how many output pixels it reaches inside the image (its row of the
+ * im2col matrix without the padding): the tap-split conv's GEMM width for that tap.
+ */
+export function convTapPixels(g: ConvWindow): number[] {
+  const inside = (off: number, stride: number, len: number, count: number) => {
+    let c = 0;
+    for (let o = 0; o < count; o++) if (o * stride + off >= 0 && o * stride + off < len) c++;
+    return c;
   };
+  const pixels: number[] = [];
   for (let i = 0; i < g.kernelH; i++) {
+    const rows = inside(i * g.dilationH - g.padTop, g.strideH, g.height, g.outH);
     for (let j = 0; j < g.kernelW; j++) {
-      const rows = reaches(i * g.dilationH - g.padTop, g.strideH, g.height, g.outH);
-      if (rows && reaches(j * g.dilationW - g.padLeft, g.strideW, g.width, g.outW))
-        taps.push(i * g.kernelW + j);
+      pixels.push(rows * inside(j * g.dilationW - g.padLeft, g.strideW, g.width, g.outW));
     }
   }
-  return taps;
+  return pixels;
+}
+
+/** The kernel taps (i*kernelW + j) that reach at least one output pixel inside the image. */
+export function convTapsInside(g: ConvWindow): number[] {
+  return convTapPixels(g).flatMap((n, t) => (n > 0 ? [t] : []));
 }
 
 /**
